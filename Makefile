@@ -40,7 +40,7 @@ bench: install
 	$(PY) -m nsm_modeler.bench
 
 docs: install
-	@if command -v quarto >/dev/null; then .venv/bin/nbdev_docs; else $(PY) -m nsm_modeler.docs; fi
+	@if command -v quarto >/dev/null; then .venv/bin/nbdev_docs; else $(PY) -c 'from nsm_modeler.docs import build_docs; build_docs()'; fi
 
 reproduce: install data
 
