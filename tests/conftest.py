@@ -1,0 +1,31 @@
+"""Shared fixtures for the end-to-end tests: they call the installed `nsm` executable on real files."""
+import subprocess, sys
+from pathlib import Path
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NSM = str(Path(sys.executable).parent / 'nsm')
+
+
+def nsm(*args, cwd=None):
+    "Run `nsm` as a user would; returns (exit status, stdout, stderr)."
+    p = subprocess.run([NSM, *map(str, args)], capture_output=True, text=True, cwd=cwd or ROOT, timeout=300)
+    return p.returncode, p.stdout, p.stderr
+
+
+def error_line(stderr: str) -> str:
+    "The one `nsm: error:` line of a failed command (amsynth's own loader chatter is not NSM's output)."
+    lines = [l for l in stderr.splitlines() if l.startswith('nsm')]
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+@pytest.fixture
+def factory_preset(tmp_path):
+    "A real factory preset saved as an NSM `.fxp`."
+    from nsm_modeler.presets import read_bank, save_amsynth_fxp
+    from nsm_modeler.params import AMSYNTH_BANKS
+    path = tmp_path / 'factory.fxp'
+    save_amsynth_fxp(path, read_bank(Path(AMSYNTH_BANKS) / 'amsynth_factory.bank')[3])
+    return path
