@@ -6,7 +6,7 @@ PROFILE ?= full
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-.PHONY: install data test test-slow bench docs reproduce export clean-data
+.PHONY: install data test test-slow bench docs reproduce export readme
 
 install: $(VENV_STAMP) /usr/lib/vst/amsynth_vst.so
 
@@ -37,7 +37,7 @@ test-slow: install
 	.venv/bin/nbdev_test --n_workers 2 --flags slow
 
 bench: install
-	$(PY) -m nsm_modeler.bench
+	$(PY) -c 'from nsm_modeler.bench import run_benchmarks; run_benchmarks()'
 
 docs: install
 	@if command -v quarto >/dev/null; then .venv/bin/nbdev_docs; else $(PY) -c 'from nsm_modeler.docs import build_docs; build_docs()'; fi
@@ -46,3 +46,7 @@ reproduce: install data
 
 export: install
 	.venv/bin/nbdev_export
+	$(PY) -c 'from nsm_modeler.docs import write_readme; write_readme()'
+
+readme: install
+	$(PY) -c 'from nsm_modeler.docs import write_readme; write_readme()'

@@ -27,3 +27,9 @@ def test_nbdev_export_leaves_package_unchanged():
     subprocess.run([str(ROOT / '.venv/bin/nbdev_export')], cwd=ROOT, check=True)
     diff = subprocess.run(['git', 'status', '--porcelain', '--', 'nsm_modeler'], cwd=ROOT, capture_output=True, text=True).stdout
     assert diff == '', f"nbdev_export changed: {diff}"
+
+
+def test_readme_is_generated_from_index():
+    "README.md must be what `make readme` makes from nbs/index.ipynb."
+    from nsm_modeler.docs import readme_text
+    assert (ROOT / 'README.md').read_text() == readme_text(ROOT / 'nbs/index.ipynb'), "run `make readme` and commit README.md"
