@@ -20,7 +20,6 @@ $(VENV_STAMP): settings.ini setup.py
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'
-	$(PY) -m ipykernel install --user --name python3 >/dev/null
 	@touch $@
 
 data: install
