@@ -41,7 +41,8 @@ bench: install
 docs: install
 	@if command -v quarto >/dev/null; then .venv/bin/nbdev_docs; else $(PY) -c 'from nsm_modeler.docs import build_docs; build_docs()'; fi
 
-reproduce: install data
+reproduce: install
+	.venv/bin/nsm reproduce --profile $(PROFILE)
 
 export: install
 	.venv/bin/nbdev_export
