@@ -32,4 +32,4 @@ def test_nbdev_export_leaves_package_unchanged():
 def test_readme_is_generated_from_index():
     "README.md must be what `make readme` makes from nbs/index.ipynb."
     from nsm_modeler.docs import readme_text
-    assert (ROOT / 'README.md').read_text() == readme_text(ROOT / 'nbs/index.ipynb'), "run `make readme` and commit README.md"
+    assert (ROOT / 'README.md').read_text() == readme_text(ROOT / 'nbs/index.ipynb', ROOT), "run `make readme` and commit README.md"
