@@ -16,14 +16,14 @@ from tqdm.auto import tqdm
 from .core import ConfigError, NsmError, RenderError, atomic_write, autocast_dtype, from_dict, pick_device, to_dict, torch_threads
 from .params import AMSYNTH_PARAMS, CONTINUOUS_INDEX, DISCRETE_INDEX, N_PARAMS, snap as snap_norm
 from .render import Renderer, RenderJob
-from .features import FeatureConfig, extract_features
+from .features import FeatureConfig, detect_midi_note, extract_features
 from .dataset import DatasetSplit
 from .evaluate import mrstft_per_clip, clip_features
 
 # %% auto #0
 __all__ = ['snap', 'choice_indices', 'consensus', 'param_embedding', 'frame_stats', 'pooled_log_mel', 'Standardiser', 'nearest',
-           'MeanPreset', 'RandomPreset', 'NearestPreset', 'MLPConfig', 'MLPEstimator', 'RefineConfig', 'AudioDistance',
-           'RefinedEstimator', 'CosineMFCC', 'L2LogMel', 'NearestToEstimate']
+           'human_params', 'MeanPreset', 'RandomPreset', 'NearestPreset', 'MLPConfig', 'MLPEstimator', 'RefineConfig',
+           'AudioDistance', 'RefinedEstimator', 'CosineMFCC', 'L2LogMel', 'NearestToEstimate']
 
 # %% ../nbs/09_baselines.ipynb #b17b0417
 _N_CHOICES = np.array([AMSYNTH_PARAMS[i].n_choices for i in DISCRETE_INDEX])
@@ -110,24 +110,30 @@ def _fitted(est, attr:str):
     if not hasattr(est, attr): raise NsmError(f"{est.name}: call fit() before predicting or ranking")
     return getattr(est, attr)
 
+def human_params(split:DatasetSplit): # clips, human and synthetic
+    "Normalised parameters of the split's human-made clips: the presets a user's 'average preset' means."
+    human = (split.clips['source'] == 'human').to_numpy() if 'source' in split.clips else np.ones(len(split), bool)
+    if not human.any(): raise NsmError("no human presets in the training split")
+    return np.asarray(split.params, dtype=np.float32)[human]
+
 class MeanPreset:
-    "Predicts the training consensus: mean continuous parameters, most common discrete choices."
+    "Predicts the consensus of the human training presets: mean continuous parameters, most common discrete choices."
     name = 'mean-preset'
-    def fit(self, train:DatasetSplit, # training clips
+    def fit(self, train:DatasetSplit, # training clips; only the human presets count
             val:DatasetSplit|None=None): # unused
-        self.preset_ = consensus(train.params)
+        self.preset_ = consensus(human_params(train))
         return self
     def predict(self, split:DatasetSplit): # clips to predict
         return np.tile(_fitted(self, 'preset_'), (len(split), 1))
 
 class RandomPreset:
-    "Predicts a training preset drawn at random (seeded) for every clip."
+    "Predicts a human training preset drawn at random (seeded) for every clip."
     name = 'random-preset'
     def __init__(self, seed:int=0): # the same seed draws the same presets
         self.seed = seed
-    def fit(self, train:DatasetSplit, # training clips
+    def fit(self, train:DatasetSplit, # training clips; only the human presets count
             val:DatasetSplit|None=None): # unused
-        self.params_ = np.asarray(train.params, dtype=np.float32)
+        self.params_ = human_params(train)
         return self
     def predict(self, split:DatasetSplit): # clips to predict
         params = _fitted(self, 'params_')
@@ -298,7 +304,9 @@ class RefineConfig:
     budget: int = 64             # renders per preset, the start included
     popsize: int = 8             # candidates per CMA-ES generation, rendered as one batch
     sigma0: float = 0.1          # initial CMA-ES step size, in normalised units
-    distance: str = 'logmel_l1'  # 'logmel_l1' (dB) or 'mrstft' (auraloss)
+    distance: str = 'logmel_l1'  # 'logmel_l1' (dB) or 'mrstft' (auraloss): the objective
+    fallback_note: int = 60      # MIDI note for a target without a detectable pitch
+    velocity: int = 100          # MIDI velocity candidates are played at
     seed: int = 0                # seeds CMA-ES; each clip gets its own stream
 
     def __post_init__(self):
@@ -369,16 +377,27 @@ class RefinedEstimator:
             if d.min() < best_d: best, best_d = presets[d.argmin()], d.min()
         return best, dict(renders=renders, start_distance=start_d, distance=best_d, seconds=time.perf_counter() - t0)
 
+    def targets(self, split:DatasetSplit): # clips whose sounds are wanted
+        "The target sounds `[n, n_samples]`, re-rendered from the clips' true parameters, notes and velocities."
+        jobs = [RenderJob(p, int(n), int(v)) for p, n, v in zip(split.params, split.clips['note'], split.clips['velocity'])]
+        results = self.renderer.render_many(jobs, progress=False)
+        for r, clip_id in zip(results, split.clips['clip_id']):
+            if not r.ok: raise RenderError(f"target {clip_id}: {r.error}")
+        return np.stack([r.audio for r in results])
+
+    def notes(self, targets:np.ndarray): # target sounds [n, n_samples]
+        "The MIDI note to play each target's candidates at: its detected pitch, else `fallback_note`."
+        detected = [detect_midi_note(extract_features(t, self.feature_config), self.feature_config) for t in targets]
+        return np.array([self.config.fallback_note if n is None else n for n in detected])
+
     def predict(self, split:DatasetSplit): # clips to predict; their true parameters are used only to render the target sounds
-        starts = self.base.predict(split)
-        notes, velocities = split.clips['note'].to_numpy(), split.clips['velocity'].to_numpy()
-        targets = self.renderer.render_many([RenderJob(p, n, v) for p, n, v in zip(split.params, notes, velocities)], progress=False)
+        starts, targets = self.base.predict(split), self.targets(split)
+        notes = self.notes(targets)
         out, rows = np.empty_like(starts), []
         for i in tqdm(range(len(split)), desc=self.name, unit='clip', disable=not self.progress):
-            if not targets[i].ok: raise RenderError(f"target {split.clips['clip_id'].iat[i]}: {targets[i].error}")
             seed = int(np.random.SeedSequence((self.config.seed, i)).generate_state(1)[0]) + 1
-            out[i], record = self.refine(starts[i], targets[i].audio, int(notes[i]), int(velocities[i]), seed)
-            rows.append(dict(clip_id=split.clips['clip_id'].iat[i], **record))
+            out[i], record = self.refine(starts[i], targets[i], int(notes[i]), self.config.velocity, seed)
+            rows.append(dict(clip_id=split.clips['clip_id'].iat[i], note=int(notes[i]), note_true=int(split.clips['note'].iat[i]), **record))
         self.stats_ = pd.DataFrame(rows)
         return out
 

@@ -153,11 +153,17 @@ def clip_problem(audio:np.ndarray|None, # rendered samples, or None if rendering
 FEATURE_BATCH = 16   # clips per `extract_features` call: its memory grows with the batch (about 40 MB a clip)
 FEATURE_DTYPES = {'log_mel': np.float16, 'mfcc': np.float16, 'f0_hz': np.float32, 'voiced': np.bool_, 'loudness_db': np.float16}
 
-def config_fingerprint(config:DataConfig): # a data config
-    "sha256 of the resolved config, less the output folders: two builds with the same fingerprint are the same."
+def config_fingerprint(config:DataConfig, # a data config
+                       clips:pd.DataFrame|None=None, # its planned clips (`plan_clips`); None: the config alone
+                      ):
+    "sha256 of the resolved config (less the output folders) and of the planned clips' ids, splits and parameters."
     d = to_dict(config)
     for k in ('out_dir', 'reports_dir'): d.pop(k)
-    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
+    digest = hashlib.sha256(json.dumps(d, sort_keys=True).encode())
+    if clips is not None:   # a re-imported library (new groups, so new splits and perturbed parents) is a new build
+        digest.update(pd.util.hash_pandas_object(clips[['clip_id', 'split']], index=False).to_numpy().tobytes())
+        digest.update(np.ascontiguousarray(np.stack(clips['params']), np.float64).tobytes())
+    return digest.hexdigest()
 
 def _save_npz(path:Path, **arrays):
     with atomic_write(path) as f: np.savez(f, **arrays)
@@ -182,12 +188,11 @@ class DataGenerator:
         self.config = config or DataConfig.load(config_path)
         self.out, self.progress = Path(self.config.out_dir), progress
 
-    def _claim_out_dir(self):
-        "Create `out_dir` for this config, or check that it already belongs to it."
+    def _claim_out_dir(self, fp:str):
+        "Create `out_dir` for the build fingerprinted `fp`, or check that it already belongs to it."
         stamp = self.out/'fingerprint.txt'
-        fp = config_fingerprint(self.config)
         if stamp.is_file() and stamp.read_text().strip() != fp:
-            raise DatasetError(f"{self.out} holds a build with another config; remove it or set another out_dir")
+            raise DatasetError(f"{self.out} holds a build with another config or preset library; remove it or set another out_dir")
         (self.out/'shards').mkdir(parents=True, exist_ok=True)
         with atomic_write(stamp, 'w') as f: f.write(fp + '\n')
         with atomic_write(self.out/'config.json', 'w') as f: json.dump(to_dict(self.config), f, indent=1)  # the resolved config
@@ -196,7 +201,8 @@ class DataGenerator:
         "Build what is missing (resumable), then store, check and report the dataset; returns its summary."
         start = time.perf_counter()
         clips = plan_clips(self.config)
-        self._claim_out_dir()
+        fingerprint = config_fingerprint(self.config, clips)
+        self._claim_out_dir(fingerprint)
         n_shards = -(-len(clips) // self.config.shard_size)
         shard_paths = [self.out/'shards'/f'{i:05d}.npz' for i in range(n_shards)]
         todo = [i for i, p in enumerate(shard_paths) if not p.is_file()]
@@ -206,6 +212,7 @@ class DataGenerator:
                     lo = i * self.config.shard_size
                     _save_npz(shard_paths[i], **_build_shard(clips.iloc[lo:lo + self.config.shard_size], renderer, self.config))
         summary, clips = self._store(clips, shard_paths)
+        summary['fingerprint'] = fingerprint
         summary['build_s'] = round(time.perf_counter() - start, 1)
         summary['shards_built'] = len(todo)
         # wall time of every call that built shards, summed over resumed runs: the cost of the whole build
@@ -236,7 +243,7 @@ class DataGenerator:
         files = sorted(p for p in self.out.rglob('*') if p.is_file() and p.parent.name in SPLITS)
         checksums = {str(p.relative_to(self.out)): sha256_file(p) for p in files}
         with atomic_write(self.out/'checksums.json', 'w') as f: json.dump(checksums, f, indent=1)
-        return dict(fingerprint=config_fingerprint(self.config), n_planned=len(clips), n_kept=len(kept),
+        return dict(n_planned=len(clips), n_kept=len(kept),
                     n_rejected=len(rejects), size_bytes=sum(p.stat().st_size for p in files),
                     per_split={s: int((kept['split'] == s).sum()) for s in SPLITS},
                     per_source={s: int((kept['source'] == s).sum()) for s in ('human', 'uniform', 'perturbed')},

@@ -14,15 +14,16 @@ from tqdm.auto import tqdm
 from .core import AudioError, ConfigError, DatasetError, NsmError, PresetError, pick_device, torch_threads
 from .params import CONTINUOUS_INDEX, CONTINUOUS_NAMES, DISCRETE_INDEX, DISCRETE_NAMES, GROUPS, N_PARAMS, denormalise, param, snap
 from .render import Renderer, RenderJob
-from .features import SILENCE_DBFS, FeatureConfig, extract_features
+from .features import SILENCE_DBFS, FeatureConfig, extract_features, load_audio
 from .dataset import DatasetSplit, load_split, verify_checksums
-from .splits import SPLITS
+from .splits import SPLITS, SplitConfig, assign_splits, check_splits
 
 # %% auto #0
-__all__ = ['AUDIO_METRICS', 'EvaluationError', 'Estimator', 'Retriever', 'TruePreset', 'subset', 'concat_splits', 'param_errors',
-           'param_metrics', 'clip_features', 'mrstft_per_clip', 'audio_metrics', 'retrieval_metrics', 'EstimatorReport',
-           'evaluate_estimator', 'sanity_row', 'dataset_notes', 'retrieval_sets', 'evaluate_retriever', 'per_category',
-           'plot_param_errors', 'plot_logmel_pairs']
+__all__ = ['AUDIO_METRICS', 'CI_METRICS', 'EvaluationError', 'Estimator', 'Retriever', 'TruePreset', 'subset', 'concat_splits',
+           'param_errors', 'param_metrics', 'clip_features', 'mrstft_per_clip', 'audio_metrics', 'retrieval_metrics',
+           'bootstrap_ci', 'EstimatorReport', 'evaluate_estimator', 'sanity_row', 'dataset_notes', 'at_note',
+           'retrieval_queries', 'human_clips', 'retrieval_sets', 'evaluate_retriever', 'bank_held_out', 'predict_wav',
+           'time_inference', 'per_category', 'plot_param_errors', 'plot_logmel_pairs']
 
 # %% ../nbs/08_evaluate.ipynb #00483784
 class EvaluationError(NsmError, ValueError):
@@ -133,7 +134,7 @@ def clip_features(audio:np.ndarray, # float samples [n_clips, n_samples]; silent
     return out
 
 # %% ../nbs/08_evaluate.ipynb #0e11462b
-AUDIO_METRICS = ('mrstft', 'logmel_l1', 'mfcc_l1', 'loudness_l1', 'f0_cents')
+AUDIO_METRICS = ('mrstft', 'logmel_l1', 'mfcc_l1', 'loudness_l1', 'voicing_mismatch', 'f0_cents')  # f0_cents last: it may be undefined
 
 def _check_audio(audio, # samples [n_clips, n_samples]
                  source:str, # what `audio` is, for error messages
@@ -174,6 +175,7 @@ def audio_metrics(pred_audio:np.ndarray, # estimated clips [n_clips, n_samples];
         'mrstft': mrstft_per_clip(pred, true, device or pick_device()),
         **{f'{k}_l1': np.abs(fp[f].astype(np.float64) - ft[f]).reshape(len(pred), -1).mean(axis=1)
            for k, f in (('logmel', 'log_mel'), ('mfcc', 'mfcc'), ('loudness', 'loudness_db'))},
+        'voicing_mismatch': (fp['voiced'] != ft['voiced']).mean(axis=1),
         'f0_cents': np.where(n_both > 0, cents.sum(axis=1) / np.maximum(n_both, 1), np.nan),
         'pred_silent': _is_silent(pred)})
     return {**{k: _nanmean(per_clip[k]) for k in AUDIO_METRICS}, 'per_clip': per_clip}
@@ -190,17 +192,43 @@ def retrieval_metrics(ranked_ids:np.ndarray, # preset ids returned per query, be
                       ranked_categories:np.ndarray|None=None, # categories of the returned presets [n_queries, k]
                       true_categories:np.ndarray|None=None, # each query's category [n_queries]
                      ) -> dict:
-    "`top1`, `top5` (within the first min(5, k)), `mrr` and, given categories, `category_top1`."
+    "`top1`, `top5`, `mrr` (0 for a preset not returned: exact when the whole pool is ranked) and, given categories, `category_top1` and its `category_chance`."
     ranked_ids, true_ids = np.asarray(ranked_ids), np.asarray(true_ids)
     if ranked_ids.ndim != 2 or ranked_ids.shape[0] != len(true_ids) or ranked_ids.shape[1] < 1:
         raise EvaluationError(f"ranked_ids must be [n_queries, k>=1] with n_queries = {len(true_ids)}, got shape {ranked_ids.shape}")
     if not len(true_ids): raise DatasetError("retrieval_metrics: no queries to score")
     hit = ranked_ids == true_ids[:, None]
     rank = np.where(hit.any(axis=1), hit.argmax(axis=1) + 1, np.inf)
-    out = dict(top1=float(hit[:, 0].mean()), top5=float(hit[:, :5].any(axis=1).mean()), mrr=float((1 / rank).mean()))
+    out = dict(top1=float(hit[:, 0].mean()), top5=float(hit[:, :5].any(axis=1).mean()), mrr=float((1 / rank).mean()), rank=rank)
     if ranked_categories is not None:
-        out['category_top1'] = float((np.asarray(ranked_categories)[:, 0] == np.asarray(true_categories)).mean())
+        true_categories = np.asarray(true_categories)
+        out['category_top1'] = float((np.asarray(ranked_categories)[:, 0] == true_categories).mean())
+        out['category_chance'] = float(pd.Series(true_categories).value_counts(normalize=True).iloc[0])  # always answering the commonest
     return out
+
+# %% ../nbs/08_evaluate.ipynb #4013acd7
+CI_METRICS = ('param_mae', 'discrete_acc', 'logmel_l1', 'mrstft')  # estimator metrics given a bootstrap interval
+
+def bootstrap_ci(values, # one value per test preset; NaNs are dropped
+                 level:float=0.95, # coverage of the interval
+                 n_boot:int=2000, # bootstrap resamples
+                 seed:int=0, # seeds the resampling
+                ) -> tuple[float, float]:
+    "Percentile bootstrap interval of the mean of `values`, resampling them with replacement; NaNs if fewer than 2."
+    x = np.asarray(values, np.float64)
+    x = x[~np.isnan(x)]
+    if len(x) < 2: return float('nan'), float('nan')
+    means = x[np.random.default_rng(seed).integers(0, len(x), (n_boot, len(x)))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+def _with_ci(row:dict, # a results row holding the means
+             per_unit:pd.DataFrame, # one row per test preset (or query), a column per metric
+             metrics, # the metrics to give intervals
+             seed:int=0): # seeds the resampling
+    "`row` with `<metric>_lo` and `<metric>_hi` after each metric's mean."
+    for m in metrics: row[f'{m}_lo'], row[f'{m}_hi'] = bootstrap_ci(per_unit[m], seed=seed)
+    return row
 
 # %% ../nbs/08_evaluate.ipynb #f3f30d0c
 @dataclasses.dataclass
@@ -245,6 +273,7 @@ def evaluate_estimator(estimator:Estimator, # a fitted estimator
                        *,
                        batch_size:int=64, # clips rendered and scored at once
                        keep_audio:int=8, # keep the audio of this many clips in the report, for figures and listening
+                       notes:np.ndarray|None=None, # MIDI note to play each estimate at; None: its clip's (targets always play at theirs)
                        device=None, # torch device for the MR-STFT; None: `pick_device()`
                        progress:bool=True, # show a tqdm progress bar
                       ) -> EstimatorReport:
@@ -255,6 +284,8 @@ def evaluate_estimator(estimator:Estimator, # a fitted estimator
         raise ConfigError(f"renderer ({rc.sample_rate} Hz, {rc.n_samples} samples) and feature_config "
                           f"({feature_config.sample_rate} Hz, {feature_config.n_samples} samples) must agree")
     if max_clips is not None and max_clips < 1: raise DatasetError(f"max_clips={max_clips}: nothing to evaluate")
+    if notes is not None and (max_clips is not None or len(notes) != len(test)):
+        raise DatasetError(f"notes: one per test clip ({len(test)}) and no max_clips, got {len(notes)} notes")
     if max_clips is not None and max_clips < len(test):
         test = subset(test, np.sort(np.random.default_rng(seed).choice(len(test), max_clips, replace=False)))
     n = len(test)
@@ -269,8 +300,9 @@ def evaluate_estimator(estimator:Estimator, # a fitted estimator
     kept_pred, kept_true = np.zeros((2, min(keep_audio, n), rc.n_samples), np.float32)
     for lo in tqdm(range(0, n, batch_size), desc=f'evaluating {estimator.name}', unit='batch', disable=not progress):
         rows = np.arange(lo, min(lo + batch_size, n))
-        notes, vels = clips['note'].to_numpy()[rows], clips['velocity'].to_numpy()[rows]
-        jobs = [RenderJob(p, int(nt), int(v)) for params in (pred, true) for p, nt, v in zip(params[rows], notes, vels)]
+        vels, played = clips['velocity'].to_numpy()[rows], clips['note'].to_numpy()[rows]
+        jobs = [RenderJob(p, int(nt), int(v)) for params, at in ((pred, played if notes is None else np.asarray(notes)[rows]), (true, played))
+                for p, nt, v in zip(params[rows], at, vels)]
         results = renderer.render_many(jobs, progress=False)
         res_pred, res_true = results[:len(rows)], results[len(rows):]
         errors = [' / '.join(f'{what}: {r.error}' for what, r in (('estimate', rp), ('target', rt)) if not r.ok) for rp, rt in zip(res_pred, res_true)]
@@ -286,10 +318,13 @@ def evaluate_estimator(estimator:Estimator, # a fitted estimator
                           pd.DataFrame({'param_mae': err.mean(axis=1), 'discrete_acc': correct.mean(axis=1)}), audio], axis=1)
     per_clip['pred_silent'] = per_clip['pred_silent'].astype(bool)
     pm = param_metrics(pred, true)
-    row = dict(method=estimator.name, n_clips=n, param_mae=pm['param_mae'], discrete_acc=pm['discrete_acc'],
-               **{k: _nanmean(per_clip[k]) for k in AUDIO_METRICS}, ms_per_preset=ms_per_preset,
-               n_render_failed=int((per_clip['render_error'] != '').sum()), silent_rate=float(per_clip['pred_silent'].mean()),
+    rendered = per_clip['render_error'] == ''
+    row = dict(method=estimator.name, n_clips=n, n_presets=int(per_clip['preset_id'].nunique()),
+               param_mae=pm['param_mae'], discrete_acc=pm['discrete_acc'],
+               **{k: _nanmean(per_clip[k]) for k in AUDIO_METRICS}, f0_unscored=int((rendered & per_clip['f0_cents'].isna()).sum()),
+               ms_per_preset=ms_per_preset, n_render_failed=int((~rendered).sum()), silent_rate=float(per_clip['pred_silent'].mean()),
                **{k: v for k, v in pm.items() if k.removeprefix('mae/') in GROUPS})
+    _with_ci(row, per_clip.groupby('preset_id')[list(CI_METRICS)].mean(), CI_METRICS, seed)
     return EstimatorReport(row, per_clip, _per_param(err, correct), test, pred, true, kept_pred, kept_true)
 
 # %% ../nbs/08_evaluate.ipynb #f4110124
@@ -333,35 +368,58 @@ def _query_note(notes:list[int], # the dataset's notes, in config order
     if query_note not in notes: raise DatasetError(f"query_note={query_note} is not a note of the dataset {notes}")
     return query_note
 
+def at_note(split:DatasetSplit, # a split (or several, concatenated)
+            note:int, # MIDI note
+           ) -> DatasetSplit:
+    "The split's human presets played at `note`, one clip each (the first velocity), in stored order."
+    c = split.clips
+    mask = (c['source'] == 'human') & (c['note'] == note)
+    mask = (mask & ~c['preset_id'].where(mask).duplicated()).to_numpy()
+    if not mask.any(): raise DatasetError(f"no human preset played at note {note}; the split's notes: {sorted(set(c['note']))}")
+    return subset(split, mask)
+
+def retrieval_queries(split:DatasetSplit, # the presets to query with (test or validation)
+                      pool:DatasetSplit, # the retrieval pool
+                      note:int, # MIDI note of the queries, not the pool's
+                     ) -> DatasetSplit:
+    "The split's presets at `note` that the pool holds (a query whose preset has no pool clip could not be found)."
+    queries = at_note(split, note)
+    held = queries.clips['preset_id'].isin(pool.clips['preset_id']).to_numpy()
+    if not held.any(): raise DatasetError(f"no preset of the split is both in the pool and played at note {note}")
+    return subset(queries, held)
+
+def human_clips(out_dir:str|Path, # a dataset built by `DataGenerator`
+                verify:bool=True, # check every stored file's sha256 first (skip if the caller just did)
+               ) -> DatasetSplit:
+    "Every human clip of every split, in memory, with its `split` column."
+    if verify: verify_checksums(out_dir)
+    splits = [load_split(out_dir, s, verify=False) for s in SPLITS]
+    return concat_splits([subset(sp, sp.clips['source'].to_numpy() == 'human') for sp in splits])
+
 def retrieval_sets(out_dir:str|Path, # a dataset built by `DataGenerator`
                    query_note:int|None=None, # MIDI note of the queries; None: the first dataset note other than the default
                    default_note:int|None=None, # MIDI note of the pool; None: the dataset's default (first configured) note
                    verify:bool=True, # check every stored file's sha256 first (skip if the caller just did)
                   ) -> tuple[DatasetSplit, DatasetSplit]:
     "(queries, pool): test-split human presets at `query_note`, and every human preset once at `default_note`."
-    if verify: verify_checksums(out_dir)
-    splits = {s: load_split(out_dir, s, verify=False) for s in SPLITS}
-    clips = pd.concat([sp.clips.assign(_split=s, _row=np.arange(len(sp))) for s, sp in splits.items()], ignore_index=True)
-    human = clips[clips['source'] == 'human']
-    notes = dataset_notes(human)
+    human = human_clips(out_dir, verify)
+    notes = dataset_notes(human.clips)
     default_note = notes[0] if default_note is None else default_note
     query_note = _query_note(notes, default_note, query_note)
-    def gather(rows): return concat_splits([subset(splits[s], g['_row'].to_numpy()) for s, g in rows.groupby('_split', sort=False)])
-    pool_rows = human[human['note'] == default_note].drop_duplicates('preset_id')
-    query_rows = human[(human['_split'] == 'test') & (human['note'] == query_note) & human['preset_id'].isin(pool_rows['preset_id'])]
-    if query_rows.empty: raise DatasetError(f"{out_dir}: no test-split human preset rendered at both notes {default_note} and {query_note}")
-    return gather(query_rows.drop_duplicates('preset_id')), gather(pool_rows)
+    pool = at_note(human, default_note)
+    return retrieval_queries(subset(human, human.clips['split'].to_numpy() == 'test'), pool, query_note), pool
 
 # %% ../nbs/08_evaluate.ipynb #2f516eb6
 def evaluate_retriever(retriever:Retriever, # a fitted retriever
                        queries:DatasetSplit, # query clips (from `retrieval_sets`)
                        pool:DatasetSplit, # the presets to choose from, one clip each
-                       k:int=10, # results asked per query (at most the pool size)
+                       k:int|None=None, # results asked per query; None ranks the whole pool (exact MRR)
+                       seed:int=0, # seeds the bootstrap interval of top-1
                       ) -> dict:
-    "Rank, time and score `retriever`: method, n_queries, pool_size, k, top1, top5, mrr, category_top1, ms_per_query."
+    "Rank, time and score `retriever`: method, n_queries, pool_size, k, top1 (with its 95 % interval), top5, mrr, category_top1, category_chance, ms_per_query."
     if not isinstance(retriever, Retriever): raise EvaluationError(f"{retriever!r} is not a Retriever (needs name, fit and rank)")
     if not len(queries) or not len(pool): raise DatasetError(f"evaluate_retriever: {len(queries)} queries and {len(pool)} pool presets; both must be non-empty")
-    k = min(k, len(pool))
+    k = len(pool) if k is None else min(k, len(pool))
     start = time.perf_counter()
     ranked = np.asarray(retriever.rank(queries, pool, k))
     ms_per_query = 1000 * (time.perf_counter() - start) / len(queries)
@@ -370,7 +428,55 @@ def evaluate_retriever(retriever:Retriever, # a fitted retriever
     if ranked.min() < 0 or ranked.max() >= len(pool): raise EvaluationError(f"{retriever.name}.rank returned rows outside 0..{len(pool) - 1}")
     ids, cats = pool.clips['preset_id'].to_numpy(), pool.clips['category'].to_numpy()
     m = retrieval_metrics(ids[ranked], queries.clips['preset_id'].to_numpy(), cats[ranked], queries.clips['category'].to_numpy())
-    return dict(method=retriever.name, n_queries=len(queries), pool_size=len(pool), k=k, **m, ms_per_query=ms_per_query)
+    row = dict(method=retriever.name, n_queries=len(queries), pool_size=len(pool), k=k, top1=m['top1'])
+    _with_ci(row, pd.DataFrame({'top1': (m.pop('rank') == 1).astype(float)}), ['top1'], seed)
+    return dict(row, **{n: v for n, v in m.items() if n != 'top1'}, ms_per_query=ms_per_query)
+
+# %% ../nbs/08_evaluate.ipynb #b2e3686f
+def bank_held_out(train:DatasetSplit, # the built dataset's splits ...
+                  val:DatasetSplit,
+                  test:DatasetSplit,
+                  manifest:pd.DataFrame, # the preset library's manifest (`library.load_manifest`)
+                  config:SplitConfig, # strategy 'bank': which banks, or how many, are held out
+                 ) -> tuple[DatasetSplit, DatasetSplit, DatasetSplit]:
+    "(train, val, test) of the same clips re-split by bank, in memory; synthetic children of held-out presets are dropped."
+    if config.strategy != 'bank': raise ConfigError(f"bank_held_out needs a SplitConfig with strategy 'bank', got {config.strategy!r}")
+    human = concat_splits([subset(s, (s.clips['source'] == 'human').to_numpy()) for s in (train, val, test)])
+    presets = manifest[manifest['preset_id'].isin(human.clips['preset_id'])].reset_index(drop=True)
+    presets['split'] = assign_splits(presets, config)
+    check_splits(presets)
+    split_of = dict(zip(presets['preset_id'], presets['split']))
+    human.clips['split'] = human.clips['preset_id'].map(split_of)
+    parent_split = train.clips['parent_id'].map(split_of).fillna('train')
+    synthetic = subset(train, ((train.clips['source'] != 'human') & (parent_split == 'train')).to_numpy())
+    held = {s: subset(human, (human.clips['split'] == s).to_numpy()) for s in SPLITS}
+    return concat_splits([held['train'], synthetic]), held['val'], held['test']
+
+# %% ../nbs/08_evaluate.ipynb #bcb956cd
+def predict_wav(estimator:Estimator, # a fitted estimator
+                path:str|Path, # an audio file
+                feature_config:FeatureConfig, # the features the estimator was fitted on
+               ) -> np.ndarray:
+    "Normalised parameters `[41]` that `estimator` predicts for the sound in `path`."
+    features = extract_features(load_audio(path, feature_config), feature_config)
+    one = DatasetSplit(pd.DataFrame({'clip_id': [Path(path).stem]}), np.zeros((1, N_PARAMS), np.float32), features)
+    return _check_prediction(estimator.predict(one), 1, estimator.name)[0]
+
+def time_inference(estimator:Estimator, # a fitted estimator
+                   paths:list, # audio files, used in turn
+                   feature_config:FeatureConfig, # the features the estimator was fitted on
+                   n_calls:int=100, # timed calls
+                   warmup:int=5, # untimed calls first
+                  ) -> dict:
+    "Median and 90th-percentile milliseconds of `predict_wav`, batch 1, after warm-up."
+    if not paths or n_calls < 1: raise EvaluationError(f"time_inference needs audio files and n_calls >= 1, got {len(paths)} files, n_calls={n_calls}")
+    ms = []
+    for call in range(warmup + n_calls):
+        start = time.perf_counter()
+        predict_wav(estimator, paths[call % len(paths)], feature_config)
+        if call >= warmup: ms.append(1000 * (time.perf_counter() - start))
+    return dict(method=estimator.name, inference_ms_median=float(np.median(ms)), inference_ms_p90=float(np.percentile(ms, 90)),
+                n_calls=n_calls, batch_size=1)
 
 # %% ../nbs/08_evaluate.ipynb #95573756
 def per_category(per_clip:pd.DataFrame, # `EstimatorReport.per_clip`

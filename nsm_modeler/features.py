@@ -13,7 +13,8 @@ import soundfile as sf
 from .core import AudioError, ConfigError
 
 # %% auto #0
-__all__ = ['SILENCE_DBFS', 'FeatureConfig', 'validate_audio', 'load_audio', 'extract_features', 'feature_benchmark']
+__all__ = ['SILENCE_DBFS', 'FeatureConfig', 'validate_audio', 'load_audio', 'extract_features', 'hz_to_midi', 'detect_midi_note',
+           'feature_benchmark']
 
 # %% ../nbs/04_features.ipynb #f428e589
 @dataclasses.dataclass(frozen=True)
@@ -175,6 +176,21 @@ def extract_features(audio:np.ndarray, # float samples, [n_samples] or [batch, n
     f0_hz, voiced = _yin(audio, config)
     return dict(log_mel=log_mel, mfcc=scipy.fft.dct(log_mel, type=2, norm='ortho', axis=-1)[..., :config.n_mfcc],
                 f0_hz=f0_hz, voiced=voiced, loudness_db=loudness_db)
+
+# %% ../nbs/04_features.ipynb #61ba964a
+def hz_to_midi(f0_hz): # frequency in Hz, > 0
+    "Fractional MIDI note number of a frequency (69 = A4 = 440 Hz)."
+    return 69 + 12 * np.log2(np.asarray(f0_hz, np.float64) / 440.0)
+
+def detect_midi_note(audio:np.ndarray, # one clip [n_samples], or features from `extract_features` of one clip
+                     config:FeatureConfig, # feature settings (ignored when features are given)
+                     min_voiced:float=0.1, # least share of voiced frames for a sound to have a note
+                    ) -> int|None:
+    "The MIDI note of the median F0 over voiced frames, or None if fewer than `min_voiced` of the frames are voiced."
+    feats = audio if isinstance(audio, dict) else extract_features(audio, config)
+    f0, voiced = np.asarray(feats['f0_hz'])[0], np.asarray(feats['voiced'])[0]
+    if voiced.mean() < min_voiced: return None
+    return int(np.rint(hz_to_midi(np.median(f0[voiced]))))
 
 # %% ../nbs/04_features.ipynb #effceb5b
 def feature_benchmark(n_clips:int=32, # clips to time

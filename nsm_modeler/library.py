@@ -16,9 +16,9 @@ from .params import AMSYNTH_VST, N_PARAMS, PARAM_NAMES, normalise
 from .presets import AmsynthPreset, load_amsynth_fxp, loaded_values, param_errors, read_bank, save_amsynth_fxp
 
 # %% auto #0
-__all__ = ['CATEGORY_RULES', 'CATEGORIES', 'BANK_SUFFIXES', 'SLOTS_PER_BANK', 'MANIFEST', 'categorise', 'near_duplicate_groups',
-           'bank_name', 'ImportReport', 'import_banks', 'load_manifest', 'RoundTrip', 'roundtrip_check',
-           'write_import_report']
+__all__ = ['CATEGORY_RULES', 'CATEGORIES', 'NEAR_TWIN_MAX_PARAMS', 'NEAR_TWIN_TOL', 'BANK_SUFFIXES', 'SLOTS_PER_BANK', 'MANIFEST',
+           'categorise', 'name_key', 'name_stem', 'near_twin_pairs', 'near_duplicate_groups', 'bank_name',
+           'ImportReport', 'import_banks', 'load_manifest', 'RoundTrip', 'roundtrip_check', 'write_import_report']
 
 # %% ../nbs/02a_library.ipynb #e207e035
 CATEGORY_RULES: tuple[tuple[str, str], ...] = (
@@ -50,26 +50,50 @@ def categorise(name:str, # a preset name
     return next((c for c, rx in _RULES if rx.search(words)), 'other')
 
 # %% ../nbs/02a_library.ipynb #ba49adbd
+NEAR_TWIN_MAX_PARAMS = 3   # presets differing in at most this many parameters are near twins
+NEAR_TWIN_TOL = 0.01       # a parameter differs when its normalised values are further apart than this
+_VERSION_MARK = re.compile(r'(?:[\s_\-.#(]*(?:v|ver|version|mk|mark)?\s*\d+(?:\.\d+)*[a-z]?\)?'   # 7, 2b, (3), v2, mk2, #4
+                           r'|[\s_\-.]+(?:ii|iii|iv|v|vi|vii|viii|ix|x))$')                     # II, IV, ...
+
+def name_key(name:str) -> str:
+    "A name compared case- and space-insensitively."
+    return ' '.join(name.lower().split())
+
+def name_stem(name:str, # a preset name
+             ) -> str:
+    "`name_key` without trailing numbers and version marks; a name that is only a number is its own stem."
+    key = stem = name_key(name)
+    while (shorter := _VERSION_MARK.sub('', stem)) != stem: stem = shorter
+    return stem or key
+
+def near_twin_pairs(a:np.ndarray, # normalised parameter vectors, [n, 41]
+                    b:np.ndarray, # normalised parameter vectors, [m, 41]
+                    max_params:int=NEAR_TWIN_MAX_PARAMS, # most parameters that may differ
+                    tol:float=NEAR_TWIN_TOL, # largest difference that still counts as equal
+                    block:int=64, # rows of `a` compared at once
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    "Row indices `(i, j)` of every pair `a[i]`, `b[j]` that differ in at most `max_params` parameters."
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    pairs = [np.nonzero((np.abs(a[lo:lo + block, None, :] - b[None]) > tol + 1e-12).sum(-1) <= max_params) for lo in range(0, len(a), block)]
+    return (np.concatenate([i + lo for lo, (i, _) in zip(range(0, len(a), block), pairs)]).astype(np.int64),
+            np.concatenate([j for _, j in pairs]).astype(np.int64)) if pairs else (np.zeros(0, np.int64),) * 2
+
+def _same_key_pairs(keys:list[str]):
+    "Pairs (row, first row with the same key) for every row whose key is non-empty."
+    df = pd.DataFrame({'key': keys, 'row': np.arange(len(keys))})
+    df = df[df['key'] != '']
+    return df['row'].to_numpy(), df.groupby('key')['row'].transform('first').to_numpy()
+
 def near_duplicate_groups(norm:np.ndarray, # normalised parameter vectors, shape [n, 41]
                           names:list[str], # preset names, length n
                           banks:list[str], # bank of each preset, length n
-                          tol:float=0.01, # largest L-infinity distance that joins two presets
-                          block:int=64, # rows compared at once
                          ) -> np.ndarray:
-    "Group id per preset: connected components of 'same name in another bank' or 'within `tol` everywhere'."
-    norm = np.asarray(norm, dtype=np.float64)
-    n = len(norm)
-    rows, cols = [], []
-    for start in range(0, n, block):
-        dist = np.abs(norm[start:start + block, None, :] - norm[None, :, :]).max(axis=-1)
-        i, j = np.nonzero(dist <= tol + 1e-12)
-        rows.append(i + start); cols.append(j)
-    df = pd.DataFrame({'key': [s.strip().lower() for s in names], 'bank': list(banks), 'row': np.arange(n)})
-    by_name = df.groupby('key')
-    linked = by_name['bank'].transform('nunique') > 1
-    rows.append(df['row'][linked].to_numpy()); cols.append(by_name['row'].transform('first')[linked].to_numpy())
-    rows, cols = np.concatenate(rows), np.concatenate(cols)
-    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+    "Group id per preset: connected components of the near-twin, same-bank-stem and same-name links."
+    pairs = [near_twin_pairs(norm, norm),
+             _same_key_pairs([name_key(n) for n in names]),
+             _same_key_pairs([f'{b}/{name_stem(n)}' for n, b in zip(names, banks)])]
+    rows, cols = (np.concatenate(x) for x in zip(*pairs))
+    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(norm), len(norm)))
     return connected_components(graph, directed=False)[1]
 
 # %% ../nbs/02a_library.ipynb #84e5d3f6
@@ -95,6 +119,7 @@ class ImportReport:
     n_blank_slots: int # empty slots amsynth pads banks with; not imported
     n_groups: int # near-duplicate groups among the distinct presets
     n_in_shared_groups: int # distinct presets whose group has more than one member
+    group_sizes: dict[int, int] # number of groups of each size
     categories: dict[str, int] # distinct presets per category
 
     @property
@@ -142,6 +167,7 @@ def import_banks(banks_dir:str|Path, # folder of amsynth `.bank` files, e.g. `pa
                         n_distinct=len(df), n_legacy=n_legacy, n_legacy_distinct=int(df['legacy'].sum()),
                         n_blank_slots=n_blank,
                         n_groups=int(df['group'].nunique()), n_in_shared_groups=int((sizes > 1).sum()),
+                        group_sizes={int(k): int(v) for k, v in df['group'].value_counts().value_counts().sort_index().items()},
                         categories={c: int((df['category'] == c).sum()) for c in CATEGORIES})
 
 def load_manifest(out_dir:str|Path, # a library folder written by `import_banks`
@@ -212,7 +238,14 @@ def write_import_report(report:ImportReport, # from `import_banks`
              f'| legacy among the distinct | {r.n_legacy_distinct:,} |',
              f'| blank "New Preset" slots amsynth pads banks with (not imported) | {r.n_blank_slots:,} |',
              f'| near-duplicate groups | {r.n_groups:,} |',
-             f'| distinct presets in a group of two or more | {r.n_in_shared_groups:,} |', '',
+             f'| distinct presets in a group of two or more | {r.n_in_shared_groups:,} |',
+             f'| largest group | {max(r.group_sizes):,} presets ({max(r.group_sizes) / r.n_distinct:.1%}) |', '',
+             f'## Near-duplicate groups by size', '',
+             f'Near twins (at most {NEAR_TWIN_MAX_PARAMS} parameters differ by more than {NEAR_TWIN_TOL:g} normalised), '
+             'same-bank names that differ only by a trailing number or version mark, and equal names in any bank are '
+             'joined transitively; a split keeps each group on one side.', '',
+             '| presets in the group | groups | presets |', '|---:|---:|---:|',
+             *[f'| {k} | {v:,} | {k * v:,} |' for k, v in r.group_sizes.items()], '',
              '## Categories (distinct presets, by name keywords)', '', '| category | presets |', '|---|---:|']
     lines += [f'| {c} | {n:,} |' for c, n in r.categories.items()]
     if roundtrip is not None:

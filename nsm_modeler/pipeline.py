@@ -127,12 +127,12 @@ def _metric_name(method:str, metric:str): return re.sub(r'[^A-Za-z0-9_./ -]', '_
 def _log_step_outputs(mlflow, step:str, profile:Profile, run_dir:Path):
     "Log to the active MLflow run what `step` produced."
     if step == 'data':
-        from nsm_modeler.dataset import DataConfig, config_fingerprint
+        from nsm_modeler.dataset import DataConfig
         data = DataConfig.load(profile.data_config)
         checksums = Path(data.out_dir)/'checksums.json'
-        mlflow.log_params(dict(data_fingerprint=config_fingerprint(data), data_checksums_sha256=sha256_file(checksums)))
-        mlflow.log_artifact(str(checksums))
         build = json.loads((Path(data.out_dir)/'build.json').read_text())
+        mlflow.log_params(dict(data_fingerprint=build['fingerprint'], data_checksums_sha256=sha256_file(checksums)))
+        mlflow.log_artifact(str(checksums))
         mlflow.log_metrics({k: float(build[k]) for k in ('n_kept', 'n_rejected', 'size_bytes', 'build_s')})
     elif step == 'evaluate':
         for table in ('estimators', 'retrievers', 'refinement'):

@@ -8,6 +8,8 @@ import dataclasses
 import numpy as np
 import pandas as pd
 from .core import ConfigError, DatasetError
+from .params import PARAM_NAMES, normalise
+from .library import NEAR_TWIN_MAX_PARAMS, NEAR_TWIN_TOL, name_stem, near_twin_pairs
 
 # %% auto #0
 __all__ = ['SPLITS', 'SplitConfig', 'assign_splits', 'check_splits', 'split_summary']
@@ -77,13 +79,30 @@ def assign_splits(manifest:pd.DataFrame, # preset manifest from `import_banks` (
         split_of = pd.concat([pd.Series('test', index=groups.index[in_test]), _deal(rest, {'val': val_share}, rng)])
     return manifest['group'].map(split_of).rename('split')
 
-def check_splits(manifest:pd.DataFrame, # preset manifest with a `split` column
-                ): 
-    "Raise `DatasetError` if a near-duplicate group spans two splits or a split is empty."
+def _leaks(manifest:pd.DataFrame):
+    "Messages naming each held-out preset that is a near twin of, or a same-bank numbered variant of, a training preset."
+    for col in ('name', *PARAM_NAMES):
+        if col not in manifest: raise DatasetError(f"preset manifest lacks column {col!r}; re-run `nsm presets import`")
+    train, held = manifest[manifest['split'] == 'train'], manifest[manifest['split'] != 'train']
+    norm = lambda df: normalise(df[list(PARAM_NAMES)].to_numpy(np.float64))
+    i, j = near_twin_pairs(norm(held), norm(train))
+    out = [f"{held['split'].iat[a]} preset {held['preset_id'].iat[a]} is a near twin of training preset {train['preset_id'].iat[b]} "
+           f"(at most {NEAR_TWIN_MAX_PARAMS} parameters differ by more than {NEAR_TWIN_TOL:g})" for a, b in zip(i, j)]
+    train_stems = dict(zip(train['bank'] + '/' + train['name'].map(name_stem), train['preset_id']))
+    for row in held.itertuples():
+        twin = train_stems.get(f'{row.bank}/{name_stem(row.name)}')
+        if twin: out.append(f"{row.split} preset {row.preset_id} ({row.name!r}) shares bank {row.bank} and name stem with training preset {twin}")
+    return out
+
+def check_splits(manifest:pd.DataFrame, # preset manifest (name, bank, parameter values) with a `split` column
+                ):
+    "Raise `DatasetError` if a group spans two splits, a split is empty, or a held-out preset is a near twin of a training one."
     spans = manifest.groupby('group')['split'].nunique()
     if (spans > 1).any(): raise DatasetError(f"{int((spans > 1).sum())} near-duplicate group(s) span two splits, e.g. group {spans[spans > 1].index[0]}")
     empty = [s for s in SPLITS if not (manifest['split'] == s).any()]
     if empty: raise DatasetError(f"split(s) {empty} are empty: too few presets ({len(manifest)}) for the requested fractions")
+    leaks = _leaks(manifest)
+    if leaks: raise DatasetError(f"{len(leaks)} held-out preset(s) leak from training: {leaks[0]}")
 
 def split_summary(manifest:pd.DataFrame): # preset manifest with `split` and `category` columns
     "Presets per category and split, with totals: the table `reports/` shows."
