@@ -8,25 +8,33 @@ import dataclasses, json, re, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from .core import ConfigError, NsmError, atomic_write, git_commit, load_config, pick_device, sha256_file, to_dict
+from .core import (ConfigError, NsmError, atomic_write, command_output, git_commit, load_config, pick_device,
+                              sha256_file, to_dict)
+from .splits import SplitConfig
 from .baselines import MLPConfig, RefineConfig
 
 # %% auto #0
-__all__ = ['PROFILES_DIR', 'STEPS', 'EvaluateConfig', 'Profile', 'load_profile', 'run_evaluation', 'run_pipeline']
+__all__ = ['PROFILES_DIR', 'STEPS', 'SPLIT_LABELS', 'EvaluateConfig', 'Profile', 'load_profile', 'run_evaluation', 'run_pipeline']
 
 # %% ../nbs/11_pipeline.ipynb #ae967826
 @dataclasses.dataclass(frozen=True)
 class EvaluateConfig:
     "What the evaluate step fits and how much it spends."
-    seed: int = 0                 # seeds the baselines and the subsets
-    max_test_clips: int = 0       # 0: every test clip; else a seeded subset of this many
-    refine_clips: int = 8         # test clips (at `pool_note`) refined by CMA-ES: a stated subset, as it costs renders
-    retrieval_k: int = 10         # ranked results per query
-    knn_k: int = 1                # neighbours of the nearest-preset estimator
-    pool_note: int = 60           # retrieval pool and refinement subset: presets played at this MIDI note
+    seed: int = 0                 # seeds the baselines, the subsets and the bootstrap
+    pool_note: int = 60           # every test preset is scored once at this MIDI note; the retrieval pool plays it too
     query_note: int = 72          # retrieval queries: test presets played at this (different) note
+    other_notes: bool = True      # also score the near-duplicate-group split at the dataset's other notes, as separate rows
+    refine_clips: int = 8         # test presets refined by CMA-ES: a stated, seeded subset, as it costs renders
+    knn_k: int = 1                # neighbours of the nearest-preset estimator
+    inference_calls: int = 100    # timed end-to-end calls (a .wav path to parameters) of the headline estimator
+    bank_split: SplitConfig = SplitConfig(strategy='bank')   # the second split: whole banks held out
     mlp: MLPConfig = MLPConfig()
     refine: RefineConfig = RefineConfig()
+
+    def __post_init__(self):
+        if self.bank_split.strategy != 'bank': raise ConfigError(f"evaluate.bank_split.strategy must be 'bank', got {self.bank_split.strategy!r}")
+        if self.pool_note == self.query_note: raise ConfigError(f"pool_note and query_note must differ, both are {self.pool_note}")
+        if self.refine_clips < 1 or self.inference_calls < 1: raise ConfigError(f"refine_clips and inference_calls must be >= 1, got {self.refine_clips}, {self.inference_calls}")
 
 @dataclasses.dataclass(frozen=True)
 class Profile:
@@ -56,73 +64,94 @@ def _save_figure(fig, path:Path):
 def _write_csv(df:pd.DataFrame, path:Path):
     with atomic_write(path, 'w') as f: df.to_csv(f, index=False)
 
-def _feature_ms_per_clip(audio:np.ndarray, feature_config) -> float:
-    "Median ms to extract one clip's features, as a user's `.wav` would need before any prediction."
-    from nsm_modeler.features import extract_features
-    times = []
-    for clip in audio:
-        start = time.perf_counter()
-        extract_features(clip, feature_config)
-        times.append(1000 * (time.perf_counter() - start))
-    return float(np.median(times))
+SPLIT_LABELS = {'group': 'near-duplicate-group', 'bank': 'bank-held-out'}
+
+def _score_split(split:str, train, val, test, pool, renderer, data, cfg:EvaluateConfig, progress:bool):
+    "Every baseline on one split: estimator, refinement and retriever rows, the headline estimator and its report."
+    from nsm_modeler.evaluate import (at_note, dataset_notes, evaluate_estimator, evaluate_retriever, param_metrics,
+                                      retrieval_queries, sanity_row, subset)
+    from nsm_modeler.baselines import CosineMFCC, L2LogMel, MeanPreset, MLPEstimator, NearestPreset, NearestToEstimate, RandomPreset, RefinedEstimator
+    common, at = dict(seed=cfg.seed, progress=progress), dict(split=split, note=cfg.pool_note)
+    test_at, val_at = at_note(test, cfg.pool_note), at_note(val, cfg.pool_note)
+    rows = [dict(at, **sanity_row(test_at, renderer, data.features, **common))]
+    notes = [n for n in dataset_notes(test.clips) if n != cfg.pool_note] if cfg.other_notes and split == 'group' else []
+    estimators, reports = [MeanPreset(), RandomPreset(seed=cfg.seed), NearestPreset(k=cfg.knn_k), MLPEstimator(cfg.mlp, progress=progress)], {}
+    for est in estimators:
+        est.fit(train, val)
+        val_mae = param_metrics(est.predict(val_at), val_at.params)['param_mae']
+        reports[est.name] = evaluate_estimator(est, test_at, renderer, data.features, **common)
+        rows.append(dict(at, **reports[est.name].row, val_param_mae=val_mae))
+        rows += [dict(split=split, note=n, **evaluate_estimator(est, at_note(test, n), renderer, data.features, **common).row) for n in notes]
+    chosen = min(estimators, key=lambda e: next(r['val_param_mae'] for r in rows if r['method'] == e.name))
+    few = subset(test_at, np.sort(np.random.default_rng(cfg.seed).choice(len(test_at), min(cfg.refine_clips, len(test_at)), replace=False)))
+    refined = RefinedEstimator(chosen, renderer, data.features, cfg.refine, progress=progress)
+    played = refined.notes(refined.targets(few))
+    before, after = (evaluate_estimator(e, few, renderer, data.features, notes=played, progress=False).row for e in (chosen, refined))
+    refinement = dict(method=refined.name, split=split, start=chosen.name, n_presets=len(few), objective=cfg.refine.distance,
+                      budget=cfg.refine.budget, renders_per_preset=refined.stats_['renders'].mean(), s_per_preset=refined.stats_['seconds'].mean(),
+                      note_detected_ok=float((played == few.clips['note'].to_numpy()).mean()),
+                      **{f'{m}_{when}': r[m] for m in ('logmel_l1', 'mrstft', 'mfcc_l1', 'f0_cents', 'voicing_mismatch', 'param_mae')
+                         for when, r in (('before', before), ('after', after))})
+    retrievers = [CosineMFCC().fit(train), L2LogMel(), NearestToEstimate(estimators[-1])]   # the MLP is already fitted
+    val_queries, test_queries = (retrieval_queries(s, pool, cfg.query_note) for s in (val, test))
+    retrieval = [dict(split=split, **evaluate_retriever(r, test_queries, pool, seed=cfg.seed),
+                      val_top1=evaluate_retriever(r, val_queries, pool)['top1']) for r in retrievers]
+    return rows, refinement, retrieval, chosen, reports[chosen.name]
 
 def run_evaluation(profile:Profile, # the run's profile
                    run_dir:str|Path, # where tables and figures go
                    progress:bool=True): # tqdm bars
-    "Fit and score every baseline on the profile's dataset; write the tables and figures; return the tables."
-    from nsm_modeler.dataset import DataConfig, load_split
+    "Fit and score every baseline on both splits of the profile's dataset; write the tables and figures; return the tables."
+    import tempfile, soundfile as sf
+    from nsm_modeler.dataset import DataConfig, load_split, verify_checksums
+    from nsm_modeler.library import load_manifest
     from nsm_modeler.render import Renderer
-    from nsm_modeler.evaluate import (evaluate_estimator, evaluate_retriever, per_category, plot_logmel_pairs,
-                                      plot_param_errors, retrieval_sets, sanity_row, subset)
-    from nsm_modeler.baselines import (CosineMFCC, L2LogMel, MeanPreset, MLPEstimator, NearestPreset, NearestToEstimate,
-                                       RandomPreset, RefinedEstimator)
+    from nsm_modeler.evaluate import (at_note, bank_held_out, concat_splits, per_category, plot_logmel_pairs, plot_param_errors,
+                                      subset, time_inference)
     run_dir, cfg = Path(run_dir), profile.evaluate
     run_dir.mkdir(parents=True, exist_ok=True)
     data = DataConfig.load(profile.data_config)
-    train, val, test = (load_split(data.out_dir, s, verify=(s == 'train')) for s in ('train', 'val', 'test'))
-    max_clips = cfg.max_test_clips or None
-    common = dict(max_clips=max_clips, seed=cfg.seed, progress=progress)
+    verify_checksums(data.out_dir)
+    group = tuple(load_split(data.out_dir, s, verify=False) for s in ('train', 'val', 'test'))
+    bank = bank_held_out(*group, load_manifest(data.presets_dir), cfg.bank_split)
+    pool = at_note(concat_splits([subset(s, (s.clips['source'] == 'human').to_numpy()) for s in group]), cfg.pool_note)
+    rows, refinement, retrieval, chosen, sizes = [], [], [], {}, {}
     with Renderer(data.render) as renderer:
-        rows = [sanity_row(test, renderer, data.features, **common)]
-        estimators = [MeanPreset(), RandomPreset(seed=cfg.seed), NearestPreset(k=cfg.knn_k), MLPEstimator(cfg.mlp)]
-        reports = {}
-        for est in estimators:
-            est.fit(train, val)
-            reports[est.name] = evaluate_estimator(est, test, renderer, data.features, **common)
-            rows.append(reports[est.name].row)
-        mlp = estimators[-1]
-        at_default = np.flatnonzero(test.clips['note'].to_numpy() == cfg.pool_note)
-        chosen = np.sort(np.random.default_rng(cfg.seed).choice(at_default, min(cfg.refine_clips, len(at_default)), replace=False))
-        few = subset(test, chosen)
-        refined = RefinedEstimator(mlp, renderer, data.features, cfg.refine, progress=progress)
-        before = evaluate_estimator(mlp, few, renderer, data.features, progress=False).row
-        after = evaluate_estimator(refined, few, renderer, data.features, progress=False).row
-    stats = refined.stats_
-    refinement = pd.DataFrame([dict(method=f'{mlp.name} + CMA-ES', start=mlp.name, n_presets=len(few), budget=cfg.refine.budget,
-                                    renders_per_preset=stats['renders'].mean(), s_per_preset=stats['seconds'].mean(),
-                                    **{f'{m}_{when}': r[m] for m in ('param_mae', 'logmel_l1', 'mrstft') for when, r in (('before', before), ('after', after))})])
-    queries, pool = retrieval_sets(data.out_dir, query_note=cfg.query_note, default_note=cfg.pool_note, verify=False)  # checked on load
-    retrievers = [CosineMFCC().fit(train), L2LogMel().fit(train), NearestToEstimate(mlp)]   # the MLP is already fitted
-    retrieval = pd.DataFrame([evaluate_retriever(r, queries, pool, cfg.retrieval_k) for r in retrievers])
-    estimator_table = pd.DataFrame(rows)
-    best = min(reports.values(), key=lambda r: r.row['param_mae'])
-    _write_csv(estimator_table, run_dir/'estimators.csv')
-    _write_csv(retrieval, run_dir/'retrievers.csv')
-    _write_csv(refinement, run_dir/'refinement.csv')
-    _write_csv(per_category(best.per_clip).reset_index().assign(method=best.row['method']), run_dir/'per_category.csv')
-    _save_figure(plot_param_errors(best.per_param, title=f"{best.row['method']}: per-parameter error on test"), run_dir/'param_errors.png')
-    _save_figure(plot_logmel_pairs(best.test, best.pred_audio, best.true_audio, data.features), run_dir/'logmel_pairs.png')
-    feature_ms = _feature_ms_per_clip(best.true_audio, data.features)
-    counts = pd.concat([s.clips.drop_duplicates('preset_id').query("source == 'human'")['split'] for s in (train, val, test)]).value_counts()
-    run = dict(profile=profile.name, git_commit=git_commit(), device=str(pick_device()),
-               split='near-duplicate-group' if data.splits.strategy == 'group' else 'bank-held-out', feature_ms_per_clip=feature_ms,
-               n_presets={s: int(counts.get(s, 0)) for s in ('train', 'val', 'test')},
-               n_test_clips=len(test), seeds=dict(data=data.seed, splits=data.splits.seed, evaluate=cfg.seed, mlp=cfg.mlp.seed))
+        for split, (train, val, test) in (('group', group), ('bank', bank)):
+            r, refined, ret, est, report = _score_split(split, train, val, test, pool, renderer, data, cfg, progress)
+            rows += r; refinement.append(refined); retrieval += ret
+            chosen[split] = dict(estimator=est, report=report, retriever=max(ret, key=lambda x: x['val_top1'])['method'])
+            human = pd.concat([s.clips[s.clips['source'] == 'human'] for s in (train, val, test)])
+            sizes[split] = {s: int(human.loc[human['split'] == s, 'preset_id'].nunique()) for s in ('train', 'val', 'test')}
+            _write_csv(per_category(report.per_clip).reset_index().assign(method=est.name), run_dir/f'per_category_{split}.csv')
+            _save_figure(plot_param_errors(report.per_param, title=f"{est.name}: per-parameter error, {SPLIT_LABELS[split]} test split"),
+                         run_dir/f'param_errors_{split}.png')
+    headline = chosen['group']
+    _save_figure(plot_logmel_pairs(headline['report'].test, headline['report'].pred_audio, headline['report'].true_audio, data.features),
+                 run_dir/'logmel_pairs_group.png')
+    with tempfile.TemporaryDirectory() as tmp:
+        wavs = [Path(tmp)/f'{i}.wav' for i in range(len(headline['report'].true_audio))]
+        for path, audio in zip(wavs, headline['report'].true_audio): sf.write(path, audio, data.features.sample_rate, subtype='FLOAT')
+        inference = time_inference(headline['estimator'], wavs, data.features, n_calls=cfg.inference_calls)
+    tables = dict(estimators=pd.DataFrame(rows), retrievers=pd.DataFrame(retrieval), refinement=pd.DataFrame(refinement))
+    for name, table in tables.items(): _write_csv(table, run_dir/f'{name}.csv')
+    dirty = command_output('git', 'diff', '--name-only', 'HEAD').splitlines()   # tracked files changed since the commit
+    run = dict(profile=profile.name, git_commit=git_commit(), git_dirty=bool(dirty), git_dirty_files=dirty,
+               device=str(pick_device()), pool_note=cfg.pool_note, query_note=cfg.query_note, pool_size=len(pool),
+               splits={s: dict(label=SPLIT_LABELS[s], n_presets=sizes[s], estimator=chosen[s]['estimator'].name,
+                               retriever=chosen[s]['retriever']) for s in chosen},
+               bank_test_presets=load_manifest(data.presets_dir).set_index('preset_id').loc[bank[2].clips['preset_id'].unique(), 'bank']
+                                 .value_counts().sort_index().to_dict(),
+               inference=inference, seeds=dict(data=data.seed, splits=data.splits.seed, bank_split=cfg.bank_split.seed,
+                                                evaluate=cfg.seed, mlp=cfg.mlp.seed))
     with atomic_write(run_dir/'run.json', 'w') as f: json.dump(run, f, indent=1)
-    return dict(estimators=estimator_table, retrievers=retrieval, refinement=refinement)
+    return tables
 
 # %% ../nbs/11_pipeline.ipynb #0e1d35b3
-def _metric_name(method:str, metric:str): return re.sub(r'[^A-Za-z0-9_./ -]', '_', f'{method}/{metric}')
+def _metric_name(row:pd.Series, metric:str):
+    "MLflow metric name of one table cell: split, method and note of its row, then the metric."
+    where = [str(row[c]) for c in ('split', 'method') if c in row] + ([f"note{int(row['note'])}"] if 'note' in row and pd.notna(row['note']) else [])
+    return re.sub(r'[^A-Za-z0-9_./ -]', '_', '/'.join([*where, metric]))
 
 def _log_step_outputs(mlflow, step:str, profile:Profile, run_dir:Path):
     "Log to the active MLflow run what `step` produced."
@@ -138,7 +167,7 @@ def _log_step_outputs(mlflow, step:str, profile:Profile, run_dir:Path):
         for table in ('estimators', 'retrievers', 'refinement'):
             df = pd.read_csv(run_dir/f'{table}.csv')
             for _, row in df.iterrows():
-                mlflow.log_metrics({_metric_name(row['method'], k): float(v) for k, v in row.items()
+                mlflow.log_metrics({_metric_name(row, k): float(v) for k, v in row.items()
                                     if isinstance(v, (int, float, np.number)) and np.isfinite(v)})
             mlflow.log_artifact(str(run_dir/f'{table}.csv'))
         for png in run_dir.glob('*.png'): mlflow.log_artifact(str(png))

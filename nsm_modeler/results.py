@@ -11,19 +11,22 @@ from .core import NsmError, atomic_write
 from .evaluate import TruePreset
 
 # %% auto #0
-__all__ = ['SEED_CLAIMS', 'ESTIMATOR_METRICS', 'RETRIEVER_METRICS', 'SANITY_METHOD', 'key_results', 'write_results',
-           'check_results']
+__all__ = ['SEED_CLAIMS', 'SEED_SOURCE', 'ESTIMATOR_METRICS', 'RETRIEVER_METRICS', 'SPLIT_NAMES', 'SANITY_METHOD',
+           'with_intervals', 'key_results', 'write_results', 'check_results']
 
 # %% ../nbs/12_results.ipynb #fec54219
 SEED_CLAIMS = {'Parameter MAE': '0.043', 'Tone Match Accuracy': '89.2 %', 'Inference': '23 ms/preset'}
-ESTIMATOR_METRICS = ('param_mae', 'discrete_acc', 'mrstft', 'logmel_l1', 'mfcc_l1', 'loudness_l1', 'f0_cents', 'ms_per_preset')
-RETRIEVER_METRICS = ('top1', 'top5', 'mrr', 'category_top1')
+SEED_SOURCE = 'the seed project\'s README, "Key Results" table, quoted as given (no split, pool size or method stated there)'
+ESTIMATOR_METRICS = ('param_mae', 'discrete_acc', 'mrstft', 'logmel_l1', 'mfcc_l1', 'loudness_l1', 'voicing_mismatch', 'f0_cents',
+                     'f0_unscored', 'val_param_mae', 'ms_per_preset')
+RETRIEVER_METRICS = ('top1', 'top5', 'mrr', 'category_top1', 'category_chance', 'val_top1')
+SPLIT_NAMES = {'group': 'near-duplicate-group', 'bank': 'bank-held-out'}
 SANITY_METHOD = TruePreset.name   # the sanity row: true parameters re-rendered
 
 def _read_tables(run_dir:Path):
     "The evaluate step's tables; a missing one is an error naming it."
     tables = {}
-    for name in ('estimators', 'retrievers', 'refinement', 'per_category'):
+    for name in ('estimators', 'retrievers', 'refinement', *(f'per_category_{s}' for s in SPLIT_NAMES)):
         path = run_dir/f'{name}.csv'
         if not path.is_file(): raise NsmError(f"{path}: missing; run the evaluate step first")
         tables[name] = pd.read_csv(path)
@@ -31,48 +34,112 @@ def _read_tables(run_dir:Path):
     if not path.is_file(): raise NsmError(f"{path}: missing; run the evaluate step first")
     return tables, json.loads(path.read_text())
 
+def with_intervals(df:pd.DataFrame, # a table with `<m>`, `<m>_lo`, `<m>_hi` columns
+                   scale:float=1.0, # multiply values by this (100 for percentages)
+                   fmt:str='.3g', # number format
+                  ) -> pd.DataFrame:
+    "`df` with each metric that has bounds written as 'value [lo, hi]' and the bound columns dropped."
+    out = df.copy()
+    for m in [c[:-3] for c in df.columns if c.endswith('_lo') and f'{c[:-3]}_hi' in df.columns and c[:-3] in df.columns]:
+        out[m] = [f'{v * scale:{fmt}} [{lo * scale:{fmt}}, {hi * scale:{fmt}}]' if pd.notna(lo) else f'{v * scale:{fmt}}'
+                  for v, lo, hi in zip(df[m], df[f'{m}_lo'], df[f'{m}_hi'])]
+        out = out.drop(columns=[f'{m}_lo', f'{m}_hi'])
+    return out
+
+def _chosen(table:pd.DataFrame, run:dict, split:str, kind:str):
+    "The row of the method chosen on validation for `split` (`kind`: 'estimator' or 'retriever'), at the pool note for estimators."
+    rows = table[(table['split'] == split) & (table['method'] == run['splits'][split][kind])]
+    if kind == 'estimator': rows = rows[rows['note'] == run['pool_note']]
+    if rows.empty: raise NsmError(f"no {kind} row for the method chosen on the {split} split ({run['splits'][split][kind]!r})")
+    return rows.iloc[0]
+
 def key_results(estimators:pd.DataFrame, # estimators.csv
                 retrievers:pd.DataFrame, # retrievers.csv
                 run:dict): # run.json
-    "The three headline rows: seed claim, this run's best figure, and the method, split and size behind it."
-    est = estimators[estimators['method'] != SANITY_METHOD]
-    if est.empty or retrievers.empty: raise NsmError("no estimator or retriever rows to summarise")
-    best = est.loc[est['param_mae'].idxmin()]
-    match = retrievers.loc[retrievers['top1'].idxmax()]
-    split = f"{run['split']} split, {run['profile']} profile"
+    "The three headline rows: the seed's claim beside this run's figure on each split, for the methods chosen on validation."
+    splits = [s for s in SPLIT_NAMES if s in run['splits']]
+    est, ret = ({s: _chosen(t, run, s, k) for s in splits} for t, k in ((estimators, 'estimator'), (retrievers, 'retriever')))
+    def both(fmt, rows): return {SPLIT_NAMES[s]: fmt(rows[s]) for s in splits}
+    def names(rows): return ' / '.join(dict.fromkeys(r['method'] for r in rows.values()))
+    inf = run['inference']
     return pd.DataFrame([
-        dict(metric='Parameter MAE', seed_claim=SEED_CLAIMS['Parameter MAE'], this_run=f"{best['param_mae']:.3f}",
-             method=best['method'], evaluated_on=f"{int(best['n_clips'])} test clips ({split}); normalised continuous parameters"),
-        dict(metric='Tone Match Accuracy', seed_claim=SEED_CLAIMS['Tone Match Accuracy'], this_run=f"{100 * match['top1']:.1f} %",
-             method=match['method'], evaluated_on=f"top-1 of {int(match['n_queries'])} test queries against a pool of N = {int(match['pool_size'])} presets ({split})"),
-        dict(metric='Inference', seed_claim=SEED_CLAIMS['Inference'], this_run=f"{run['feature_ms_per_clip'] + best['ms_per_preset']:.1f} ms/preset",
-             method=best['method'], evaluated_on=f"from audio: feature extraction {run['feature_ms_per_clip']:.1f} ms + prediction "
-                                                 f"{best['ms_per_preset']:.2f} ms per 4 s clip, {run['device']} ({split})"),
-    ])
+        dict(metric='Parameter MAE', seed_claim=SEED_CLAIMS['Parameter MAE'],
+             **both(lambda r: f"{r['param_mae']:.3f} [{r['param_mae_lo']:.3f}, {r['param_mae_hi']:.3f}]", est), method=names(est),
+             evaluated_on=f"{int(est['group']['n_presets'])} / {int(est[splits[-1]]['n_presets'])} test presets, each once at MIDI note "
+                          f"{run['pool_note']}; 30 continuous normalised parameters"),
+        dict(metric='Tone Match Accuracy', seed_claim=SEED_CLAIMS['Tone Match Accuracy'],
+             **both(lambda r: f"{100 * r['top1']:.1f} % [{100 * r['top1_lo']:.1f}, {100 * r['top1_hi']:.1f}]", ret), method=names(ret),
+             evaluated_on=f"top-1 of {int(ret['group']['n_queries'])} / {int(ret[splits[-1]]['n_queries'])} test presets played at note "
+                          f"{run['query_note']}, against a pool of N = {int(ret['group']['pool_size'])} presets at note {run['pool_note']}"),
+        dict(metric='Inference', seed_claim=SEED_CLAIMS['Inference'], **{SPLIT_NAMES['group']: f"{inf['inference_ms_median']:.1f} ms/preset"},
+             method=inf['method'], evaluated_on=f"a .wav path to parameters (read, features, predict), batch 1, median of {inf['n_calls']} calls "
+                                                f"after warm-up (90th percentile {inf['inference_ms_p90']:.1f} ms), {run['device']}"),
+    ]).fillna('')
 
 def _fmt(df:pd.DataFrame): return df.to_markdown(index=False, floatfmt='.4g')
+
+def _test_sets(estimators:pd.DataFrame, retrievers:pd.DataFrame, run:dict):
+    "Presets per split, and how many were scored at each note and queried."
+    rows = []
+    for s, info in run['splits'].items():
+        est = estimators[(estimators['split'] == s) & (estimators['method'] == SANITY_METHOD)]
+        scored = estimators[(estimators['split'] == s) & (estimators['method'] == info['estimator'])]
+        rows.append({'split': SPLIT_NAMES[s], **{f'{k} presets': v for k, v in info['n_presets'].items()},
+                     'test presets scored, per note': ', '.join(f"{int(r['n_presets'])} at {int(r['note'])}" for _, r in scored.iterrows()),
+                     'retrieval queries': int(retrievers.loc[retrievers['split'] == s, 'n_queries'].iat[0]),
+                     'retrieval pool': int(retrievers.loc[retrievers['split'] == s, 'pool_size'].iat[0]),
+                     'sanity row clips': int(est['n_clips'].iat[0]) if len(est) else 0})
+    return pd.DataFrame(rows)
+
+_ESTIMATOR_COLUMNS = ('method', 'note', 'n_presets', *ESTIMATOR_METRICS, 'silent_rate', 'n_render_failed')
 
 def write_results(run_dir:str|Path, # the run folder the evaluate step wrote
                   out:str|Path='reports/results.md'): # markdown destination; a CSV goes beside it
     "Write the results markdown (key results, then every table) and `results.csv` with the key results."
     run_dir, out = Path(run_dir), Path(out)
     tables, run = _read_tables(run_dir)
-    key = key_results(tables['estimators'], tables['retrievers'], run)
+    est, ret, ref = tables['estimators'], tables['retrievers'], tables['refinement']
+    key = key_results(est, ret, run)
+    dirty = (f" **The working tree had uncommitted changes** ({', '.join(run['git_dirty_files'])}): the code is not exactly that commit."
+             if run.get('git_dirty') else ' The working tree was clean.')
     lines = ['# Results', '',
-             f"Profile `{run['profile']}`, git `{run.get('git_commit', '?')}`, generated from `{run_dir}`. Split: {run['split']} "
-             f"(train/val/test presets {run['n_presets']}), seeds {run['seeds']}. Test presets are human-made and "
-             "share no near-duplicate group with training.", '',
-             '## Key results', '', _fmt(key), '',
-             '## Parameter estimators', '',
-             'MAE over the 30 continuous normalised parameters, accuracy over the 11 discrete ones; audio metrics compare '
-             'the re-rendered estimate with the target clip (0 = identical). `ms_per_preset` is prediction time only.', '',
-             _fmt(tables['estimators']), '',
-             '## Tone matching (retrieval)', '', _fmt(tables['retrievers']), '',
-             '## Render-in-the-loop refinement: cost and gain', '',
-             'The MLP\'s predictions refined by CMA-ES over the continuous parameters, amsynth in the loop, on a '
-             'seeded subset of test clips: renders and seconds spent per preset, and the metrics before and after.', '',
-             _fmt(tables['refinement']), '',
-             f"## Per category ({tables['per_category']['method'].iat[0]})", '', _fmt(tables['per_category'].drop(columns='method')), '']
+             f"Profile `{run['profile']}`, git `{run.get('git_commit', '?')}`, generated from `{run_dir}` on {run['device']}.{dirty} "
+             f"Seeds {run['seeds']}.", '',
+             'Test and validation presets are human-made. None is a near twin of a training preset (at most 3 parameters '
+             'apart) or a numbered variant of one in the same bank: `splits.check_splits` asserts it whenever a split is '
+             'drawn. Two splits of the same clips are scored: **near-duplicate-group** (the dataset\'s split: unseen '
+             'sounds from the same banks) and **bank-held-out** (whole banks held out: unseen authors; test presets per '
+             f"bank: {run['bank_test_presets']}). Every test preset is scored once at MIDI note {run['pool_note']}; other "
+             'notes are separate rows. Bracketed ranges are 95 % bootstrap intervals over test presets. The mean and '
+             'random presets are drawn from the human training presets only.', '',
+             '## Key results', '',
+             f"Methods chosen on the validation split, figures on test. Seed claims: {SEED_SOURCE}.", '', _fmt(key), '',
+             '## Test sets', '', _fmt(_test_sets(est, ret, run)), '']
+    for s in run['splits']:
+        table = est[est['split'] == s]
+        lines += [f'## Parameter estimators: {SPLIT_NAMES[s]} split', '',
+                  'MAE over the 30 continuous normalised parameters, accuracy over the 11 discrete ones; audio metrics compare '
+                  'the re-rendered estimate with the target clip (0 = identical). `f0_cents` is over clips with a frame voiced '
+                  'in both; `f0_unscored` counts the clips it could not score. `val_param_mae` is what the headline choice is '
+                  'made on. `ms_per_preset` is prediction time only, on extracted features.', '',
+                  _fmt(with_intervals(table)[[c for c in _ESTIMATOR_COLUMNS if c in table]]), '',
+                  f"MAE per parameter group, note {run['pool_note']}:", '',
+                  _fmt(table[table['note'] == run['pool_note']][['method', *[c for c in table if c.startswith('mae/')]]]), '']
+    lines += ['## Tone matching (retrieval)', '',
+              'Each test preset played at the query note is looked up in the pool of every library preset at the pool note; '
+              'the whole pool is ranked, so `mrr` is exact. `category_chance` is the share of the commonest category among '
+              'the queries: what `category_top1` scores by always answering it.', '',
+              _fmt(with_intervals(ret, fmt='.3f')), '',
+              '## Render-in-the-loop refinement: cost and gain', '',
+              'The headline estimator\'s predictions refined by CMA-ES over the continuous parameters, amsynth in the loop, on a '
+              'seeded subset of test presets. Candidates are played at the note detected from the target\'s pitch '
+              '(`note_detected_ok`: how often that is the note the target was played at); before and after are both played there. '
+              'The search minimises the column marked *(objective)*, so that column is the optimised quantity, not a test score: '
+              'judge it by the others.', '',
+              _fmt(ref.rename(columns={f'{ref["objective"].iat[0]}_{w}': f'{ref["objective"].iat[0]}_{w} (objective)' for w in ('before', 'after')})), '']
+    for s in run['splits']:
+        cat = tables[f'per_category_{s}']
+        lines += [f"## Per category: {cat['method'].iat[0]}, {SPLIT_NAMES[s]} split", '', _fmt(cat.drop(columns='method')), '']
     figures = sorted(p.name for p in run_dir.glob('*.png'))
     if figures:
         rel = Path('runs')/run_dir.name if out.parent.name == 'reports' else run_dir
@@ -82,10 +149,11 @@ def write_results(run_dir:str|Path, # the run folder the evaluate step wrote
     return key
 
 def check_results(path:str|Path='reports/results.md'): # a results file written by `write_results`
-    "Raise `NsmError` naming what is missing if the results file lacks a key result or a metric column."
+    "Raise `NsmError` naming what is missing if the results file lacks a key result, a split or a metric column."
     path = Path(path)
     if not path.is_file(): raise NsmError(f"{path}: no results file; run the pipeline")
     text = path.read_text()
-    missing = [m for m in (*SEED_CLAIMS, *ESTIMATOR_METRICS, *RETRIEVER_METRICS, 'pool_size', 'renders_per_preset') if m not in text]
-    if 'nan' in text.split('## Parameter estimators')[0].lower(): missing.append('a key result is NaN')
+    missing = [m for m in (*SEED_CLAIMS, *ESTIMATOR_METRICS, *RETRIEVER_METRICS, *SPLIT_NAMES.values(), 'pool_size',
+                           'renders_per_preset', '(objective)') if m not in text]
+    if 'nan' in text.split('## Test sets')[0].lower(): missing.append('a key result is NaN')
     if missing: raise NsmError(f"{path}: missing {missing}")
