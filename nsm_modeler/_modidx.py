@@ -389,4 +389,5 @@ d = { 'settings': { 'branch': 'main',
                                     'nsm_modeler.splits._leaks': ('splits.html#_leaks', 'nsm_modeler/splits.py'),
                                     'nsm_modeler.splits.assign_splits': ('splits.html#assign_splits', 'nsm_modeler/splits.py'),
                                     'nsm_modeler.splits.check_splits': ('splits.html#check_splits', 'nsm_modeler/splits.py'),
+                                    'nsm_modeler.splits.nearest_train_mae': ('splits.html#nearest_train_mae', 'nsm_modeler/splits.py'),
                                     'nsm_modeler.splits.split_summary': ('splits.html#split_summary', 'nsm_modeler/splits.py')}}}

@@ -15,7 +15,7 @@ from .params import AMSYNTH_PARAMS, N_PARAMS, PARAM_NAMES, normalise, snap
 from .library import load_manifest
 from .render import RenderConfig, Renderer, RenderJob
 from .features import FeatureConfig, extract_features, validate_audio
-from .splits import SPLITS, SplitConfig, assign_splits, check_splits, split_summary
+from .splits import SPLITS, SplitConfig, assign_splits, check_splits, nearest_train_mae, split_summary
 
 # %% auto #0
 __all__ = ['FEATURE_BATCH', 'FEATURE_DTYPES', 'SyntheticConfig', 'DataConfig', 'synthetic_patches', 'plan_clips',
@@ -266,7 +266,12 @@ def write_reports(summary:dict, # from `DataGenerator.process_batch`
              f"Clips planned {summary['n_planned']}, kept {summary['n_kept']}, rejected {summary['n_rejected']} "
              f"(see `validation.md`); {summary['size_bytes'] / 1e6:.1f} MB on disk.", '',
              '## Clips per split and source', '', _md_table(pd.crosstab(kept['source'], kept['split'], margins=True, margins_name='total')), '',
-             '## Human presets per category and split', '', _md_table(split_summary(human)) if len(human) else '_none_', '']
+             '## Human presets per category and split', '', _md_table(split_summary(human)) if len(human) else '_none_', '',
+             '## Leakage', '', 'No validation or test preset is a near twin (at most 3 parameters apart) or a same-bank numbered variant '
+             'of a training preset (`splits.check_splits`, asserted when the clips were planned). An oracle answering each '
+             'held-out preset with the closest training preset in parameter space would score continuous MAE '
+             + ', '.join(f"{nearest_train_mae(np.stack(human.loc[human['split'] == s, 'params']), np.stack(human.loc[human['split'] == 'train', 'params'])):.3f} on {s}"
+                         for s in ('val', 'test') if (human['split'] == s).any() and (human['split'] == 'train').any()) + '.', '']
     with atomic_write(out/'dataset.md', 'w') as f: f.write('\n'.join(lines))
     rejects = clips[~clips['kept']]
     by_reason = _reason_kinds(rejects['reason']).value_counts().rename_axis('reason').rename('clips').to_frame()

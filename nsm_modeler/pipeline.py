@@ -70,7 +70,9 @@ def _score_split(split:str, train, val, test, pool, renderer, data, cfg:Evaluate
     "Every baseline on one split: estimator, refinement and retriever rows, the headline estimator and its report."
     from nsm_modeler.evaluate import (at_note, dataset_notes, evaluate_estimator, evaluate_retriever, param_metrics,
                                       retrieval_queries, sanity_row, subset)
-    from nsm_modeler.baselines import CosineMFCC, L2LogMel, MeanPreset, MLPEstimator, NearestPreset, NearestToEstimate, RandomPreset, RefinedEstimator
+    from nsm_modeler.baselines import (CosineMFCC, L2LogMel, MeanPreset, MLPEstimator, NearestPreset, NearestToEstimate, RandomPreset,
+                                       RefinedEstimator, human_params)
+    from nsm_modeler.splits import nearest_train_mae
     common, at = dict(seed=cfg.seed, progress=progress), dict(split=split, note=cfg.pool_note)
     test_at, val_at = at_note(test, cfg.pool_note), at_note(val, cfg.pool_note)
     rows = [dict(at, **sanity_row(test_at, renderer, data.features, **common))]
@@ -96,7 +98,8 @@ def _score_split(split:str, train, val, test, pool, renderer, data, cfg:Evaluate
     val_queries, test_queries = (retrieval_queries(s, pool, cfg.query_note) for s in (val, test))
     retrieval = [dict(split=split, **evaluate_retriever(r, test_queries, pool, seed=cfg.seed),
                       val_top1=evaluate_retriever(r, val_queries, pool)['top1']) for r in retrievers]
-    return rows, refinement, retrieval, chosen, reports[chosen.name]
+    oracle_mae = nearest_train_mae(test_at.params, human_params(train))   # how much a split leaks, with no model at all
+    return rows, refinement, retrieval, chosen, reports[chosen.name], oracle_mae
 
 def run_evaluation(profile:Profile, # the run's profile
                    run_dir:str|Path, # where tables and figures go
@@ -118,9 +121,9 @@ def run_evaluation(profile:Profile, # the run's profile
     rows, refinement, retrieval, chosen, sizes = [], [], [], {}, {}
     with Renderer(data.render) as renderer:
         for split, (train, val, test) in (('group', group), ('bank', bank)):
-            r, refined, ret, est, report = _score_split(split, train, val, test, pool, renderer, data, cfg, progress)
+            r, refined, ret, est, report, oracle_mae = _score_split(split, train, val, test, pool, renderer, data, cfg, progress)
             rows += r; refinement.append(refined); retrieval += ret
-            chosen[split] = dict(estimator=est, report=report, retriever=max(ret, key=lambda x: x['val_top1'])['method'])
+            chosen[split] = dict(estimator=est, report=report, retriever=max(ret, key=lambda x: x['val_top1'])['method'], oracle_mae=oracle_mae)
             human = pd.concat([s.clips[s.clips['source'] == 'human'] for s in (train, val, test)])
             sizes[split] = {s: int(human.loc[human['split'] == s, 'preset_id'].nunique()) for s in ('train', 'val', 'test')}
             _write_csv(per_category(report.per_clip).reset_index().assign(method=est.name), run_dir/f'per_category_{split}.csv')
@@ -139,7 +142,7 @@ def run_evaluation(profile:Profile, # the run's profile
     run = dict(profile=profile.name, git_commit=git_commit(), git_dirty=bool(dirty), git_dirty_files=dirty,
                device=str(pick_device()), pool_note=cfg.pool_note, query_note=cfg.query_note, pool_size=len(pool),
                splits={s: dict(label=SPLIT_LABELS[s], n_presets=sizes[s], estimator=chosen[s]['estimator'].name,
-                               retriever=chosen[s]['retriever']) for s in chosen},
+                               retriever=chosen[s]['retriever'], nearest_train_mae=chosen[s]['oracle_mae']) for s in chosen},
                bank_test_presets=load_manifest(data.presets_dir).set_index('preset_id').loc[bank[2].clips['preset_id'].unique(), 'bank']
                                  .value_counts().sort_index().to_dict(),
                inference=inference, seeds=dict(data=data.seed, splits=data.splits.seed, bank_split=cfg.bank_split.seed,

@@ -8,11 +8,11 @@ import dataclasses
 import numpy as np
 import pandas as pd
 from .core import ConfigError, DatasetError
-from .params import PARAM_NAMES, normalise
+from .params import CONTINUOUS_INDEX, PARAM_NAMES, normalise
 from .library import NEAR_TWIN_MAX_PARAMS, NEAR_TWIN_TOL, name_stem, near_twin_pairs
 
 # %% auto #0
-__all__ = ['SPLITS', 'SplitConfig', 'assign_splits', 'check_splits', 'split_summary']
+__all__ = ['SPLITS', 'SplitConfig', 'assign_splits', 'check_splits', 'split_summary', 'nearest_train_mae']
 
 # %% ../nbs/06_splits.ipynb #1447fbd0
 SPLITS = ('train', 'val', 'test')
@@ -108,3 +108,13 @@ def split_summary(manifest:pd.DataFrame): # preset manifest with `split` and `ca
     "Presets per category and split, with totals: the table `reports/` shows."
     t = pd.crosstab(manifest['category'], manifest['split'], margins=True, margins_name='total')
     return t.reindex(columns=[*[s for s in SPLITS if s in t.columns], 'total'])
+
+# %% ../nbs/06_splits.ipynb #687e6c1a
+def nearest_train_mae(held:np.ndarray, # normalised parameters of held-out presets, [n, 41]
+                      train:np.ndarray, # normalised parameters of the training presets, [m, 41]
+                      block:int=64, # held-out rows compared at once
+                     ) -> float:
+    "Mean over held-out presets of the continuous-parameter MAE to the closest training preset (an oracle's score)."
+    held, train = (np.asarray(x, np.float64)[:, CONTINUOUS_INDEX] for x in (held, train))
+    if not len(held) or not len(train): raise DatasetError(f"nearest_train_mae: {len(held)} held-out and {len(train)} training presets")
+    return float(np.concatenate([np.abs(held[lo:lo + block, None] - train[None]).mean(-1).min(1) for lo in range(0, len(held), block)]).mean())
