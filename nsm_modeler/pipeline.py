@@ -138,7 +138,7 @@ def run_evaluation(profile:Profile, # the run's profile
         inference = time_inference(headline['estimator'], wavs, data.features, n_calls=cfg.inference_calls)
     tables = dict(estimators=pd.DataFrame(rows), retrievers=pd.DataFrame(retrieval), refinement=pd.DataFrame(refinement))
     for name, table in tables.items(): _write_csv(table, run_dir/f'{name}.csv')
-    dirty = command_output('git', 'diff', '--name-only', 'HEAD').splitlines()   # tracked files changed since the commit
+    dirty = command_output('git', 'diff', '--name-only', 'HEAD', '--', '.', ':!reports').splitlines()   # changed tracked files, outputs aside
     run = dict(profile=profile.name, git_commit=git_commit(), git_dirty=bool(dirty), git_dirty_files=dirty,
                device=str(pick_device()), pool_note=cfg.pool_note, query_note=cfg.query_note, pool_size=len(pool),
                splits={s: dict(label=SPLIT_LABELS[s], n_presets=sizes[s], estimator=chosen[s]['estimator'].name,
