@@ -18,9 +18,8 @@ from .features import FeatureConfig, extract_features, validate_audio
 from .splits import SPLITS, SplitConfig, assign_splits, check_splits, nearest_train_mae, split_summary
 
 # %% auto #0
-__all__ = ['FEATURE_BATCH', 'FEATURE_DTYPES', 'SyntheticConfig', 'DataConfig', 'synthetic_patches', 'plan_clips',
-           'example_config', 'clip_problem', 'config_fingerprint', 'DataGenerator', 'write_reports', 'DatasetSplit',
-           'verify_checksums', 'load_split']
+__all__ = ['FEATURE_DTYPES', 'SyntheticConfig', 'DataConfig', 'synthetic_patches', 'plan_clips', 'example_config', 'clip_problem',
+           'config_fingerprint', 'DataGenerator', 'write_reports', 'DatasetSplit', 'verify_checksums', 'load_split']
 
 # %% ../nbs/05_dataset.ipynb #954338e1
 @dataclasses.dataclass(frozen=True)
@@ -150,7 +149,6 @@ def clip_problem(audio:np.ndarray|None, # rendered samples, or None if rendering
     return None
 
 # %% ../nbs/05_dataset.ipynb #0e161a03
-FEATURE_BATCH = 16   # clips per `extract_features` call: its memory grows with the batch (about 40 MB a clip)
 FEATURE_DTYPES = {'log_mel': np.float16, 'mfcc': np.float16, 'f0_hz': np.float32, 'voiced': np.bool_, 'loudness_db': np.float16}
 
 def config_fingerprint(config:DataConfig, # a data config
@@ -174,9 +172,9 @@ def _build_shard(clips:pd.DataFrame, renderer:Renderer, config:DataConfig):
     problems = [clip_problem(r.audio, r.error, config.render.n_samples, config.max_peak) for r in results]
     kept = np.array([p is None for p in problems])
     audio = [r.audio for r, k in zip(results, kept) if k]
-    batches = [extract_features(np.stack(audio[i:i + FEATURE_BATCH]), config.features) for i in range(0, len(audio), FEATURE_BATCH)]
+    feats = extract_features(np.stack(audio), config.features) if audio else {}
     return dict(kept=kept, reason=np.array([p or '' for p in problems]),
-                **{k: np.concatenate([b[k] for b in batches]).astype(d) if batches else np.zeros((0,), d) for k, d in FEATURE_DTYPES.items()})
+                **{k: feats[k].astype(d) if feats else np.zeros((0,), d) for k, d in FEATURE_DTYPES.items()})
 
 # %% ../nbs/05_dataset.ipynb #0e7db6ab
 class DataGenerator:

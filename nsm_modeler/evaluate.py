@@ -21,9 +21,9 @@ from .splits import SPLITS, SplitConfig, assign_splits, check_splits
 # %% auto #0
 __all__ = ['AUDIO_METRICS', 'CI_METRICS', 'EvaluationError', 'Estimator', 'Retriever', 'TruePreset', 'subset', 'concat_splits',
            'param_errors', 'param_metrics', 'clip_features', 'mrstft_per_clip', 'audio_metrics', 'retrieval_metrics',
-           'bootstrap_ci', 'EstimatorReport', 'evaluate_estimator', 'sanity_row', 'dataset_notes', 'at_note',
-           'retrieval_queries', 'human_clips', 'retrieval_sets', 'evaluate_retriever', 'bank_held_out', 'predict_wav',
-           'time_inference', 'per_category', 'plot_param_errors', 'plot_logmel_pairs']
+           'bootstrap_ci', 'EstimatorReport', 'Targets', 'render_targets', 'evaluate_estimator', 'sanity_row',
+           'dataset_notes', 'at_note', 'retrieval_queries', 'human_clips', 'retrieval_sets', 'evaluate_retriever',
+           'bank_held_out', 'predict_wav', 'time_inference', 'per_category', 'plot_param_errors', 'plot_logmel_pairs']
 
 # %% ../nbs/08_evaluate.ipynb #00483784
 class EvaluationError(NsmError, ValueError):
@@ -162,11 +162,12 @@ def audio_metrics(pred_audio:np.ndarray, # estimated clips [n_clips, n_samples];
                   feature_config:FeatureConfig, # feature sizes and rates (its sample rate is the audio's)
                   *,
                   device=None, # torch device for the MR-STFT; None: `pick_device()`
+                  true_features:dict|None=None, # `extract_features(true_audio)`, if already known
                  ) -> dict:
     "Mean of each of `AUDIO_METRICS` over the clips, and `per_clip`: a DataFrame of every clip's values and `pred_silent`."
     pred, true = _check_audio(pred_audio, 'pred_audio'), _check_audio(true_audio, 'true_audio')
     if pred.shape != true.shape: raise AudioError(f"pred_audio has shape {pred.shape} but true_audio has {true.shape}")
-    fp, ft = clip_features(pred, feature_config), extract_features(true, feature_config)
+    fp, ft = clip_features(pred, feature_config), true_features or extract_features(true, feature_config)
     both = fp['voiced'] & ft['voiced']
     cents = np.zeros(both.shape)
     cents[both] = np.abs(1200 * np.log2(fp['f0_hz'][both].astype(np.float64) / ft['f0_hz'][both]))
@@ -264,6 +265,28 @@ def _per_param(err:np.ndarray, # [n, 30] absolute errors
     return pd.concat([rows(err, CONTINUOUS_NAMES, 'continuous', 'mae'),
                       rows(correct.astype(float), DISCRETE_NAMES, 'discrete', 'accuracy')], ignore_index=True)
 
+@dataclasses.dataclass
+class Targets:
+    "A test set's target clips, rendered once from their true presets, with their features: shared by every method scored on it."
+    clip_ids: list[str]         # the clips, in order
+    audio: np.ndarray           # [n, n_samples] float32; zeros where the render failed
+    features: dict              # `extract_features` of every clip (digital silence where the render failed)
+    error: list[str]            # '' or the renderer's reason, per clip
+
+def render_targets(test:DatasetSplit, # the clips to score
+                   renderer:Renderer, # renders the true presets
+                   feature_config:FeatureConfig, # features for the audio metrics
+                   batch_size:int=64, # clips rendered at once
+                  ) -> Targets:
+    "Render the true presets of `test` at their notes and velocities and extract their features, once."
+    clips, true = test.clips.reset_index(drop=True), snap(test.params)
+    results = []
+    for lo in range(0, len(test), batch_size):
+        results += renderer.render_many([RenderJob(p, int(n), int(v)) for p, n, v in
+                                         zip(true[lo:lo + batch_size], clips['note'][lo:lo + batch_size], clips['velocity'][lo:lo + batch_size])], progress=False)
+    audio = np.stack([r.audio if r.ok else np.zeros(renderer.config.n_samples, np.float32) for r in results])
+    return Targets(clips['clip_id'].tolist(), audio, clip_features(audio, feature_config), [r.error or '' if not r.ok else '' for r in results])
+
 def evaluate_estimator(estimator:Estimator, # a fitted estimator
                        test:DatasetSplit, # the clips to score (normally the test split)
                        renderer:Renderer, # renders both the estimates and the targets
@@ -274,6 +297,7 @@ def evaluate_estimator(estimator:Estimator, # a fitted estimator
                        batch_size:int=64, # clips rendered and scored at once
                        keep_audio:int=8, # keep the audio of this many clips in the report, for figures and listening
                        notes:np.ndarray|None=None, # MIDI note to play each estimate at; None: its clip's (targets always play at theirs)
+                       targets:Targets|None=None, # the test clips' targets from `render_targets`, shared between methods; None renders them
                        device=None, # torch device for the MR-STFT; None: `pick_device()`
                        progress:bool=True, # show a tqdm progress bar
                       ) -> EstimatorReport:
@@ -296,23 +320,24 @@ def evaluate_estimator(estimator:Estimator, # a fitted estimator
     pred, true = _check_prediction(raw, n, estimator.name), snap(test.params)   # both as the synth plays them
     err, correct = param_errors(pred, true)
     clips = test.clips.reset_index(drop=True)
+    targets = targets or render_targets(test, renderer, feature_config, batch_size)
+    if targets.clip_ids != clips['clip_id'].tolist(): raise DatasetError("targets were rendered for other clips than the test set's")
     audio = pd.DataFrame(np.nan, index=range(n), columns=AUDIO_METRICS).assign(pred_silent=False, render_error='')
     kept_pred, kept_true = np.zeros((2, min(keep_audio, n), rc.n_samples), np.float32)
     for lo in tqdm(range(0, n, batch_size), desc=f'evaluating {estimator.name}', unit='batch', disable=not progress):
         rows = np.arange(lo, min(lo + batch_size, n))
-        vels, played = clips['velocity'].to_numpy()[rows], clips['note'].to_numpy()[rows]
-        jobs = [RenderJob(p, int(nt), int(v)) for params, at in ((pred, played if notes is None else np.asarray(notes)[rows]), (true, played))
-                for p, nt, v in zip(params[rows], at, vels)]
-        results = renderer.render_many(jobs, progress=False)
-        res_pred, res_true = results[:len(rows)], results[len(rows):]
-        errors = [' / '.join(f'{what}: {r.error}' for what, r in (('estimate', rp), ('target', rt)) if not r.ok) for rp, rt in zip(res_pred, res_true)]
+        played = clips['note'].to_numpy()[rows] if notes is None else np.asarray(notes)[rows]
+        res_pred = renderer.render_many([RenderJob(p, int(nt), int(v)) for p, nt, v in zip(pred[rows], played, clips['velocity'].to_numpy()[rows])],
+                                        progress=False)
+        errors = [' / '.join(f'{what}: {e}' for what, e in (('estimate', rp.error if not rp.ok else ''), ('target', targets.error[row])) if e)
+                  for rp, row in zip(res_pred, rows)]
         audio.loc[rows, 'render_error'] = errors
         ok = np.array([not e for e in errors])
         for row in rows[rows < len(kept_pred)]:
-            if ok[row - lo]: kept_pred[row], kept_true[row] = res_pred[row - lo].audio, res_true[row - lo].audio
+            if ok[row - lo]: kept_pred[row], kept_true[row] = res_pred[row - lo].audio, targets.audio[row]
         if ok.any():
-            m = audio_metrics(np.stack([r.audio for r, k in zip(res_pred, ok) if k]),
-                              np.stack([r.audio for r, k in zip(res_true, ok) if k]), feature_config, device=device)['per_clip']
+            m = audio_metrics(np.stack([r.audio for r, k in zip(res_pred, ok) if k]), targets.audio[rows[ok]], feature_config, device=device,
+                              true_features={k: v[rows[ok]] for k, v in targets.features.items()})['per_clip']
             audio.loc[rows[ok], m.columns] = m.to_numpy()
     per_clip = pd.concat([clips[[c for c in ('clip_id', 'preset_id', 'category', 'source', 'note', 'velocity') if c in clips]],
                           pd.DataFrame({'param_mae': err.mean(axis=1), 'discrete_acc': correct.mean(axis=1)}), audio], axis=1)

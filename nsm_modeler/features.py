@@ -13,8 +13,8 @@ import soundfile as sf
 from .core import AudioError, ConfigError
 
 # %% auto #0
-__all__ = ['SILENCE_DBFS', 'FeatureConfig', 'validate_audio', 'load_audio', 'extract_features', 'hz_to_midi', 'detect_midi_note',
-           'feature_benchmark']
+__all__ = ['SILENCE_DBFS', 'FEATURE_CHUNK', 'FeatureConfig', 'validate_audio', 'load_audio', 'extract_features', 'hz_to_midi',
+           'detect_midi_note', 'feature_benchmark']
 
 # %% ../nbs/04_features.ipynb #f428e589
 @dataclasses.dataclass(frozen=True)
@@ -160,6 +160,8 @@ def _weights(config:FeatureConfig):
         a_weight = 10 ** (librosa.A_weighting(librosa.fft_frequencies(sr=config.sample_rate, n_fft=config.n_fft)) / 10)
     return mel, (a_weight * 2 / (config.n_fft * (window ** 2).sum())).astype(np.float32)
 
+FEATURE_CHUNK = 16   # clips per STFT/YIN pass: a larger batch is slower per clip and needs about 40 MB a clip
+
 def extract_features(audio:np.ndarray, # float samples, [n_samples] or [batch, n_samples]
                      config:FeatureConfig, # sizes and rates
                     ) -> dict[str, np.ndarray]:
@@ -168,6 +170,12 @@ def extract_features(audio:np.ndarray, # float samples, [n_samples] or [batch, n
     audio = np.atleast_2d(audio).astype(np.float32, copy=False)
     if audio.shape[-1] < config.n_fft:
         raise AudioError(f"extract_features: {audio.shape[-1]} samples, fewer than one frame (n_fft={config.n_fft})")
+    chunks = [_features(audio[lo:lo + FEATURE_CHUNK], config) for lo in range(0, len(audio), FEATURE_CHUNK)]
+    return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+
+def _features(audio:np.ndarray, # float32 [batch, n_samples], checked
+              config:FeatureConfig): # sizes and rates
+    "`extract_features` of one chunk of clips."
     mel_basis, loudness_weight = _weights(config)
     stft = librosa.stft(audio, n_fft=config.n_fft, hop_length=config.hop_length, pad_mode='constant')
     power = stft.real ** 2 + stft.imag ** 2                                    # [batch, n_freqs, n_frames]

@@ -23,7 +23,7 @@ class EvaluateConfig:
     seed: int = 0                 # seeds the baselines, the subsets and the bootstrap
     pool_note: int = 60           # every test preset is scored once at this MIDI note; the retrieval pool plays it too
     query_note: int = 72          # retrieval queries: test presets played at this (different) note
-    other_notes: bool = True      # also score the near-duplicate-group split at the dataset's other notes, as separate rows
+    other_notes: bool = True      # also score the headline estimator at the dataset's other notes (group split), as separate rows
     refine_clips: int = 8         # test presets refined by CMA-ES: a stated, seeded subset, as it costs renders
     knn_k: int = 1                # neighbours of the nearest-preset estimator
     inference_calls: int = 100    # timed end-to-end calls (a .wav path to parameters) of the headline estimator
@@ -68,23 +68,24 @@ SPLIT_LABELS = {'group': 'near-duplicate-group', 'bank': 'bank-held-out'}
 
 def _score_split(split:str, train, val, test, pool, renderer, data, cfg:EvaluateConfig, progress:bool):
     "Every baseline on one split: estimator, refinement and retriever rows, the headline estimator and its report."
-    from nsm_modeler.evaluate import (at_note, dataset_notes, evaluate_estimator, evaluate_retriever, param_metrics,
+    from nsm_modeler.evaluate import (at_note, dataset_notes, evaluate_estimator, evaluate_retriever, param_metrics, render_targets,
                                       retrieval_queries, sanity_row, subset)
     from nsm_modeler.baselines import (CosineMFCC, L2LogMel, MeanPreset, MLPEstimator, NearestPreset, NearestToEstimate, RandomPreset,
                                        RefinedEstimator, human_params)
     from nsm_modeler.splits import nearest_train_mae
     common, at = dict(seed=cfg.seed, progress=progress), dict(split=split, note=cfg.pool_note)
     test_at, val_at = at_note(test, cfg.pool_note), at_note(val, cfg.pool_note)
-    rows = [dict(at, **sanity_row(test_at, renderer, data.features, **common))]
-    notes = [n for n in dataset_notes(test.clips) if n != cfg.pool_note] if cfg.other_notes and split == 'group' else []
+    targets = render_targets(test_at, renderer, data.features)   # rendered once, scored against by every method
+    rows = [dict(at, **sanity_row(test_at, renderer, data.features, targets=targets, **common))]
     estimators, reports = [MeanPreset(), RandomPreset(seed=cfg.seed), NearestPreset(k=cfg.knn_k), MLPEstimator(cfg.mlp, progress=progress)], {}
     for est in estimators:
         est.fit(train, val)
         val_mae = param_metrics(est.predict(val_at), val_at.params)['param_mae']
-        reports[est.name] = evaluate_estimator(est, test_at, renderer, data.features, **common)
+        reports[est.name] = evaluate_estimator(est, test_at, renderer, data.features, targets=targets, **common)
         rows.append(dict(at, **reports[est.name].row, val_param_mae=val_mae))
-        rows += [dict(split=split, note=n, **evaluate_estimator(est, at_note(test, n), renderer, data.features, **common).row) for n in notes]
     chosen = min(estimators, key=lambda e: next(r['val_param_mae'] for r in rows if r['method'] == e.name))
+    notes = [n for n in dataset_notes(test.clips) if n != cfg.pool_note] if cfg.other_notes and split == 'group' else []
+    rows += [dict(split=split, note=n, **evaluate_estimator(chosen, at_note(test, n), renderer, data.features, **common).row) for n in notes]
     few = subset(test_at, np.sort(np.random.default_rng(cfg.seed).choice(len(test_at), min(cfg.refine_clips, len(test_at)), replace=False)))
     refined = RefinedEstimator(chosen, renderer, data.features, cfg.refine, progress=progress)
     played = refined.notes(refined.targets(few))
