@@ -208,5 +208,7 @@ def run_pipeline(profile_name:str, # a profile in configs/profiles, e.g. 'quick'
                 mlflow.log_metric('wall_s', seconds[step])
                 _log_step_outputs(mlflow, step, profile, run_dir)
         mlflow.log_metrics({f'wall_s/{k}': v for k, v in seconds.items()})
-    with atomic_write(run_dir/'timings.json', 'w') as f: json.dump(seconds, f, indent=1)
+    timings = run_dir/'timings.json'   # seconds of the latest run of each step: re-running one step keeps the others'
+    recorded = json.loads(timings.read_text()) if timings.is_file() else {}
+    with atomic_write(timings, 'w') as f: json.dump({**recorded, **seconds}, f, indent=1)
     return seconds
