@@ -19,11 +19,12 @@ from .dataset import DatasetSplit, load_split, verify_checksums
 from .splits import SPLITS, SplitConfig, assign_splits, check_splits
 
 # %% auto #0
-__all__ = ['AUDIO_METRICS', 'CI_METRICS', 'EvaluationError', 'Estimator', 'Retriever', 'TruePreset', 'subset', 'concat_splits',
-           'param_errors', 'param_metrics', 'clip_features', 'mrstft_per_clip', 'audio_metrics', 'retrieval_metrics',
-           'bootstrap_ci', 'EstimatorReport', 'Targets', 'render_targets', 'evaluate_estimator', 'sanity_row',
-           'dataset_notes', 'at_note', 'retrieval_queries', 'human_clips', 'retrieval_sets', 'evaluate_retriever',
-           'bank_held_out', 'predict_wav', 'time_inference', 'per_category', 'plot_param_errors', 'plot_logmel_pairs']
+__all__ = ['AUDIO_METRICS', 'CI_METRICS', 'SPLIT_LABELS', 'EvaluationError', 'Estimator', 'Retriever', 'TruePreset', 'subset',
+           'concat_splits', 'param_errors', 'param_metrics', 'clip_features', 'mrstft_per_clip', 'audio_metrics',
+           'retrieval_metrics', 'bootstrap_ci', 'EstimatorReport', 'Targets', 'render_targets', 'evaluate_estimator',
+           'sanity_row', 'dataset_notes', 'at_note', 'retrieval_queries', 'human_clips', 'retrieval_sets',
+           'evaluate_retriever', 'bank_held_out', 'predict_wav', 'time_inference', 'per_category', 'plot_param_errors',
+           'plot_logmel_pairs']
 
 # %% ../nbs/08_evaluate.ipynb #00483784
 class EvaluationError(NsmError, ValueError):
@@ -458,6 +459,8 @@ def evaluate_retriever(retriever:Retriever, # a fitted retriever
     return dict(row, **{n: v for n, v in m.items() if n != 'top1'}, ms_per_query=ms_per_query)
 
 # %% ../nbs/08_evaluate.ipynb #b2e3686f
+SPLIT_LABELS = {'group': 'near-duplicate-group', 'bank': 'bank-held-out'}   # the two splits every table reports
+
 def bank_held_out(train:DatasetSplit, # the built dataset's splits ...
                   val:DatasetSplit,
                   test:DatasetSplit,

@@ -11,10 +11,11 @@ import pandas as pd
 from .core import (ConfigError, NsmError, atomic_write, command_output, git_commit, load_config, pick_device,
                               sha256_file, to_dict)
 from .splits import SplitConfig
+from .evaluate import SPLIT_LABELS
 from .baselines import MLPConfig, RefineConfig
 
 # %% auto #0
-__all__ = ['PROFILES_DIR', 'STEPS', 'SPLIT_LABELS', 'EvaluateConfig', 'Profile', 'load_profile', 'run_evaluation', 'run_pipeline']
+__all__ = ['PROFILES_DIR', 'STEPS', 'EvaluateConfig', 'Profile', 'load_profile', 'run_evaluation', 'run_pipeline']
 
 # %% ../nbs/11_pipeline.ipynb #ae967826
 @dataclasses.dataclass(frozen=True)
@@ -63,8 +64,6 @@ def _save_figure(fig, path:Path):
 
 def _write_csv(df:pd.DataFrame, path:Path):
     with atomic_write(path, 'w') as f: df.to_csv(f, index=False)
-
-SPLIT_LABELS = {'group': 'near-duplicate-group', 'bank': 'bank-held-out'}
 
 def _score_split(split:str, train, val, test, pool, renderer, data, cfg:EvaluateConfig, progress:bool):
     "Every baseline on one split: estimator, refinement and retriever rows, the headline estimator and its report."

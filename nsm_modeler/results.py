@@ -8,11 +8,11 @@ import json
 from pathlib import Path
 import pandas as pd
 from .core import NsmError, atomic_write
-from .evaluate import TruePreset
+from .evaluate import SPLIT_LABELS, TruePreset
 
 # %% auto #0
-__all__ = ['SEED_CLAIMS', 'SEED_SOURCE', 'ESTIMATOR_METRICS', 'RETRIEVER_METRICS', 'SPLIT_NAMES', 'SANITY_METHOD',
-           'with_intervals', 'key_results', 'write_results', 'check_results']
+__all__ = ['SEED_CLAIMS', 'SEED_SOURCE', 'ESTIMATOR_METRICS', 'RETRIEVER_METRICS', 'SANITY_METHOD', 'with_intervals',
+           'key_results', 'write_results', 'check_results']
 
 # %% ../nbs/12_results.ipynb #fec54219
 SEED_CLAIMS = {'Parameter MAE': '0.043', 'Tone Match Accuracy': '89.2 %', 'Inference': '23 ms/preset'}
@@ -20,13 +20,12 @@ SEED_SOURCE = 'the seed project\'s README, "Key Results" table, quoted as given 
 ESTIMATOR_METRICS = ('param_mae', 'discrete_acc', 'mrstft', 'logmel_l1', 'mfcc_l1', 'loudness_l1', 'voicing_mismatch', 'f0_cents',
                      'f0_unscored', 'val_param_mae', 'ms_per_preset')
 RETRIEVER_METRICS = ('top1', 'top5', 'mrr', 'category_top1', 'category_chance', 'val_top1')
-SPLIT_NAMES = {'group': 'near-duplicate-group', 'bank': 'bank-held-out'}
 SANITY_METHOD = TruePreset.name   # the sanity row: true parameters re-rendered
 
 def _read_tables(run_dir:Path):
     "The evaluate step's tables; a missing one is an error naming it."
     tables = {}
-    for name in ('estimators', 'retrievers', 'refinement', *(f'per_category_{s}' for s in SPLIT_NAMES)):
+    for name in ('estimators', 'retrievers', 'refinement', *(f'per_category_{s}' for s in SPLIT_LABELS)):
         path = run_dir/f'{name}.csv'
         if not path.is_file(): raise NsmError(f"{path}: missing; run the evaluate step first")
         tables[name] = pd.read_csv(path)
@@ -57,9 +56,9 @@ def key_results(estimators:pd.DataFrame, # estimators.csv
                 retrievers:pd.DataFrame, # retrievers.csv
                 run:dict): # run.json
     "The three headline rows: the seed's claim beside this run's figure on each split, for the methods chosen on validation."
-    splits = [s for s in SPLIT_NAMES if s in run['splits']]
+    splits = [s for s in SPLIT_LABELS if s in run['splits']]
     est, ret = ({s: _chosen(t, run, s, k) for s in splits} for t, k in ((estimators, 'estimator'), (retrievers, 'retriever')))
-    def both(fmt, rows): return {SPLIT_NAMES[s]: fmt(rows[s]) for s in splits}
+    def both(fmt, rows): return {SPLIT_LABELS[s]: fmt(rows[s]) for s in splits}
     def names(rows): return ' / '.join(dict.fromkeys(r['method'] for r in rows.values()))
     inf = run['inference']
     return pd.DataFrame([
@@ -71,7 +70,7 @@ def key_results(estimators:pd.DataFrame, # estimators.csv
              **both(lambda r: f"{100 * r['top1']:.1f} % [{100 * r['top1_lo']:.1f}, {100 * r['top1_hi']:.1f}]", ret), method=names(ret),
              evaluated_on=f"top-1 of {int(ret['group']['n_queries'])} / {int(ret[splits[-1]]['n_queries'])} test presets played at note "
                           f"{run['query_note']}, against a pool of N = {int(ret['group']['pool_size'])} presets at note {run['pool_note']}"),
-        dict(metric='Inference', seed_claim=SEED_CLAIMS['Inference'], **{SPLIT_NAMES['group']: f"{inf['inference_ms_median']:.1f} ms/preset"},
+        dict(metric='Inference', seed_claim=SEED_CLAIMS['Inference'], **{SPLIT_LABELS['group']: f"{inf['inference_ms_median']:.1f} ms/preset"},
              method=inf['method'], evaluated_on=f"a .wav path to parameters (read, features, predict), batch 1, median of {inf['n_calls']} calls "
                                                 f"after warm-up (90th percentile {inf['inference_ms_p90']:.1f} ms), {run['device']}"),
     ]).fillna('')
@@ -84,7 +83,7 @@ def _test_sets(estimators:pd.DataFrame, retrievers:pd.DataFrame, run:dict):
     for s, info in run['splits'].items():
         est = estimators[(estimators['split'] == s) & (estimators['method'] == SANITY_METHOD)]
         scored = estimators[(estimators['split'] == s) & (estimators['method'] == info['estimator'])]
-        rows.append({'split': SPLIT_NAMES[s], **{f'{k} presets': v for k, v in info['n_presets'].items()},
+        rows.append({'split': SPLIT_LABELS[s], **{f'{k} presets': v for k, v in info['n_presets'].items()},
                      'test presets scored, per note': ', '.join(f"{int(r['n_presets'])} at {int(r['note'])}" for _, r in scored.iterrows()),
                      'retrieval queries': int(retrievers.loc[retrievers['split'] == s, 'n_queries'].iat[0]),
                      'retrieval pool': int(retrievers.loc[retrievers['split'] == s, 'pool_size'].iat[0]),
@@ -121,7 +120,7 @@ def write_results(run_dir:str|Path, # the run folder the evaluate step wrote
              '## Test sets', '', _fmt(_test_sets(est, ret, run)), '']
     for s in run['splits']:
         table = est[est['split'] == s]
-        lines += [f'## Parameter estimators: {SPLIT_NAMES[s]} split', '',
+        lines += [f'## Parameter estimators: {SPLIT_LABELS[s]} split', '',
                   'MAE over the 30 continuous normalised parameters, accuracy over the 11 discrete ones; audio metrics compare '
                   'the re-rendered estimate with the target clip (0 = identical). `f0_cents` is over clips with a frame voiced '
                   'in both; `f0_unscored` counts the clips it could not score. `val_param_mae` is what the headline choice is '
@@ -143,7 +142,7 @@ def write_results(run_dir:str|Path, # the run folder the evaluate step wrote
               _fmt(ref.rename(columns={f'{ref["objective"].iat[0]}_{w}': f'{ref["objective"].iat[0]}_{w} (objective)' for w in ('before', 'after')})), '']
     for s in run['splits']:
         cat = tables[f'per_category_{s}']
-        lines += [f"## Per category: {cat['method'].iat[0]}, {SPLIT_NAMES[s]} split", '', _fmt(cat.drop(columns='method')), '']
+        lines += [f"## Per category: {cat['method'].iat[0]}, {SPLIT_LABELS[s]} split", '', _fmt(cat.drop(columns='method')), '']
     figures = sorted(p.name for p in run_dir.glob('*.png'))
     if figures:
         rel = Path('runs')/run_dir.name if out.parent.name == 'reports' else run_dir
@@ -157,7 +156,7 @@ def check_results(path:str|Path='reports/results.md'): # a results file written 
     path = Path(path)
     if not path.is_file(): raise NsmError(f"{path}: no results file; run the pipeline")
     text = path.read_text()
-    missing = [m for m in (*SEED_CLAIMS, *ESTIMATOR_METRICS, *RETRIEVER_METRICS, *SPLIT_NAMES.values(), 'pool_size',
+    missing = [m for m in (*SEED_CLAIMS, *ESTIMATOR_METRICS, *RETRIEVER_METRICS, *SPLIT_LABELS.values(), 'pool_size',
                            'renders_per_preset', '(objective)') if m not in text]
     if 'nan' in text.split('## Test sets')[0].lower(): missing.append('a key result is NaN')
     if missing: raise NsmError(f"{path}: missing {missing}")
