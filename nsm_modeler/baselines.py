@@ -18,7 +18,7 @@ from .params import AMSYNTH_PARAMS, CONTINUOUS_INDEX, DISCRETE_INDEX, N_PARAMS, 
 from .render import Renderer, RenderJob
 from .features import FeatureConfig, detect_midi_note, extract_features
 from .dataset import DatasetSplit
-from .evaluate import mrstft_per_clip, clip_features
+from .evaluate import mrstft_per_clip, clip_features, render_targets
 
 # %% auto #0
 __all__ = ['snap', 'choice_indices', 'consensus', 'param_embedding', 'frame_stats', 'pooled_log_mel', 'Standardiser', 'nearest',
@@ -378,12 +378,11 @@ class RefinedEstimator:
         return best, dict(renders=renders, start_distance=start_d, distance=best_d, seconds=time.perf_counter() - t0)
 
     def targets(self, split:DatasetSplit): # clips whose sounds are wanted
-        "The target sounds `[n, n_samples]`, re-rendered from the clips' true parameters, notes and velocities."
-        jobs = [RenderJob(p, int(n), int(v)) for p, n, v in zip(split.params, split.clips['note'], split.clips['velocity'])]
-        results = self.renderer.render_many(jobs, progress=False)
-        for r, clip_id in zip(results, split.clips['clip_id']):
-            if not r.ok: raise RenderError(f"target {clip_id}: {r.error}")
-        return np.stack([r.audio for r in results])
+        "The target sounds `[n, n_samples]`, re-rendered from the clips' true parameters, notes and velocities (`evaluate.render_targets`)."
+        targets = render_targets(split, self.renderer, self.feature_config)
+        for clip_id, error in zip(targets.clip_ids, targets.error):
+            if error: raise RenderError(f"target {clip_id}: {error}")
+        return targets.audio
 
     def notes(self, targets:np.ndarray): # target sounds [n, n_samples]
         "The MIDI note to play each target's candidates at: its detected pitch, else `fallback_note`."

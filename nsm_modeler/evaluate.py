@@ -22,7 +22,7 @@ from .splits import SPLITS, SplitConfig, assign_splits, check_splits
 __all__ = ['AUDIO_METRICS', 'CI_METRICS', 'SPLIT_LABELS', 'EvaluationError', 'Estimator', 'Retriever', 'TruePreset', 'subset',
            'concat_splits', 'param_errors', 'param_metrics', 'clip_features', 'mrstft_per_clip', 'audio_metrics',
            'retrieval_metrics', 'bootstrap_ci', 'EstimatorReport', 'Targets', 'render_targets', 'evaluate_estimator',
-           'sanity_row', 'dataset_notes', 'at_note', 'retrieval_queries', 'human_clips', 'retrieval_sets',
+           'sanity_row', 'dataset_notes', 'at_note', 'retrieval_queries', 'human_only', 'human_clips', 'retrieval_sets',
            'evaluate_retriever', 'bank_held_out', 'predict_wav', 'time_inference', 'per_category', 'plot_param_errors',
            'plot_logmel_pairs']
 
@@ -414,13 +414,17 @@ def retrieval_queries(split:DatasetSplit, # the presets to query with (test or v
     if not held.any(): raise DatasetError(f"no preset of the split is both in the pool and played at note {note}")
     return subset(queries, held)
 
+def human_only(splits:list[DatasetSplit], # splits holding human and synthetic clips
+              ) -> DatasetSplit:
+    "The human clips of `splits`, concatenated in memory, with their `split` column."
+    return concat_splits([subset(s, (s.clips['source'] == 'human').to_numpy()) for s in splits])
+
 def human_clips(out_dir:str|Path, # a dataset built by `DataGenerator`
                 verify:bool=True, # check every stored file's sha256 first (skip if the caller just did)
                ) -> DatasetSplit:
     "Every human clip of every split, in memory, with its `split` column."
     if verify: verify_checksums(out_dir)
-    splits = [load_split(out_dir, s, verify=False) for s in SPLITS]
-    return concat_splits([subset(sp, sp.clips['source'].to_numpy() == 'human') for sp in splits])
+    return human_only([load_split(out_dir, s, verify=False) for s in SPLITS])
 
 def retrieval_sets(out_dir:str|Path, # a dataset built by `DataGenerator`
                    query_note:int|None=None, # MIDI note of the queries; None: the first dataset note other than the default
@@ -469,7 +473,7 @@ def bank_held_out(train:DatasetSplit, # the built dataset's splits ...
                  ) -> tuple[DatasetSplit, DatasetSplit, DatasetSplit]:
     "(train, val, test) of the same clips re-split by bank, in memory; synthetic children of held-out presets are dropped."
     if config.strategy != 'bank': raise ConfigError(f"bank_held_out needs a SplitConfig with strategy 'bank', got {config.strategy!r}")
-    human = concat_splits([subset(s, (s.clips['source'] == 'human').to_numpy()) for s in (train, val, test)])
+    human = human_only([train, val, test])
     presets = manifest[manifest['preset_id'].isin(human.clips['preset_id'])].reset_index(drop=True)
     presets['split'] = assign_splits(presets, config)
     check_splits(presets)

@@ -109,15 +109,14 @@ def run_evaluation(profile:Profile, # the run's profile
     from nsm_modeler.dataset import DataConfig, load_split, verify_checksums
     from nsm_modeler.library import load_manifest
     from nsm_modeler.render import Renderer
-    from nsm_modeler.evaluate import (at_note, bank_held_out, concat_splits, per_category, plot_logmel_pairs, plot_param_errors,
-                                      subset, time_inference)
+    from nsm_modeler.evaluate import at_note, bank_held_out, human_only, per_category, plot_logmel_pairs, plot_param_errors, time_inference
     run_dir, cfg = Path(run_dir), profile.evaluate
     run_dir.mkdir(parents=True, exist_ok=True)
     data = DataConfig.load(profile.data_config)
     verify_checksums(data.out_dir)
     group = tuple(load_split(data.out_dir, s, verify=False) for s in ('train', 'val', 'test'))
     bank = bank_held_out(*group, load_manifest(data.presets_dir), cfg.bank_split)
-    pool = at_note(concat_splits([subset(s, (s.clips['source'] == 'human').to_numpy()) for s in group]), cfg.pool_note)
+    pool = at_note(human_only(group), cfg.pool_note)
     rows, refinement, retrieval, chosen, sizes = [], [], [], {}, {}
     with Renderer(data.render) as renderer:
         for split, (train, val, test) in (('group', group), ('bank', bank)):
