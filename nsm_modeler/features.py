@@ -31,7 +31,7 @@ class FeatureConfig:
     f0_max_hz: float = 2000.0            # highest F0 YIN looks for (B6 is 1976 Hz)
     voicing_threshold: float = 0.2       # a frame is voiced if its YIN aperiodicity is below this (0..1)
     duration_s: float = 4.0              # clip length; `load_audio` pads or trims to it
-    min_input_sample_rate: int = 32000   # Hz; files below this are rejected, at least 2 * mel_fmax_hz
+    min_input_sample_rate: int = 16000   # Hz; files below this are refused; below 2 * mel_fmax_hz they get a warning
     max_input_s: float = 60.0            # longer files are rejected before they are read
 
     def __post_init__(self):
@@ -52,8 +52,8 @@ class FeatureConfig:
              f"(YIN needs two periods of the lowest F0 in one frame), got n_fft={self.n_fft}"),
             (0 < self.voicing_threshold < 1, f"voicing_threshold={self.voicing_threshold} must be in (0, 1)"),
             (self.n_samples >= self.n_fft, f"duration_s={self.duration_s} is shorter than one frame (n_fft={self.n_fft})"),
-            (2 * self.mel_fmax_hz <= self.min_input_sample_rate <= self.sample_rate,
-             f"min_input_sample_rate={self.min_input_sample_rate} must be in 2*mel_fmax_hz={2 * self.mel_fmax_hz:g}"
+            (2 * self.f0_max_hz <= self.min_input_sample_rate <= self.sample_rate,
+             f"min_input_sample_rate={self.min_input_sample_rate} must be in 2*f0_max_hz={2 * self.f0_max_hz:g}"
              f"..sample_rate={self.sample_rate}"),
             (self.max_input_s >= self.duration_s, f"max_input_s={self.max_input_s} is below duration_s={self.duration_s}"),
         ]
@@ -110,8 +110,13 @@ def load_audio(path:str|Path, # an audio file soundfile can read
         warnings.warn(f"{path}: stereo file mixed to mono (mean of both channels)", stacklevel=2)
     audio = audio.mean(axis=1)
     validate_audio(audio, str(path))
+    if info.samplerate < 2 * config.mel_fmax_hz:
+        warnings.warn(f"{path}: {info.samplerate} Hz resampled to {config.sample_rate} Hz; it holds nothing above "
+                      f"{info.samplerate / 2:g} Hz, so the mel bands up to {config.mel_fmax_hz:g} Hz above that are empty", stacklevel=2)
     if info.samplerate != config.sample_rate:
         audio = librosa.resample(audio, orig_sr=info.samplerate, target_sr=config.sample_rate, res_type='soxr_hq')
+    if info.duration > config.duration_s + 1 / info.samplerate:
+        warnings.warn(f"{path}: {info.duration:.2f} s long; only its first {config.duration_s:g} s are used", stacklevel=2)
     clip = np.zeros(config.n_samples, np.float32)
     clip[:min(audio.size, clip.size)] = audio[:clip.size]
     validate_audio(clip, f"{path} (first {config.duration_s:g} s)")

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_params.ipynb #80ed6fa6
 from __future__ import annotations
-import dataclasses, enum
+import dataclasses, enum, hashlib, json
 from collections.abc import Mapping
 import numpy as np
 from .core import PresetError
@@ -12,7 +12,8 @@ from .core import PresetError
 # %% auto #0
 __all__ = ['GROUPS', 'AMSYNTH_PARAMS', 'PARAM_NAMES', 'N_PARAMS', 'DISCRETE_NAMES', 'CONTINUOUS_NAMES', 'DISCRETE_INDEX',
            'CONTINUOUS_INDEX', 'LEGACY_MISSING', 'AMSYNTH_VST', 'AMSYNTH_BANKS', 'Law', 'ParamSpec', 'param',
-           'default_values', 'values_to_vector', 'vector_to_values', 'normalise', 'denormalise', 'snap']
+           'default_values', 'values_to_vector', 'vector_to_values', 'normalise', 'denormalise', 'snap',
+           'param_spec_hash']
 
 # %% ../nbs/01_params.ipynb #72dd5c18
 class Law(enum.Enum):
@@ -189,6 +190,13 @@ def denormalise(norm): # normalised values, shape [..., 41]
 def snap(norm): # normalised values, shape [..., 41]
     "Normalised values as the synth will use them: clamped to [0, 1], discrete parameters on a choice."
     return normalise(denormalise(norm))
+
+# %% ../nbs/01_params.ipynb #4c6b0e76
+def param_spec_hash(specs:tuple[ParamSpec, ...]=AMSYNTH_PARAMS, # the spec to fingerprint
+                   ) -> str:
+    "sha256 (hex) of the parameter spec: names, order, ranges, steps, laws and choices."
+    rows = [{**dataclasses.asdict(p), 'law': p.law.name} for p in specs]
+    return hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
 
 # %% ../nbs/01_params.ipynb #372ac827
 AMSYNTH_VST = '/usr/lib/vst/amsynth_vst.so'
