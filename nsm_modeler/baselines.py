@@ -302,6 +302,7 @@ class MLPEstimator:
 class RefineConfig:
     "Budget and settings of the CMA-ES refinement."
     budget: int = 64             # renders per preset, the start included
+    max_s: float = 0.0           # also stop a preset before a generation that would end past this many seconds; 0: no time cap
     popsize: int = 8             # candidates per CMA-ES generation, rendered as one batch
     sigma0: float = 0.1          # initial CMA-ES step size, in normalised units
     distance: str = 'logmel_l1'  # 'logmel_l1' (dB) or 'mrstft' (auraloss): the objective
@@ -311,6 +312,7 @@ class RefineConfig:
 
     def __post_init__(self):
         if self.distance not in ('logmel_l1', 'mrstft'): raise ConfigError(f"distance={self.distance!r}; choose 'logmel_l1' or 'mrstft'")
+        if self.max_s < 0: raise ConfigError(f"max_s={self.max_s} must be >= 0 (0: no time cap)")
         if self.budget < 1 or self.popsize < 2 or not 0 < self.sigma0 <= 1:
             raise ConfigError(f"need budget >= 1, popsize >= 2 and 0 < sigma0 <= 1; got {self.budget}, {self.popsize}, {self.sigma0}")
 
@@ -355,26 +357,35 @@ class RefinedEstimator:
                target:np.ndarray, # the sound to match, mono float32 [n_samples]
                note:int|None=None, # MIDI note to render candidates at
                velocity:int|None=None, # MIDI velocity
-               seed:int=1): # CMA-ES seed (cma treats 0 as "random")
+               seed:int=1, # CMA-ES seed (cma treats 0 as "random")
+               max_s:float|None=None, # also stop before a generation that would end past this many seconds
+               progress:bool=False): # a tqdm bar over renders
         "The best preset heard within the budget (start included), and its record: renders, distances, seconds."
         t0, cfg = time.perf_counter(), self.config
+        bar = tqdm(total=cfg.budget, desc='refining', unit='render', disable=not progress)
         distance = AudioDistance(target, cfg.distance, self.feature_config)
         def score(presets):
             results = self.renderer.render_many([RenderJob(p, note, velocity) for p in presets], progress=False)
             return distance([r.audio for r in results])
         best = start = snap(start)
         best_d = start_d = score([start])[0]
+        gen_s = (time.perf_counter() - t0) * cfg.popsize / self.renderer.config.n_workers   # a generation's time, until one is timed
         renders = 1
+        bar.update(1)
         es = cma.CMAEvolutionStrategy(np.clip(start[CONTINUOUS_INDEX], 0.01, 0.99), cfg.sigma0,
                                       dict(bounds=[0, 1], popsize=cfg.popsize, seed=seed, verbose=-9))
-        while renders < cfg.budget:
+        while renders < cfg.budget and (max_s is None or time.perf_counter() - t0 + gen_s <= max_s):
+            gen_start = time.perf_counter()
             xs = es.ask()[:cfg.budget - renders]   # the last generation may be cut short; it is not told
             presets = np.tile(start, (len(xs), 1))
             presets[:, CONTINUOUS_INDEX] = xs
             presets, d = snap(presets), score(presets)
             renders += len(xs)
+            bar.update(len(xs)); bar.set_postfix(distance=f'{min(best_d, d.min()):.2f}')
             if len(xs) == cfg.popsize: es.tell(xs, d.tolist())
             if d.min() < best_d: best, best_d = presets[d.argmin()], d.min()
+            gen_s = time.perf_counter() - gen_start
+        bar.close()
         return best, dict(renders=renders, start_distance=start_d, distance=best_d, seconds=time.perf_counter() - t0)
 
     def targets(self, split:DatasetSplit): # clips whose sounds are wanted
@@ -395,7 +406,7 @@ class RefinedEstimator:
         out, rows = np.empty_like(starts), []
         for i in tqdm(range(len(split)), desc=self.name, unit='clip', disable=not self.progress):
             seed = int(np.random.SeedSequence((self.config.seed, i)).generate_state(1)[0]) + 1
-            out[i], record = self.refine(starts[i], targets[i], int(notes[i]), self.config.velocity, seed)
+            out[i], record = self.refine(starts[i], targets[i], int(notes[i]), self.config.velocity, seed, max_s=self.config.max_s or None)
             rows.append(dict(clip_id=split.clips['clip_id'].iat[i], note=int(notes[i]), note_true=int(split.clips['note'].iat[i]), **record))
         self.stats_ = pd.DataFrame(rows)
         return out

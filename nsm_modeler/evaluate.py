@@ -15,7 +15,7 @@ from .core import AudioError, ConfigError, DatasetError, NsmError, PresetError, 
 from .params import CONTINUOUS_INDEX, CONTINUOUS_NAMES, DISCRETE_INDEX, DISCRETE_NAMES, GROUPS, N_PARAMS, denormalise, param, snap
 from .render import Renderer, RenderJob
 from .features import SILENCE_DBFS, FeatureConfig, extract_features, load_audio
-from .dataset import DatasetSplit, load_split, verify_checksums
+from .dataset import DatasetSplit, SyntheticConfig, clip_problem, load_split, synthetic_patches, verify_checksums
 from .splits import SPLITS, SplitConfig, assign_splits, check_splits
 
 # %% auto #0
@@ -23,8 +23,8 @@ __all__ = ['AUDIO_METRICS', 'CI_METRICS', 'SPLIT_LABELS', 'EvaluationError', 'Es
            'concat_splits', 'param_errors', 'param_metrics', 'clip_features', 'mrstft_per_clip', 'audio_metrics',
            'retrieval_metrics', 'bootstrap_ci', 'EstimatorReport', 'Targets', 'render_targets', 'evaluate_estimator',
            'sanity_row', 'dataset_notes', 'at_note', 'retrieval_queries', 'human_only', 'human_clips', 'retrieval_sets',
-           'evaluate_retriever', 'bank_held_out', 'predict_wav', 'time_inference', 'per_category', 'plot_param_errors',
-           'plot_logmel_pairs']
+           'evaluate_retriever', 'bank_held_out', 'held_out_synthetic', 'predict_wav', 'time_inference', 'per_category',
+           'plot_param_errors', 'plot_logmel_pairs']
 
 # %% ../nbs/10_evaluate.ipynb #00483784
 class EvaluationError(NsmError, ValueError):
@@ -348,6 +348,7 @@ def evaluate_estimator(estimator:Estimator, # a fitted estimator
     row = dict(method=estimator.name, n_clips=n, n_presets=int(per_clip['preset_id'].nunique()),
                param_mae=pm['param_mae'], discrete_acc=pm['discrete_acc'],
                **{k: _nanmean(per_clip[k]) for k in AUDIO_METRICS}, f0_unscored=int((rendered & per_clip['f0_cents'].isna()).sum()),
+               f0_cents_median=float(per_clip['f0_cents'].median()),
                ms_per_preset=ms_per_preset, n_render_failed=int((~rendered).sum()), silent_rate=float(per_clip['pred_silent'].mean()),
                **{k: v for k, v in pm.items() if k.removeprefix('mae/') in GROUPS})
     _with_ci(row, per_clip.groupby('preset_id')[list(CI_METRICS)].mean(), CI_METRICS, seed)
@@ -483,6 +484,28 @@ def bank_held_out(train:DatasetSplit, # the built dataset's splits ...
     synthetic = subset(train, ((train.clips['source'] != 'human') & (parent_split == 'train')).to_numpy())
     held = {s: subset(human, (human.clips['split'] == s).to_numpy()) for s in SPLITS}
     return concat_splits([held['train'], synthetic]), held['val'], held['test']
+
+# %% ../nbs/10_evaluate.ipynb #bdc49f7e
+def held_out_synthetic(test:DatasetSplit, # test clips: the perturbed patches are drawn around their human presets
+                       renderer:Renderer, # renders the patches
+                       feature_config:FeatureConfig, # their features
+                       n:int=64, # patches drawn (half uniform, half perturbed); fewer survive if some fail the checks
+                       note:int=60, # MIDI note they are played at
+                       seed:int=1, # seeds the draw (the dataset's synthetic patches use the data seed)
+                       velocity:int=100, # MIDI velocity
+                      ) -> DatasetSplit:
+    "Fresh synthetic patches, rendered and featurised: a test set of the synthetic distribution no model trained on."
+    human = np.asarray(test.params)[(test.clips['source'] == 'human').to_numpy()] if 'source' in test.clips else np.asarray(test.params)
+    patches = synthetic_patches(human, SyntheticConfig(n_uniform=n // 2, n_perturbed=n - n // 2), np.random.default_rng(seed))
+    results = renderer.render_many([RenderJob(p, note, velocity) for p in patches['params']], progress=False)
+    ok = np.array([clip_problem(r.audio, r.error, feature_config.n_samples, 1.0) is None for r in results])
+    if not ok.any(): raise DatasetError(f"held_out_synthetic: none of the {n} patches rendered to a usable clip")
+    kept = patches[ok].reset_index(drop=True)
+    ids = 'held-out-' + kept['preset_id']          # the dataset's own synthetic patches are named 'uniform-…' and 'perturbed-…'
+    clips = pd.DataFrame({'clip_id': ids + f'@{note}v{velocity}', 'preset_id': ids, 'source': kept['source'],
+                          'category': 'synthetic', 'split': 'test', 'note': note, 'velocity': velocity})
+    audio = np.stack([r.audio for r, k in zip(results, ok) if k])
+    return DatasetSplit(clips, np.stack(kept['params']).astype(np.float32), extract_features(audio, feature_config))
 
 # %% ../nbs/10_evaluate.ipynb #bcb956cd
 def predict_wav(estimator:Estimator, # a fitted estimator

@@ -13,8 +13,8 @@ import soundfile as sf
 from .core import AudioError, ConfigError
 
 # %% auto #0
-__all__ = ['SILENCE_DBFS', 'FEATURE_CHUNK', 'FeatureConfig', 'validate_audio', 'load_audio', 'extract_features', 'hz_to_midi',
-           'detect_midi_note', 'feature_benchmark']
+__all__ = ['USER_MIN_SAMPLE_RATE', 'SILENCE_DBFS', 'FEATURE_CHUNK', 'FeatureConfig', 'for_user_audio', 'validate_audio',
+           'load_audio', 'extract_features', 'hz_to_midi', 'detect_midi_note', 'feature_benchmark']
 
 # %% ../nbs/04_features.ipynb #f428e589
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +31,7 @@ class FeatureConfig:
     f0_max_hz: float = 2000.0            # highest F0 YIN looks for (B6 is 1976 Hz)
     voicing_threshold: float = 0.2       # a frame is voiced if its YIN aperiodicity is below this (0..1)
     duration_s: float = 4.0              # clip length; `load_audio` pads or trims to it
-    min_input_sample_rate: int = 16000   # Hz; files below this are refused; below 2 * mel_fmax_hz they get a warning
+    min_input_sample_rate: int = 32000   # Hz; files below this are refused; below 2 * mel_fmax_hz they are resampled with a warning
     max_input_s: float = 60.0            # longer files are rejected before they are read
 
     def __post_init__(self):
@@ -66,6 +66,14 @@ class FeatureConfig:
     def n_frames(self) -> int: return 1 + self.n_samples // self.hop_length
     @property
     def frame_rate_hz(self) -> float: return self.sample_rate / self.hop_length
+
+# %% ../nbs/04_features.ipynb #2793d189
+USER_MIN_SAMPLE_RATE = 16000   # Hz: the lowest rate accepted from a user's file (resampled, with a warning below 2 * mel_fmax_hz)
+
+def for_user_audio(config:FeatureConfig, # the features a model was trained on
+                  ) -> FeatureConfig:
+    "`config` accepting users' files down to `USER_MIN_SAMPLE_RATE`; the features themselves are unchanged."
+    return dataclasses.replace(config, min_input_sample_rate=min(config.min_input_sample_rate, USER_MIN_SAMPLE_RATE))
 
 # %% ../nbs/04_features.ipynb #6f4ee456
 SILENCE_DBFS = -80.0  # a clip whose peak is below this many dB of full scale is rejected as silent

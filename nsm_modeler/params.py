@@ -73,6 +73,10 @@ class ParamSpec:
         "Index into `choices` of a discrete control value."
         return int(float(self.clamp(v)) - self.minimum)
 
+    def display_text(self, v): # one control value
+        "What a person reads: the choice's label, or the display value with its unit."
+        return self.choices[self.choice_index(v)] if self.is_discrete else f"{float(self.to_display(v)):.4g} {self.unit}".rstrip()
+
 # %% ../nbs/01_params.ipynb #d6c83d3f
 _L, _E, _P = Law.LINEAR, Law.EXPONENTIAL, Law.POWER
 _OSC_WAVES = ('sine', 'square / pulse', 'triangle / saw', 'white noise', 'noise + sample & hold')

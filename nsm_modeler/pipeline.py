@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_pipeline.ipynb #1fa7063c
 from __future__ import annotations
-import dataclasses, json, re, time
+import dataclasses, json, re, shutil, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -15,7 +15,8 @@ from .evaluate import SPLIT_LABELS
 from .baselines import MLPConfig, RefineConfig
 
 # %% auto #0
-__all__ = ['PROFILES_DIR', 'STEPS', 'EvaluateConfig', 'Profile', 'load_profile', 'run_evaluation', 'run_pipeline']
+__all__ = ['PROFILES_DIR', 'STEPS', 'EvaluateConfig', 'Profile', 'load_profile', 'install_model', 'run_training',
+           'run_evaluation', 'run_pipeline']
 
 # %% ../nbs/14_pipeline.ipynb #ae967826
 @dataclasses.dataclass(frozen=True)
@@ -27,7 +28,8 @@ class EvaluateConfig:
     other_notes: bool = True      # also score the headline estimator at the dataset's other notes (group split), as separate rows
     refine_clips: int = 8         # test presets refined by CMA-ES: a stated, seeded subset, as it costs renders
     knn_k: int = 1                # neighbours of the nearest-preset estimator
-    inference_calls: int = 100    # timed end-to-end calls (a .wav path to parameters) of the headline estimator
+    inference_calls: int = 100    # timed end-to-end calls (a .wav path to parameters) of the headline estimator and the predictor
+    synthetic_clips: int = 64     # held-out synthetic patches scored beside the human test presets (group split)
     bank_split: SplitConfig = SplitConfig(strategy='bank')   # the second split: whole banks held out
     mlp: MLPConfig = MLPConfig()
     refine: RefineConfig = RefineConfig()
@@ -35,17 +37,24 @@ class EvaluateConfig:
     def __post_init__(self):
         if self.bank_split.strategy != 'bank': raise ConfigError(f"evaluate.bank_split.strategy must be 'bank', got {self.bank_split.strategy!r}")
         if self.pool_note == self.query_note: raise ConfigError(f"pool_note and query_note must differ, both are {self.pool_note}")
-        if self.refine_clips < 1 or self.inference_calls < 1: raise ConfigError(f"refine_clips and inference_calls must be >= 1, got {self.refine_clips}, {self.inference_calls}")
+        if min(self.refine_clips, self.inference_calls, self.synthetic_clips) < 1:
+            raise ConfigError(f"refine_clips, inference_calls and synthetic_clips must be >= 1, got {self.refine_clips}, {self.inference_calls}, {self.synthetic_clips}")
 
 @dataclasses.dataclass(frozen=True)
 class Profile:
-    "A named, frozen experiment: which data, which evaluation."
+    "A named, frozen experiment: which data, which training, which evaluation."
     name: str                     # 'quick', 'full', ...
     data_config: str              # path of the data config TOML
+    training_config: str = 'configs/training.toml'   # the models' training config
+    production: bool = False      # the train step also installs its model as models/production (what `nsm predict` loads)
+    training: dict = dataclasses.field(default_factory=dict)   # overrides of the training config, e.g. {'predictor': {'trainer': {...}}}
     evaluate: EvaluateConfig = EvaluateConfig()
 
+    @property
+    def model_dir(self) -> Path: return Path('models')/self.name
+
 PROFILES_DIR = Path('configs/profiles')
-STEPS = ('data', 'evaluate', 'results')
+STEPS = ('data', 'train', 'evaluate', 'results')
 
 def load_profile(name:str, # a profile name (configs/profiles/<name>.toml) or a TOML path
                 ) -> Profile:
@@ -54,7 +63,45 @@ def load_profile(name:str, # a profile name (configs/profiles/<name>.toml) or a 
     if not path.is_file():
         known = sorted(p.stem for p in PROFILES_DIR.glob('*.toml'))
         raise ConfigError(f"{path}: no such profile; known profiles: {known}")
-    return load_config(Profile, path)
+    profile = load_config(Profile, path)
+    from nsm_modeler.predictor import PredictorConfig
+    PredictorConfig.load(profile.training_config, profile.training)   # a bad training override fails here, naming the key
+    return profile
+
+# %% ../nbs/14_pipeline.ipynb #8cb914fd
+def install_model(model_dir:str|Path, # a trained model directory
+                  target:str|Path, # where `nsm predict` looks, e.g. models/production
+                 ) -> Path:
+    "Copy a model's files (weights and card) to `target`, replacing the old model only once the copy is complete."
+    model_dir, target = Path(model_dir), Path(target)
+    staging, old = target.with_name(f'.{target.name}.new'), target.with_name(f'.{target.name}.old')
+    for stale in (staging, old): shutil.rmtree(stale, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for name in ('model.pt', 'card.json'): shutil.copy2(model_dir/name, staging/name)
+    if target.exists(): target.rename(old)
+    staging.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
+
+def run_training(profile:Profile, # the run's profile
+                 run_dir:str|Path, # where training.json and the curves go
+                 parent_run_id:str|None=None, # the pipeline's MLflow step run: the training run becomes its child
+                 progress:bool=True) -> dict:
+    "Train (or reuse) the profile's parameter predictor; write its summary and curves; install it for production if the profile says so."
+    from nsm_modeler.predictor import train_predictor
+    from nsm_modeler.training import plot_history
+    from nsm_modeler.modeler import PRODUCTION_MODEL
+    run_dir = Path(run_dir)
+    est = train_predictor(profile.training_config, profile.data_config, profile.model_dir, overrides=profile.training,
+                          parent_run_id=parent_run_id, run_name=f'{profile.name}-predictor', progress=progress)
+    card = est.card_
+    summary = dict(model=est.name, model_dir=str(profile.model_dir), n_parameters=card['n_parameters'], reused=not hasattr(est, 'report_'),
+                   val=card['val'], **_training_summary(card), history=card['training']['history'])
+    if profile.production: summary['installed_as'] = str(install_model(profile.model_dir, PRODUCTION_MODEL))
+    with atomic_write(run_dir/'training.json', 'w') as f: json.dump(summary, f, indent=1)
+    _save_figure(plot_history(summary['history'], f"{est.name} ({card['n_parameters']:,} parameters), profile {profile.name}"),
+                 run_dir/'training_curves.png')
+    return summary
 
 # %% ../nbs/14_pipeline.ipynb #7d736e57
 def _save_figure(fig, path:Path):
@@ -65,63 +112,84 @@ def _save_figure(fig, path:Path):
 def _write_csv(df:pd.DataFrame, path:Path):
     with atomic_write(path, 'w') as f: df.to_csv(f, index=False)
 
-def _score_split(split:str, train, val, test, pool, renderer, data, cfg:EvaluateConfig, progress:bool):
-    "Every baseline on one split: estimator, refinement and retriever rows, the headline estimator and its report."
-    from nsm_modeler.evaluate import (at_note, dataset_notes, evaluate_estimator, evaluate_retriever, param_metrics, render_targets,
-                                      retrieval_queries, sanity_row, subset)
-    from nsm_modeler.baselines import (CosineMFCC, L2LogMel, MeanPreset, MLPEstimator, NearestPreset, NearestToEstimate, RandomPreset,
-                                       RefinedEstimator, human_params)
+def _refinement_row(base, few, split:str, renderer, data, cfg:EvaluateConfig, progress:bool, nearest):
+    "CMA-ES from `base`'s predictions on the subset `few`: before and after, and the nearest preset on the same clips and notes."
+    from nsm_modeler.evaluate import evaluate_estimator
+    from nsm_modeler.baselines import RefinedEstimator
+    refined = RefinedEstimator(base, renderer, data.features, cfg.refine, progress=progress)
+    played = refined.notes(refined.targets(few))
+    before, after, near = (evaluate_estimator(e, few, renderer, data.features, notes=played, progress=False).row for e in (base, refined, nearest))
+    return dict(method=refined.name, split=split, start=base.name, n_presets=len(few), objective=cfg.refine.distance,
+                budget=cfg.refine.budget, max_s=cfg.refine.max_s, renders_per_preset=refined.stats_['renders'].mean(),
+                s_per_preset=refined.stats_['seconds'].mean(), note_detected_ok=float((played == few.clips['note'].to_numpy()).mean()),
+                **{f'{m}_{when}': r[m] for m in ('logmel_l1', 'mrstft', 'mfcc_l1', 'f0_cents', 'voicing_mismatch', 'param_mae')
+                   for when, r in (('before', before), ('after', after))},
+                nearest_preset_logmel_l1=near['logmel_l1'], nearest_preset_mrstft=near['mrstft'])
+
+def _score_split(split:str, train, val, test, pool, renderer, data, cfg:EvaluateConfig, progress:bool, predictor=None):
+    "Every baseline (and the trained predictor, if given) on one split: estimator, synthetic, refinement and retriever rows; the headline estimator and its report."
+    from nsm_modeler.evaluate import (at_note, dataset_notes, evaluate_estimator, evaluate_retriever, held_out_synthetic, param_metrics,
+                                      render_targets, retrieval_queries, sanity_row, subset)
+    from nsm_modeler.baselines import CosineMFCC, L2LogMel, MeanPreset, MLPEstimator, NearestPreset, NearestToEstimate, RandomPreset, human_params
     from nsm_modeler.splits import nearest_train_mae
     common, at = dict(seed=cfg.seed, progress=progress), dict(split=split, note=cfg.pool_note)
     test_at, val_at = at_note(test, cfg.pool_note), at_note(val, cfg.pool_note)
     targets = render_targets(test_at, renderer, data.features)   # rendered once, scored against by every method
     rows = [dict(at, **sanity_row(test_at, renderer, data.features, targets=targets, **common))]
-    estimators, reports = [MeanPreset(), RandomPreset(seed=cfg.seed), NearestPreset(k=cfg.knn_k), MLPEstimator(cfg.mlp, progress=progress)], {}
+    baselines = [MeanPreset(), RandomPreset(seed=cfg.seed), NearestPreset(k=cfg.knn_k), MLPEstimator(cfg.mlp, progress=progress)]
+    for est in baselines: est.fit(train, val)
+    estimators, reports = baselines + ([predictor] if predictor is not None else []), {}   # the predictor was trained by the train step
     for est in estimators:
-        est.fit(train, val)
         val_mae = param_metrics(est.predict(val_at), val_at.params)['param_mae']
         reports[est.name] = evaluate_estimator(est, test_at, renderer, data.features, targets=targets, **common)
         rows.append(dict(at, **reports[est.name].row, val_param_mae=val_mae))
     chosen = min(estimators, key=lambda e: next(r['val_param_mae'] for r in rows if r['method'] == e.name))
     notes = [n for n in dataset_notes(test.clips) if n != cfg.pool_note] if cfg.other_notes and split == 'group' else []
-    rows += [dict(split=split, note=n, **evaluate_estimator(chosen, at_note(test, n), renderer, data.features, **common).row) for n in notes]
+    rows += [dict(split=split, note=n, **evaluate_estimator(e, at_note(test, n), renderer, data.features, **common).row)
+             for n in notes for e in dict.fromkeys([chosen, *([predictor] if predictor is not None else [])])]
+    synthetic = []
+    if split == 'group':   # the synthetic distribution, held out: how far skill on it carries over to people's presets
+        patches = held_out_synthetic(test_at, renderer, data.features, cfg.synthetic_clips, cfg.pool_note, seed=cfg.seed + 1)
+        synthetic = [dict(test_set='held-out synthetic', **evaluate_estimator(e, patches, renderer, data.features, **common).row) for e in estimators]
     few = subset(test_at, np.sort(np.random.default_rng(cfg.seed).choice(len(test_at), min(cfg.refine_clips, len(test_at)), replace=False)))
-    refined = RefinedEstimator(chosen, renderer, data.features, cfg.refine, progress=progress)
-    played = refined.notes(refined.targets(few))
-    before, after = (evaluate_estimator(e, few, renderer, data.features, notes=played, progress=False).row for e in (chosen, refined))
-    refinement = dict(method=refined.name, split=split, start=chosen.name, n_presets=len(few), objective=cfg.refine.distance,
-                      budget=cfg.refine.budget, renders_per_preset=refined.stats_['renders'].mean(), s_per_preset=refined.stats_['seconds'].mean(),
-                      note_detected_ok=float((played == few.clips['note'].to_numpy()).mean()),
-                      **{f'{m}_{when}': r[m] for m in ('logmel_l1', 'mrstft', 'mfcc_l1', 'f0_cents', 'voicing_mismatch', 'param_mae')
-                         for when, r in (('before', before), ('after', after))})
-    retrievers = [CosineMFCC().fit(train), L2LogMel(), NearestToEstimate(estimators[-1])]   # the MLP is already fitted
+    nearest = next(e for e in baselines if isinstance(e, NearestPreset))
+    refinement = [_refinement_row(base, few, split, renderer, data, cfg, progress, nearest)
+                  for base in dict.fromkeys([chosen, *([predictor] if predictor is not None else [])])]
+    retrievers = [CosineMFCC().fit(train), L2LogMel(), NearestToEstimate(baselines[-1])]   # the MLP is already fitted
     val_queries, test_queries = (retrieval_queries(s, pool, cfg.query_note) for s in (val, test))
     retrieval = [dict(split=split, **evaluate_retriever(r, test_queries, pool, seed=cfg.seed),
                       val_top1=evaluate_retriever(r, val_queries, pool)['top1']) for r in retrievers]
     oracle_mae = nearest_train_mae(test_at.params, human_params(train))   # how much a split leaks, with no model at all
-    return rows, refinement, retrieval, chosen, reports[chosen.name], oracle_mae
+    return rows, synthetic, refinement, retrieval, chosen, reports[chosen.name], oracle_mae
 
 def run_evaluation(profile:Profile, # the run's profile
                    run_dir:str|Path, # where tables and figures go
                    progress:bool=True): # tqdm bars
-    "Fit and score every baseline on both splits of the profile's dataset; write the tables and figures; return the tables."
+    "Fit and score every baseline, beside the trained predictor, on both splits of the profile's dataset; write the tables and figures; return the tables."
     import tempfile, soundfile as sf
     from nsm_modeler.dataset import DataConfig, load_split, verify_checksums
     from nsm_modeler.library import load_manifest
     from nsm_modeler.render import Renderer
+    from nsm_modeler.predictor import ParameterPredictor
     from nsm_modeler.evaluate import at_note, bank_held_out, human_only, per_category, plot_logmel_pairs, plot_param_errors, time_inference
     run_dir, cfg = Path(run_dir), profile.evaluate
     run_dir.mkdir(parents=True, exist_ok=True)
     data = DataConfig.load(profile.data_config)
     verify_checksums(data.out_dir)
+    if not (profile.model_dir/'model.pt').is_file(): raise NsmError(f"{profile.model_dir}: no trained predictor; run the train step first")
+    predictor = ParameterPredictor.load(profile.model_dir)
+    fingerprint = (Path(data.out_dir)/'fingerprint.txt').read_text().strip()
+    if predictor.provenance_.get('dataset_fingerprint') != fingerprint:
+        raise NsmError(f"{profile.model_dir}: trained on another dataset than {data.out_dir}; re-run the train step")
     group = tuple(load_split(data.out_dir, s, verify=False) for s in ('train', 'val', 'test'))
     bank = bank_held_out(*group, load_manifest(data.presets_dir), cfg.bank_split)
     pool = at_note(human_only(group), cfg.pool_note)
-    rows, refinement, retrieval, chosen, sizes = [], [], [], {}, {}
+    rows, synthetic, refinement, retrieval, chosen, sizes = [], [], [], [], {}, {}
     with Renderer(data.render) as renderer:
-        for split, (train, val, test) in (('group', group), ('bank', bank)):
-            r, refined, ret, est, report, oracle_mae = _score_split(split, train, val, test, pool, renderer, data, cfg, progress)
-            rows += r; refinement.append(refined); retrieval += ret
+        # The predictor trained on the group split's training presets, which include bank-held-out test presets: it is scored on the group split only.
+        for split, (train, val, test), pred in (('group', group, predictor), ('bank', bank, None)):
+            r, syn, refined, ret, est, report, oracle_mae = _score_split(split, train, val, test, pool, renderer, data, cfg, progress, pred)
+            rows += r; synthetic += syn; refinement += refined; retrieval += ret
             chosen[split] = dict(estimator=est, report=report, retriever=max(ret, key=lambda x: x['val_top1'])['method'], oracle_mae=oracle_mae)
             human = pd.concat([s.clips[s.clips['source'] == 'human'] for s in (train, val, test)])
             sizes[split] = {s: int(human.loc[human['split'] == s, 'preset_id'].nunique()) for s in ('train', 'val', 'test')}
@@ -134,8 +202,9 @@ def run_evaluation(profile:Profile, # the run's profile
     with tempfile.TemporaryDirectory() as tmp:
         wavs = [Path(tmp)/f'{i}.wav' for i in range(len(headline['report'].true_audio))]
         for path, audio in zip(wavs, headline['report'].true_audio): sf.write(path, audio, data.features.sample_rate, subtype='FLOAT')
-        inference = time_inference(headline['estimator'], wavs, data.features, n_calls=cfg.inference_calls)
-    tables = dict(estimators=pd.DataFrame(rows), retrievers=pd.DataFrame(retrieval), refinement=pd.DataFrame(refinement))
+        inference = [time_inference(e, wavs, data.features, n_calls=cfg.inference_calls) for e in dict.fromkeys([headline['estimator'], predictor])]
+    tables = dict(estimators=pd.DataFrame(rows), synthetic=pd.DataFrame(synthetic), retrievers=pd.DataFrame(retrieval),
+                  refinement=pd.DataFrame(refinement))
     for name, table in tables.items(): _write_csv(table, run_dir/f'{name}.csv')
     dirty = command_output('git', 'diff', '--name-only', 'HEAD', '--', '.', ':!reports').splitlines()   # changed tracked files, outputs aside
     run = dict(profile=profile.name, git_commit=git_commit(), git_dirty=bool(dirty), git_dirty_files=dirty,
@@ -144,10 +213,19 @@ def run_evaluation(profile:Profile, # the run's profile
                                retriever=chosen[s]['retriever'], nearest_train_mae=chosen[s]['oracle_mae']) for s in chosen},
                bank_test_presets=load_manifest(data.presets_dir).set_index('preset_id').loc[bank[2].clips['preset_id'].unique(), 'bank']
                                  .value_counts().sort_index().to_dict(),
+               predictor=dict(name=predictor.name, model_dir=str(profile.model_dir), scored_on=['group'],
+                              n_parameters=predictor.card_.get('n_parameters'), training=_training_summary(predictor.card_)),
                inference=inference, seeds=dict(data=data.seed, splits=data.splits.seed, bank_split=cfg.bank_split.seed,
-                                                evaluate=cfg.seed, mlp=cfg.mlp.seed))
+                                                evaluate=cfg.seed, mlp=cfg.mlp.seed, predictor=predictor.config.trainer.seed))
     with atomic_write(run_dir/'run.json', 'w') as f: json.dump(run, f, indent=1)
+    test_row = next(r for r in rows if r['split'] == 'group' and r['method'] == predictor.name and r['note'] == cfg.pool_note)
+    for model_dir in [profile.model_dir] + ([Path(PRODUCTION_MODEL)] if profile.production else []):   # the model card gets its test metrics
+        predictor.update_card(model_dir, dict(test={k: v for k, v in test_row.items() if isinstance(v, (int, float))}, evaluated_in=str(run_dir)))
     return tables
+
+def _training_summary(card:dict) -> dict:
+    "A model card's training entry without the per-epoch history."
+    return {k: v for k, v in card.get('training', {}).items() if k != 'history'}
 
 # %% ../nbs/14_pipeline.ipynb #0e1d35b3
 def _metric_name(row:pd.Series, metric:str):
@@ -165,8 +243,13 @@ def _log_step_outputs(mlflow, step:str, profile:Profile, run_dir:Path):
         mlflow.log_params(dict(data_fingerprint=build['fingerprint'], data_checksums_sha256=sha256_file(checksums)))
         mlflow.log_artifact(str(checksums))
         mlflow.log_metrics({k: float(build[k]) for k in ('n_kept', 'n_rejected', 'size_bytes', 'build_s')})
+    elif step == 'train':
+        summary = json.loads((run_dir/'training.json').read_text())
+        mlflow.log_metrics({k: float(summary[k]) for k in ('seconds', 'epochs', 'peak_rss_gb', 'best_val_loss', 'n_parameters')})
+        mlflow.log_metrics({f'val_{k}': float(v) for k, v in summary['val'].items()})
+        for f in ('training.json', 'training_curves.png'): mlflow.log_artifact(str(run_dir/f))
     elif step == 'evaluate':
-        for table in ('estimators', 'retrievers', 'refinement'):
+        for table in ('estimators', 'synthetic', 'retrievers', 'refinement'):
             df = pd.read_csv(run_dir/f'{table}.csv')
             for _, row in df.iterrows():
                 mlflow.log_metrics({_metric_name(row, k): float(v) for k, v in row.items()
@@ -195,11 +278,13 @@ def run_pipeline(profile_name:str, # a profile in configs/profiles, e.g. 'quick'
         mlflow.set_tags(dict(profile=profile.name, git_commit=git_commit()))
         mlflow.log_params({k: v for k, v in pd.json_normalize(to_dict(profile), sep='.').iloc[0].items()})
         for step in steps:
-            with mlflow.start_run(run_name=step, nested=True):
+            with mlflow.start_run(run_name=step, nested=True) as step_run:
                 start = time.perf_counter()
+                params = dict(profile=profile.name, run_dir=str(run_dir))
+                if step == 'train': params['parent_run_id'] = step_run.info.run_id   # the training's own MLflow run nests under this step
                 try:
                     papermill.execute_notebook(f'nbs/pipeline/{step}.ipynb', str(run_dir/f'{step}.ipynb'), cwd='.', kernel_name='python3', language='python',
-                                               parameters=dict(profile=profile.name, run_dir=str(run_dir)), progress_bar=progress)
+                                               parameters=params, progress_bar=progress)
                 except papermill.PapermillExecutionError as e:
                     raise NsmError(f"pipeline step {step!r} failed ({e.ename}: {e.evalue}); see {run_dir/f'{step}.ipynb'}") from None
                 seconds[step] = round(time.perf_counter() - start, 1)

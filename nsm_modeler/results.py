@@ -11,21 +11,21 @@ from .core import NsmError, atomic_write
 from .evaluate import SPLIT_LABELS, TruePreset
 
 # %% auto #0
-__all__ = ['SEED_CLAIMS', 'SEED_SOURCE', 'ESTIMATOR_METRICS', 'RETRIEVER_METRICS', 'SANITY_METHOD', 'with_intervals',
-           'key_results', 'write_results', 'check_results']
+__all__ = ['SEED_CLAIMS', 'SEED_SOURCE', 'ESTIMATOR_METRICS', 'RETRIEVER_METRICS', 'SANITY_METHOD', 'BASELINE_MLP',
+           'BASELINE_NEAREST', 'with_intervals', 'key_results', 'predictor_targets', 'write_results', 'check_results']
 
 # %% ../nbs/15_results.ipynb #fec54219
 SEED_CLAIMS = {'Parameter MAE': '0.043', 'Tone Match Accuracy': '89.2 %', 'Inference': '23 ms/preset'}
 SEED_SOURCE = 'the seed project\'s README, "Key Results" table, quoted as given (no split, pool size or method stated there)'
 ESTIMATOR_METRICS = ('param_mae', 'discrete_acc', 'mrstft', 'logmel_l1', 'mfcc_l1', 'loudness_l1', 'voicing_mismatch', 'f0_cents',
-                     'f0_unscored', 'val_param_mae', 'ms_per_preset')
+                     'f0_cents_median', 'f0_unscored', 'val_param_mae', 'ms_per_preset')
 RETRIEVER_METRICS = ('top1', 'top5', 'mrr', 'category_top1', 'category_chance', 'val_top1')
 SANITY_METHOD = TruePreset.name   # the sanity row: true parameters re-rendered
 
 def _read_tables(run_dir:Path):
     "The evaluate step's tables; a missing one is an error naming it."
     tables = {}
-    for name in ('estimators', 'retrievers', 'refinement', *(f'per_category_{s}' for s in SPLIT_LABELS)):
+    for name in ('estimators', 'synthetic', 'retrievers', 'refinement', *(f'per_category_{s}' for s in SPLIT_LABELS)):
         path = run_dir/f'{name}.csv'
         if not path.is_file(): raise NsmError(f"{path}: missing; run the evaluate step first")
         tables[name] = pd.read_csv(path)
@@ -60,7 +60,7 @@ def key_results(estimators:pd.DataFrame, # estimators.csv
     est, ret = ({s: _chosen(t, run, s, k) for s in splits} for t, k in ((estimators, 'estimator'), (retrievers, 'retriever')))
     def both(fmt, rows): return {SPLIT_LABELS[s]: fmt(rows[s]) for s in splits}
     def names(rows): return ' / '.join(dict.fromkeys(r['method'] for r in rows.values()))
-    inf = run['inference']
+    inf = next(i for i in run['inference'] if i['method'] == run['splits']['group']['estimator'])
     return pd.DataFrame([
         dict(metric='Parameter MAE', seed_claim=SEED_CLAIMS['Parameter MAE'],
              **both(lambda r: f"{r['param_mae']:.3f} [{r['param_mae_lo']:.3f}, {r['param_mae_hi']:.3f}]", est), method=names(est),
@@ -76,6 +76,32 @@ def key_results(estimators:pd.DataFrame, # estimators.csv
     ]).fillna('')
 
 def _fmt(df:pd.DataFrame): return df.to_markdown(index=False, floatfmt='.4g')
+
+BASELINE_MLP, BASELINE_NEAREST = 'mlp', 'nearest-preset'   # the baselines the predictor's targets are ratios to
+
+def predictor_targets(estimators:pd.DataFrame, # estimators.csv
+                      refinement:pd.DataFrame, # refinement.csv
+                      run:dict, # run.json
+                     ) -> pd.DataFrame:
+    "Each target of the parameter predictor beside what this run measured, on the near-duplicate-group split, baselines of the same run."
+    name, note = run['predictor']['name'], run['pool_note']
+    at = estimators[(estimators['split'] == 'group') & (estimators['note'] == note)].set_index('method')
+    p, mlp, near = at.loc[name], at.loc[BASELINE_MLP], at.loc[BASELINE_NEAREST]
+    ref = refinement[(refinement['split'] == 'group') & (refinement['start'] == name)].iloc[0]
+    inf = next(i for i in run['inference'] if i['method'] == name)
+    train = run['predictor']['training']
+    rows = [('Parameter MAE', f"<= 0.85 x {BASELINE_MLP} = {0.85 * mlp['param_mae']:.4f}", p['param_mae'], p['param_mae'] <= 0.85 * mlp['param_mae']),
+            ('Discrete accuracy', f">= {BASELINE_MLP} + 5 points = {mlp['discrete_acc'] + 0.05:.4f}", p['discrete_acc'], p['discrete_acc'] >= mlp['discrete_acc'] + 0.05),
+            ('Log-mel L1 (dB), predictor alone', f"< {BASELINE_NEAREST} = {near['logmel_l1']:.3f}", p['logmel_l1'], p['logmel_l1'] < near['logmel_l1']),
+            ('MR-STFT, predictor alone', f"< {BASELINE_NEAREST} = {near['mrstft']:.3f}", p['mrstft'], p['mrstft'] < near['mrstft']),
+            ('Median F0 error of the re-render (cents)', '<= 50', p['f0_cents_median'], p['f0_cents_median'] <= 50),
+            (f"Log-mel L1 (dB) after CMA-ES, {int(ref['n_presets'])} presets", f"<= 0.7 x {BASELINE_NEAREST} on the same presets = {0.7 * ref['nearest_preset_logmel_l1']:.3f}",
+             ref['logmel_l1_after'], ref['logmel_l1_after'] <= 0.7 * ref['nearest_preset_logmel_l1']),
+            ('CMA-ES seconds per preset', '<= 5', ref['s_per_preset'], ref['s_per_preset'] <= 5),
+            ('Inference, .wav to parameters, batch 1 (ms, median)', '<= 23', inf['inference_ms_median'], inf['inference_ms_median'] <= 23),
+            ('Training time (s)', '<= 1200', train['seconds'], train['seconds'] <= 1200),
+            ('Training peak memory (GB, whole process)', '<= 6', train['peak_rss_gb'], train['peak_rss_gb'] <= 6)]
+    return pd.DataFrame(rows, columns=['target', 'threshold', 'measured', 'met']).assign(met=lambda d: d['met'].map({True: 'yes', False: '**no**'}))
 
 def _test_sets(estimators:pd.DataFrame, retrievers:pd.DataFrame, run:dict):
     "Presets per split, and how many were scored at each note and queried."
@@ -118,6 +144,16 @@ def write_results(run_dir:str|Path, # the run folder the evaluate step wrote
              '## Key results', '',
              f"Methods chosen on the validation split, figures on test. Seed claims: {SEED_SOURCE}.", '', _fmt(key), '',
              '## Test sets', '', _fmt(_test_sets(est, ret, run)), '']
+    pr, tr = run['predictor'], run['predictor']['training']
+    lines += [f"## The parameter predictor: `{pr['name']}`", '',
+              f"A CNN-BiLSTM ({pr['n_parameters']:,} trainable parameters; `nbs/09_predictor.ipynb`, `configs/training.toml`) trained on the "
+              f"near-duplicate-group split's training clips (human presets and synthetic patches) with `ParameterLoss`, early-stopped on the "
+              f"validation presets: {tr['epochs']} epochs ({tr['stopped_by']}) in {tr['seconds']:.0f} s on {tr['device']} ({tr['precision']}), "
+              f"peak memory {tr['peak_rss_gb']:.2f} GB (whole process). It is scored on the near-duplicate-group split only: the bank-held-out "
+              'split re-splits the same clips, so its test presets were among this model\'s training presets. Its targets, as ratios to '
+              'the baselines of this same run (test presets at the pool note):', '', _fmt(predictor_targets(est, ref, run)), '',
+              '## Inference', '', 'From a `.wav` path to parameters (read, features, predict), batch 1, after warm-up:', '',
+              _fmt(pd.DataFrame(run['inference'])), '']
     for s in run['splits']:
         table = est[est['split'] == s]
         lines += [f'## Parameter estimators: {SPLIT_LABELS[s]} split', '',
@@ -128,14 +164,21 @@ def write_results(run_dir:str|Path, # the run folder the evaluate step wrote
                   _fmt(with_intervals(table)[[c for c in _ESTIMATOR_COLUMNS if c in table]]), '',
                   f"MAE per parameter group, note {run['pool_note']}:", '',
                   _fmt(table[table['note'] == run['pool_note']][['method', *[c for c in table if c.startswith('mae/')]]]), '']
+    syn = tables['synthetic']
+    lines += ['## Held-out synthetic patches', '',
+              f"Fresh synthetic patches no method trained on (half uniform over the parameter space, half perturbed from the test presets; "
+              f"`evaluate.held_out_synthetic`), scored like the human test presets, by the methods fitted on the near-duplicate-group split. "
+              'The gap between this table and the human one is the part of a method\'s skill that does not carry over to what people make.', '',
+              _fmt(with_intervals(syn)[[c for c in ('method', 'n_presets', *ESTIMATOR_METRICS) if c in syn and c != 'val_param_mae']]), '']
     lines += ['## Tone matching (retrieval)', '',
               'Each test preset played at the query note is looked up in the pool of every library preset at the pool note; '
               'the whole pool is ranked, so `mrr` is exact. `category_chance` is the share of the commonest category among '
               'the queries: what `category_top1` scores by always answering it.', '',
               _fmt(with_intervals(ret, fmt='.3f')), '',
               '## Render-in-the-loop refinement: cost and gain', '',
-              'The headline estimator\'s predictions refined by CMA-ES over the continuous parameters, amsynth in the loop, on a '
-              'seeded subset of test presets. Candidates are played at the note detected from the target\'s pitch '
+              'The headline estimator\'s and the predictor\'s estimates refined by CMA-ES over the continuous parameters, amsynth in '
+              'the loop, on a seeded subset of test presets, within a render budget and a time cap per preset (`max_s`). '
+              '`nearest_preset_*` scores the nearest-preset baseline on the same presets and notes. Candidates are played at the note detected from the target\'s pitch '
               '(`note_detected_ok`: how often that is the note the target was played at); before and after are both played there. '
               'The search minimises the column marked *(objective)*, so that column is the optimised quantity, not a test score: '
               'judge it by the others.', '',
@@ -157,6 +200,6 @@ def check_results(path:str|Path='reports/results.md'): # a results file written 
     if not path.is_file(): raise NsmError(f"{path}: no results file; run the pipeline")
     text = path.read_text()
     missing = [m for m in (*SEED_CLAIMS, *ESTIMATOR_METRICS, *RETRIEVER_METRICS, *SPLIT_LABELS.values(), 'pool_size',
-                           'renders_per_preset', '(objective)') if m not in text]
+                           'renders_per_preset', '(objective)', '## The parameter predictor', '## Held-out synthetic patches') if m not in text]
     if 'nan' in text.split('## Test sets')[0].lower(): missing.append('a key result is NaN')
     if missing: raise NsmError(f"{path}: missing {missing}")
