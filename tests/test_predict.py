@@ -1,0 +1,108 @@
+"""`nsm train` and `nsm predict` end to end on a tiny model trained here: a user's sound becomes an `.fxp`; bad inputs fail cleanly."""
+import json, subprocess, sys
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from conftest import nsm, error_line, ROOT
+
+
+@pytest.fixture(scope='module')
+def tiny_model(tmp_path_factory):
+    "A small dataset built with amsynth, and a predictor trained on it for two epochs by `nsm train`."
+    from nsm_modeler.core import to_dict
+    from nsm_modeler.dataset import DataGenerator, example_config
+    d = tmp_path_factory.mktemp('tiny')
+    data = example_config(d)
+    DataGenerator(data, progress=False).process_batch()
+    flat = {k: v for k, v in to_dict(data).items() if not isinstance(v, dict)}
+    tables = {k: v for k, v in to_dict(data).items() if isinstance(v, dict)}
+    (d / 'data.toml').write_text(''.join(f'{k} = {json.dumps(v)}\n' for k, v in flat.items()) +
+                                 ''.join(f'[{k}]\n' + ''.join(f'{kk} = {json.dumps(vv)}\n' for kk, vv in v.items()) for k, v in tables.items()))
+    (d / 'training.toml').write_text('[predictor.net]\nchannels = [8, 16]\nlstm_hidden = 32\nlatent = 32\n'
+                                     '[predictor.trainer]\nmax_epochs = 2\nbatch_size = 8\ndevice = "cpu"\n')
+    status, out, err = nsm('train', '--config', d / 'training.toml', '--data-config', d / 'data.toml', '--out', d / 'model', '-q', cwd=d)
+    assert status == 0, err
+    assert '2 epochs' in out and 'validation parameter MAE' in out, out
+    return d
+
+
+@pytest.fixture(scope='module')
+def sound(tiny_model):
+    "A shipped preset the tiny model never saw, played by amsynth at E4 (MIDI 64), as a user's .wav."
+    from nsm_modeler.presets import read_bank
+    from nsm_modeler.params import AMSYNTH_BANKS, normalise
+    from nsm_modeler.render import RenderConfig, Renderer
+    from pathlib import Path
+    preset = read_bank(Path(AMSYNTH_BANKS) / 'BriansBank02.amSynth.bank')[0]
+    with Renderer(RenderConfig(notes=(64,), n_workers=1)) as r: audio = r.render(normalise(preset.values))
+    path = tiny_model / 'sound.wav'
+    sf.write(path, audio, 44100, subtype='FLOAT')
+    return path
+
+
+def test_predict_writes_a_preset_amsynth_plays_at_the_input_pitch(tiny_model, sound):
+    import dawdreamer as daw
+    from nsm_modeler.params import AMSYNTH_VST
+    from nsm_modeler.presets import load_amsynth_fxp, loaded_values
+    from nsm_modeler.params import normalise
+    from nsm_modeler.features import FeatureConfig, detect_midi_note
+    status, out, err = nsm('predict', sound, '-o', tiny_model / 'est.fxp', '--render', tiny_model / 'est.wav', '--model', tiny_model / 'model', '-q')
+    assert status == 0, err
+    assert 'heard at MIDI note 64 (E4)' in out and 'filter_cutoff' in out and 'input vs re-render: log-mel L1' in out, out
+    engine = daw.RenderEngine(44100, 512)
+    synth = engine.make_plugin_processor('amsynth', AMSYNTH_VST)
+    assert synth.load_preset(str(tiny_model / 'est.fxp'))
+    assert np.abs(loaded_values(synth) - normalise(load_amsynth_fxp(tiny_model / 'est.fxp').values)).max() < 1e-5
+    synth.add_midi_note(64, 100, 0.0, 3.0)
+    engine.load_graph([(synth, [])]); engine.render(4.0)
+    assert detect_midi_note(engine.get_audio().mean(axis=0).astype(np.float32), FeatureConfig()) == 64
+    rendered, sr = sf.read(tiny_model / 'est.wav')
+    assert sr == 44100 and rendered.shape == (4 * 44100,)
+
+
+def test_predict_refines_within_its_budget(tiny_model, sound):
+    status, out, err = nsm('predict', sound, '-o', tiny_model / 'refined.fxp', '--refine', '2', '--model', tiny_model / 'model', '-q')
+    assert status == 0, err
+    line = next(l for l in out.splitlines() if l.startswith('refined for'))
+    assert float(line.split()[2]) <= 2.5, line
+
+
+def test_predict_bad_inputs(tiny_model, sound):
+    d = tiny_model
+    t = np.arange(44100) / 44100
+    (d / 'text.wav').write_text('not audio at all')
+    sf.write(d / 'silence.wav', np.zeros(44100, np.float32), 44100)
+    sf.write(d / 'phone.wav', (0.3 * np.sin(2 * np.pi * 220 * t[:8000])).astype(np.float32), 8000)
+    (d / 'other').mkdir(exist_ok=True)
+    state = torch.load(d / 'model' / 'model.pt', weights_only=False)
+    state['provenance']['param_spec_hash'] = 'f' * 64
+    torch.save(state, d / 'other' / 'model.pt')
+    out = d / 'keep.fxp'
+    out.write_bytes(b'precious')
+    cases = [((d / 'text.wav',), 'text.wav: not a readable audio file'), ((d / 'silence.wav',), 'silence.wav: silent'),
+             ((d / 'phone.wav',), 'phone.wav: sample rate 8000 Hz is below the minimum 16000 Hz'),
+             ((d / 'missing.wav',), 'missing.wav: file not found'),
+             ((sound, '--model', d / 'no-model'), 'no-model: no such model directory'),
+             ((sound, '--model', d / 'other'), 'made for another amsynth parameter spec')]
+    for args, expected in cases:
+        model = () if '--model' in args else ('--model', d / 'model')
+        status, stdout, stderr = nsm('predict', *args, '-o', out, *model, '-q')
+        assert status == 1, (args, stdout, stderr)
+        assert expected in error_line(stderr), (expected, stderr)
+    status, _, stderr = nsm('predict', sound, '-o', d / 'preset.txt', '--model', d / 'model')
+    assert status == 1 and 'preset.txt: output must be a .fxp file' in error_line(stderr)
+    assert out.read_bytes() == b'precious' and not list(d.glob('.keep.fxp.*'))     # nothing written, nothing half-written
+
+
+def test_user_rates_are_resampled_with_a_note(tiny_model, sound):
+    audio, sr = sf.read(sound, dtype='float32')
+    sf.write(tiny_model / 'web.wav', np.tile(audio[::2], 2)[:6 * 22050], 22050)     # 22.05 kHz, 6 s long
+    status, out, err = nsm('predict', tiny_model / 'web.wav', '-o', tiny_model / 'web.fxp', '--model', tiny_model / 'model', '-q')
+    assert status == 0, err
+    assert 'nothing above 11025 Hz' in err and 'only its first 4 s are used' in err, err
+
+
+def test_train_py_is_nsm_train():
+    p = subprocess.run([sys.executable, 'train.py', '--help'], capture_output=True, text=True, cwd=ROOT)
+    assert p.returncode == 0 and '--config' in p.stdout and '--data-config' in p.stdout
