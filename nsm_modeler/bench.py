@@ -5,6 +5,7 @@
 # %% ../nbs/13_bench.ipynb #0975c5f7
 from __future__ import annotations
 import json, os, platform
+import numpy as np
 from importlib.metadata import version, PackageNotFoundError
 from pathlib import Path
 from .core import atomic_write, command_output, git_commit
@@ -12,7 +13,7 @@ from .render import render_benchmark
 from .features import feature_benchmark
 
 # %% auto #0
-__all__ = ['environment', 'dataset_builds', 'predictor_benchmark', 'run_benchmarks']
+__all__ = ['environment', 'dataset_builds', 'predictor_benchmark', 'precision_benchmark', 'run_benchmarks']
 
 # %% ../nbs/13_bench.ipynb #e80b554a
 def environment() -> dict:
@@ -51,7 +52,7 @@ def predictor_benchmark(model_dir:str|Path='models/production', # a trained pred
                         seed:int=0): # seeds the patches
     "Latency at batch 1 (a .wav path to parameters, and the network alone) and batched throughput of the parameter predictor."
     import tempfile, time
-    import numpy as np, soundfile as sf, torch
+    import soundfile as sf, torch
     from nsm_modeler.predictor import ParameterPredictor
     from nsm_modeler.render import RenderConfig, Renderer
     from nsm_modeler.features import extract_features
@@ -87,11 +88,36 @@ def _audible(audio): # a rendered clip
     except AudioError: return False
     return True
 
+def precision_benchmark(batch_size:int=32, # clips per training step
+                        steps:int=3, # timed steps per precision, after one untimed
+                        n_frames:int=401, # log-mel frames per clip (4 s at 100 frames/s)
+                        seed:int=0):
+    "Training steps per second of the default CNN-BiLSTM on the CPU, in fp32 and with bf16 autocast."
+    import time, torch
+    from nsm_modeler.predictor import PredictorConfig, PredictorModule
+    torch.manual_seed(seed)
+    batch = dict(log_mel=torch.randn(batch_size, n_frames, 128) * 10 - 50, control=torch.zeros(batch_size, n_frames, 3),
+                 params=torch.rand(batch_size, 41))
+    out = {}
+    for name, dtype in (('fp32', None), ('bf16', torch.bfloat16)):
+        module = PredictorModule(PredictorConfig(), {})
+        opt = torch.optim.AdamW(module.parameters())
+        times = []
+        for step in range(steps + 1):
+            start = time.perf_counter()
+            with torch.autocast('cpu', dtype=dtype or torch.float32, enabled=dtype is not None):
+                loss = module.losses(batch)['loss']
+            opt.zero_grad(); loss.backward(); opt.step()
+            if step: times.append(time.perf_counter() - start)
+        out[f'{name}_clips_per_s'] = round(batch_size / float(np.median(times)), 1)
+    return dict(batch_size=batch_size, **out, bf16_speedup=round(out['bf16_clips_per_s'] / out['fp32_clips_per_s'], 3))
+
 def run_benchmarks(out:str|Path='reports/bench_data.json', # where the JSON goes
                    n_clips:int=128, # clips per render benchmark
                    repeats:int=3, # repeats of each measurement; the median is kept
                    configs_dir:str|Path='configs', # data configs whose recorded builds are included
-                   model_dir:str|Path='models/production'): # the predictor to time; skipped (and said so) if absent
+                   model_dir:str|Path='models/production', # the predictor to time; skipped (and said so) if absent
+                   precision_batch:int=32): # clips per timed training step of the mixed-precision benchmark
     "Measure rendering, features and the predictor, gather dataset builds, and write them with the environment as JSON."
     model_dir = Path(model_dir)
     predictor = (predictor_benchmark(model_dir) if (model_dir/'model.pt').is_file()
@@ -99,6 +125,6 @@ def run_benchmarks(out:str|Path='reports/bench_data.json', # where the JSON goes
     result = dict(environment=environment(),
                   render={f'{w}_workers': _median_run(render_benchmark, repeats, 'clips_per_s', n_clips=n_clips, n_workers=w) for w in (1, 2)},
                   features=_median_run(feature_benchmark, repeats, 'ms_per_clip', n_clips=32),
-                  predictor=predictor, dataset_builds=dataset_builds(configs_dir))
+                  predictor=predictor, cpu_precision=precision_benchmark(precision_batch), dataset_builds=dataset_builds(configs_dir))
     with atomic_write(out, 'w') as f: json.dump(result, f, indent=1, default=float)
     return result

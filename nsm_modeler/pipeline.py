@@ -171,6 +171,7 @@ def run_evaluation(profile:Profile, # the run's profile
     from nsm_modeler.library import load_manifest
     from nsm_modeler.render import Renderer
     from nsm_modeler.predictor import ParameterPredictor
+    from nsm_modeler.modeler import PRODUCTION_MODEL
     from nsm_modeler.evaluate import at_note, bank_held_out, human_only, per_category, plot_logmel_pairs, plot_param_errors, time_inference
     run_dir, cfg = Path(run_dir), profile.evaluate
     run_dir.mkdir(parents=True, exist_ok=True)
