@@ -289,10 +289,14 @@ def run_pipeline(profile_name:str, # a profile in configs/profiles, e.g. 'quick'
                 except papermill.PapermillExecutionError as e:
                     raise NsmError(f"pipeline step {step!r} failed ({e.ename}: {e.evalue}); see {run_dir/f'{step}.ipynb'}") from None
                 seconds[step] = round(time.perf_counter() - start, 1)
+                _record_timing(run_dir, step, seconds[step])   # at once: a later step's failure keeps this one's time
                 mlflow.log_metric('wall_s', seconds[step])
                 _log_step_outputs(mlflow, step, profile, run_dir)
         mlflow.log_metrics({f'wall_s/{k}': v for k, v in seconds.items()})
-    timings = run_dir/'timings.json'   # seconds of the latest run of each step: re-running one step keeps the others'
-    recorded = json.loads(timings.read_text()) if timings.is_file() else {}
-    with atomic_write(timings, 'w') as f: json.dump({**recorded, **seconds}, f, indent=1)
     return seconds
+
+def _record_timing(run_dir:Path, step:str, seconds:float):
+    "Record a finished step's wall time in timings.json: the latest run of each step (re-running one step keeps the others')."
+    timings = run_dir/'timings.json'
+    recorded = json.loads(timings.read_text()) if timings.is_file() else {}
+    with atomic_write(timings, 'w') as f: json.dump({**recorded, step: seconds}, f, indent=1)
