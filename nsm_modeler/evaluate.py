@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from .core import AudioError, ConfigError, DatasetError, NsmError, PresetError, pick_device, torch_threads
 from .params import CONTINUOUS_INDEX, CONTINUOUS_NAMES, DISCRETE_INDEX, DISCRETE_NAMES, GROUPS, N_PARAMS, denormalise, param, snap
 from .render import Renderer, RenderJob
-from .features import SILENCE_DBFS, FeatureConfig, extract_features, load_audio
+from .features import SILENCE_DBFS, FeatureConfig, extract_features, extract_log_mel, load_audio
 from .dataset import DatasetSplit, SyntheticConfig, clip_problem, load_split, synthetic_patches, verify_checksums
 from .splits import SPLITS, SplitConfig, assign_splits, check_splits
 
@@ -23,8 +23,8 @@ __all__ = ['AUDIO_METRICS', 'CI_METRICS', 'SPLIT_LABELS', 'EvaluationError', 'Es
            'concat_splits', 'param_errors', 'param_metrics', 'clip_features', 'mrstft_per_clip', 'audio_metrics',
            'retrieval_metrics', 'bootstrap_ci', 'EstimatorReport', 'Targets', 'render_targets', 'evaluate_estimator',
            'sanity_row', 'dataset_notes', 'at_note', 'retrieval_queries', 'human_only', 'human_clips', 'retrieval_sets',
-           'evaluate_retriever', 'bank_held_out', 'held_out_synthetic', 'predict_wav', 'time_inference', 'per_category',
-           'plot_param_errors', 'plot_logmel_pairs']
+           'evaluate_retriever', 'clip_log_mel', 'sound_alike_hits', 'replayed', 'bank_held_out', 'held_out_synthetic',
+           'predict_wav', 'time_inference', 'per_category', 'plot_param_errors', 'plot_logmel_pairs']
 
 # %% ../nbs/10_evaluate.ipynb #00483784
 class EvaluationError(NsmError, ValueError):
@@ -446,8 +446,11 @@ def evaluate_retriever(retriever:Retriever, # a fitted retriever
                        pool:DatasetSplit, # the presets to choose from, one clip each
                        k:int|None=None, # results asked per query; None ranks the whole pool (exact MRR)
                        seed:int=0, # seeds the bootstrap interval of top-1
+                       renderer:Renderer|None=None, # given: also score `sound_alike_top1` (renders the wrong first results)
+                       feature_config:FeatureConfig|None=None, # the features of the renders (with `renderer`)
+                       alike_db:float=1.0, # a first result within this log-mel L1 (dB) of the query counts as a sound-alike hit
                       ) -> dict:
-    "Rank, time and score `retriever`: method, n_queries, pool_size, k, top1 (with its 95 % interval), top5, mrr, category_top1, category_chance, ms_per_query."
+    "Rank, time and score `retriever`: method, n_queries, pool_size, k, top1 (with its 95 % interval), sound_alike_top1, top5, mrr, category_top1, category_chance, ms_per_query."
     if not isinstance(retriever, Retriever): raise EvaluationError(f"{retriever!r} is not a Retriever (needs name, fit and rank)")
     if not len(queries) or not len(pool): raise DatasetError(f"evaluate_retriever: {len(queries)} queries and {len(pool)} pool presets; both must be non-empty")
     k = len(pool) if k is None else min(k, len(pool))
@@ -461,7 +464,52 @@ def evaluate_retriever(retriever:Retriever, # a fitted retriever
     m = retrieval_metrics(ids[ranked], queries.clips['preset_id'].to_numpy(), cats[ranked], queries.clips['category'].to_numpy())
     row = dict(method=retriever.name, n_queries=len(queries), pool_size=len(pool), k=k, top1=m['top1'])
     _with_ci(row, pd.DataFrame({'top1': (m.pop('rank') == 1).astype(float)}), ['top1'], seed)
+    if renderer is not None: row['sound_alike_top1'] = float(sound_alike_hits(ranked[:, 0], queries, pool, renderer, feature_config, alike_db).mean())
     return dict(row, **{n: v for n, v in m.items() if n != 'top1'}, ms_per_query=ms_per_query)
+
+# %% ../nbs/10_evaluate.ipynb #b6fd0e70
+def clip_log_mel(audio:np.ndarray, # float samples [n_clips, n_samples]; silent clips allowed
+                 config:FeatureConfig, # sizes and rates
+                ) -> np.ndarray:
+    "The `log_mel` of `clip_features` alone (no F0 search): digital silence's for silent clips."
+    silent = _is_silent(audio)
+    out = np.full((len(audio), config.n_frames, config.n_mels), _FLOOR_DB, np.float32)
+    if (~silent).any(): out[~silent] = extract_log_mel(audio[~silent], config)
+    return out
+
+def sound_alike_hits(top1:np.ndarray, # each query's first result, a pool row [n_queries]
+                     queries:DatasetSplit, # the query clips (note, velocity, log_mel)
+                     pool:DatasetSplit, # the pool, with its presets' normalised parameters
+                     renderer:Renderer, # renders the wrong first results
+                     feature_config:FeatureConfig, # their log-mel
+                     alike_db:float=1.0, # log-mel L1 (dB) within which a wrong first result sounds alike
+                    ) -> np.ndarray:
+    "Per query: its first result is its own preset, or plays within `alike_db` of it at the query's note and velocity."
+    top1 = np.asarray(top1)
+    hit = pool.clips['preset_id'].to_numpy()[top1] == queries.clips['preset_id'].to_numpy()
+    wrong = np.flatnonzero(~hit)
+    if len(wrong):
+        q = queries.clips.iloc[wrong]
+        results = renderer.render_many([RenderJob(np.asarray(pool.params[top1[i]]), int(n), int(v))
+                                        for i, n, v in zip(wrong, q['note'], q['velocity'])], progress=False)
+        audio = np.stack([r.audio if r.ok else np.zeros(renderer.config.n_samples, np.float32) for r in results])
+        l1 = np.abs(clip_log_mel(audio, feature_config) - np.asarray(queries.features['log_mel'][wrong], np.float32)).mean(axis=(1, 2))
+        hit[wrong] = l1 <= alike_db
+    return hit
+
+def replayed(split:DatasetSplit, # presets to play, one clip each (e.g. `at_note(test, 60)`)
+             renderer:Renderer, # renders them
+             feature_config:FeatureConfig, # their features
+             notes:tuple[int, ...]=(55, 67), # MIDI notes to play each preset at
+             velocity:int=80, # MIDI velocity
+            ) -> DatasetSplit:
+    "The presets of `split` rendered afresh at each of `notes` and `velocity`, with all their features."
+    clips, params = split.clips.reset_index(drop=True), snap(np.asarray(split.params))
+    results = renderer.render_many([RenderJob(p, n, velocity) for n in notes for p in params], progress=False)
+    audio = np.stack([r.audio if r.ok else np.zeros(renderer.config.n_samples, np.float32) for r in results])
+    table = pd.concat([clips.assign(note=n, velocity=velocity) for n in notes], ignore_index=True)
+    table['clip_id'] = table['preset_id'] + '@' + table['note'].astype(str) + 'v' + str(velocity)
+    return DatasetSplit(table, np.tile(params, (len(notes), 1)).astype(np.float32), clip_features(audio, feature_config))
 
 # %% ../nbs/10_evaluate.ipynb #b2e3686f
 SPLIT_LABELS = {'group': 'near-duplicate-group', 'bank': 'bank-held-out'}   # the two splits every table reports

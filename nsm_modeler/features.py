@@ -14,7 +14,7 @@ from .core import AudioError, ConfigError
 
 # %% auto #0
 __all__ = ['USER_MIN_SAMPLE_RATE', 'SILENCE_DBFS', 'FEATURE_CHUNK', 'FeatureConfig', 'for_user_audio', 'validate_audio',
-           'load_audio', 'extract_features', 'hz_to_midi', 'detect_midi_note', 'feature_benchmark']
+           'load_audio', 'extract_features', 'extract_log_mel', 'hz_to_midi', 'detect_midi_note', 'feature_benchmark']
 
 # %% ../nbs/04_features.ipynb #f428e589
 @dataclasses.dataclass(frozen=True)
@@ -175,25 +175,46 @@ def _weights(config:FeatureConfig):
 
 FEATURE_CHUNK = 16   # clips per STFT/YIN pass: a larger batch is slower per clip and needs about 40 MB a clip
 
+def _as_batch(audio, # float samples, [n_samples] or [batch, n_samples]
+              config:FeatureConfig, # sizes and rates
+              caller:str): # names the function in errors
+    "`audio` checked and as float32 `[batch, n_samples]`."
+    validate_audio(audio, caller)
+    audio = np.atleast_2d(audio).astype(np.float32, copy=False)
+    if audio.shape[-1] < config.n_fft:
+        raise AudioError(f"{caller}: {audio.shape[-1]} samples, fewer than one frame (n_fft={config.n_fft})")
+    return audio
+
 def extract_features(audio:np.ndarray, # float samples, [n_samples] or [batch, n_samples]
                      config:FeatureConfig, # sizes and rates
                     ) -> dict[str, np.ndarray]:
     "Per-frame `log_mel`, `mfcc`, `f0_hz`, `voiced` and `loudness_db`, each `[batch, n_frames, ...]`."
-    validate_audio(audio, 'extract_features')
-    audio = np.atleast_2d(audio).astype(np.float32, copy=False)
-    if audio.shape[-1] < config.n_fft:
-        raise AudioError(f"extract_features: {audio.shape[-1]} samples, fewer than one frame (n_fft={config.n_fft})")
+    audio = _as_batch(audio, config, 'extract_features')
     chunks = [_features(audio[lo:lo + FEATURE_CHUNK], config) for lo in range(0, len(audio), FEATURE_CHUNK)]
     return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+
+def extract_log_mel(audio:np.ndarray, # float samples, [n_samples] or [batch, n_samples]
+                    config:FeatureConfig, # sizes and rates
+                   ) -> np.ndarray:
+    "Only the `log_mel` of `extract_features`, `[batch, n_frames, n_mels]`: no F0 search, so several times faster."
+    audio = _as_batch(audio, config, 'extract_log_mel')
+    return np.concatenate([_log_mel(_power(audio[lo:lo + FEATURE_CHUNK], config), config) for lo in range(0, len(audio), FEATURE_CHUNK)])
+
+def _power(audio:np.ndarray, config:FeatureConfig):
+    "STFT power `[batch, n_freqs, n_frames]`."
+    stft = librosa.stft(audio, n_fft=config.n_fft, hop_length=config.hop_length, pad_mode='constant')
+    return stft.real ** 2 + stft.imag ** 2
+
+def _log_mel(power:np.ndarray, config:FeatureConfig):
+    "Mel bands in dB `[batch, n_frames, n_mels]` of an STFT power."
+    return 10 * np.log10(np.maximum(_weights(config)[0] @ power, 1e-10)).transpose(0, 2, 1)
 
 def _features(audio:np.ndarray, # float32 [batch, n_samples], checked
               config:FeatureConfig): # sizes and rates
     "`extract_features` of one chunk of clips."
-    mel_basis, loudness_weight = _weights(config)
-    stft = librosa.stft(audio, n_fft=config.n_fft, hop_length=config.hop_length, pad_mode='constant')
-    power = stft.real ** 2 + stft.imag ** 2                                    # [batch, n_freqs, n_frames]
-    log_mel = 10 * np.log10(np.maximum(mel_basis @ power, 1e-10)).transpose(0, 2, 1)
-    loudness_db = 10 * np.log10(np.maximum(loudness_weight @ power, 1e-10))
+    power = _power(audio, config)
+    log_mel = _log_mel(power, config)
+    loudness_db = 10 * np.log10(np.maximum(_weights(config)[1] @ power, 1e-10))
     f0_hz, voiced = _yin(audio, config)
     return dict(log_mel=log_mel, mfcc=scipy.fft.dct(log_mel, type=2, norm='ortho', axis=-1)[..., :config.n_mfcc],
                 f0_hz=f0_hz, voiced=voiced, loudness_db=loudness_db)

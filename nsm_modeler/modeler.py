@@ -14,14 +14,18 @@ from .presets import AmsynthPreset, save_amsynth_fxp
 from .render import RenderConfig, Renderer
 from .features import FeatureConfig, detect_midi_note, extract_features, for_user_audio, load_audio
 from .predictor import ParameterPredictor
+from .matcher import ToneMatcher
+from .preset_index import PresetIndex
 from .baselines import AudioDistance, RefineConfig, RefinedEstimator
 from .evaluate import mrstft_per_clip
 
 # %% auto #0
-__all__ = ['PRODUCTION_MODEL', 'Prediction', 'SynthModeler']
+__all__ = ['PRODUCTION_MODEL', 'PRODUCTION_MATCHER', 'PRODUCTION_INDEX', 'Prediction', 'SynthModeler']
 
 # %% ../nbs/12_modeler.ipynb #72153c6b
 PRODUCTION_MODEL = 'models/production'   # where `make reproduce` puts the model `nsm predict` uses by default
+PRODUCTION_MATCHER = 'models/matcher'    # ... the tone matcher `nsm index build` uses by default
+PRODUCTION_INDEX = 'models/preset_index' # ... and the index of amsynth's presets `nsm match` searches
 
 @dataclasses.dataclass
 class Prediction:
@@ -64,16 +68,25 @@ class Prediction:
 
 # %% ../nbs/12_modeler.ipynb #07f62ec3
 class SynthModeler:
-    "A trained parameter predictor, ready to turn users' sounds into amsynth presets."
-    def __init__(self, predictor:ParameterPredictor, # a fitted predictor
-                 model_dir:str|Path|None=None): # where it was loaded from
-        self.predictor, self.model_dir, self.feature_config = predictor, model_dir, predictor.feature_config
+    "NSM's trained models, ready to turn users' sounds into amsynth presets (`predict_parameters`) and to find the library's closest presets (`match`)."
+    def __init__(self, predictor:ParameterPredictor|None=None, # a fitted predictor (None: tone matching only)
+                 model_dir:str|Path|None=None, # where it was loaded from
+                 index_dir:str|Path=PRODUCTION_INDEX, # the preset index `match` searches (read when first needed)
+                 matcher_dir:str|Path|None=None, # the tone matcher; None: the one the index records
+                 device:str|None=None): # None: the best present
+        self.predictor, self.model_dir, self.index_dir, self.matcher_dir, self.device = predictor, model_dir, Path(index_dir), matcher_dir, device
 
     @classmethod
     def load(cls, path:str|Path=PRODUCTION_MODEL, # a model directory (`ParameterPredictor.save`)
-             device:str|None=None): # None: the best present
+             device:str|None=None, # None: the best present
+             **kwargs): # `index_dir`, `matcher_dir`
         "Load a model directory; a missing folder or a model made for another parameter spec is a one-line error."
-        return cls(ParameterPredictor.load(path, device), path)
+        return cls(ParameterPredictor.load(path, device), path, device=device, **kwargs)
+
+    @property
+    def feature_config(self) -> FeatureConfig:
+        if self.predictor is None: raise NsmError("no parameter predictor loaded; use SynthModeler.load(model_dir)")
+        return self.predictor.feature_config
 
     @property
     def card(self) -> dict:
@@ -93,10 +106,7 @@ class SynthModeler:
                           ) -> Prediction:
         "Estimate the amsynth preset that plays `sound`."
         fc = self.feature_config
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter('always')
-            audio = load_audio(sound, for_user_audio(fc))
-        notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+        audio, notes = _read_sound(sound, fc)
         features = extract_features(audio, fc)
         note = detect_midi_note(features, fc)
         if note is None: notes.append(f"{sound}: no clear pitch; the estimate is played at MIDI note {fallback_note}")
@@ -112,6 +122,37 @@ class SynthModeler:
         pred.distance = dict(logmel_l1=float(AudioDistance(audio, 'logmel_l1', fc)([pred.audio])[0]),
                              mrstft=float(mrstft_per_clip(pred.audio[None], audio[None], _cpu())[0]))
         return pred
+
+    def tone_matching(self) -> tuple[PresetIndex, ToneMatcher]:
+        "The preset index and its tone matcher, loaded on first use and checked to belong together."
+        if not hasattr(self, 'index_'):
+            index = PresetIndex.load(self.index_dir)
+            matcher = ToneMatcher.load(self.matcher_dir or index.meta.get('matcher_dir', PRODUCTION_MATCHER), self.device)
+            index.check_matcher(matcher)
+            self.index_, self.matcher_ = index, matcher
+        return self.index_, self.matcher_
+
+    def match(self, sound:str|Path, # an audio file (wav, flac, ...)
+              k:int=5, # presets returned
+             ) -> pd.DataFrame:
+        "The `k` indexed presets that sound most like `sound`: rank, name, bank, category, similarity, file and path; what happened to the input in `.attrs['notes']`."
+        if k < 1: raise NsmError(f"k={k}: ask for at least one preset")
+        index, matcher = self.tone_matching()
+        audio, notes = _read_sound(sound, matcher.feature_config)
+        rows, sims = index.search(matcher.embed_audio(audio), k)
+        table = index.presets.iloc[rows[0]].reset_index(drop=True)
+        table = table.assign(similarity=sims[0], path=[str(Path(index.meta['presets_dir'])/f) for f in table['file']])
+        table.insert(0, 'rank', np.arange(1, len(table) + 1))
+        table.attrs['notes'] = notes
+        return table[['rank', 'name', 'bank', 'category', 'similarity', 'file', 'path']]
+
+def _read_sound(sound:str|Path, # a user's audio file
+                fc:FeatureConfig): # the features a model was trained on
+    "The file as a model hears it, and the notes on what was done to it (resampled, trimmed, mixed to mono)."
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        audio = load_audio(sound, for_user_audio(fc))
+    return audio, [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
 
 def _cpu():
     import torch

@@ -15,7 +15,7 @@ from .evaluate import SPLIT_LABELS
 from .baselines import MLPConfig, RefineConfig
 
 # %% auto #0
-__all__ = ['PROFILES_DIR', 'STEPS', 'EvaluateConfig', 'Profile', 'load_profile', 'install_model', 'run_training',
+__all__ = ['PROFILES_DIR', 'STEPS', 'EvaluateConfig', 'Profile', 'load_profile', 'install_model', 'run_training', 'build_index',
            'run_evaluation', 'run_pipeline']
 
 # %% ../nbs/14_pipeline.ipynb #ae967826
@@ -30,6 +30,9 @@ class EvaluateConfig:
     knn_k: int = 1                # neighbours of the nearest-preset estimator
     inference_calls: int = 100    # timed end-to-end calls (a .wav path to parameters) of the headline estimator and the predictor
     synthetic_clips: int = 64     # held-out synthetic patches scored beside the human test presets (group split)
+    unseen_notes: tuple[int, ...] = (55, 67)   # the stricter retrieval protocol: test presets rendered at notes ...
+    unseen_velocity: int = 80     # ... and a velocity no dataset clip has (group split)
+    alike_db: float = 1.0         # a wrong first match within this log-mel L1 (dB) of the query counts as a sound-alike hit
     bank_split: SplitConfig = SplitConfig(strategy='bank')   # the second split: whole banks held out
     mlp: MLPConfig = MLPConfig()
     refine: RefineConfig = RefineConfig()
@@ -65,7 +68,8 @@ def load_profile(name:str, # a profile name (configs/profiles/<name>.toml) or a 
         raise ConfigError(f"{path}: no such profile; known profiles: {known}")
     profile = load_config(Profile, path)
     from nsm_modeler.predictor import PredictorConfig
-    PredictorConfig.load(profile.training_config, profile.training)   # a bad training override fails here, naming the key
+    from nsm_modeler.matcher import MatcherConfig
+    for config in (PredictorConfig, MatcherConfig): config.load(profile.training_config, profile.training)   # a bad training override fails here, naming the key
     return profile
 
 # %% ../nbs/14_pipeline.ipynb #8cb914fd
@@ -85,23 +89,51 @@ def install_model(model_dir:str|Path, # a trained model directory
 
 def run_training(profile:Profile, # the run's profile
                  run_dir:str|Path, # where training.json and the curves go
-                 parent_run_id:str|None=None, # the pipeline's MLflow step run: the training run becomes its child
+                 parent_run_id:str|None=None, # the pipeline's MLflow step run: the training runs become its children
                  progress:bool=True) -> dict:
-    "Train (or reuse) the profile's parameter predictor; write its summary and curves; install it for production if the profile says so."
+    "Train (or reuse) the profile's predictor and tone matcher, build the preset index; write the summary and curves; install for production if the profile says so."
     from nsm_modeler.predictor import train_predictor
+    from nsm_modeler.matcher import train_matcher
     from nsm_modeler.training import plot_history
-    from nsm_modeler.modeler import PRODUCTION_MODEL
+    from nsm_modeler.modeler import PRODUCTION_INDEX, PRODUCTION_MATCHER, PRODUCTION_MODEL
     run_dir = Path(run_dir)
-    est = train_predictor(profile.training_config, profile.data_config, profile.model_dir, overrides=profile.training,
-                          parent_run_id=parent_run_id, run_name=f'{profile.name}-predictor', progress=progress)
-    card = est.card_
-    summary = dict(model=est.name, model_dir=str(profile.model_dir), n_parameters=card['n_parameters'], reused=not hasattr(est, 'report_'),
-                   val=card['val'], **_training_summary(card), history=card['training']['history'])
-    if profile.production: summary['installed_as'] = str(install_model(profile.model_dir, PRODUCTION_MODEL))
+    common = dict(overrides=profile.training, parent_run_id=parent_run_id, progress=progress)
+    est = train_predictor(profile.training_config, profile.data_config, profile.model_dir, run_name=f'{profile.name}-predictor', **common)
+    matcher = train_matcher(profile.training_config, profile.data_config, profile.model_dir/'matcher', run_name=f'{profile.name}-matcher', **common)
+    summary = dict(model=est.name, model_dir=str(profile.model_dir), **_model_summary(est), matcher=_model_summary(matcher))
+    if profile.production:
+        summary['installed_as'] = str(install_model(profile.model_dir, PRODUCTION_MODEL))
+        summary['matcher']['installed_as'] = str(install_model(profile.model_dir/'matcher', PRODUCTION_MATCHER))
+        from nsm_modeler.matcher import ToneMatcher
+        matcher = ToneMatcher.load(PRODUCTION_MATCHER)
+    summary['index'] = build_index(profile, matcher, Path(PRODUCTION_INDEX) if profile.production else profile.model_dir/'preset_index', progress)
     with atomic_write(run_dir/'training.json', 'w') as f: json.dump(summary, f, indent=1)
-    _save_figure(plot_history(summary['history'], f"{est.name} ({card['n_parameters']:,} parameters), profile {profile.name}"),
-                 run_dir/'training_curves.png')
+    for model, name, figure in ((summary, est.name, 'training_curves.png'), (summary['matcher'], matcher.name, 'matcher_training_curves.png')):
+        _save_figure(plot_history(model['history'], f"{name} ({model['n_parameters']:,} parameters), profile {profile.name}"), run_dir/figure)
     return summary
+
+def _model_summary(model) -> dict:
+    "What training.json records about one trained (or reused) model."
+    card = model.card_
+    return dict(name=model.name, n_parameters=card['n_parameters'], reused=not hasattr(model, 'report_'), val=card['val'],
+                **_training_summary(card), history=card['training']['history'])
+
+def build_index(profile:Profile, # the run's profile: its dataset's human presets are indexed
+                matcher, # the trained `ToneMatcher`
+                out_dir:str|Path, # the index folder
+                progress:bool=True) -> dict:
+    "Build (or update) the preset index of the presets the profile's dataset holds; returns its summary with the build time."
+    from nsm_modeler.dataset import DataConfig
+    from nsm_modeler.library import load_manifest
+    from nsm_modeler.preset_index import PresetIndex
+    data = DataConfig.load(profile.data_config)
+    ids = set(pd.concat([pd.read_parquet(Path(data.out_dir)/s/'clips.parquet', columns=['preset_id', 'source']) for s in ('train', 'val', 'test')])
+              .query("source == 'human'")['preset_id'])
+    manifest = load_manifest(data.presets_dir)
+    start = time.perf_counter()
+    index = PresetIndex.build(matcher, data.presets_dir, out_dir, files=manifest.loc[manifest['preset_id'].isin(ids), 'path'].tolist(), progress=progress)
+    return dict(dir=str(out_dir), seconds=round(time.perf_counter() - start, 1), **{k: index.meta[k] for k in ('model_id', 'n_presets', 'n_embedded', 'n_reused', 'note', 'velocity')},
+                n_skipped=len(index.meta['skipped']))
 
 # %% ../nbs/14_pipeline.ipynb #7d736e57
 def _save_figure(fig, path:Path):
@@ -126,10 +158,10 @@ def _refinement_row(base, few, split:str, renderer, data, cfg:EvaluateConfig, pr
                    for when, r in (('before', before), ('after', after))},
                 nearest_preset_logmel_l1=near['logmel_l1'], nearest_preset_mrstft=near['mrstft'])
 
-def _score_split(split:str, train, val, test, pool, renderer, data, cfg:EvaluateConfig, progress:bool, predictor=None):
-    "Every baseline (and the trained predictor, if given) on one split: estimator, synthetic, refinement and retriever rows; the headline estimator and its report."
+def _score_split(split:str, train, val, test, pool, renderer, data, cfg:EvaluateConfig, progress:bool, predictor=None, matcher=None):
+    "Every baseline (and the trained predictor and tone matcher, if given) on one split: estimator, synthetic, refinement and retriever rows; the headline estimator and its report."
     from nsm_modeler.evaluate import (at_note, dataset_notes, evaluate_estimator, evaluate_retriever, held_out_synthetic, param_metrics,
-                                      render_targets, retrieval_queries, sanity_row, subset)
+                                      render_targets, replayed, retrieval_queries, sanity_row, subset)
     from nsm_modeler.baselines import CosineMFCC, L2LogMel, MeanPreset, MLPEstimator, NearestPreset, NearestToEstimate, RandomPreset, human_params
     from nsm_modeler.splits import nearest_train_mae
     common, at = dict(seed=cfg.seed, progress=progress), dict(split=split, note=cfg.pool_note)
@@ -155,10 +187,18 @@ def _score_split(split:str, train, val, test, pool, renderer, data, cfg:Evaluate
     nearest = next(e for e in baselines if isinstance(e, NearestPreset))
     refinement = [_refinement_row(base, few, split, renderer, data, cfg, progress, nearest)
                   for base in dict.fromkeys([chosen, *([predictor] if predictor is not None else [])])]
-    retrievers = [CosineMFCC().fit(train), L2LogMel(), NearestToEstimate(baselines[-1])]   # the MLP is already fitted
+    retrievers = [CosineMFCC().fit(train), L2LogMel(), NearestToEstimate(baselines[-1])] + ([matcher] if matcher is not None else [])   # the MLP is fitted
     val_queries, test_queries = (retrieval_queries(s, pool, cfg.query_note) for s in (val, test))
-    retrieval = [dict(split=split, **evaluate_retriever(r, test_queries, pool, seed=cfg.seed),
+    scoring = dict(seed=cfg.seed, renderer=renderer, feature_config=data.features, alike_db=cfg.alike_db)
+    retrieval = [dict(split=split, protocol=f'octave ({cfg.query_note} vs {cfg.pool_note})', **evaluate_retriever(r, test_queries, pool, **scoring),
                       val_top1=evaluate_retriever(r, val_queries, pool)['top1']) for r in retrievers]
+    if split == 'group':   # the stricter protocol: notes and a velocity no dataset clip has
+        seen = set(zip(pd.concat([s.clips for s in (train, val, test)])['note'], pd.concat([s.clips for s in (train, val, test)])['velocity']))
+        if any((n, cfg.unseen_velocity) in seen for n in cfg.unseen_notes):
+            raise ConfigError(f"evaluate.unseen_notes {list(cfg.unseen_notes)} at velocity {cfg.unseen_velocity}: the dataset plays some of them; choose others")
+        unseen = replayed(test_queries, renderer, data.features, cfg.unseen_notes, cfg.unseen_velocity)
+        protocol = f"unseen notes ({', '.join(map(str, cfg.unseen_notes))} at velocity {cfg.unseen_velocity})"
+        retrieval += [dict(split=split, protocol=protocol, **evaluate_retriever(r, unseen, pool, **scoring)) for r in retrievers]
     oracle_mae = nearest_train_mae(test_at.params, human_params(train))   # how much a split leaks, with no model at all
     return rows, synthetic, refinement, retrieval, chosen, reports[chosen.name], oracle_mae
 
@@ -171,6 +211,8 @@ def run_evaluation(profile:Profile, # the run's profile
     from nsm_modeler.library import load_manifest
     from nsm_modeler.render import Renderer
     from nsm_modeler.predictor import ParameterPredictor
+    from nsm_modeler.matcher import ToneMatcher, embedding_map
+    from nsm_modeler.preset_index import PresetIndex, time_query
     from nsm_modeler.modeler import PRODUCTION_MODEL
     from nsm_modeler.evaluate import at_note, bank_held_out, human_only, per_category, plot_logmel_pairs, plot_param_errors, time_inference
     run_dir, cfg = Path(run_dir), profile.evaluate
@@ -178,20 +220,22 @@ def run_evaluation(profile:Profile, # the run's profile
     data = DataConfig.load(profile.data_config)
     verify_checksums(data.out_dir)
     if not (profile.model_dir/'model.pt').is_file(): raise NsmError(f"{profile.model_dir}: no trained predictor; run the train step first")
-    predictor = ParameterPredictor.load(profile.model_dir)
+    predictor, matcher = ParameterPredictor.load(profile.model_dir), ToneMatcher.load(profile.model_dir/'matcher')
     fingerprint = (Path(data.out_dir)/'fingerprint.txt').read_text().strip()
-    if predictor.provenance_.get('dataset_fingerprint') != fingerprint:
-        raise NsmError(f"{profile.model_dir}: trained on another dataset than {data.out_dir}; re-run the train step")
+    for model in (predictor, matcher):
+        if model.provenance_.get('dataset_fingerprint') != fingerprint:
+            raise NsmError(f"{model.out_dir}: trained on another dataset than {data.out_dir}; re-run the train step")
     group = tuple(load_split(data.out_dir, s, verify=False) for s in ('train', 'val', 'test'))
     bank = bank_held_out(*group, load_manifest(data.presets_dir), cfg.bank_split)
     pool = at_note(human_only(group), cfg.pool_note)
     rows, synthetic, refinement, retrieval, chosen, sizes = [], [], [], [], {}, {}
     with Renderer(data.render) as renderer:
         # The predictor trained on the group split's training presets, which include bank-held-out test presets: it is scored on the group split only.
-        for split, (train, val, test), pred in (('group', group, predictor), ('bank', bank, None)):
-            r, syn, refined, ret, est, report, oracle_mae = _score_split(split, train, val, test, pool, renderer, data, cfg, progress, pred)
+        for split, (train, val, test), pred, match in (('group', group, predictor, matcher), ('bank', bank, None, None)):
+            r, syn, refined, ret, est, report, oracle_mae = _score_split(split, train, val, test, pool, renderer, data, cfg, progress, pred, match)
             rows += r; synthetic += syn; refinement += refined; retrieval += ret
-            chosen[split] = dict(estimator=est, report=report, retriever=max(ret, key=lambda x: x['val_top1'])['method'], oracle_mae=oracle_mae)
+            chosen[split] = dict(estimator=est, report=report, retriever=max((x for x in ret if 'val_top1' in x), key=lambda x: x['val_top1'])['method'],
+                                 oracle_mae=oracle_mae)
             human = pd.concat([s.clips[s.clips['source'] == 'human'] for s in (train, val, test)])
             sizes[split] = {s: int(human.loc[human['split'] == s, 'preset_id'].nunique()) for s in ('train', 'val', 'test')}
             _write_csv(per_category(report.per_clip).reset_index().assign(method=est.name), run_dir/f'per_category_{split}.csv')
@@ -200,24 +244,32 @@ def run_evaluation(profile:Profile, # the run's profile
     headline = chosen['group']
     _save_figure(plot_logmel_pairs(headline['report'].test, headline['report'].pred_audio, headline['report'].true_audio, data.features),
                  run_dir/'logmel_pairs_group.png')
+    pool_index = PresetIndex(matcher.embed(pool.features['log_mel']), pool.clips[['preset_id', 'category']], dict(model_id=matcher.model_id))
+    _save_figure(embedding_map(pool_index.embeddings, pool.clips['category'].to_numpy(), seed=cfg.seed,
+                               title=f"{matcher.name}: the {len(pool):,} library presets at note {cfg.pool_note}, t-SNE of the embedding"),
+                 run_dir/'matcher_map.png')
     with tempfile.TemporaryDirectory() as tmp:
         wavs = [Path(tmp)/f'{i}.wav' for i in range(len(headline['report'].true_audio))]
         for path, audio in zip(wavs, headline['report'].true_audio): sf.write(path, audio, data.features.sample_rate, subtype='FLOAT')
         inference = [time_inference(e, wavs, data.features, n_calls=cfg.inference_calls) for e in dict.fromkeys([headline['estimator'], predictor])]
+        inference.append(time_query(matcher, pool_index, wavs, n_calls=cfg.inference_calls))   # a .wav to the top 5 of the library
     tables = dict(estimators=pd.DataFrame(rows), synthetic=pd.DataFrame(synthetic), retrievers=pd.DataFrame(retrieval),
                   refinement=pd.DataFrame(refinement))
     for name, table in tables.items(): _write_csv(table, run_dir/f'{name}.csv')
     dirty = command_output('git', 'diff', '--name-only', 'HEAD', '--', '.', ':!reports').splitlines()   # changed tracked files, outputs aside
     run = dict(profile=profile.name, git_commit=git_commit(), git_dirty=bool(dirty), git_dirty_files=dirty,
-               device=str(pick_device()), pool_note=cfg.pool_note, query_note=cfg.query_note, pool_size=len(pool),
+               device=str(pick_device()), pool_note=cfg.pool_note, query_note=cfg.query_note, pool_size=len(pool), alike_db=cfg.alike_db,
                splits={s: dict(label=SPLIT_LABELS[s], n_presets=sizes[s], estimator=chosen[s]['estimator'].name,
                                retriever=chosen[s]['retriever'], nearest_train_mae=chosen[s]['oracle_mae']) for s in chosen},
                bank_test_presets=load_manifest(data.presets_dir).set_index('preset_id').loc[bank[2].clips['preset_id'].unique(), 'bank']
                                  .value_counts().sort_index().to_dict(),
                predictor=dict(name=predictor.name, model_dir=str(profile.model_dir), scored_on=['group'],
                               n_parameters=predictor.card_.get('n_parameters'), training=_training_summary(predictor.card_)),
+               matcher=dict(name=matcher.name, model_dir=str(profile.model_dir/'matcher'), scored_on=['group'], model_id=matcher.model_id,
+                            n_parameters=matcher.card_.get('n_parameters'), training=_training_summary(matcher.card_)),
                inference=inference, seeds=dict(data=data.seed, splits=data.splits.seed, bank_split=cfg.bank_split.seed,
-                                                evaluate=cfg.seed, mlp=cfg.mlp.seed, predictor=predictor.config.trainer.seed))
+                                                evaluate=cfg.seed, mlp=cfg.mlp.seed, predictor=predictor.config.trainer.seed,
+                                                matcher=matcher.config.trainer.seed))
     with atomic_write(run_dir/'run.json', 'w') as f: json.dump(run, f, indent=1)
     test_row = next(r for r in rows if r['split'] == 'group' and r['method'] == predictor.name and r['note'] == cfg.pool_note)
     for model_dir in [profile.model_dir] + ([Path(PRODUCTION_MODEL)] if profile.production else []):   # the model card gets its test metrics

@@ -16,7 +16,7 @@ from .params import AMSYNTH_PARAMS, CONTINUOUS_INDEX, DISCRETE_INDEX, GROUPS, N_
 from .features import FeatureConfig
 from .dataset import DatasetSplit
 from .training import (NsmModule, SplitDataModule, TrainerConfig, TrainingReport, fit, load_section, log_artifacts,
-                                  model_inputs, provenance)
+                                  model_inputs, provenance, report_card, update_card, finished_model)
 
 # %% auto #0
 __all__ = ['PredictorNetConfig', 'ParameterLossConfig', 'PredictorConfig', 'target_choices', 'ParameterLoss', 'param_group',
@@ -223,17 +223,10 @@ class ParameterPredictor:
                      feature_config=to_dict(self.feature_config), provenance=self.provenance_, n_mels=int(self.net_.mel_mean.numel()))
         with atomic_write(model_dir/'model.pt') as f: torch.save(state, f)
         self.card_ = self.update_card(model_dir, dict(name=self.name, n_parameters=self.net_.n_parameters, provenance=self.provenance_,
-                                         **({'training': _report_card(self.report_)} if hasattr(self, 'report_') else {}), **(card or {})))
+                                         **({'training': report_card(self.report_)} if hasattr(self, 'report_') else {}), **(card or {})))
         return model_dir
 
-    @staticmethod
-    def update_card(model_dir:str|Path, # a model directory
-                    entries:dict): # merged over the card's top-level entries
-        "Merge `entries` into the directory's `card.json` (written atomically)."
-        path = Path(model_dir)/'card.json'
-        card = {**(json.loads(path.read_text()) if path.is_file() else {}), **entries}
-        with atomic_write(path, 'w') as f: json.dump(card, f, indent=1, default=float)
-        return card
+    update_card = staticmethod(update_card)   # merge entries into a model directory's card.json
 
     @classmethod
     def load(cls, model_dir:str|Path, # a directory written by `save`
@@ -262,11 +255,6 @@ class ParameterPredictor:
         from nsm_modeler.training import _same_training
         return _same_training(other.provenance_, provenance(self.name, self.config, self.dataset_fingerprint))
 
-def _report_card(report:TrainingReport) -> dict:
-    "The model card's training entry."
-    return dict(epochs=report.epochs, stopped_by=report.stopped_by, seconds=report.seconds, peak_rss_gb=report.peak_rss_gb,
-                device=report.device, precision=report.precision, best_val_loss=report.best_val_loss, mlflow_run_id=report.mlflow_run_id,
-                history=report.history)
 
 # %% ../nbs/09_predictor.ipynb #9838c868
 def train_predictor(training_config:str|Path='configs/training.toml', # the training config
@@ -289,13 +277,8 @@ def train_predictor(training_config:str|Path='configs/training.toml', # the trai
     est = ParameterPredictor(config, out_dir, data.features, fingerprint, progress=progress,
                              tracking=dict(tracking_uri=tracking_uri, parent_run_id=parent_run_id, tensorboard_dir=tensorboard_dir,
                                            run_name=run_name or config.name))
-    out_dir = Path(out_dir)
-    if fresh:
-        for stale in (out_dir/'checkpoints', out_dir/'model.pt', out_dir/'card.json'):
-            shutil.rmtree(stale) if stale.is_dir() else stale.unlink(missing_ok=True)
-    elif (out_dir/'model.pt').is_file():
-        done = ParameterPredictor.load(out_dir)
-        if est.trained_like(done) and 'training' in done.card_: return done
+    done = finished_model(est, ParameterPredictor.load, out_dir, fresh)
+    if done is not None: return done
     train, val = (load_split(data.out_dir, s, verify=False) for s in ('train', 'val'))
     with torch_threads(None): est.fit(train, val)
     val_metrics = param_metrics(est.predict(val), val.params)

@@ -12,7 +12,8 @@ from .evaluate import SPLIT_LABELS, TruePreset
 
 # %% auto #0
 __all__ = ['SEED_CLAIMS', 'SEED_SOURCE', 'ESTIMATOR_METRICS', 'RETRIEVER_METRICS', 'SANITY_METHOD', 'BASELINE_MLP',
-           'BASELINE_NEAREST', 'with_intervals', 'key_results', 'predictor_targets', 'write_results', 'check_results']
+           'BASELINE_NEAREST', 'with_intervals', 'key_results', 'predictor_targets', 'write_results', 'check_results',
+           'matcher_targets']
 
 # %% ../nbs/15_results.ipynb #fec54219
 SEED_CLAIMS = {'Parameter MAE': '0.043', 'Tone Match Accuracy': '89.2 %', 'Inference': '23 ms/preset'}
@@ -49,6 +50,7 @@ def _chosen(table:pd.DataFrame, run:dict, split:str, kind:str):
     "The row of the method chosen on validation for `split` (`kind`: 'estimator' or 'retriever'), at the pool note for estimators."
     rows = table[(table['split'] == split) & (table['method'] == run['splits'][split][kind])]
     if kind == 'estimator': rows = rows[rows['note'] == run['pool_note']]
+    else: rows = rows[rows['val_top1'].notna()]   # the octave protocol, where the choice was made
     if rows.empty: raise NsmError(f"no {kind} row for the method chosen on the {split} split ({run['splits'][split][kind]!r})")
     return rows.iloc[0]
 
@@ -170,11 +172,25 @@ def write_results(run_dir:str|Path, # the run folder the evaluate step wrote
               f"`evaluate.held_out_synthetic`), scored like the human test presets, by the methods fitted on the near-duplicate-group split. "
               'The gap between this table and the human one is the part of a method\'s skill that does not carry over to what people make.', '',
               _fmt(with_intervals(syn)[[c for c in ('method', 'n_presets', *ESTIMATOR_METRICS) if c in syn and c != 'val_param_mae']]), '']
+    mr, mt = run['matcher'], run['matcher']['training']
+    lines += [f"## The tone matcher: `{mr['name']}`", '',
+              f"A Siamese encoder of the log-mel spectrogram ({mr['n_parameters']:,} trainable parameters; `nbs/09a_matcher.ipynb`, "
+              f"`configs/training.toml`) trained with a batch-hard triplet loss on the near-duplicate-group split's training presets "
+              f"(human and synthetic, each at the dataset's notes), early-stopped on the validation presets: {mt['epochs']} epochs "
+              f"({mt['stopped_by']}) in {mt['seconds']:.0f} s on {mt['device']} ({mt['precision']}), peak memory {mt['peak_rss_gb']:.2f} GB. "
+              'It is scored on the near-duplicate-group split only (the bank re-split\'s test presets were among its training presets). '
+              'Its targets, beside the baselines of this same run:', '', _fmt(matcher_targets(ret, run)), '']
     lines += ['## Tone matching (retrieval)', '',
-              'Each test preset played at the query note is looked up in the pool of every library preset at the pool note; '
-              'the whole pool is ranked, so `mrr` is exact. `category_chance` is the share of the commonest category among '
-              'the queries: what `category_top1` scores by always answering it.', '',
-              _fmt(with_intervals(ret, fmt='.3f')), '',
+              'Each test preset is looked up in the pool of every library preset at the pool note; the whole pool is ranked, so '
+              '`mrr` is exact. **Octave protocol**: queries are the test presets at the query note, from the dataset. **Unseen notes**: '
+              'the test presets rendered afresh at notes and a velocity no dataset clip has (near-duplicate-group split). '
+              '`sound_alike_top1` also counts a wrong first result whose own render at the query\'s note and velocity is within '
+              f"{run['alike_db']:g} dB log-mel L1 of the query (presets that differ only in what cannot be heard there). "
+              '`category_chance` is the share of the commonest category among the queries: what `category_top1` scores by always '
+              'answering it. `ms_per_query` ranks the whole pool from extracted features.', '']
+    for protocol, table in ret.groupby('protocol', sort=False):
+        lines += [f'### {protocol}', '', _fmt(with_intervals(table.drop(columns=['protocol', 'k']).dropna(axis=1, how='all'), fmt='.3f')), '']
+    lines += [
               '## Render-in-the-loop refinement: cost and gain', '',
               'The headline estimator\'s and the predictor\'s estimates refined by CMA-ES over the continuous parameters, amsynth in '
               'the loop, on a seeded subset of test presets, within a render budget and a time cap per preset (`max_s`). '
@@ -200,6 +216,24 @@ def check_results(path:str|Path='reports/results.md'): # a results file written 
     if not path.is_file(): raise NsmError(f"{path}: no results file; run the pipeline")
     text = path.read_text()
     missing = [m for m in (*SEED_CLAIMS, *ESTIMATOR_METRICS, *RETRIEVER_METRICS, *SPLIT_LABELS.values(), 'pool_size',
-                           'renders_per_preset', '(objective)', '## The parameter predictor', '## Held-out synthetic patches') if m not in text]
+                           'renders_per_preset', '(objective)', '## The parameter predictor', '## Held-out synthetic patches',
+                           '## The tone matcher', 'sound_alike_top1', '### unseen notes') if m not in text]
     if 'nan' in text.split('## Test sets')[0].lower(): missing.append('a key result is NaN')
     if missing: raise NsmError(f"{path}: missing {missing}")
+
+def matcher_targets(retrievers:pd.DataFrame, # retrievers.csv
+                    run:dict, # run.json
+                   ) -> pd.DataFrame:
+    "The tone matcher's targets beside what this run measured (near-duplicate-group split), and the best baseline of the same run."
+    name = run['matcher']['name']
+    ret = retrievers[retrievers['split'] == 'group']
+    octave, unseen = (ret[ret['protocol'].str.startswith(p)].set_index('method') for p in ('octave', 'unseen'))
+    m, u, best = octave.loc[name], unseen.loc[name], octave.drop(index=name)['top1'].max()
+    q = next(i for i in run['inference'] if i['method'] == name)
+    n, nu = int(m['pool_size']), int(u['n_queries'])
+    rows = [(f'Top-1, octave protocol ({int(m["n_queries"])} queries, N = {n})', '>= 0.95', m['top1'], m['top1'] >= 0.95),
+            (f'MRR, octave protocol (N = {n})', '>= 0.97', m['mrr'], m['mrr'] >= 0.97),
+            (f'Top-1 / best baseline top-1 ({best:.3f}), octave protocol', 'about 10', m['top1'] / best, m['top1'] / best >= 10),
+            (f'Top-1, {u["protocol"]} ({nu} queries, N = {n})', '>= 0.90', u['top1'], u['top1'] >= 0.90),
+            (f'Query from a .wav, batch 1 (ms, median; N = {q.get("pool_size", n)})', '<= 25', q['inference_ms_median'], q['inference_ms_median'] <= 25)]
+    return pd.DataFrame(rows, columns=['target', 'threshold', 'measured', 'met']).assign(met=lambda d: d['met'].map({True: 'yes', False: '**no**'}))

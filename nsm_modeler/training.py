@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_training.ipynb #063c06a2
 from __future__ import annotations
-import dataclasses, datetime, resource, time, tomllib
+import dataclasses, datetime, json, resource, shutil, time, tomllib
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -12,14 +12,15 @@ import torch
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, Timer, TQDMProgressBar
 from pytorch_lightning.loggers import MLFlowLogger, TensorBoardLogger
-from .core import ConfigError, NsmError, from_dict, git_commit, pick_device, to_dict
+from .core import ConfigError, NsmError, atomic_write, from_dict, git_commit, pick_device, to_dict
 from .params import param_spec_hash
 from .dataset import DatasetSplit
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'DEVICES', 'SOURCES', 'TRAINING_SECTIONS', 'TrainerConfig', 'merge_tables', 'load_section',
            'model_inputs', 'ClipDataset', 'source_rows', 'SplitDataModule', 'augment', 'provenance', 'NsmModule',
-           'TrainingReport', 'EpochHistory', 'fit', 'log_artifacts', 'plot_history']
+           'TrainingReport', 'EpochHistory', 'fit', 'log_artifacts', 'report_card', 'update_card', 'finished_model',
+           'plot_history']
 
 # %% ../nbs/08_training.ipynb #d3b225c5
 PRECISIONS = ('auto', '32-true', '16-mixed', 'bf16-mixed')
@@ -68,7 +69,7 @@ class TrainerConfig:
         return '16-mixed' if self.torch_device.type == 'cuda' else '32-true'
 
 # %% ../nbs/08_training.ipynb #4d319944
-TRAINING_SECTIONS = ('predictor',)   # one per model that trains on this stack
+TRAINING_SECTIONS = ('predictor', 'matcher')   # one per model that trains on this stack
 
 def merge_tables(base:dict, # a TOML table
                  over:dict, # values that replace base's, key by key, recursing into sub-tables
@@ -310,6 +311,35 @@ def log_artifacts(report:TrainingReport, # from `fit`
     client = MlflowClient(tracking_uri)
     client.log_artifacts(report.mlflow_run_id, str(folder), artifact_path='model')
     for k, v in (metrics or {}).items(): client.log_metric(report.mlflow_run_id, k, float(v))
+
+def report_card(report:TrainingReport) -> dict:
+    "A model card's `training` entry: what `fit` did, with the per-epoch history."
+    return dict(epochs=report.epochs, stopped_by=report.stopped_by, seconds=report.seconds, peak_rss_gb=report.peak_rss_gb,
+                device=report.device, precision=report.precision, best_val_loss=report.best_val_loss, mlflow_run_id=report.mlflow_run_id,
+                history=report.history)
+
+def update_card(model_dir:str|Path, # a model directory
+                entries:dict): # merged over the card's top-level entries
+    "Merge `entries` into the directory's `card.json` (written atomically); returns the card."
+    path = Path(model_dir)/'card.json'
+    card = {**(json.loads(path.read_text()) if path.is_file() else {}), **entries}
+    with atomic_write(path, 'w') as f: json.dump(card, f, indent=1, default=float)
+    return card
+
+def finished_model(model, # an untrained model object with `trained_like(other)`
+                   load, # reads a model directory, e.g. `ParameterPredictor.load`
+                   out_dir:str|Path, # its model directory
+                   fresh:bool, # True: delete the directory's model, card and checkpoints instead, to train from scratch
+                  ):
+    "The model in `out_dir` if it finished a training exactly like `model`'s would be; else None (an interrupted one resumes from its checkpoints)."
+    out_dir = Path(out_dir)
+    if fresh:
+        for stale in (out_dir/'checkpoints', out_dir/'model.pt', out_dir/'card.json'):
+            shutil.rmtree(stale) if stale.is_dir() else stale.unlink(missing_ok=True)
+        return None
+    if not (out_dir/'model.pt').is_file(): return None
+    done = load(out_dir)
+    return done if model.trained_like(done) and 'training' in done.card_ else None
 
 # %% ../nbs/08_training.ipynb #c46870f0
 def plot_history(history:list[dict], # `TrainingReport.history` (or a model card's)
