@@ -9,8 +9,8 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['NsmError', 'PresetError', 'AudioError', 'ConfigError', 'RenderError', 'DatasetError', 'atomic_write', 'sha256_file',
-           'from_dict', 'load_config', 'to_dict', 'command_output', 'git_commit', 'pick_device', 'autocast_dtype',
-           'torch_threads']
+           'from_dict', 'load_config', 'to_dict', 'save_config', 'command_output', 'git_commit', 'pick_device',
+           'autocast_dtype', 'torch_threads']
 
 # %% ../nbs/00_core.ipynb #de11b9bf
 class NsmError(Exception):
@@ -93,6 +93,17 @@ def to_dict(cfg) -> dict:
     "A config dataclass as plain TOML-ready data (tuples become lists)."
     def plain(v): return [plain(o) for o in v] if isinstance(v, (list, tuple)) else v
     return {k: (to_dict(v) if dataclasses.is_dataclass(v) else plain(v)) for k, v in dataclasses.asdict(cfg).items()}
+
+def save_config(cfg, # a config dataclass
+                path:str|Path): # the TOML file to write (atomically)
+    "Write `cfg` as a TOML file `load_config` reads back into the same dataclass."
+    import json
+    def table(d:dict, prefix:str) -> list[str]:
+        plain = [f'{k} = {json.dumps(v)}' for k, v in d.items() if not isinstance(v, dict)]
+        nested = [line for k, v in d.items() if isinstance(v, dict) for line in ['', f'[{prefix}{k}]', *table(v, f'{prefix}{k}.')]]
+        return plain + nested
+    with atomic_write(path, 'w') as f: f.write('\n'.join(table(to_dict(cfg), '')).lstrip('\n') + '\n')
+    return Path(path)
 
 # %% ../nbs/00_core.ipynb #3f72190a
 def command_output(*cmd:str) -> str: # a command and its arguments

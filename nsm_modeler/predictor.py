@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_predictor.ipynb #f9b540da
 from __future__ import annotations
-import dataclasses, json, shutil, time
+import dataclasses, json
 from pathlib import Path
 import numpy as np
 import pandas as pd

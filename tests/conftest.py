@@ -29,3 +29,15 @@ def factory_preset(tmp_path):
     path = tmp_path / 'factory.fxp'
     save_amsynth_fxp(path, read_bank(Path(AMSYNTH_BANKS) / 'amsynth_factory.bank')[3])
     return path
+
+
+@pytest.fixture(scope='session')
+def tiny_data(tmp_path_factory):
+    "A small dataset built with amsynth (`dataset.example_config`: 24 human presets at notes 48 and 60), its config in `data.toml`."
+    from nsm_modeler.core import save_config
+    from nsm_modeler.dataset import DataGenerator, example_config
+    d = tmp_path_factory.mktemp('tiny')
+    data = example_config(d)
+    DataGenerator(data, progress=False).process_batch()
+    save_config(data, d / 'data.toml')
+    return d

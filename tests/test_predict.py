@@ -1,5 +1,5 @@
 """`nsm train` and `nsm predict` end to end on a tiny model trained here: a user's sound becomes an `.fxp`; bad inputs fail cleanly."""
-import json, subprocess, sys
+import subprocess, sys
 import numpy as np
 import pytest
 import soundfile as sf
@@ -8,20 +8,12 @@ from conftest import nsm, error_line, ROOT
 
 
 @pytest.fixture(scope='module')
-def tiny_model(tmp_path_factory):
-    "A small dataset built with amsynth, and a predictor trained on it for two epochs by `nsm train`."
-    from nsm_modeler.core import to_dict
-    from nsm_modeler.dataset import DataGenerator, example_config
-    d = tmp_path_factory.mktemp('tiny')
-    data = example_config(d)
-    DataGenerator(data, progress=False).process_batch()
-    flat = {k: v for k, v in to_dict(data).items() if not isinstance(v, dict)}
-    tables = {k: v for k, v in to_dict(data).items() if isinstance(v, dict)}
-    (d / 'data.toml').write_text(''.join(f'{k} = {json.dumps(v)}\n' for k, v in flat.items()) +
-                                 ''.join(f'[{k}]\n' + ''.join(f'{kk} = {json.dumps(vv)}\n' for kk, vv in v.items()) for k, v in tables.items()))
-    (d / 'training.toml').write_text('[predictor.net]\nchannels = [8, 16]\nlstm_hidden = 32\nlatent = 32\n'
-                                     '[predictor.trainer]\nmax_epochs = 2\nbatch_size = 8\ndevice = "cpu"\n')
-    status, out, err = nsm('train', '--config', d / 'training.toml', '--data-config', d / 'data.toml', '--out', d / 'model', '-q', cwd=d)
+def tiny_model(tiny_data):
+    "A predictor trained on the tiny dataset for two epochs by `nsm train`."
+    d = tiny_data
+    (d / 'predictor.toml').write_text('[predictor.net]\nchannels = [8, 16]\nlstm_hidden = 32\nlatent = 32\n'
+                                      '[predictor.trainer]\nmax_epochs = 2\nbatch_size = 8\ndevice = "cpu"\n')
+    status, out, err = nsm('train', '--config', d / 'predictor.toml', '--data-config', d / 'data.toml', '--out', d / 'model', '-q', cwd=d)
     assert status == 0, err
     assert '2 epochs' in out and 'validation parameter MAE' in out, out
     return d
