@@ -139,7 +139,8 @@ def prediction_lines(pred) -> list[str]:
         lines += [f"    {r.parameter:<20} {r.display}" for r in rows.itertuples()]
     if pred.refinement:
         r = pred.refinement
-        lines.append(f"refined for {r['seconds']:.1f} s ({r['renders']} renders): log-mel L1 {r['start_distance']:.2f} -> {r['distance']:.2f} dB")
+        lines.append(f"refined for {r['seconds']:.1f} s ({r['renders']} renders) from {r.get('start', 'the estimate')}: "
+                     f"log-mel L1 {r['start_distance']:.2f} -> {r['distance']:.2f} dB")
     if pred.distance:
         lines.append(f"input vs re-render: log-mel L1 {pred.distance['logmel_l1']:.2f} dB, MR-STFT {pred.distance['mrstft']:.3f}")
     return lines
@@ -149,7 +150,9 @@ def cmd_predict(args):
     from nsm_modeler.modeler import SynthModeler
     _check_suffix(args.out, '.fxp'); _check_suffix(args.render, '.wav')
     if args.refine < 0: raise NsmError(f"--refine {args.refine}: seconds must be >= 0")
-    pred = SynthModeler.load(args.model).predict_parameters(args.sound, refine_s=args.refine, progress=not args.quiet)
+    if args.from_matches and not args.refine: raise NsmError(f"--from-matches {args.from_matches} needs --refine: it chooses where refinement starts")
+    modeler = SynthModeler.load(args.model, index_dir=args.index)
+    pred = modeler.predict_parameters(args.sound, refine_s=args.refine, start_from_matches=args.from_matches, progress=not args.quiet)
     for note in pred.notes: print(f"nsm: note: {note}", file=sys.stderr)
     print('\n'.join(prediction_lines(pred)))
     pred.write_fxp(args.out)
@@ -237,6 +240,9 @@ def build_parser():
     predict.add_argument('--refine', type=float, nargs='?', const=5.0, default=0.0, metavar='SECONDS',
                          help='polish the estimate with CMA-ES and amsynth in the loop for at most this long (5 s if no number)')
     predict.add_argument('--model', default='models/production', help='model directory (default: %(default)s)')
+    predict.add_argument('--from-matches', type=int, default=0, metavar='K',
+                         help='with --refine: start from the closest of the estimate and the preset index\'s top K presets')
+    predict.add_argument('--index', default='models/preset_index', help='preset index for --from-matches (default: %(default)s)')
     predict.set_defaults(func=cmd_predict)
     index = sub.add_parser('index', help='the preset index tone matching searches').add_subparsers(dest='action', required=True, metavar='ACTION')
     build = index.add_parser('build', help='render and embed every .fxp of a library folder (a rebuild re-embeds only changed presets)')

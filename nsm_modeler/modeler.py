@@ -9,18 +9,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from .core import NsmError, PresetError
-from .params import AMSYNTH_PARAMS, denormalise
-from .presets import AmsynthPreset, save_amsynth_fxp
-from .render import RenderConfig, Renderer
+from .params import AMSYNTH_PARAMS, denormalise, normalise
+from .presets import AmsynthPreset, load_amsynth_fxp, save_amsynth_fxp
+from .render import RenderConfig, RenderJob, Renderer
 from .features import FeatureConfig, detect_midi_note, extract_features, for_user_audio, load_audio
 from .predictor import ParameterPredictor
 from .matcher import ToneMatcher
 from .preset_index import PresetIndex
 from .baselines import AudioDistance, RefineConfig, RefinedEstimator
-from .evaluate import mrstft_per_clip
+from .evaluate import mrstft_per_clip, render_targets
+from .dataset import DatasetSplit
 
 # %% auto #0
-__all__ = ['PRODUCTION_MODEL', 'PRODUCTION_MATCHER', 'PRODUCTION_INDEX', 'Prediction', 'SynthModeler']
+__all__ = ['PRODUCTION_MODEL', 'PRODUCTION_MATCHER', 'PRODUCTION_INDEX', 'Prediction', 'SynthModeler', 'closest_start',
+           'MatchedStart']
 
 # %% ../nbs/12_modeler.ipynb #72153c6b
 PRODUCTION_MODEL = 'models/production'   # where `make reproduce` puts the model `nsm predict` uses by default
@@ -102,6 +104,7 @@ class SynthModeler:
                            fallback_note:int=60, # MIDI note when the sound has no clear pitch
                            velocity:int=100, # MIDI velocity the estimate is played at
                            seed:int=1, # CMA-ES seed
+                           start_from_matches:int=0, # refine from the closest of the estimate and the index's top k presets (0: the estimate)
                            progress:bool=False, # a progress bar while refining
                           ) -> Prediction:
         "Estimate the amsynth preset that plays `sound`."
@@ -116,8 +119,17 @@ class SynthModeler:
         config = RenderConfig(sample_rate=fc.sample_rate, duration_s=fc.duration_s, notes=(pred.note,), velocities=(velocity,))
         with Renderer(config) as renderer:
             if refine_s > 0:
+                start, chosen = pred.params, 'the estimate'
+                if start_from_matches > 0:
+                    index, matcher = self.tone_matching()
+                    rows, _ = index.search(matcher.embed_audio(audio), start_from_matches)
+                    found = index.presets.iloc[rows[0]]
+                    candidates = np.stack([pred.params, *(normalise(load_amsynth_fxp(Path(index.meta['presets_dir'])/f).values) for f in found['file'])])
+                    best, _ = closest_start(candidates, audio, pred.note, velocity, renderer, fc)
+                    start, chosen = candidates[best], 'the estimate' if best == 0 else f"match {best}: {found['name'].iat[best - 1]} ({found['file'].iat[best - 1]})"
                 refiner = RefinedEstimator(self.predictor, renderer, fc, RefineConfig(budget=1_000_000, velocity=velocity), progress=False)
-                pred.params, pred.refinement = refiner.refine(pred.params, audio, pred.note, velocity, seed, max_s=refine_s, progress=progress)
+                pred.params, pred.refinement = refiner.refine(start, audio, pred.note, velocity, seed, max_s=refine_s, progress=progress)
+                pred.refinement['start'] = chosen
             pred.audio = renderer.render(pred.params, pred.note, velocity)
         pred.distance = dict(logmel_l1=float(AudioDistance(audio, 'logmel_l1', fc)([pred.audio])[0]),
                              mrstft=float(mrstft_per_clip(pred.audio[None], audio[None], _cpu())[0]))
@@ -157,3 +169,45 @@ def _read_sound(sound:str|Path, # a user's audio file
 def _cpu():
     import torch
     return torch.device('cpu')
+
+# %% ../nbs/12_modeler.ipynb #fcf61b07
+def closest_start(candidates:np.ndarray, # normalised presets [m, 41]
+                  target:np.ndarray, # the wanted sound, mono float32 [n_samples]
+                  note:int, # MIDI note the candidates are played at
+                  velocity:int, # MIDI velocity
+                  renderer:Renderer, # plays them
+                  feature_config:FeatureConfig, # for the log-mel distance
+                 ) -> tuple[int, np.ndarray]:
+    "Which candidate, played at `note`, sounds closest to `target` (log-mel L1, dB), and every candidate's distance (inf if its render failed)."
+    results = renderer.render_many([RenderJob(c, note, velocity) for c in candidates], progress=False)
+    d = AudioDistance(target, 'logmel_l1', feature_config)([r.audio if r.ok else None for r in results])
+    return int(np.argmin(d)), d
+
+class MatchedStart:
+    "An estimator: per sound, the closest of the predictor's estimate and the tone matcher's `k` nearest library presets (a start for refinement)."
+    def __init__(self, predictor:ParameterPredictor, # a fitted predictor
+                 matcher:ToneMatcher, # a trained tone matcher
+                 library:DatasetSplit, # the candidate presets, one clip each (params, log_mel); never the scored sounds' own presets
+                 renderer:Renderer, # plays targets and candidates
+                 feature_config:FeatureConfig, # features of the renders
+                 k:int=3, # library presets considered per sound
+                 velocity:int=100): # MIDI velocity candidates are played at
+        self.predictor, self.matcher, self.library, self.renderer, self.feature_config = predictor, matcher, library, renderer, feature_config
+        self.k, self.velocity, self.name = k, velocity, f'{predictor.name}|{matcher.name}-top{k}'
+
+    def fit(self, train:DatasetSplit, val:DatasetSplit|None=None): return self   # both models are trained already
+
+    def predict(self, split:DatasetSplit): # clips to predict; their true parameters are used only to render the target sounds
+        starts = self.predictor.predict(split)
+        library = self.matcher.embed(self.library.features['log_mel'])
+        top = np.argsort(-(self.matcher.embed(split.features['log_mel']) @ library.T), axis=1, kind='stable')[:, :self.k]
+        targets = render_targets(split, self.renderer, self.feature_config).audio
+        out, chosen = np.empty_like(starts), []
+        for i, target in enumerate(targets):
+            note = detect_midi_note(extract_features(target, self.feature_config), self.feature_config) or int(split.clips['note'].iat[i])
+            candidates = np.vstack([starts[i], np.asarray(self.library.params)[top[i]]])
+            best, _ = closest_start(candidates, target, note, self.velocity, self.renderer, self.feature_config)
+            out[i] = candidates[best]; chosen.append(best)
+        self.match_share_ = float((np.array(chosen) > 0).mean())   # how often a library preset was the closer start
+        return out
+

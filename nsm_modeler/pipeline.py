@@ -33,6 +33,7 @@ class EvaluateConfig:
     unseen_notes: tuple[int, ...] = (55, 67)   # the stricter retrieval protocol: test presets rendered at notes ...
     unseen_velocity: int = 80     # ... and a velocity no dataset clip has (group split)
     alike_db: float = 1.0         # a wrong first match within this log-mel L1 (dB) of the query counts as a sound-alike hit
+    match_starts: int = 3         # refinement from the closest of the predictor's estimate and the tone matcher's top k library presets
     bank_split: SplitConfig = SplitConfig(strategy='bank')   # the second split: whole banks held out
     mlp: MLPConfig = MLPConfig()
     refine: RefineConfig = RefineConfig()
@@ -164,6 +165,7 @@ def _score_split(split:str, train, val, test, pool, renderer, data, cfg:Evaluate
                                       render_targets, replayed, retrieval_queries, sanity_row, subset)
     from nsm_modeler.baselines import CosineMFCC, L2LogMel, MeanPreset, MLPEstimator, NearestPreset, NearestToEstimate, RandomPreset, human_params
     from nsm_modeler.splits import nearest_train_mae
+    from nsm_modeler.modeler import MatchedStart
     common, at = dict(seed=cfg.seed, progress=progress), dict(split=split, note=cfg.pool_note)
     test_at, val_at = at_note(test, cfg.pool_note), at_note(val, cfg.pool_note)
     targets = render_targets(test_at, renderer, data.features)   # rendered once, scored against by every method
@@ -187,6 +189,10 @@ def _score_split(split:str, train, val, test, pool, renderer, data, cfg:Evaluate
     nearest = next(e for e in baselines if isinstance(e, NearestPreset))
     refinement = [_refinement_row(base, few, split, renderer, data, cfg, progress, nearest)
                   for base in dict.fromkeys([chosen, *([predictor] if predictor is not None else [])])]
+    if predictor is not None and matcher is not None:   # start from the closest of the estimate and the matcher's top k library presets
+        library = subset(pool, ~pool.clips['preset_id'].isin(test.clips['preset_id']).to_numpy())   # a user's sound is not in the library
+        matched = MatchedStart(predictor, matcher, library, renderer, data.features, cfg.match_starts)
+        refinement.append(dict(_refinement_row(matched, few, split, renderer, data, cfg, progress, nearest), start_from_match_share=matched.match_share_))
     retrievers = [CosineMFCC().fit(train), L2LogMel(), NearestToEstimate(baselines[-1])] + ([matcher] if matcher is not None else [])   # the MLP is fitted
     val_queries, test_queries = (retrieval_queries(s, pool, cfg.query_note) for s in (val, test))
     scoring = dict(seed=cfg.seed, renderer=renderer, feature_config=data.features, alike_db=cfg.alike_db)

@@ -16,7 +16,7 @@ from .params import AMSYNTH_PARAMS, CONTINUOUS_INDEX, DISCRETE_INDEX, GROUPS, N_
 from .features import FeatureConfig
 from .dataset import DatasetSplit
 from .training import (NsmModule, SplitDataModule, TrainerConfig, TrainingReport, fit, load_section, log_artifacts,
-                                  model_inputs, provenance, report_card, update_card, finished_model)
+                                  model_inputs, provenance, report_card, setup_training, update_card)
 
 # %% auto #0
 __all__ = ['PredictorNetConfig', 'ParameterLossConfig', 'PredictorConfig', 'target_choices', 'ParameterLoss', 'param_group',
@@ -269,15 +269,11 @@ def train_predictor(training_config:str|Path='configs/training.toml', # the trai
                     fresh:bool=False, # retrain from scratch even if out_dir holds this training's model or checkpoints
                     progress:bool=True) -> ParameterPredictor:
     "Train the parameter predictor on a built dataset and write its model directory; its card is `.card_`."
-    from nsm_modeler.dataset import DataConfig, load_split, verify_checksums
+    from nsm_modeler.dataset import load_split
     from nsm_modeler.evaluate import param_metrics
-    config, data = PredictorConfig.load(training_config, overrides), DataConfig.load(data_config)
-    verify_checksums(data.out_dir)
-    fingerprint = (Path(data.out_dir)/'fingerprint.txt').read_text().strip()
-    est = ParameterPredictor(config, out_dir, data.features, fingerprint, progress=progress,
-                             tracking=dict(tracking_uri=tracking_uri, parent_run_id=parent_run_id, tensorboard_dir=tensorboard_dir,
-                                           run_name=run_name or config.name))
-    done = finished_model(est, ParameterPredictor.load, out_dir, fresh)
+    est, data, done = setup_training(ParameterPredictor, PredictorConfig.load(training_config, overrides), data_config, out_dir, fresh=fresh,
+                                     progress=progress, tracking_uri=tracking_uri, parent_run_id=parent_run_id, tensorboard_dir=tensorboard_dir,
+                                     run_name=run_name)
     if done is not None: return done
     train, val = (load_split(data.out_dir, s, verify=False) for s in ('train', 'val'))
     with torch_threads(None): est.fit(train, val)

@@ -121,6 +121,11 @@ def _test_sets(estimators:pd.DataFrame, retrievers:pd.DataFrame, run:dict):
 
 _ESTIMATOR_COLUMNS = ('method', 'note', 'n_presets', *ESTIMATOR_METRICS, 'silent_rate', 'n_render_failed')
 
+def _trained(t:dict) -> str:
+    "A model card's training summary in words."
+    return (f"{t['epochs']} epochs ({t['stopped_by']}) in {t['seconds']:.0f} s on {t['device']} ({t['precision']}), "
+            f"peak memory {t['peak_rss_gb']:.2f} GB (whole process)")
+
 def write_results(run_dir:str|Path, # the run folder the evaluate step wrote
                   out:str|Path='reports/results.md'): # markdown destination; a CSV goes beside it
     "Write the results markdown (key results, then every table) and `results.csv` with the key results."
@@ -150,11 +155,11 @@ def write_results(run_dir:str|Path, # the run folder the evaluate step wrote
     lines += [f"## The parameter predictor: `{pr['name']}`", '',
               f"A CNN-BiLSTM ({pr['n_parameters']:,} trainable parameters; `nbs/09_predictor.ipynb`, `configs/training.toml`) trained on the "
               f"near-duplicate-group split's training clips (human presets and synthetic patches) with `ParameterLoss`, early-stopped on the "
-              f"validation presets: {tr['epochs']} epochs ({tr['stopped_by']}) in {tr['seconds']:.0f} s on {tr['device']} ({tr['precision']}), "
-              f"peak memory {tr['peak_rss_gb']:.2f} GB (whole process). It is scored on the near-duplicate-group split only: the bank-held-out "
+              f"validation presets: {_trained(tr)}. It is scored on the near-duplicate-group split only: the bank-held-out "
               'split re-splits the same clips, so its test presets were among this model\'s training presets. Its targets, as ratios to '
               'the baselines of this same run (test presets at the pool note):', '', _fmt(predictor_targets(est, ref, run)), '',
-              '## Inference', '', 'From a `.wav` path to parameters (read, features, predict), batch 1, after warm-up:', '',
+              '## Inference', '', 'From a `.wav` path to parameters (read, features, predict) for the estimators, and to the top 5 presets '
+              f"of the {run['pool_size']:,}-preset pool (read, log-mel, embed, search) for the tone matcher; batch 1, after warm-up:", '',
               _fmt(pd.DataFrame(run['inference'])), '']
     for s in run['splits']:
         table = est[est['split'] == s]
@@ -176,8 +181,7 @@ def write_results(run_dir:str|Path, # the run folder the evaluate step wrote
     lines += [f"## The tone matcher: `{mr['name']}`", '',
               f"A Siamese encoder of the log-mel spectrogram ({mr['n_parameters']:,} trainable parameters; `nbs/09a_matcher.ipynb`, "
               f"`configs/training.toml`) trained with a batch-hard triplet loss on the near-duplicate-group split's training presets "
-              f"(human and synthetic, each at the dataset's notes), early-stopped on the validation presets: {mt['epochs']} epochs "
-              f"({mt['stopped_by']}) in {mt['seconds']:.0f} s on {mt['device']} ({mt['precision']}), peak memory {mt['peak_rss_gb']:.2f} GB. "
+              f"(human and synthetic, each at the dataset's notes), early-stopped on the validation presets: {_trained(mt)}. "
               'It is scored on the near-duplicate-group split only (the bank re-split\'s test presets were among its training presets). '
               'Its targets, beside the baselines of this same run:', '', _fmt(matcher_targets(ret, run)), '']
     lines += ['## Tone matching (retrieval)', '',

@@ -20,7 +20,7 @@ from .dataset import DatasetSplit
 __all__ = ['PRECISIONS', 'DEVICES', 'SOURCES', 'TRAINING_SECTIONS', 'TrainerConfig', 'merge_tables', 'load_section',
            'model_inputs', 'ClipDataset', 'source_rows', 'SplitDataModule', 'augment', 'provenance', 'NsmModule',
            'TrainingReport', 'EpochHistory', 'fit', 'log_artifacts', 'report_card', 'update_card', 'finished_model',
-           'plot_history']
+           'setup_training', 'plot_history']
 
 # %% ../nbs/08_training.ipynb #d3b225c5
 PRECISIONS = ('auto', '32-true', '16-mixed', 'bf16-mixed')
@@ -340,6 +340,22 @@ def finished_model(model, # an untrained model object with `trained_like(other)`
     if not (out_dir/'model.pt').is_file(): return None
     done = load(out_dir)
     return done if model.trained_like(done) and 'training' in done.card_ else None
+
+def setup_training(cls:type, # the model class, e.g. `ParameterPredictor`: `cls(config, out_dir, features, fingerprint, progress=, tracking=)` and `cls.load`
+                   config, # its config, loaded (with the profile's overrides)
+                   data_config:str|Path, # the dataset to train on
+                   out_dir:str|Path, # the model directory
+                   *,
+                   fresh:bool=False, # delete the directory's model and checkpoints first, to train from scratch
+                   progress:bool=True, # tqdm bars while training
+                   **tracking): # `fit`'s tracking_uri, parent_run_id, tensorboard_dir, run_name (None: the model's name)
+    "(the model to train, the data config, the finished model already in `out_dir` or None): how every `train_*` entry point starts."
+    from nsm_modeler.dataset import DataConfig, verify_checksums
+    data = DataConfig.load(data_config)
+    verify_checksums(data.out_dir)
+    fingerprint = (Path(data.out_dir)/'fingerprint.txt').read_text().strip()
+    model = cls(config, out_dir, data.features, fingerprint, progress=progress, tracking={**tracking, 'run_name': tracking.get('run_name') or config.name})
+    return model, data, finished_model(model, cls.load, out_dir, fresh)
 
 # %% ../nbs/08_training.ipynb #c46870f0
 def plot_history(history:list[dict], # `TrainingReport.history` (or a model card's)
