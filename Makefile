@@ -39,7 +39,9 @@ bench: install
 	$(PY) -c 'from nsm_modeler.bench import run_benchmarks; run_benchmarks()'
 
 docs: install
-	@if command -v quarto >/dev/null; then .venv/bin/nbdev_docs; else $(PY) -c 'from nsm_modeler.docs import build_docs; build_docs()'; fi
+	@# build_docs runs every notebook in this process, and something they start leaves a native (non-Python) thread
+	@# that blocks a normal interpreter exit (seen: make docs hung after "site written"); os._exit ends it once the site is written.
+	@if command -v quarto >/dev/null; then .venv/bin/nbdev_docs; else $(PY) -c 'import os; from nsm_modeler.docs import build_docs; build_docs(); os._exit(0)'; fi
 
 reproduce: install
 	.venv/bin/nsm reproduce --profile $(PROFILE)
