@@ -194,13 +194,13 @@ class MatchedStart:
                  velocity:int=100): # MIDI velocity candidates are played at
         self.predictor, self.matcher, self.library, self.renderer, self.feature_config = predictor, matcher, library, renderer, feature_config
         self.k, self.velocity, self.name = k, velocity, f'{predictor.name}|{matcher.name}-top{k}'
+        self.library_embeddings = matcher.embed(library.features['log_mel'])   # once: `predict` is called for each row that scores it
 
     def fit(self, train:DatasetSplit, val:DatasetSplit|None=None): return self   # both models are trained already
 
     def predict(self, split:DatasetSplit): # clips to predict; their true parameters are used only to render the target sounds
         starts = self.predictor.predict(split)
-        library = self.matcher.embed(self.library.features['log_mel'])
-        top = np.argsort(-(self.matcher.embed(split.features['log_mel']) @ library.T), axis=1, kind='stable')[:, :self.k]
+        top = np.argsort(-(self.matcher.embed(split.features['log_mel']) @ self.library_embeddings.T), axis=1, kind='stable')[:, :self.k]
         targets = render_targets(split, self.renderer, self.feature_config).audio
         out, chosen = np.empty_like(starts), []
         for i, target in enumerate(targets):
