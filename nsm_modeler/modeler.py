@@ -19,15 +19,28 @@ from .preset_index import PresetIndex
 from .baselines import AudioDistance, RefineConfig, RefinedEstimator
 from .evaluate import mrstft_per_clip, render_targets
 from .dataset import DatasetSplit
+from .recommender import ParameterRecommender
+from .suggest import SuggestConfig, morph, parse_request, suggest, suggest_toward
+from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['PRODUCTION_MODEL', 'PRODUCTION_MATCHER', 'PRODUCTION_INDEX', 'Prediction', 'SynthModeler', 'closest_start',
-           'MatchedStart']
+__all__ = ['PRODUCTION_MODEL', 'PRODUCTION_MATCHER', 'PRODUCTION_INDEX', 'PRODUCTION_RECOMMENDER', 'write_preset', 'Prediction',
+           'SynthModeler', 'closest_start', 'MatchedStart', 'read_preset']
 
 # %% ../nbs/12_modeler.ipynb #72153c6b
 PRODUCTION_MODEL = 'models/production'   # where `make reproduce` puts the model `nsm predict` uses by default
 PRODUCTION_MATCHER = 'models/matcher'    # ... the tone matcher `nsm index build` uses by default
 PRODUCTION_INDEX = 'models/preset_index' # ... and the index of amsynth's presets `nsm match` searches
+PRODUCTION_RECOMMENDER = 'models/recommender'  # ... and the parameter recommender `nsm suggest` and `nsm morph` use
+
+def write_preset(path:str|Path, # the `.fxp` to create or replace (atomically)
+                 params:np.ndarray, # normalised parameters [41]
+                 name:str): # preset name (cut to 28 bytes)
+    "Save normalised parameters as an amsynth `.fxp`; returns the path."
+    path = Path(path)
+    if path.suffix.lower() != '.fxp': raise PresetError(f"{path}: output must be a .fxp file")
+    save_amsynth_fxp(path, AmsynthPreset(name[:28], denormalise(params)))
+    return path
 
 @dataclasses.dataclass
 class Prediction:
@@ -56,10 +69,7 @@ class Prediction:
     def write_fxp(self, path:str|Path, # the `.fxp` to create or replace (atomically)
                   name:str|None=None): # preset name; None: 'NSM <input stem>'
         "Save the estimate as an amsynth `.fxp`."
-        path = Path(path)
-        if path.suffix.lower() != '.fxp': raise PresetError(f"{path}: output must be a .fxp file")
-        save_amsynth_fxp(path, AmsynthPreset(name or f"NSM {Path(self.source).stem}"[:28], self.control_values))
-        return path
+        return write_preset(path, self.params, name or f"NSM {Path(self.source).stem}")
 
     def write_wav(self, path:str|Path): # the `.wav` to create or replace (atomically)
         "Save the re-rendered estimate as a mono float32 `.wav`."
@@ -70,18 +80,20 @@ class Prediction:
 
 # %% ../nbs/12_modeler.ipynb #07f62ec3
 class SynthModeler:
-    "NSM's trained models, ready to turn users' sounds into amsynth presets (`predict_parameters`) and to find the library's closest presets (`match`)."
+    "NSM's trained models: users' sounds to amsynth presets (`predict_parameters`), the library's closest presets (`match`), changes toward a timbre (`suggest`, `morph`)."
     def __init__(self, predictor:ParameterPredictor|None=None, # a fitted predictor (None: tone matching only)
                  model_dir:str|Path|None=None, # where it was loaded from
                  index_dir:str|Path=PRODUCTION_INDEX, # the preset index `match` searches (read when first needed)
                  matcher_dir:str|Path|None=None, # the tone matcher; None: the one the index records
+                 recommender_dir:str|Path=PRODUCTION_RECOMMENDER, # the parameter recommender `suggest` and `morph` use (read when first needed)
                  device:str|None=None): # None: the best present
         self.predictor, self.model_dir, self.index_dir, self.matcher_dir, self.device = predictor, model_dir, Path(index_dir), matcher_dir, device
+        self.recommender_dir = Path(recommender_dir)
 
     @classmethod
     def load(cls, path:str|Path=PRODUCTION_MODEL, # a model directory (`ParameterPredictor.save`)
              device:str|None=None, # None: the best present
-             **kwargs): # `index_dir`, `matcher_dir`
+             **kwargs): # `index_dir`, `matcher_dir`, `recommender_dir`
         "Load a model directory; a missing folder or a model made for another parameter spec is a one-line error."
         return cls(ParameterPredictor.load(path, device), path, device=device, **kwargs)
 
@@ -211,3 +223,45 @@ class MatchedStart:
         self.match_share_ = float((np.array(chosen) > 0).mean())   # how often a library preset was the closer start
         return out
 
+
+# %% ../nbs/12_modeler.ipynb #a5c6bfee
+def read_preset(preset:str|Path|np.ndarray, # an amsynth `.fxp`, or normalised parameters [41]
+               ) -> tuple[np.ndarray, str]:
+    "(normalised parameters [41], a name for messages); a bad file raises one line naming it."
+    if isinstance(preset, (str, Path)): return normalise(load_amsynth_fxp(preset).values).astype(np.float32), str(preset)
+    params = np.asarray(preset, np.float32)
+    if params.shape != (len(AMSYNTH_PARAMS),) or not np.isfinite(params).all() or params.min() < 0 or params.max() > 1:
+        raise NsmError(f"preset: expected {len(AMSYNTH_PARAMS)} finite normalised values in [0, 1], got shape {params.shape}")
+    return params, 'preset'
+
+@patch
+def recommender(self:SynthModeler) -> ParameterRecommender:
+    "The parameter recommender, loaded on first use."
+    if not hasattr(self, 'recommender_'): self.recommender_ = ParameterRecommender.load(self.recommender_dir, self.device)
+    return self.recommender_
+
+@patch
+def suggest(self:SynthModeler, preset:str|Path|np.ndarray, # an amsynth `.fxp`, or normalised parameters [41]
+            *,
+            target_wav:str|Path|None=None, # move toward this sound's descriptors instead of named requests
+            method:str='vae', # 'vae' (the recommender) or 'one-knob' (the baseline)
+            config:SuggestConfig=SuggestConfig(), # request sizes, tolerance and search settings
+            **asks): # descriptor=amount|word or word=amount, e.g. brighter=0.3, attack='faster'
+    "A checked `Suggestion`: ranked parameter changes toward the wanted timbre, rendered and measured."
+    params, source = read_preset(preset)
+    if (target_wav is None) == (not asks): raise NsmError("ask for descriptor changes (e.g. brighter=0.3) or give target_wav, not both or neither")
+    request = parse_request(config, **asks) if asks else None
+    rec = self.recommender()
+    target = None if target_wav is None else load_audio(target_wav, for_user_audio(rec.feature_config))
+    with Renderer(rec.render_) as renderer:
+        if target is not None: return suggest_toward(rec, params, target, renderer, config, source=str(target_wav))
+        return suggest(rec, params, request, renderer, config, method, source)
+
+@patch
+def morph(self:SynthModeler, a:str|Path|np.ndarray, # the first preset (`.fxp` or normalised parameters)
+          b:str|Path|np.ndarray, # the last one
+          steps:int=5, # presets in the walk, both ends included
+         ) -> np.ndarray:
+    "Normalised presets `[steps, 41]` from `a` to `b` through the recommender's latent space."
+    (pa, _), (pb, _) = read_preset(a), read_preset(b)
+    return morph(self.recommender(), pa, pb, steps)

@@ -34,6 +34,8 @@ class EvaluateConfig:
     unseen_velocity: int = 80     # ... and a velocity no dataset clip has (group split)
     alike_db: float = 1.0         # a wrong first match within this log-mel L1 (dB) of the query counts as a sound-alike hit
     match_starts: int = 3         # refinement from the closest of the predictor's estimate and the tone matcher's top k library presets
+    suggest_presets: int = 40     # test presets (a seeded draw) asked every suggestion request (each descriptor, both directions)
+    suggest_amount: float = 0.5   # the size of those requests, in standard deviations of each descriptor
     bank_split: SplitConfig = SplitConfig(strategy='bank')   # the second split: whole banks held out
     mlp: MLPConfig = MLPConfig()
     refine: RefineConfig = RefineConfig()
@@ -41,6 +43,8 @@ class EvaluateConfig:
     def __post_init__(self):
         if self.bank_split.strategy != 'bank': raise ConfigError(f"evaluate.bank_split.strategy must be 'bank', got {self.bank_split.strategy!r}")
         if self.pool_note == self.query_note: raise ConfigError(f"pool_note and query_note must differ, both are {self.pool_note}")
+        if self.suggest_presets < 1 or self.suggest_amount <= 0:
+            raise ConfigError(f"suggest_presets must be >= 1 and suggest_amount > 0, got {self.suggest_presets}, {self.suggest_amount}")
         if min(self.refine_clips, self.inference_calls, self.synthetic_clips) < 1:
             raise ConfigError(f"refine_clips, inference_calls and synthetic_clips must be >= 1, got {self.refine_clips}, {self.inference_calls}, {self.synthetic_clips}")
 
@@ -92,24 +96,28 @@ def run_training(profile:Profile, # the run's profile
                  run_dir:str|Path, # where training.json and the curves go
                  parent_run_id:str|None=None, # the pipeline's MLflow step run: the training runs become its children
                  progress:bool=True) -> dict:
-    "Train (or reuse) the profile's predictor and tone matcher, build the preset index; write the summary and curves; install for production if the profile says so."
+    "Train (or reuse) the profile's predictor, tone matcher and recommender, build the preset index; write the summary and curves; install for production if the profile says so."
     from nsm_modeler.predictor import train_predictor
     from nsm_modeler.matcher import train_matcher
+    from nsm_modeler.recommender import train_recommender
     from nsm_modeler.training import plot_history
-    from nsm_modeler.modeler import PRODUCTION_INDEX, PRODUCTION_MATCHER, PRODUCTION_MODEL
+    from nsm_modeler.modeler import PRODUCTION_INDEX, PRODUCTION_MATCHER, PRODUCTION_MODEL, PRODUCTION_RECOMMENDER
     run_dir = Path(run_dir)
     common = dict(overrides=profile.training, parent_run_id=parent_run_id, progress=progress)
     est = train_predictor(profile.training_config, profile.data_config, profile.model_dir, run_name=f'{profile.name}-predictor', **common)
     matcher = train_matcher(profile.training_config, profile.data_config, profile.model_dir/'matcher', run_name=f'{profile.name}-matcher', **common)
-    summary = dict(model=est.name, model_dir=str(profile.model_dir), **_model_summary(est), matcher=_model_summary(matcher))
+    rec = train_recommender(profile.training_config, profile.data_config, profile.model_dir/'recommender', run_name=f'{profile.name}-recommender', **common)
+    summary = dict(model=est.name, model_dir=str(profile.model_dir), **_model_summary(est), matcher=_model_summary(matcher), recommender=_model_summary(rec))
     if profile.production:
         summary['installed_as'] = str(install_model(profile.model_dir, PRODUCTION_MODEL))
         summary['matcher']['installed_as'] = str(install_model(profile.model_dir/'matcher', PRODUCTION_MATCHER))
+        summary['recommender']['installed_as'] = str(install_model(profile.model_dir/'recommender', PRODUCTION_RECOMMENDER))
         from nsm_modeler.matcher import ToneMatcher
         matcher = ToneMatcher.load(PRODUCTION_MATCHER)
     summary['index'] = build_index(profile, matcher, Path(PRODUCTION_INDEX) if profile.production else profile.model_dir/'preset_index', progress)
     with atomic_write(run_dir/'training.json', 'w') as f: json.dump(summary, f, indent=1)
-    for model, name, figure in ((summary, est.name, 'training_curves.png'), (summary['matcher'], matcher.name, 'matcher_training_curves.png')):
+    for model, name, figure in ((summary, est.name, 'training_curves.png'), (summary['matcher'], matcher.name, 'matcher_training_curves.png'),
+                                (summary['recommender'], rec.name, 'recommender_training_curves.png')):
         _save_figure(plot_history(model['history'], f"{name} ({model['n_parameters']:,} parameters), profile {profile.name}"), run_dir/figure)
     return summary
 
@@ -211,7 +219,7 @@ def _score_split(split:str, train, val, test, pool, renderer, data, cfg:Evaluate
 def run_evaluation(profile:Profile, # the run's profile
                    run_dir:str|Path, # where tables and figures go
                    progress:bool=True): # tqdm bars
-    "Fit and score every baseline, beside the trained predictor, on both splits of the profile's dataset; write the tables and figures; return the tables."
+    "Fit and score every baseline beside the trained predictor and tone matcher on both splits of the profile's dataset, and the recommender; write the tables and figures; return the tables."
     import tempfile, soundfile as sf
     from nsm_modeler.dataset import DataConfig, load_split, verify_checksums
     from nsm_modeler.library import load_manifest
@@ -219,6 +227,8 @@ def run_evaluation(profile:Profile, # the run's profile
     from nsm_modeler.predictor import ParameterPredictor
     from nsm_modeler.matcher import ToneMatcher, embedding_map
     from nsm_modeler.preset_index import PresetIndex, time_query
+    from nsm_modeler.recommender import ParameterRecommender, preset_rows
+    from nsm_modeler.suggest import SuggestConfig, score_recommender
     from nsm_modeler.modeler import PRODUCTION_MODEL
     from nsm_modeler.evaluate import at_note, bank_held_out, human_only, per_category, plot_logmel_pairs, plot_param_errors, time_inference
     run_dir, cfg = Path(run_dir), profile.evaluate
@@ -227,8 +237,9 @@ def run_evaluation(profile:Profile, # the run's profile
     verify_checksums(data.out_dir)
     if not (profile.model_dir/'model.pt').is_file(): raise NsmError(f"{profile.model_dir}: no trained predictor; run the train step first")
     predictor, matcher = ParameterPredictor.load(profile.model_dir), ToneMatcher.load(profile.model_dir/'matcher')
+    recommender = ParameterRecommender.load(profile.model_dir/'recommender')
     fingerprint = (Path(data.out_dir)/'fingerprint.txt').read_text().strip()
-    for model in (predictor, matcher):
+    for model in (predictor, matcher, recommender):
         if model.provenance_.get('dataset_fingerprint') != fingerprint:
             raise NsmError(f"{model.out_dir}: trained on another dataset than {data.out_dir}; re-run the train step")
     group = tuple(load_split(data.out_dir, s, verify=False) for s in ('train', 'val', 'test'))
@@ -259,8 +270,15 @@ def run_evaluation(profile:Profile, # the run's profile
         for path, audio in zip(wavs, headline['report'].true_audio): sf.write(path, audio, data.features.sample_rate, subtype='FLOAT')
         inference = [time_inference(e, wavs, data.features, n_calls=cfg.inference_calls) for e in dict.fromkeys([headline['estimator'], predictor])]
         inference.append(time_query(matcher, pool_index, wavs, n_calls=cfg.inference_calls))   # a .wav to the top 5 of the library
+    # The recommender: round trips of every test preset, and suggestion requests on a seeded subset (near-duplicate-group split).
+    rec_train = preset_rows(group[0], recommender.config.trainer.sources)
+    with Renderer(data.render) as renderer:
+        scored = score_recommender(recommender, preset_rows(group[2], ('human',)), np.stack(rec_train['params']), renderer, data.features,
+                                   n_suggest=cfg.suggest_presets, amount=cfg.suggest_amount, seed=cfg.seed, progress=progress)
+    for name, fig in scored['figures'].items(): _save_figure(fig, run_dir/f'{name}.png')
     tables = dict(estimators=pd.DataFrame(rows), synthetic=pd.DataFrame(synthetic), retrievers=pd.DataFrame(retrieval),
-                  refinement=pd.DataFrame(refinement))
+                  refinement=pd.DataFrame(refinement), reconstruction=scored['reconstruction'], suggestions=scored['suggestions'],
+                  suggestion_requests=scored['requests'])
     for name, table in tables.items(): _write_csv(table, run_dir/f'{name}.csv')
     dirty = command_output('git', 'diff', '--name-only', 'HEAD', '--', '.', ':!reports').splitlines()   # changed tracked files, outputs aside
     run = dict(profile=profile.name, git_commit=git_commit(), git_dirty=bool(dirty), git_dirty_files=dirty,
@@ -273,9 +291,14 @@ def run_evaluation(profile:Profile, # the run's profile
                               n_parameters=predictor.card_.get('n_parameters'), training=_training_summary(predictor.card_)),
                matcher=dict(name=matcher.name, model_dir=str(profile.model_dir/'matcher'), scored_on=['group'], model_id=matcher.model_id,
                             n_parameters=matcher.card_.get('n_parameters'), training=_training_summary(matcher.card_)),
+               recommender=dict(name=recommender.name, model_dir=str(profile.model_dir/'recommender'), scored_on=['group'],
+                                n_parameters=recommender.card_.get('n_parameters'), training=_training_summary(recommender.card_),
+                                n_train_presets=recommender.card_.get('n_presets', {}).get('train'), sources=list(recommender.config.trainer.sources),
+                                latent=recommender.config.net.latent, suggest_presets=cfg.suggest_presets, suggest_amount=cfg.suggest_amount,
+                                tolerance=SuggestConfig().tolerance),
                inference=inference, seeds=dict(data=data.seed, splits=data.splits.seed, bank_split=cfg.bank_split.seed,
                                                 evaluate=cfg.seed, mlp=cfg.mlp.seed, predictor=predictor.config.trainer.seed,
-                                                matcher=matcher.config.trainer.seed))
+                                                matcher=matcher.config.trainer.seed, recommender=recommender.config.trainer.seed))
     with atomic_write(run_dir/'run.json', 'w') as f: json.dump(run, f, indent=1)
     test_row = next(r for r in rows if r['split'] == 'group' and r['method'] == predictor.name and r['note'] == cfg.pool_note)
     for model_dir in [profile.model_dir] + ([Path(PRODUCTION_MODEL)] if profile.production else []):   # the model card gets its test metrics

@@ -12,8 +12,8 @@ from .evaluate import SPLIT_LABELS, TruePreset
 
 # %% auto #0
 __all__ = ['SEED_CLAIMS', 'SEED_SOURCE', 'ESTIMATOR_METRICS', 'RETRIEVER_METRICS', 'SANITY_METHOD', 'BASELINE_MLP',
-           'BASELINE_NEAREST', 'with_intervals', 'key_results', 'predictor_targets', 'write_results', 'check_results',
-           'matcher_targets']
+           'BASELINE_NEAREST', 'with_intervals', 'key_results', 'predictor_targets', 'write_results',
+           'recommender_targets', 'check_results', 'matcher_targets']
 
 # %% ../nbs/15_results.ipynb #fec54219
 SEED_CLAIMS = {'Parameter MAE': '0.043', 'Tone Match Accuracy': '89.2 %', 'Inference': '23 ms/preset'}
@@ -26,7 +26,7 @@ SANITY_METHOD = TruePreset.name   # the sanity row: true parameters re-rendered
 def _read_tables(run_dir:Path):
     "The evaluate step's tables; a missing one is an error naming it."
     tables = {}
-    for name in ('estimators', 'synthetic', 'retrievers', 'refinement', *(f'per_category_{s}' for s in SPLIT_LABELS)):
+    for name in ('estimators', 'synthetic', 'retrievers', 'refinement', 'reconstruction', 'suggestions', *(f'per_category_{s}' for s in SPLIT_LABELS)):
         path = run_dir/f'{name}.csv'
         if not path.is_file(): raise NsmError(f"{path}: missing; run the evaluate step first")
         tables[name] = pd.read_csv(path)
@@ -184,6 +184,26 @@ def write_results(run_dir:str|Path, # the run folder the evaluate step wrote
               f"(human and synthetic, each at the dataset's notes), early-stopped on the validation presets: {_trained(mt)}. "
               'It is scored on the near-duplicate-group split only (the bank re-split\'s test presets were among its training presets). '
               'Its targets, beside the baselines of this same run:', '', _fmt(matcher_targets(ret, run)), '']
+    rc, rt = run['recommender'], run['recommender']['training']
+    lines += [f"## The parameter recommender: `{rc['name']}`", '',
+              f"A variational autoencoder over presets ({rc['n_parameters']:,} trainable parameters, a {rc['latent']}-dimensional latent space; "
+              f"`nbs/09c_recommender.ipynb`, `configs/training.toml`) with a descriptor regressor on its latent space, trained with an "
+              f"annealed KL term on the near-duplicate-group split's training presets ({rc['n_train_presets']:,}: sources {rc['sources']}), "
+              f"each described from one render at C4, early-stopped on the validation presets: {_trained(rt)}. "
+              'Scored on that split\'s test presets, which it never saw.', '',
+              '**Reconstruction.** Each test preset encoded (posterior mean) and decoded, beside the mean training preset; the audio '
+              'distances compare the renders of the two at C4.', '',
+              _fmt(with_intervals(tables['reconstruction'])), '',
+              f"**Suggestions** (`nbs/09d_suggest.ipynb`). {rc['suggest_presets']} test presets (a seeded draw), each asked to move every "
+              f"descriptor by {rc['suggest_amount']:g} standard deviations (over the training presets, on the descriptor's working scale) in "
+              f"each direction. A request is *reached* when the rendered suggestion moved that descriptor at least that far in that "
+              f"direction and every other descriptor the preset has stayed within ±{rc['tolerance']:g} standard deviations. `one-knob` is the "
+              'baseline: the one parameter a sound designer would turn (`suggest.ONE_KNOB`), at six step sizes, the smallest that works. '
+              'Both are checked by the same renders and rule. `infeasible`: requests beyond every training preset (or about a '
+              'descriptor the sound lacks), left out of `success`. `change_where_both`: median total parameter change (normalised '
+              'continuous values, +1 per discrete parameter changed) over the requests both methods reached.', '',
+              _fmt(tables['suggestions']), '',
+              'Its targets:', '', _fmt(recommender_targets(tables['suggestions'])), '']
     lines += ['## Tone matching (retrieval)', '',
               'Each test preset is looked up in the pool of every library preset at the pool note; the whole pool is ranked, so '
               '`mrr` is exact. **Octave protocol**: queries are the test presets at the query note, from the dataset. **Unseen notes**: '
@@ -214,6 +234,20 @@ def write_results(run_dir:str|Path, # the run folder the evaluate step wrote
     with atomic_write(out.with_suffix('.csv'), 'w') as f: key.to_csv(f, index=False)
     return key
 
+def recommender_targets(suggestions:pd.DataFrame, # suggestions.csv
+                       ) -> pd.DataFrame:
+    "Per descriptor: the recommender's success against the 90 % target and the one-knob baseline, and the parameter change where both succeeded."
+    s = suggestions.set_index(['descriptor', 'method'])
+    rows = []
+    for d in dict.fromkeys(suggestions['descriptor']):
+        v, k = s.loc[(d, 'vae')], s.loc[(d, 'one-knob')]
+        rows.append(dict(descriptor=d, requests=int(v['requests']), vae_success=v['success'], one_knob_success=k['success'],
+                         at_least_90=v['success'] >= 0.9, ahead=v['success'] > k['success'], vae_change=v['change_where_both'],
+                         one_knob_change=k['change_where_both'], less_change=v['change_where_both'] < k['change_where_both']))
+    out = pd.DataFrame(rows)
+    for c in ('at_least_90', 'ahead', 'less_change'): out[c] = out[c].map({True: 'yes', False: '**no**'})
+    return out
+
 def check_results(path:str|Path='reports/results.md'): # a results file written by `write_results`
     "Raise `NsmError` naming what is missing if the results file lacks a key result, a split or a metric column."
     path = Path(path)
@@ -221,7 +255,7 @@ def check_results(path:str|Path='reports/results.md'): # a results file written 
     text = path.read_text()
     missing = [m for m in (*SEED_CLAIMS, *ESTIMATOR_METRICS, *RETRIEVER_METRICS, *SPLIT_LABELS.values(), 'pool_size',
                            'renders_per_preset', '(objective)', '## The parameter predictor', '## Held-out synthetic patches',
-                           '## The tone matcher', 'sound_alike_top1', '### unseen notes') if m not in text]
+                           '## The tone matcher', 'sound_alike_top1', '### unseen notes', '## The parameter recommender', 'one_knob_success') if m not in text]
     if 'nan' in text.split('## Test sets')[0].lower(): missing.append('a key result is NaN')
     if missing: raise NsmError(f"{path}: missing {missing}")
 

@@ -1,0 +1,74 @@
+"""`nsm train --model recommender`, `nsm suggest` and `nsm morph` end to end on a tiny recommender trained here; bad inputs fail cleanly."""
+from pathlib import Path
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import nsm, error_line
+from test_bad_inputs import bad_fxp_files
+
+
+@pytest.fixture(scope='module')
+def tiny_recommender(tiny_data):
+    "A recommender trained on the tiny dataset's presets for a few epochs by `nsm train --model recommender`."
+    d = tiny_data
+    (d / 'recommender.toml').write_text('[recommender.net]\nlatent = 4\nhidden = [32, 32]\n'
+                                        '[recommender.trainer]\nmax_epochs = 6\nbatch_size = 8\nsources = ["human"]\naugment_p = 0.0\ndevice = "cpu"\n')
+    status, out, err = nsm('train', '--model', 'recommender', '--config', d / 'recommender.toml', '--data-config', d / 'data.toml',
+                           '--out', d / 'recommender', '-q', cwd=d)
+    assert status == 0, err
+    assert '6 epochs' in out and 'validation round trip: parameter MAE' in out, out
+    assert (d / 'recommender' / 'descriptors.parquet').is_file()
+    return d / 'recommender'
+
+
+def test_suggest_on_an_imported_preset(tiny_recommender, factory_preset, tmp_path):
+    out, wav = tmp_path / 'brighter.fxp', tmp_path / 'brighter.wav'
+    status, stdout, err = nsm('suggest', factory_preset, '--brighter', '0.5', '--attack', 'faster', '-o', out, '--render', wav,
+                              '--recommender', tiny_recommender)
+    assert status == 0, err
+    assert 'brightness +0.50' in stdout and 'attack -0.50' in stdout and 'adjustments:' in stdout and 'measured (C4):' in stdout, stdout
+    assert ('reached' in stdout) and out.is_file() and wav.is_file()
+    from nsm_modeler.presets import load_amsynth_fxp
+    from nsm_modeler.params import normalise
+    values = normalise(load_amsynth_fxp(out).values)
+    assert ((values >= 0) & (values <= 1)).all()
+    audio, sr = sf.read(wav)
+    assert sr == 44100 and np.abs(audio).max() > 0
+    status, stdout, err = nsm('suggest', factory_preset, '--sustain', '-0.5', '--method', 'one-knob', '-o', out, '--recommender', tiny_recommender)
+    assert status == 0 and 'one-knob' in stdout and 'amp_sustain' in stdout, (stdout, err)
+
+
+def test_suggest_toward_a_sound_and_morph(tiny_recommender, factory_preset, tmp_path):
+    from nsm_modeler.presets import read_bank, save_amsynth_fxp
+    from nsm_modeler.params import AMSYNTH_BANKS
+    other = tmp_path / 'other.fxp'
+    save_amsynth_fxp(other, read_bank(Path(AMSYNTH_BANKS) / 'amsynth_factory.bank')[10])
+    assert nsm('render', other, '-o', tmp_path / 'target.wav', '-q')[0] == 0
+    status, stdout, err = nsm('suggest', factory_preset, '--target', tmp_path / 'target.wav', '-o', tmp_path / 'toward.fxp',
+                              '--recommender', tiny_recommender)
+    assert status == 0 and 'toward' in stdout and (tmp_path / 'toward.fxp').is_file(), (stdout, err)
+    status, stdout, err = nsm('morph', factory_preset, other, '--steps', '4', '-o', tmp_path / 'walk', '--render', '-q',
+                              '--recommender', tiny_recommender)
+    assert status == 0, err
+    names = sorted(p.name for p in (tmp_path / 'walk').iterdir())
+    assert names == ['morph.png', *[f'step_{k}.{e}' for k in range(4) for e in ('fxp', 'wav')]], names
+
+
+def test_bad_suggest_inputs(tiny_recommender, factory_preset, tmp_path):
+    out = tmp_path / 'out.fxp'
+    out.write_bytes(b'precious')
+    bad = bad_fxp_files(tmp_path, factory_preset)        # every bad file is tested on `nsm render` and `nsm info`: the same reader
+    for name, expected in ((n, bad[n]) for n in ('truncated.fxp', 'plugin.fxp', 'range.fxp')):
+        for args in (('suggest', tmp_path / name, '--brighter', '-o', out), ('morph', tmp_path / name, factory_preset, '-o', tmp_path / 'walk')):
+            status, stdout, stderr = nsm(*args, '--recommender', tiny_recommender)
+            assert status == 1, (args, stdout, stderr)
+            line = error_line(stderr)
+            assert name in line and expected in line, line
+    cases = [(('--warmer', '0.3'), "unknown descriptor 'warmer'"), (('--attack', 'quicker'), "say 'faster', 'slower'"),
+             (('--brighter', '9'), 'impossible request'), ((), 'not both or neither'),
+             (('--brighter', '--target', tmp_path / 'none.wav'), 'not both or neither')]
+    for extra, expected in cases:
+        status, stdout, stderr = nsm('suggest', factory_preset, *extra, '-o', out, '--recommender', tiny_recommender)
+        assert status == 1 and expected in error_line(stderr), (extra, stderr)
+    assert out.read_bytes() == b'precious' and not list(tmp_path.glob('.out.fxp*'))
+    assert nsm('morph', factory_preset, factory_preset, '--steps', '1', '-o', tmp_path / 'w', '--recommender', tiny_recommender)[0] == 1
