@@ -34,8 +34,8 @@ class EvaluateConfig:
     unseen_velocity: int = 80     # ... and a velocity no dataset clip has (group split)
     alike_db: float = 1.0         # a wrong first match within this log-mel L1 (dB) of the query counts as a sound-alike hit
     match_starts: int = 3         # refinement from the closest of the predictor's estimate and the tone matcher's top k library presets
-    suggest_presets: int = 40     # test presets (a seeded draw) asked every suggestion request (each descriptor, both directions)
-    suggest_amount: float = 0.5   # the size of those requests, in standard deviations of each descriptor
+    suggest_presets: int = 16     # test presets (a seeded draw) asked every suggestion request (each descriptor, both directions)
+    suggest_amount: float = 0.3   # the size of those requests, in standard deviations of each descriptor
     bank_split: SplitConfig = SplitConfig(strategy='bank')   # the second split: whole banks held out
     mlp: MLPConfig = MLPConfig()
     refine: RefineConfig = RefineConfig()

@@ -198,8 +198,8 @@ def write_results(run_dir:str|Path, # the run folder the evaluate step wrote
               f"descriptor by {rc['suggest_amount']:g} standard deviations (over the training presets, on the descriptor's working scale) in "
               f"each direction. A request is *reached* when the rendered suggestion moved that descriptor at least that far in that "
               f"direction and every other descriptor the preset has stayed within ±{rc['tolerance']:g} standard deviations. `one-knob` is the "
-              'baseline: the one parameter a sound designer would turn (`suggest.ONE_KNOB`), at six step sizes, the smallest that works. '
-              'Both are checked by the same renders and rule. `infeasible`: requests beyond every training preset (or about a '
+              'baseline: the one parameter a sound designer would turn (`suggest.ONE_KNOB`) by each of `SuggestConfig.knob_steps`, the smallest move that works. '
+              'Both are checked by the same renders and rule; `renders`: candidates rendered per request. `infeasible`: requests beyond every training preset (or about a '
               'descriptor the sound lacks), left out of `success`. `change_where_both`: median total parameter change (normalised '
               'continuous values, +1 per discrete parameter changed) over the requests both methods reached.', '',
               _fmt(tables['suggestions']), '',
