@@ -26,7 +26,7 @@ def test_suggest_on_an_imported_preset(tiny_recommender, factory_preset, tmp_pat
     status, stdout, err = nsm('suggest', factory_preset, '--brighter', '0.5', '--attack', 'faster', '-o', out, '--render', wav,
                               '--recommender', tiny_recommender)
     assert status == 0, err
-    assert 'brightness +0.50' in stdout and 'attack -0.50' in stdout and 'adjustments:' in stdout and 'measured (C4):' in stdout, stdout
+    assert 'brightness +0.50' in stdout and 'attack -0.30' in stdout and 'adjustments:' in stdout and 'measured (C4):' in stdout, stdout
     assert ('reached' in stdout) and out.is_file() and wav.is_file()
     from nsm_modeler.presets import load_amsynth_fxp
     from nsm_modeler.params import normalise
