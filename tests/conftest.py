@@ -41,3 +41,12 @@ def tiny_data(tmp_path_factory):
     DataGenerator(data, progress=False).process_batch()
     save_config(data, d / 'data.toml')
     return d
+
+
+def train_tiny(d, model: str, config_text: str, out: str) -> str:
+    "`nsm train --model <model>` on the tiny dataset in `d` with a small training config; the run must succeed. Returns its stdout."
+    (d / f'{model}.toml').write_text(config_text)
+    status, stdout, err = nsm('train', '--model', model, '--config', d / f'{model}.toml', '--data-config', d / 'data.toml',
+                              '--out', d / out, '-q', cwd=d)
+    assert status == 0, err
+    return stdout

@@ -3,18 +3,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import nsm, error_line
+from conftest import nsm, error_line, train_tiny
 
 
 @pytest.fixture(scope='module')
 def tiny_matcher(tiny_data):
     "A tone matcher trained on the tiny dataset for two epochs by `nsm train --model matcher`."
     d = tiny_data
-    (d / 'matcher.toml').write_text('[matcher.net]\nchannels = [8, 16]\nhidden = 32\nembedding = 16\n'
-                                    '[matcher.trainer]\nmax_epochs = 2\nbatch_size = 8\ndevice = "cpu"\n')
-    status, out, err = nsm('train', '--model', 'matcher', '--config', d / 'matcher.toml', '--data-config', d / 'data.toml',
-                           '--out', d / 'matcher', '-q', cwd=d)
-    assert status == 0, err
+    out = train_tiny(d, 'matcher', '[matcher.net]\nchannels = [8, 16]\nhidden = 32\nembedding = 16\n'
+                                   '[matcher.trainer]\nmax_epochs = 2\nbatch_size = 8\ndevice = "cpu"\n', 'matcher')
     assert '2 epochs' in out and 'validation top-1' in out, out
     return d / 'matcher'
 

@@ -4,17 +4,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import nsm, error_line, ROOT
+from conftest import nsm, error_line, train_tiny, ROOT
 
 
 @pytest.fixture(scope='module')
 def tiny_model(tiny_data):
     "A predictor trained on the tiny dataset for two epochs by `nsm train`."
     d = tiny_data
-    (d / 'predictor.toml').write_text('[predictor.net]\nchannels = [8, 16]\nlstm_hidden = 32\nlatent = 32\n'
-                                      '[predictor.trainer]\nmax_epochs = 2\nbatch_size = 8\ndevice = "cpu"\n')
-    status, out, err = nsm('train', '--config', d / 'predictor.toml', '--data-config', d / 'data.toml', '--out', d / 'model', '-q', cwd=d)
-    assert status == 0, err
+    out = train_tiny(d, 'predictor', '[predictor.net]\nchannels = [8, 16]\nlstm_hidden = 32\nlatent = 32\n'
+                                     '[predictor.trainer]\nmax_epochs = 2\nbatch_size = 8\ndevice = "cpu"\n', 'model')
     assert '2 epochs' in out and 'validation parameter MAE' in out, out
     return d
 

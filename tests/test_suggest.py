@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import nsm, error_line
+from conftest import nsm, error_line, train_tiny
 from test_bad_inputs import bad_fxp_files
 
 
@@ -11,11 +11,9 @@ from test_bad_inputs import bad_fxp_files
 def tiny_recommender(tiny_data):
     "A recommender trained on the tiny dataset's presets for a few epochs by `nsm train --model recommender`."
     d = tiny_data
-    (d / 'recommender.toml').write_text('[recommender.net]\nlatent = 4\nhidden = [32, 32]\n'
-                                        '[recommender.trainer]\nmax_epochs = 6\nbatch_size = 8\nsources = ["human"]\naugment_p = 0.0\ndevice = "cpu"\n')
-    status, out, err = nsm('train', '--model', 'recommender', '--config', d / 'recommender.toml', '--data-config', d / 'data.toml',
-                           '--out', d / 'recommender', '-q', cwd=d)
-    assert status == 0, err
+    out = train_tiny(d, 'recommender', '[recommender.net]\nlatent = 4\nhidden = [32, 32]\n'
+                                       '[recommender.trainer]\nmax_epochs = 6\nbatch_size = 8\nsources = ["human"]\naugment_p = 0.0\ndevice = "cpu"\n',
+                     'recommender')
     assert '6 epochs' in out and 'validation round trip: parameter MAE' in out, out
     assert (d / 'recommender' / 'descriptors.parquet').is_file()
     return d / 'recommender'
