@@ -118,6 +118,10 @@ def cmd_train(args):
         from nsm_modeler.recommender import train_recommender
         model = train_recommender(args.config, args.data_config, args.out or 'models/recommender', fresh=args.fresh, progress=not args.quiet)
         check = f"validation round trip: parameter MAE {model.card_['val']['param_mae']:.4f}, discrete accuracy {model.card_['val']['discrete_acc']:.3f}"
+    elif args.model in ('wtsv2', 'ddsp'):
+        from nsm_modeler.wtsv2 import train_synth
+        model = train_synth(args.config, args.data_config, args.out or f'models/{args.model}', baseline=args.model == 'ddsp', fresh=args.fresh, progress=not args.quiet)
+        check = f"validation MR-STFT {model.card_['val']['mrstft']:.3f} at 16 kHz"
     else:
         from nsm_modeler.predictor import train_predictor
         model = train_predictor(args.config, args.data_config, args.out or 'models/production', fresh=args.fresh, progress=not args.quiet)
@@ -284,10 +288,11 @@ def build_parser():
     repro.add_argument('--steps', nargs='+', default=['data', 'train', 'evaluate', 'results'], help='steps to run, in order (default: all)')
     repro.set_defaults(func=cmd_reproduce)
     train = sub.add_parser('train', help='train the parameter predictor (or the tone matcher, or the recommender) on a built dataset')
-    train.add_argument('--model', choices=('predictor', 'matcher', 'recommender'), default='predictor', help='which model (default: %(default)s)')
+    train.add_argument('--model', choices=('predictor', 'matcher', 'recommender', 'wtsv2', 'ddsp'), default='predictor',
+                       help='which model; wtsv2 and ddsp are the differentiable synthesizer and its baseline (default: %(default)s)')
     train.add_argument('--config', default='configs/training.toml', help='training config TOML (default: %(default)s)')
     train.add_argument('--data-config', default='configs/data_config.toml', help='the dataset to train on (default: %(default)s)')
-    train.add_argument('--out', default=None, help='model directory to write (default: models/production, models/matcher or models/recommender)')
+    train.add_argument('--out', default=None, help='model directory to write (default: models/production, models/matcher, models/recommender, models/wtsv2 or models/ddsp)')
     train.add_argument('--fresh', action='store_true', help='train from scratch, even if --out holds this training (finished or not)')
     train.set_defaults(func=cmd_train)
     predict = sub.add_parser('predict', help='estimate the amsynth preset that plays a sound')

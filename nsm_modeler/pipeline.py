@@ -15,8 +15,8 @@ from .evaluate import SPLIT_LABELS
 from .baselines import MLPConfig, RefineConfig
 
 # %% auto #0
-__all__ = ['PROFILES_DIR', 'STEPS', 'EvaluateConfig', 'Profile', 'load_profile', 'install_model', 'run_training', 'build_index',
-           'run_evaluation', 'run_pipeline']
+__all__ = ['PROFILES_DIR', 'STEPS', 'SYNTH_FOLDERS', 'EvaluateConfig', 'Profile', 'load_profile', 'install_model', 'run_training',
+           'build_index', 'run_evaluation', 'run_synth_evaluation', 'run_pipeline']
 
 # %% ../nbs/14_pipeline.ipynb #ae967826
 @dataclasses.dataclass(frozen=True)
@@ -92,14 +92,17 @@ def install_model(model_dir:str|Path, # a trained model directory
     shutil.rmtree(old, ignore_errors=True)
     return target
 
+SYNTH_FOLDERS = ('wtsv2', 'ddsp')   # models/<profile>/<folder>: WTSv2 and its DDSP baseline
+
 def run_training(profile:Profile, # the run's profile
                  run_dir:str|Path, # where training.json and the curves go
                  parent_run_id:str|None=None, # the pipeline's MLflow step run: the training runs become its children
                  progress:bool=True) -> dict:
-    "Train (or reuse) the profile's predictor, tone matcher and recommender, build the preset index; write the summary and curves; install for production if the profile says so."
+    "Train (or reuse) the profile's predictor, tone matcher, recommender, WTSv2 and its DDSP baseline, build the preset index; write the summary and curves; install for production if the profile says so."
     from nsm_modeler.predictor import train_predictor
     from nsm_modeler.matcher import train_matcher
     from nsm_modeler.recommender import train_recommender
+    from nsm_modeler.wtsv2 import train_synth
     from nsm_modeler.training import plot_history
     from nsm_modeler.modeler import PRODUCTION_INDEX, PRODUCTION_MATCHER, PRODUCTION_MODEL, PRODUCTION_RECOMMENDER
     run_dir = Path(run_dir)
@@ -107,7 +110,10 @@ def run_training(profile:Profile, # the run's profile
     est = train_predictor(profile.training_config, profile.data_config, profile.model_dir, run_name=f'{profile.name}-predictor', **common)
     matcher = train_matcher(profile.training_config, profile.data_config, profile.model_dir/'matcher', run_name=f'{profile.name}-matcher', **common)
     rec = train_recommender(profile.training_config, profile.data_config, profile.model_dir/'recommender', run_name=f'{profile.name}-recommender', **common)
-    summary = dict(model=est.name, model_dir=str(profile.model_dir), **_model_summary(est), matcher=_model_summary(matcher), recommender=_model_summary(rec))
+    synths = {folder: train_synth(profile.training_config, profile.data_config, profile.model_dir/folder, baseline=folder == 'ddsp',
+                                  run_name=f'{profile.name}-{folder}', **common) for folder in SYNTH_FOLDERS}
+    summary = dict(model=est.name, model_dir=str(profile.model_dir), **_model_summary(est), matcher=_model_summary(matcher), recommender=_model_summary(rec),
+                   **{folder: _model_summary(m) for folder, m in synths.items()})
     if profile.production:
         summary['installed_as'] = str(install_model(profile.model_dir, PRODUCTION_MODEL))
         summary['matcher']['installed_as'] = str(install_model(profile.model_dir/'matcher', PRODUCTION_MATCHER))
@@ -117,7 +123,8 @@ def run_training(profile:Profile, # the run's profile
     summary['index'] = build_index(profile, matcher, Path(PRODUCTION_INDEX) if profile.production else profile.model_dir/'preset_index', progress)
     with atomic_write(run_dir/'training.json', 'w') as f: json.dump(summary, f, indent=1)
     for model, name, figure in ((summary, est.name, 'training_curves.png'), (summary['matcher'], matcher.name, 'matcher_training_curves.png'),
-                                (summary['recommender'], rec.name, 'recommender_training_curves.png')):
+                                (summary['recommender'], rec.name, 'recommender_training_curves.png'),
+                                *((summary[folder], m.name, f'{folder}_training_curves.png') for folder, m in synths.items())):
         _save_figure(plot_history(model['history'], f"{name} ({model['n_parameters']:,} parameters), profile {profile.name}"), run_dir/figure)
     return summary
 
@@ -300,9 +307,35 @@ def run_evaluation(profile:Profile, # the run's profile
                                                 evaluate=cfg.seed, mlp=cfg.mlp.seed, predictor=predictor.config.trainer.seed,
                                                 matcher=matcher.config.trainer.seed, recommender=recommender.config.trainer.seed))
     with atomic_write(run_dir/'run.json', 'w') as f: json.dump(run, f, indent=1)
+    tables.update(run_synth_evaluation(profile, run_dir, predictor, progress))
     test_row = next(r for r in rows if r['split'] == 'group' and r['method'] == predictor.name and r['note'] == cfg.pool_note)
     for model_dir in [profile.model_dir] + ([Path(PRODUCTION_MODEL)] if profile.production else []):   # the model card gets its test metrics
         predictor.update_card(model_dir, dict(test={k: v for k, v in test_row.items() if isinstance(v, (int, float))}, evaluated_in=str(run_dir)))
+    return tables
+
+def run_synth_evaluation(profile:Profile, # the run's profile
+                         run_dir:str|Path, # where tables and figures go
+                         predictor=None, # the trained parameter predictor, for the ADSR comparison
+                         progress:bool=True) -> dict[str, pd.DataFrame]:
+    "Score WTSv2 beside its DDSP baseline and the nearest preset (`wtsv2.score_synths`, near-duplicate-group split); write the synth_* tables, figure, example audio and synth.json."
+    from nsm_modeler.dataset import DataConfig, load_split
+    from nsm_modeler.wtsv2 import DdspBaseline, SynthModel, score_synths
+    run_dir, cfg, data = Path(run_dir), profile.evaluate, DataConfig.load(profile.data_config)
+    fingerprint = (Path(data.out_dir)/'fingerprint.txt').read_text().strip()
+    models = [SynthModel.load(profile.model_dir/'wtsv2'), DdspBaseline.load(profile.model_dir/'ddsp')]
+    for model in models:
+        if model.provenance_.get('dataset_fingerprint') != fingerprint:
+            raise NsmError(f"{model.out_dir}: trained on another dataset than {data.out_dir}; re-run the train step")
+    train, test = (load_split(data.out_dir, s, verify=False) for s in ('train', 'test'))
+    scored = score_synths(models, train, test, data.render, cfg.pool_note, predictor=predictor, seed=cfg.seed, progress=progress)
+    tables = dict(synth_reconstruction=scored['reconstruction'], synth_adsr=scored['adsr'], synth_waveform=scored['waveform'].reset_index())
+    for name, table in tables.items(): _write_csv(table, run_dir/f'{name}.csv')
+    for name, fig in scored['figures'].items(): _save_figure(fig, run_dir/f'{name}.png')
+    examples = {k: v.astype(np.float16) if v.dtype == np.float32 else v for k, v in scored['examples'].items()}   # 16-bit floats keep the file small
+    with atomic_write(run_dir/'synth_examples.npz') as f: np.savez(f, **examples)
+    summary = dict(scored['summary'], git_commit=git_commit(), scored_on='group', models={m.name: dict(model_dir=str(m.out_dir), n_parameters=m.card_.get('n_parameters'),
+                   training=_training_summary(m.card_), n_clips=m.card_.get('n_clips')) for m in models})
+    with atomic_write(run_dir/'synth.json', 'w') as f: json.dump(summary, f, indent=1)
     return tables
 
 def _training_summary(card:dict) -> dict:

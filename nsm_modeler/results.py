@@ -13,7 +13,7 @@ from .evaluate import SPLIT_LABELS, TruePreset
 # %% auto #0
 __all__ = ['SEED_CLAIMS', 'SEED_SOURCE', 'ESTIMATOR_METRICS', 'RETRIEVER_METRICS', 'SANITY_METHOD', 'BASELINE_MLP',
            'BASELINE_NEAREST', 'with_intervals', 'key_results', 'predictor_targets', 'write_results',
-           'recommender_targets', 'check_results', 'matcher_targets']
+           'recommender_targets', 'synth_targets', 'check_results', 'matcher_targets']
 
 # %% ../nbs/15_results.ipynb #fec54219
 SEED_CLAIMS = {'Parameter MAE': '0.043', 'Tone Match Accuracy': '89.2 %', 'Inference': '23 ms/preset'}
@@ -26,13 +26,15 @@ SANITY_METHOD = TruePreset.name   # the sanity row: true parameters re-rendered
 def _read_tables(run_dir:Path):
     "The evaluate step's tables; a missing one is an error naming it."
     tables = {}
-    for name in ('estimators', 'synthetic', 'retrievers', 'refinement', 'reconstruction', 'suggestions', *(f'per_category_{s}' for s in SPLIT_LABELS)):
+    for name in ('estimators', 'synthetic', 'retrievers', 'refinement', 'reconstruction', 'suggestions', 'synth_reconstruction', 'synth_adsr',
+                 'synth_waveform', *(f'per_category_{s}' for s in SPLIT_LABELS)):
         path = run_dir/f'{name}.csv'
         if not path.is_file(): raise NsmError(f"{path}: missing; run the evaluate step first")
         tables[name] = pd.read_csv(path)
-    path = run_dir/'run.json'
-    if not path.is_file(): raise NsmError(f"{path}: missing; run the evaluate step first")
-    return tables, json.loads(path.read_text())
+    for name in ('run', 'synth'):
+        path = run_dir/f'{name}.json'
+        if not path.is_file(): raise NsmError(f"{path}: missing; run the evaluate step first")
+    return tables, json.loads((run_dir/'run.json').read_text()) | {'synth': json.loads((run_dir/'synth.json').read_text())}
 
 def with_intervals(df:pd.DataFrame, # a table with `<m>`, `<m>_lo`, `<m>_hi` columns
                    scale:float=1.0, # multiply values by this (100 for percentages)
@@ -204,6 +206,25 @@ def write_results(run_dir:str|Path, # the run folder the evaluate step wrote
               'continuous values, +1 per discrete parameter changed) over the requests both methods reached.', '',
               _fmt(tables['suggestions']), '',
               'Its targets:', '', _fmt(recommender_targets(tables['suggestions'])), '']
+    sy = run['synth']
+    wts, ddsp = (tables['synth_reconstruction']['method'].iat[i] for i in (0, 1))
+    lines += ['## WTSv2: differentiable wavetable synthesis', '',
+              f"The seed's WTSv2 ({sy['models'][wts]['n_parameters']:,} trainable parameters; `nbs/09e_wtsv2.ipynb`, `[wtsv2]` in "
+              f"`configs/training.toml`) and a DDSP harmonic-plus-noise baseline ({sy['models'][ddsp]['n_parameters']:,}) trained the same way "
+              f"(the same {sy['models'][wts]['n_clips']['train']} training presets at C4, loss and budget) at **{sy['sample_rate']:,} Hz**: "
+              f"{wts} {_trained(sy['models'][wts]['training'])}; {ddsp} {_trained(sy['models'][ddsp]['training'])}. Scored on the "
+              f"{sy['n_clips']} held-out test presets of the near-duplicate-group split at MIDI note {sy['note']}; every figure here is at "
+              f"{sy['sample_rate']:,} Hz (git `{sy['git_commit']}`).", '',
+              '**Reconstruction**: MR-STFT distance (auraloss, each clip on its own) between the clip and the reconstruction; the '
+              'nearest-preset baseline\'s preset is re-rendered by amsynth and resampled the same way. The decoders hear the clip\'s own '
+              'F0, loudness and MFCCs frame by frame; the nearest preset is one whole preset.', '',
+              _fmt(with_intervals(tables['synth_reconstruction'])), '', 'Its targets:', '', _fmt(synth_targets(tables['synth_reconstruction'])), '',
+              '**ADSR**: normalised absolute error of the estimates of amsynth\'s amplitude envelope, on the same test presets. The heads '
+              'would be used as features or an ensemble member of the predictor only if they beat it here.', '', _fmt(tables['synth_adsr']), '',
+              f"**Waveform**: the learned wavetable's nearest basic shape agrees with the preset's `osc1_waveform` on "
+              f"{sy['waveform_agreement']:.1%} of the test presets; always answering the training presets' commonest waveform "
+              f"({sy['majority_waveform']}) agrees on {sy['majority_agreement']:.1%}. Counts, true waveform by nearest shape:", '',
+              _fmt(tables['synth_waveform']), '']
     lines += ['## Tone matching (retrieval)', '',
               'Each test preset is looked up in the pool of every library preset at the pool note; the whole pool is ranked, so '
               '`mrr` is exact. **Octave protocol**: queries are the test presets at the query note, from the dataset. **Unseen notes**: '
@@ -248,6 +269,15 @@ def recommender_targets(suggestions:pd.DataFrame, # suggestions.csv
     for c in ('at_least_90', 'ahead', 'less_change'): out[c] = out[c].map({True: 'yes', False: '**no**'})
     return out
 
+def synth_targets(reconstruction:pd.DataFrame, # synth_reconstruction.csv: WTSv2, the DDSP baseline, the nearest preset, in that order
+                 ) -> pd.DataFrame:
+    "WTSv2's MR-STFT against each baseline's: the gap (negative: WTSv2 is better) and whether the target is met."
+    r = reconstruction.set_index('method')['mrstft']
+    wts = r.index[0]
+    out = pd.DataFrame([dict(target=f'{wts} below {b}', wtsv2=r[wts], baseline=r[b], gap=r[wts] - r[b], met='yes' if r[wts] < r[b] else '**no**')
+                        for b in r.index[1:]])
+    return out
+
 def check_results(path:str|Path='reports/results.md'): # a results file written by `write_results`
     "Raise `NsmError` naming what is missing if the results file lacks a key result, a split or a metric column."
     path = Path(path)
@@ -255,7 +285,8 @@ def check_results(path:str|Path='reports/results.md'): # a results file written 
     text = path.read_text()
     missing = [m for m in (*SEED_CLAIMS, *ESTIMATOR_METRICS, *RETRIEVER_METRICS, *SPLIT_LABELS.values(), 'pool_size',
                            'renders_per_preset', '(objective)', '## The parameter predictor', '## Held-out synthetic patches',
-                           '## The tone matcher', 'sound_alike_top1', '### unseen notes', '## The parameter recommender', 'one_knob_success') if m not in text]
+                           '## The tone matcher', 'sound_alike_top1', '### unseen notes', '## The parameter recommender', 'one_knob_success',
+                           '## WTSv2') if m not in text]
     if 'nan' in text.split('## Test sets')[0].lower(): missing.append('a key result is NaN')
     if missing: raise NsmError(f"{path}: missing {missing}")
 

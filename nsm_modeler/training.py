@@ -69,7 +69,7 @@ class TrainerConfig:
         return '16-mixed' if self.torch_device.type == 'cuda' else '32-true'
 
 # %% ../nbs/08_training.ipynb #4d319944
-TRAINING_SECTIONS = ('predictor', 'matcher', 'recommender')   # one per model that trains on this stack
+TRAINING_SECTIONS = ('predictor', 'matcher', 'recommender', 'wtsv2')   # one per model that trains on this stack
 
 def merge_tables(base:dict, # a TOML table
                  over:dict, # values that replace base's, key by key, recursing into sub-tables
