@@ -205,9 +205,13 @@ class NsmModule(pl.LightningModule):
         self._log_losses('val', losses, len(batch['params']))
         self.log('val_loss', losses['loss'], prog_bar=True, on_step=False, on_epoch=True, batch_size=len(batch['params']), logger=False)
 
+    def param_groups(self) -> list[dict]:
+        "The optimiser's parameter groups; a model may give some parameters another learning rate (`lr`) here."
+        return [dict(params=list(self.parameters()))]
+
     def configure_optimizers(self):
         cfg = self.trainer_config
-        opt = torch.optim.AdamW(self.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        opt = torch.optim.AdamW(self.param_groups(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         return dict(optimizer=opt, lr_scheduler=dict(scheduler=torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.max_epochs), interval='epoch'))
 
     def on_save_checkpoint(self, checkpoint): checkpoint['nsm'] = self.provenance
