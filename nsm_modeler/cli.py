@@ -39,7 +39,7 @@ def cmd_data(args):
     return 0
 
 def cmd_reproduce(args):
-    "Run the papermill pipeline (data, train, evaluate, results) for a profile, tracked in MLflow."
+    "Run the papermill pipeline (data, train, evaluate, synth, results) for a profile, tracked in MLflow."
     from nsm_modeler.pipeline import run_pipeline
     from nsm_modeler.results import check_results
     seconds = run_pipeline(args.profile, tuple(args.steps), progress=not args.quiet)
@@ -283,9 +283,9 @@ def build_parser():
     render.add_argument('--duration', type=float, default=4.0, help='clip length in seconds (default: %(default)s)')
     render.add_argument('--hold', type=float, default=None, help='seconds the note is held (default: 3, or 3/4 of a shorter clip)')
     render.set_defaults(func=cmd_render)
-    repro = sub.add_parser('reproduce', help='run the pipeline notebooks (data, train, evaluate, results) for a profile')
+    repro = sub.add_parser('reproduce', help='run the pipeline notebooks (data, train, evaluate, synth, results) for a profile')
     repro.add_argument('--profile', default='full', help='configs/profiles/<name>.toml (default: %(default)s)')
-    repro.add_argument('--steps', nargs='+', default=['data', 'train', 'evaluate', 'results'], help='steps to run, in order (default: all)')
+    repro.add_argument('--steps', nargs='+', default=['data', 'train', 'evaluate', 'synth', 'results'], help='steps to run, in order (default: all)')
     repro.set_defaults(func=cmd_reproduce)
     train = sub.add_parser('train', help='train the parameter predictor (or the tone matcher, or the recommender) on a built dataset')
     train.add_argument('--model', choices=('predictor', 'matcher', 'recommender', 'wtsv2', 'ddsp'), default='predictor',

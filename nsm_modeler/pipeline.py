@@ -62,7 +62,7 @@ class Profile:
     def model_dir(self) -> Path: return Path('models')/self.name
 
 PROFILES_DIR = Path('configs/profiles')
-STEPS = ('data', 'train', 'evaluate', 'results')
+STEPS = ('data', 'train', 'evaluate', 'synth', 'results')
 
 def load_profile(name:str, # a profile name (configs/profiles/<name>.toml) or a TOML path
                 ) -> Profile:
@@ -307,7 +307,6 @@ def run_evaluation(profile:Profile, # the run's profile
                                                 evaluate=cfg.seed, mlp=cfg.mlp.seed, predictor=predictor.config.trainer.seed,
                                                 matcher=matcher.config.trainer.seed, recommender=recommender.config.trainer.seed))
     with atomic_write(run_dir/'run.json', 'w') as f: json.dump(run, f, indent=1)
-    tables.update(run_synth_evaluation(profile, run_dir, predictor, progress))
     test_row = next(r for r in rows if r['split'] == 'group' and r['method'] == predictor.name and r['note'] == cfg.pool_note)
     for model_dir in [profile.model_dir] + ([Path(PRODUCTION_MODEL)] if profile.production else []):   # the model card gets its test metrics
         predictor.update_card(model_dir, dict(test={k: v for k, v in test_row.items() if isinstance(v, (int, float))}, evaluated_in=str(run_dir)))
@@ -315,15 +314,16 @@ def run_evaluation(profile:Profile, # the run's profile
 
 def run_synth_evaluation(profile:Profile, # the run's profile
                          run_dir:str|Path, # where tables and figures go
-                         predictor=None, # the trained parameter predictor, for the ADSR comparison
                          progress:bool=True) -> dict[str, pd.DataFrame]:
     "Score WTSv2 beside its DDSP baseline and the nearest preset (`wtsv2.score_synths`, near-duplicate-group split); write the synth_* tables, figure, example audio and synth.json."
     from nsm_modeler.dataset import DataConfig, load_split
+    from nsm_modeler.predictor import ParameterPredictor
     from nsm_modeler.wtsv2 import DdspBaseline, SynthModel, score_synths
     run_dir, cfg, data = Path(run_dir), profile.evaluate, DataConfig.load(profile.data_config)
+    predictor = ParameterPredictor.load(profile.model_dir)      # its ADSR estimates are the heads' yardstick
     fingerprint = (Path(data.out_dir)/'fingerprint.txt').read_text().strip()
     models = [SynthModel.load(profile.model_dir/'wtsv2'), DdspBaseline.load(profile.model_dir/'ddsp')]
-    for model in models:
+    for model in (*models, predictor):
         if model.provenance_.get('dataset_fingerprint') != fingerprint:
             raise NsmError(f"{model.out_dir}: trained on another dataset than {data.out_dir}; re-run the train step")
     train, test = (load_split(data.out_dir, s, verify=False) for s in ('train', 'test'))
@@ -371,6 +371,8 @@ def _log_step_outputs(mlflow, step:str, profile:Profile, run_dir:Path):
                                     if isinstance(v, (int, float, np.number)) and np.isfinite(v)})
             mlflow.log_artifact(str(run_dir/f'{table}.csv'))
         for png in run_dir.glob('*.png'): mlflow.log_artifact(str(png))
+    elif step == 'synth':
+        for f in ('synth_reconstruction.csv', 'synth_adsr.csv', 'synth_waveform.csv', 'synth.json', 'synth_examples.png'): mlflow.log_artifact(str(run_dir/f))
     elif step == 'results':
         for f in ('reports/results.md', 'reports/results.csv'): mlflow.log_artifact(f)
 
