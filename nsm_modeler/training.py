@@ -183,6 +183,7 @@ class NsmModule(pl.LightningModule):
     def __init__(self, trainer_config:TrainerConfig, # optimiser, schedule and augmentation settings
                  provenance:dict): # from `provenance`, written into every checkpoint
         super().__init__()
+        torch.manual_seed(trainer_config.seed)   # the weights a subclass creates next start from the seed, whatever ran before in this process
         self.trainer_config, self.provenance = trainer_config, provenance
         self.augment_generator = torch.Generator().manual_seed(trainer_config.seed + 1)
 
