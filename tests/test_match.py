@@ -67,8 +67,9 @@ def test_bad_inputs_fail_in_one_line(index, library, tiny_matcher, tiny_data, tm
     (tmp_path / 'text.wav').write_text('not audio')
     sf.write(tmp_path / 'ok.wav', np.sin(np.arange(44100) * 0.05).astype(np.float32) * 0.3, 44100)
     (tmp_path / 'before.wav').write_bytes(b'keep me')
-    other = tiny_data / 'matcher2'
-    status, out, err = nsm('train', '--model', 'matcher', '--config', tiny_data / 'matcher.toml', '--data-config', tiny_data / 'data.toml',
+    other = tiny_data / 'matcher2'                      # the same training with another seed: another matcher
+    (tiny_data / 'matcher_seed1.toml').write_text((tiny_data / 'matcher.toml').read_text() + 'seed = 1\n')   # appended to [matcher.trainer]
+    status, out, err = nsm('train', '--model', 'matcher', '--config', tiny_data / 'matcher_seed1.toml', '--data-config', tiny_data / 'data.toml',
                            '--out', other, '--fresh', '-q', cwd=tiny_data)
     assert status == 0, err
     cases = [(('match', tmp_path / 'ok.wav', '--index', tmp_path / 'no-index'), 'no preset index here'),
@@ -83,3 +84,13 @@ def test_bad_inputs_fail_in_one_line(index, library, tiny_matcher, tiny_data, tm
         status, out, err = nsm(*argv)
         assert status == 1 and expected in error_line(err), (argv, err)
     assert (tmp_path / 'before.wav').read_bytes() == b'keep me' and not (tmp_path / 'i2').exists()
+
+
+def test_training_is_reproducible(tiny_matcher, tiny_data):
+    "The same training, from scratch in a fresh process, gives the same weights (the model id is a hash of model.pt)."
+    from nsm_modeler.core import sha256_file
+    again = tiny_data / 'matcher_again'
+    status, out, err = nsm('train', '--model', 'matcher', '--config', tiny_data / 'matcher.toml', '--data-config', tiny_data / 'data.toml',
+                           '--out', again, '--fresh', '-q', cwd=tiny_data)
+    assert status == 0, err
+    assert sha256_file(again / 'model.pt') == sha256_file(tiny_matcher / 'model.pt')
