@@ -26,7 +26,8 @@ setuptools.setup(
     url=cfg['git_url'],
     license='Apache-2.0',
     python_requires='>=' + cfg['min_python'],
-    packages=setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']),
+    # neural_synth_modeler: the seed README's import name, a thin alias of the library
+    packages=setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*', 'neural_synth_modeler']),
     include_package_data=True,
     install_requires=requirements,
     extras_require={'dev': dev_requirements},

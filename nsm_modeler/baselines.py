@@ -13,8 +13,24 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
-from .core import ConfigError, NsmError, RenderError, atomic_write, autocast_dtype, from_dict, pick_device, to_dict, torch_threads
-from .params import AMSYNTH_PARAMS, CONTINUOUS_INDEX, DISCRETE_INDEX, N_PARAMS, snap as snap_norm
+from nsm_modeler.core import (
+    ConfigError,
+    NsmError,
+    RenderError,
+    atomic_write,
+    autocast_dtype,
+    from_dict,
+    pick_device,
+    to_dict,
+    torch_threads,
+)
+from nsm_modeler.params import (
+    AMSYNTH_PARAMS,
+    CONTINUOUS_INDEX,
+    DISCRETE_INDEX,
+    N_PARAMS,
+    snap as snap_norm,
+)
 from .render import Renderer, RenderJob
 from .features import FeatureConfig, detect_midi_note, extract_features
 from .dataset import DatasetSplit
@@ -28,15 +44,18 @@ __all__ = ['snap', 'choice_indices', 'consensus', 'param_embedding', 'frame_stat
 # %% ../nbs/11_baselines.ipynb #b17b0417
 _N_CHOICES = np.array([AMSYNTH_PARAMS[i].n_choices for i in DISCRETE_INDEX])
 
-def snap(params): # normalised parameters, [..., 41]
+
+def snap(params):  # normalised parameters, [..., 41]
     "`params.snap` as float32, the dtype the estimators work in."
     return snap_norm(params).astype(np.float32)
 
-def choice_indices(params): # normalised parameters, [..., 41]
+
+def choice_indices(params):  # normalised parameters, [..., 41]
     "Choice index of every discrete parameter, `[..., 11]` in `DISCRETE_INDEX` order."
     return np.rint(snap(params)[..., DISCRETE_INDEX] * (_N_CHOICES - 1)).astype(np.int64)
 
-def consensus(params): # normalised parameters, [..., n_presets, 41]
+
+def consensus(params):  # normalised parameters, [..., n_presets, 41]
     "One preset from many: mean of each continuous parameter, most common choice of each discrete one."
     params = np.asarray(params, dtype=np.float64)
     out, choices = params.mean(axis=-2), choice_indices(params)
@@ -45,122 +64,187 @@ def consensus(params): # normalised parameters, [..., n_presets, 41]
         out[..., i] = counts.argmax(axis=-1) / (n - 1)
     return snap(out)
 
-def param_embedding(params): # normalised parameters, [n, 41]
+
+def param_embedding(params):  # normalised parameters, [n, 41]
     "Continuous values then scaled one-hot choices: squared L2 = continuous squared L2 + discrete mismatches."
     choices = choice_indices(params)
     onehots = [np.eye(n)[choices[:, j]] / np.sqrt(2) for j, n in enumerate(_N_CHOICES)]
     return np.concatenate([np.asarray(params, np.float64)[:, CONTINUOUS_INDEX], *onehots], axis=1)
 
 # %% ../nbs/11_baselines.ipynb #07cee4fb
-def _chunked(fn, x, chunk:int=512):
+def _chunked(fn, x, chunk: int = 512):
     "`fn` applied to `x` (float32) in chunks of rows, concatenated."
-    return np.concatenate([fn(np.asarray(x[lo:lo + chunk], dtype=np.float32)) for lo in range(0, len(x), chunk)])
+    return np.concatenate(
+        [fn(np.asarray(x[lo : lo + chunk], dtype=np.float32)) for lo in range(0, len(x), chunk)]
+    )
 
-def frame_stats(x): # per-frame features, [n_clips, n_frames, n_dims]
+
+def frame_stats(x):  # per-frame features, [n_clips, n_frames, n_dims]
     "Mean and standard deviation over frames, `[n_clips, 2 * n_dims]`."
     return _chunked(lambda c: np.concatenate([c.mean(axis=1), c.std(axis=1)], axis=1), x)
+
 
 def _pool(x, axis, n):
     "Means over `n` near-equal consecutive slices along `axis`."
     edges = np.linspace(0, x.shape[axis], n + 1).round().astype(int)
-    return np.add.reduceat(x, edges[:-1], axis=axis) / np.expand_dims(np.diff(edges), [a for a in range(x.ndim) if a != axis])
+    return np.add.reduceat(x, edges[:-1], axis=axis) / np.expand_dims(
+        np.diff(edges), [a for a in range(x.ndim) if a != axis]
+    )
 
-def pooled_log_mel(log_mel, # log-mel spectrograms, [n_clips, n_frames, n_mels]
-                   n_time:int=8, # time segments
-                   n_bands:int=32): # mel-band groups
+
+def pooled_log_mel(
+    log_mel,  # log-mel spectrograms, [n_clips, n_frames, n_mels]
+    n_time: int = 8,  # time segments
+    n_bands: int = 32,  # mel-band groups
+):
     "Log-mel averaged over `n_time` segments and `n_bands` band groups, flattened: `[n_clips, n_time * n_bands]`."
     if not (1 <= n_time <= log_mel.shape[1] and 1 <= n_bands <= log_mel.shape[2]):
-        raise ConfigError(f"n_time={n_time}, n_bands={n_bands} must be in 1..{log_mel.shape[1:]} (frames, mels)")
+        raise ConfigError(
+            f"n_time={n_time}, n_bands={n_bands} must be in 1..{log_mel.shape[1:]} (frames, mels)"
+        )
     return _chunked(lambda c: _pool(_pool(c, 1, n_time), 2, n_bands).reshape(len(c), -1), log_mel)
+
 
 @dataclasses.dataclass
 class Standardiser:
     "Per-dimension standardisation with statistics of a training set."
+
     mean: np.ndarray  # [n_dims]
-    std: np.ndarray   # [n_dims], floored so constant dimensions stay finite
+    std: np.ndarray  # [n_dims], floored so constant dimensions stay finite
 
     @classmethod
-    def fit(cls, x): # training vectors, [n, n_dims]
+    def fit(cls, x):  # training vectors, [n, n_dims]
         return cls(x.mean(axis=0), np.maximum(x.std(axis=0), 1e-6))
-    def __call__(self, x): return ((x - self.mean) / self.std).astype(np.float32)
 
-def nearest(queries:np.ndarray, # [n_queries, n_dims]
-            pool:np.ndarray, # [n_pool, n_dims]
-            k:int=1, # neighbours per query
-            metric:str='l2', # 'l2' or 'cosine'
-            chunk:int=256): # queries per distance block
+    def __call__(self, x):
+        return ((x - self.mean) / self.std).astype(np.float32)
+
+
+def nearest(
+    queries: np.ndarray,  # [n_queries, n_dims]
+    pool: np.ndarray,  # [n_pool, n_dims]
+    k: int = 1,  # neighbours per query
+    metric: str = 'l2',  # 'l2' or 'cosine'
+    chunk: int = 256,  # queries per distance block
+):
     "Row indices `[n_queries, k]` of the `k` pool rows nearest each query, nearest first."
-    if metric not in ('l2', 'cosine'): raise ConfigError(f"metric={metric!r}; choose 'l2' or 'cosine'")
-    if not 1 <= k <= len(pool): raise ConfigError(f"k={k} must be in 1..{len(pool)} (the pool size)")
+    if metric not in ('l2', 'cosine'):
+        raise ConfigError(f"metric={metric!r}; choose 'l2' or 'cosine'")
+    if not 1 <= k <= len(pool):
+        raise ConfigError(f"k={k} must be in 1..{len(pool)} (the pool size)")
     queries, pool = np.asarray(queries, np.float64), np.asarray(pool, np.float64)
     if metric == 'cosine':
-        queries, pool = (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12) for x in (queries, pool))
-    pool_sq = (pool ** 2).sum(axis=1)
+        queries, pool = (
+            x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12) for x in (queries, pool)
+        )
+    pool_sq = (pool**2).sum(axis=1)
     out = []
     for lo in range(0, len(queries), chunk):
-        q = queries[lo:lo + chunk]
-        d = -q @ pool.T if metric == 'cosine' else (q ** 2).sum(axis=1, keepdims=True) - 2 * q @ pool.T + pool_sq
+        q = queries[lo : lo + chunk]
+        d = (
+            -q @ pool.T
+            if metric == 'cosine'
+            else (q**2).sum(axis=1, keepdims=True) - 2 * q @ pool.T + pool_sq
+        )
         idx = np.argpartition(d, k - 1, axis=1)[:, :k]
-        out.append(np.take_along_axis(idx, np.take_along_axis(d, idx, axis=1).argsort(axis=1, kind='stable'), axis=1))
+        out.append(
+            np.take_along_axis(
+                idx, np.take_along_axis(d, idx, axis=1).argsort(axis=1, kind='stable'), axis=1
+            )
+        )
     return np.concatenate(out)
 
 # %% ../nbs/11_baselines.ipynb #2cd9e4dd
-def _fitted(est, attr:str):
+def _fitted(est, attr: str):
     "Raise unless `est` has been fitted (has `attr`)."
-    if not hasattr(est, attr): raise NsmError(f"{est.name}: call fit() before predicting or ranking")
+    if not hasattr(est, attr):
+        raise NsmError(f"{est.name}: call fit() before predicting or ranking")
     return getattr(est, attr)
 
-def human_params(split:DatasetSplit): # clips, human and synthetic
+
+def human_params(split: DatasetSplit):  # clips, human and synthetic
     "Normalised parameters of the split's human-made clips: the presets a user's 'average preset' means."
-    human = (split.clips['source'] == 'human').to_numpy() if 'source' in split.clips else np.ones(len(split), bool)
-    if not human.any(): raise NsmError("no human presets in the training split")
+    human = (
+        (split.clips['source'] == 'human').to_numpy()
+        if 'source' in split.clips
+        else np.ones(len(split), bool)
+    )
+    if not human.any():
+        raise NsmError("no human presets in the training split")
     return np.asarray(split.params, dtype=np.float32)[human]
+
 
 class MeanPreset:
     "Predicts the consensus of the human training presets: mean continuous parameters, most common discrete choices."
+
     name = 'mean-preset'
-    def fit(self, train:DatasetSplit, # training clips; only the human presets count
-            val:DatasetSplit|None=None): # unused
+
+    def fit(
+        self,
+        train: DatasetSplit,  # training clips; only the human presets count
+        val: DatasetSplit | None = None,  # unused
+    ):
         self.preset_ = consensus(human_params(train))
         return self
-    def predict(self, split:DatasetSplit): # clips to predict
+
+    def predict(self, split: DatasetSplit):  # clips to predict
         return np.tile(_fitted(self, 'preset_'), (len(split), 1))
+
 
 class RandomPreset:
     "Predicts a human training preset drawn at random (seeded) for every clip."
+
     name = 'random-preset'
-    def __init__(self, seed:int=0): # the same seed draws the same presets
+
+    def __init__(self, seed: int = 0):  # the same seed draws the same presets
         self.seed = seed
-    def fit(self, train:DatasetSplit, # training clips; only the human presets count
-            val:DatasetSplit|None=None): # unused
+
+    def fit(
+        self,
+        train: DatasetSplit,  # training clips; only the human presets count
+        val: DatasetSplit | None = None,  # unused
+    ):
         self.params_ = human_params(train)
         return self
-    def predict(self, split:DatasetSplit): # clips to predict
+
+    def predict(self, split: DatasetSplit):  # clips to predict
         params = _fitted(self, 'params_')
         return params[np.random.default_rng(self.seed).integers(0, len(params), len(split))]
 
 # %% ../nbs/11_baselines.ipynb #b631691c
 class NearestPreset:
     "Predicts the parameters of the most similar training clip (MFCC statistics + pooled log-mel, cosine)."
-    def __init__(self, k:int=1, # neighbours; their consensus is predicted
-                 n_time:int=4, # time segments of the pooled log-mel
-                 n_bands:int=16): # band groups of the pooled log-mel
+
+    def __init__(
+        self,
+        k: int = 1,  # neighbours; their consensus is predicted
+        n_time: int = 4,  # time segments of the pooled log-mel
+        n_bands: int = 16,  # band groups of the pooled log-mel
+    ):
         self.k, self.n_time, self.n_bands = k, n_time, n_bands
         self.name = 'nearest-preset' if k == 1 else f'nearest-preset-k{k}'
 
-    def features(self, split:DatasetSplit): # clips to describe
+    def features(self, split: DatasetSplit):  # clips to describe
         "One unstandardised vector per clip: `[n_clips, 2 * n_mfcc + n_time * n_bands]`."
-        return np.concatenate([frame_stats(split.features['mfcc']),
-                               pooled_log_mel(split.features['log_mel'], self.n_time, self.n_bands)], axis=1)
+        return np.concatenate(
+            [
+                frame_stats(split.features['mfcc']),
+                pooled_log_mel(split.features['log_mel'], self.n_time, self.n_bands),
+            ],
+            axis=1,
+        )
 
-    def fit(self, train:DatasetSplit, # training clips: the lookup table
-            val:DatasetSplit|None=None): # unused
+    def fit(
+        self,
+        train: DatasetSplit,  # training clips: the lookup table
+        val: DatasetSplit | None = None,  # unused
+    ):
         x = self.features(train)
         self.scaler_ = Standardiser.fit(x)
         self.keys_, self.params_ = self.scaler_(x), np.asarray(train.params, dtype=np.float32)
         return self
 
-    def predict(self, split:DatasetSplit): # clips to predict
+    def predict(self, split: DatasetSplit):  # clips to predict
         idx = nearest(_fitted(self, 'scaler_')(self.features(split)), self.keys_, self.k, 'cosine')
         return consensus(self.params_[idx])
 
@@ -168,37 +252,56 @@ class NearestPreset:
 @dataclasses.dataclass(frozen=True)
 class MLPConfig:
     "Architecture and training of `MLPEstimator`."
+
     hidden: tuple[int, ...] = (256, 256)  # width of each hidden layer
-    dropout: float = 0.1                  # after each hidden layer
-    epochs: int = 300                     # upper bound on epochs
-    lr: float = 1e-3                      # AdamW learning rate
-    weight_decay: float = 1e-4            # AdamW weight decay
-    batch_size: int = 128                 # clips per step
-    patience: int = 20                    # epochs without validation improvement before stopping
-    discrete_weight: float = 0.1          # weight of the mean cross-entropy against the continuous MSE
-    max_train_s: float = 120.0            # wall-time cap on training
-    seed: int = 0                         # seeds weights, batch order and dropout
+    dropout: float = 0.1  # after each hidden layer
+    epochs: int = 300  # upper bound on epochs
+    lr: float = 1e-3  # AdamW learning rate
+    weight_decay: float = 1e-4  # AdamW weight decay
+    batch_size: int = 128  # clips per step
+    patience: int = 20  # epochs without validation improvement before stopping
+    discrete_weight: float = 0.1  # weight of the mean cross-entropy against the continuous MSE
+    max_train_s: float = 120.0  # wall-time cap on training
+    seed: int = 0  # seeds weights, batch order and dropout
 
     def __post_init__(self):
-        if not self.hidden or min(self.hidden) < 1: raise ConfigError(f"hidden={self.hidden} must list positive layer widths")
+        if not self.hidden or min(self.hidden) < 1:
+            raise ConfigError(f"hidden={self.hidden} must list positive layer widths")
         if min(self.epochs, self.batch_size, self.patience) < 1:
-            raise ConfigError(f"epochs={self.epochs}, batch_size={self.batch_size}, patience={self.patience} must be >= 1")
-        if not (0 <= self.dropout < 1 and self.lr > 0 and self.weight_decay >= 0 and self.discrete_weight >= 0 and self.max_train_s > 0):
-            raise ConfigError(f"need 0 <= dropout < 1, lr > 0, weight_decay >= 0, discrete_weight >= 0, max_train_s > 0; got {self}")
+            raise ConfigError(
+                f"epochs={self.epochs}, batch_size={self.batch_size}, patience={self.patience} must be >= 1"
+            )
+        if not (
+            0 <= self.dropout < 1
+            and self.lr > 0
+            and self.weight_decay >= 0
+            and self.discrete_weight >= 0
+            and self.max_train_s > 0
+        ):
+            raise ConfigError(
+                f"need 0 <= dropout < 1, lr > 0, weight_decay >= 0, discrete_weight >= 0, max_train_s > 0; got {self}"
+            )
+
 
 class _MLP(nn.Module):
     "Shared body, a sigmoid head for the continuous parameters and one softmax head per discrete parameter."
-    def __init__(self, n_in:int, config:MLPConfig):
+
+    def __init__(self, n_in: int, config: MLPConfig):
         super().__init__()
         layers = []
         for width in config.hidden:
-            layers += [nn.Linear(n_in, width), nn.LayerNorm(width), nn.GELU(), nn.Dropout(config.dropout)]
+            layers += [
+                nn.Linear(n_in, width),
+                nn.LayerNorm(width),
+                nn.GELU(),
+                nn.Dropout(config.dropout),
+            ]
             n_in = width
         self.body = nn.Sequential(*layers)
         self.continuous = nn.Linear(n_in, len(CONTINUOUS_INDEX))
         self.discrete = nn.ModuleList(nn.Linear(n_in, int(n)) for n in _N_CHOICES)
 
-    def forward(self, x): # standardised MFCC statistics, [batch, n_in]
+    def forward(self, x):  # standardised MFCC statistics, [batch, n_in]
         "Continuous values in (0, 1) `[batch, 30]` and a list of 11 logit tensors `[batch, n_choices]`."
         h = self.body(x)
         return torch.sigmoid(self.continuous(h)), [head(h) for head in self.discrete]
@@ -206,35 +309,53 @@ class _MLP(nn.Module):
 # %% ../nbs/11_baselines.ipynb #85ccba48
 class MLPEstimator:
     "SpiegeLib-style MLP on MFCC statistics: sigmoid regression of continuous, softmax heads for discrete parameters."
+
     name = 'mlp'
-    def __init__(self, config:MLPConfig=MLPConfig(), # architecture and training
-                 device:str|None=None, # 'cuda', 'mps' or 'cpu'; None picks the best present
-                 progress:bool=True, # tqdm bar over epochs
-                 cpu_threads:int|None=1): # torch threads when the device is the CPU; None: torch's setting
+
+    def __init__(
+        self,
+        config: MLPConfig = MLPConfig(),  # architecture and training
+        device: str | None = None,  # 'cuda', 'mps' or 'cpu'; None picks the best present
+        progress: bool = True,  # tqdm bar over epochs
+        # torch threads when the device is the CPU; None: torch's setting
+        cpu_threads: int | None = 1,
+    ):
         self.config, self.device, self.progress = config, pick_device(device), progress
         self.amp_dtype = autocast_dtype(self.device)
         self.cpu_threads = cpu_threads if self.device.type == 'cpu' else None
 
-    def _tensors(self, split:DatasetSplit):
+    def _tensors(self, split: DatasetSplit):
         "Standardised inputs, continuous targets and choice indices of a split, on the device."
         x = torch.from_numpy(self.scaler_(frame_stats(split.features['mfcc']))).to(self.device)
         params = np.asarray(split.params, dtype=np.float32)
-        return x, torch.from_numpy(params[:, CONTINUOUS_INDEX]).to(self.device), torch.from_numpy(choice_indices(params)).to(self.device)
+        return (
+            x,
+            torch.from_numpy(params[:, CONTINUOUS_INDEX]).to(self.device),
+            torch.from_numpy(choice_indices(params)).to(self.device),
+        )
 
     def _loss(self, x, y_cont, y_choice):
         "Continuous MSE + `discrete_weight` x mean cross-entropy of the discrete heads."
-        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+        with torch.autocast(
+            self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None
+        ):
             cont, logits = self.model_(x)
-        ce = torch.stack([F.cross_entropy(l.float(), y_choice[:, j]) for j, l in enumerate(logits)]).mean()
+        ce = torch.stack(
+            [F.cross_entropy(l.float(), y_choice[:, j]) for j, l in enumerate(logits)]
+        ).mean()
         return F.mse_loss(cont.float(), y_cont) + self.config.discrete_weight * ce
 
-    def fit(self, train:DatasetSplit, # training clips
-            val:DatasetSplit|None=None): # early-stopping clips; None stops on the training loss
+    def fit(
+        self,
+        train: DatasetSplit,  # training clips
+        val: DatasetSplit | None = None,  # early-stopping clips; None stops on the training loss
+    ):
         "Train from scratch; the weights of the best epoch are kept and `history_` records every epoch."
-        with torch_threads(self.cpu_threads): self._train(train, val)
+        with torch_threads(self.cpu_threads):
+            self._train(train, val)
         return self
 
-    def _train(self, train:DatasetSplit, val:DatasetSplit|None):
+    def _train(self, train: DatasetSplit, val: DatasetSplit | None):
         cfg = self.config
         torch.manual_seed(cfg.seed)
         self.scaler_ = Standardiser.fit(frame_stats(train.features['mfcc']))
@@ -244,7 +365,9 @@ class MLPEstimator:
         scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         order = torch.Generator().manual_seed(cfg.seed)
         best, best_state, waited, start, self.history_ = np.inf, None, 0, time.perf_counter(), []
-        for epoch in (bar := tqdm(range(cfg.epochs), desc='mlp', unit='epoch', disable=not self.progress)):
+        for epoch in (
+            bar := tqdm(range(cfg.epochs), desc='mlp', unit='epoch', disable=not self.progress)
+        ):
             self.model_.train()
             total = 0.0
             for idx in torch.randperm(len(data[0]), generator=order).split(cfg.batch_size):
@@ -256,42 +379,75 @@ class MLPEstimator:
                 total += loss.item() * len(idx)
             train_loss = total / len(data[0])
             self.model_.eval()
-            with torch.no_grad(): val_loss = train_loss if val_data is None else self._loss(*val_data).item()
-            self.history_.append(dict(epoch=epoch, train_loss=train_loss, val_loss=val_loss, seconds=time.perf_counter() - start))
+            with torch.no_grad():
+                val_loss = train_loss if val_data is None else self._loss(*val_data).item()
+            self.history_.append(
+                dict(
+                    epoch=epoch,
+                    train_loss=train_loss,
+                    val_loss=val_loss,
+                    seconds=time.perf_counter() - start,
+                )
+            )
             bar.set_postfix(train=f'{train_loss:.4f}', val=f'{val_loss:.4f}')
-            if val_loss < best: best, best_state, waited = val_loss, copy.deepcopy(self.model_.state_dict()), 0
-            else: waited += 1
-            if waited >= cfg.patience or time.perf_counter() - start > cfg.max_train_s: break
+            if val_loss < best:
+                best, best_state, waited = val_loss, copy.deepcopy(self.model_.state_dict()), 0
+            else:
+                waited += 1
+            if waited >= cfg.patience or time.perf_counter() - start > cfg.max_train_s:
+                break
         self.model_.load_state_dict(best_state)
         self.model_.eval()
 
     @torch.no_grad()
-    def predict(self, split:DatasetSplit, # clips to predict
-                batch_size:int=4096): # clips per forward pass
+    def predict(
+        self,
+        split: DatasetSplit,  # clips to predict
+        batch_size: int = 4096,  # clips per forward pass
+    ):
         _fitted(self, 'model_')
         x = torch.from_numpy(self.scaler_(frame_stats(split.features['mfcc'])))
         out = np.zeros((len(split), N_PARAMS), np.float32)
         with torch_threads(self.cpu_threads):
             for lo in range(0, len(x), batch_size):
-                cont, logits = self.model_(x[lo:lo + batch_size].to(self.device))
-                out[lo:lo + batch_size, CONTINUOUS_INDEX] = cont.float().cpu().numpy()
-                out[lo:lo + batch_size, DISCRETE_INDEX] = torch.stack([l.argmax(dim=1) for l in logits], 1).cpu().numpy() / (_N_CHOICES - 1)
+                cont, logits = self.model_(x[lo : lo + batch_size].to(self.device))
+                out[lo : lo + batch_size, CONTINUOUS_INDEX] = cont.float().cpu().numpy()
+                out[lo : lo + batch_size, DISCRETE_INDEX] = torch.stack(
+                    [l.argmax(dim=1) for l in logits], 1
+                ).cpu().numpy() / (_N_CHOICES - 1)
         return snap(out)
 
-    def save(self, path:str|Path): # a `.pt` file, written atomically
+    def save(self, path: str | Path):  # a `.pt` file, written atomically
         "Save config, weights, standardisation statistics and training history."
-        state = dict(config=to_dict(self.config), model={k: v.cpu() for k, v in _fitted(self, 'model_').state_dict().items()},
-                     mean=torch.from_numpy(self.scaler_.mean), std=torch.from_numpy(self.scaler_.std), history=self.history_)
-        with atomic_write(path) as f: torch.save(state, f)
+        state = dict(
+            config=to_dict(self.config),
+            model={k: v.cpu() for k, v in _fitted(self, 'model_').state_dict().items()},
+            mean=torch.from_numpy(self.scaler_.mean),
+            std=torch.from_numpy(self.scaler_.std),
+            history=self.history_,
+        )
+        with atomic_write(path) as f:
+            torch.save(state, f)
 
     @classmethod
-    def load(cls, path:str|Path, # written by `save`
-             device:str|None=None, # None picks the best present
-             cpu_threads:int|None=1): # torch threads when the device is the CPU
+    def load(
+        cls,
+        path: str | Path,  # written by `save`
+        device: str | None = None,  # None picks the best present
+        cpu_threads: int | None = 1,  # torch threads when the device is the CPU
+    ):
         "A fitted `MLPEstimator` from `save`'s file."
         state = torch.load(path, map_location='cpu', weights_only=True)
-        est = cls(from_dict(MLPConfig, state['config'], str(path)), device, progress=False, cpu_threads=cpu_threads)
-        est.scaler_, est.history_ = Standardiser(state['mean'].numpy(), state['std'].numpy()), state['history']
+        est = cls(
+            from_dict(MLPConfig, state['config'], str(path)),
+            device,
+            progress=False,
+            cpu_threads=cpu_threads,
+        )
+        est.scaler_, est.history_ = (
+            Standardiser(state['mean'].numpy(), state['std'].numpy()),
+            state['history'],
+        )
         est.model_ = _MLP(len(est.scaler_.mean), est.config).to(est.device)
         est.model_.load_state_dict(state['model'])
         est.model_.eval()
@@ -301,151 +457,269 @@ class MLPEstimator:
 @dataclasses.dataclass(frozen=True)
 class RefineConfig:
     "Budget and settings of the CMA-ES refinement."
-    budget: int = 64             # renders per preset, the start included
-    max_s: float = 0.0           # also stop a preset before a generation that would end past this many seconds; 0: no time cap
-    popsize: int = 8             # candidates per CMA-ES generation, rendered as one batch
-    sigma0: float = 0.1          # initial CMA-ES step size, in normalised units
+
+    budget: int = 64  # renders per preset, the start included
+    max_s: float = 0.0  # also stop a preset before a generation that would end past this many seconds; 0: no time cap
+    popsize: int = 8  # candidates per CMA-ES generation, rendered as one batch
+    sigma0: float = 0.1  # initial CMA-ES step size, in normalised units
     distance: str = 'logmel_l1'  # 'logmel_l1' (dB) or 'mrstft' (auraloss): the objective
-    fallback_note: int = 60      # MIDI note for a target without a detectable pitch
-    velocity: int = 100          # MIDI velocity candidates are played at
-    seed: int = 0                # seeds CMA-ES; each clip gets its own stream
+    fallback_note: int = 60  # MIDI note for a target without a detectable pitch
+    velocity: int = 100  # MIDI velocity candidates are played at
+    seed: int = 0  # seeds CMA-ES; each clip gets its own stream
 
     def __post_init__(self):
-        if self.distance not in ('logmel_l1', 'mrstft'): raise ConfigError(f"distance={self.distance!r}; choose 'logmel_l1' or 'mrstft'")
-        if self.max_s < 0: raise ConfigError(f"max_s={self.max_s} must be >= 0 (0: no time cap)")
+        if self.distance not in ('logmel_l1', 'mrstft'):
+            raise ConfigError(f"distance={self.distance!r}; choose 'logmel_l1' or 'mrstft'")
+        if self.max_s < 0:
+            raise ConfigError(f"max_s={self.max_s} must be >= 0 (0: no time cap)")
         if self.budget < 1 or self.popsize < 2 or not 0 < self.sigma0 <= 1:
-            raise ConfigError(f"need budget >= 1, popsize >= 2 and 0 < sigma0 <= 1; got {self.budget}, {self.popsize}, {self.sigma0}")
+            raise ConfigError(
+                f"need budget >= 1, popsize >= 2 and 0 < sigma0 <= 1; got {self.budget}, {self.popsize}, {self.sigma0}"
+            )
+
 
 class AudioDistance:
     "Distance of candidate clips to one target clip, as `evaluate.audio_metrics` computes it: log-mel L1 (dB) or MR-STFT."
-    def __init__(self, target:np.ndarray, # mono float32 [n_samples]
-                 kind:str, # 'logmel_l1' or 'mrstft'
-                 feature_config:FeatureConfig, # for log-mel
-                 device=None): # torch device of the MR-STFT; None: `pick_device()`
-        self.target, self.kind, self.feature_config, self.device = target, kind, feature_config, device or pick_device()
-        if kind == 'logmel_l1': self.target_log_mel = extract_features(target, feature_config)['log_mel'][0].astype(np.float64)
 
-    def __call__(self, audios:list) -> np.ndarray: # clips (mono float32), None for failed renders
+    def __init__(
+        self,
+        target: np.ndarray,  # mono float32 [n_samples]
+        kind: str,  # 'logmel_l1' or 'mrstft'
+        feature_config: FeatureConfig,  # for log-mel
+        device=None,  # torch device of the MR-STFT; None: `pick_device()`
+    ):
+        self.target, self.kind, self.feature_config, self.device = (
+            target,
+            kind,
+            feature_config,
+            device or pick_device(),
+        )
+        if kind == 'logmel_l1':
+            self.target_log_mel = extract_features(target, feature_config)['log_mel'][0].astype(
+                np.float64
+            )
+
+    def __call__(self, audios: list) -> np.ndarray:  # clips (mono float32), None for failed renders
         "One distance per clip; failed renders score infinity."
         ok = np.array([a is not None for a in audios])
         d = np.full(len(audios), np.inf)
-        if not ok.any(): return d
+        if not ok.any():
+            return d
         good = np.stack([a for a in audios if a is not None])
-        if self.kind == 'mrstft': d[ok] = mrstft_per_clip(good, np.repeat(self.target[None], len(good), axis=0), self.device)
-        else: d[ok] = np.abs(clip_features(good, self.feature_config)['log_mel'] - self.target_log_mel).mean(axis=(1, 2))
+        if self.kind == 'mrstft':
+            d[ok] = mrstft_per_clip(
+                good, np.repeat(self.target[None], len(good), axis=0), self.device
+            )
+        else:
+            d[ok] = np.abs(
+                clip_features(good, self.feature_config)['log_mel'] - self.target_log_mel
+            ).mean(axis=(1, 2))
         return d
 
 # %% ../nbs/11_baselines.ipynb #a7156fae
 class RefinedEstimator:
     "Another estimator's prediction, refined by CMA-ES over the continuous parameters with the synth in the loop."
-    def __init__(self, base, # an estimator: its predictions are the starting points
-                 renderer:Renderer, # renders candidates and targets
-                 feature_config:FeatureConfig, # for the log-mel distance
-                 config:RefineConfig=RefineConfig(), # budget and CMA-ES settings
-                 progress:bool=True): # tqdm bar over clips
+
+    def __init__(
+        self,
+        base,  # an estimator: its predictions are the starting points
+        renderer: Renderer,  # renders candidates and targets
+        feature_config: FeatureConfig,  # for the log-mel distance
+        config: RefineConfig = RefineConfig(),  # budget and CMA-ES settings
+        progress: bool = True,  # tqdm bar over clips
+    ):
         if renderer.config.n_samples != feature_config.n_samples:
-            raise ConfigError(f"renderer clips have {renderer.config.n_samples} samples, features expect {feature_config.n_samples}")
-        self.base, self.renderer, self.feature_config, self.config, self.progress = base, renderer, feature_config, config, progress
+            raise ConfigError(
+                f"renderer clips have {renderer.config.n_samples} samples, features expect {feature_config.n_samples}"
+            )
+        self.base, self.renderer, self.feature_config, self.config, self.progress = (
+            base,
+            renderer,
+            feature_config,
+            config,
+            progress,
+        )
         self.name = f'{base.name}+cma{config.budget}'
 
-    def fit(self, train:DatasetSplit, # training clips, for the base estimator
-            val:DatasetSplit|None=None): # validation clips, for the base estimator
+    def fit(
+        self,
+        train: DatasetSplit,  # training clips, for the base estimator
+        val: DatasetSplit | None = None,  # validation clips, for the base estimator
+    ):
         self.base.fit(train, val)
         return self
 
-    def refine(self, start:np.ndarray, # starting preset, normalised [41]
-               target:np.ndarray, # the sound to match, mono float32 [n_samples]
-               note:int|None=None, # MIDI note to render candidates at
-               velocity:int|None=None, # MIDI velocity
-               seed:int=1, # CMA-ES seed (cma treats 0 as "random")
-               max_s:float|None=None, # also stop before a generation that would end past this many seconds
-               progress:bool=False): # a tqdm bar over renders
+    def refine(
+        self,
+        start: np.ndarray,  # starting preset, normalised [41]
+        target: np.ndarray,  # the sound to match, mono float32 [n_samples]
+        note: int | None = None,  # MIDI note to render candidates at
+        velocity: int | None = None,  # MIDI velocity
+        seed: int = 1,  # CMA-ES seed (cma treats 0 as "random")
+        # also stop before a generation that would end past this many seconds
+        max_s: float | None = None,
+        progress: bool = False,  # a tqdm bar over renders
+    ):
         "The best preset heard within the budget (start included), and its record: renders, distances, seconds."
         t0, cfg = time.perf_counter(), self.config
         bar = tqdm(total=cfg.budget, desc='refining', unit='render', disable=not progress)
         distance = AudioDistance(target, cfg.distance, self.feature_config)
+
         def score(presets):
-            results = self.renderer.render_many([RenderJob(p, note, velocity) for p in presets], progress=False)
+            results = self.renderer.render_many(
+                [RenderJob(p, note, velocity) for p in presets], progress=False
+            )
             return distance([r.audio for r in results])
+
         best = start = snap(start)
         best_d = start_d = score([start])[0]
-        gen_s = (time.perf_counter() - t0) * cfg.popsize / self.renderer.config.n_workers   # a generation's time, until one is timed
+        # a generation's time, until one is timed
+        gen_s = (time.perf_counter() - t0) * cfg.popsize / self.renderer.config.n_workers
         renders = 1
         bar.update(1)
-        es = cma.CMAEvolutionStrategy(np.clip(start[CONTINUOUS_INDEX], 0.01, 0.99), cfg.sigma0,
-                                      dict(bounds=[0, 1], popsize=cfg.popsize, seed=seed, verbose=-9))
+        es = cma.CMAEvolutionStrategy(
+            np.clip(start[CONTINUOUS_INDEX], 0.01, 0.99),
+            cfg.sigma0,
+            dict(bounds=[0, 1], popsize=cfg.popsize, seed=seed, verbose=-9),
+        )
         while renders < cfg.budget and (max_s is None or time.perf_counter() - t0 + gen_s <= max_s):
             gen_start = time.perf_counter()
-            xs = es.ask()[:cfg.budget - renders]   # the last generation may be cut short; it is not told
+            # the last generation may be cut short; it is not told
+            xs = es.ask()[: cfg.budget - renders]
             presets = np.tile(start, (len(xs), 1))
             presets[:, CONTINUOUS_INDEX] = xs
             presets, d = snap(presets), score(presets)
             renders += len(xs)
-            bar.update(len(xs)); bar.set_postfix(distance=f'{min(best_d, d.min()):.2f}')
-            if len(xs) == cfg.popsize: es.tell(xs, d.tolist())
-            if d.min() < best_d: best, best_d = presets[d.argmin()], d.min()
+            bar.update(len(xs))
+            bar.set_postfix(distance=f'{min(best_d, d.min()):.2f}')
+            if len(xs) == cfg.popsize:
+                es.tell(xs, d.tolist())
+            if d.min() < best_d:
+                best, best_d = presets[d.argmin()], d.min()
             gen_s = time.perf_counter() - gen_start
         bar.close()
-        return best, dict(renders=renders, start_distance=start_d, distance=best_d, seconds=time.perf_counter() - t0)
+        return best, dict(
+            renders=renders,
+            start_distance=start_d,
+            distance=best_d,
+            seconds=time.perf_counter() - t0,
+        )
 
-    def targets(self, split:DatasetSplit): # clips whose sounds are wanted
+    def targets(self, split: DatasetSplit):  # clips whose sounds are wanted
         "The target sounds `[n, n_samples]`, re-rendered from the clips' true parameters, notes and velocities (`evaluate.render_targets`)."
         targets = render_targets(split, self.renderer, self.feature_config)
         for clip_id, error in zip(targets.clip_ids, targets.error):
-            if error: raise RenderError(f"target {clip_id}: {error}")
+            if error:
+                raise RenderError(f"target {clip_id}: {error}")
         return targets.audio
 
-    def notes(self, targets:np.ndarray): # target sounds [n, n_samples]
+    def notes(self, targets: np.ndarray):  # target sounds [n, n_samples]
         "The MIDI note to play each target's candidates at: its detected pitch, else `fallback_note`."
-        detected = [detect_midi_note(extract_features(t, self.feature_config), self.feature_config) for t in targets]
+        detected = [
+            detect_midi_note(extract_features(t, self.feature_config), self.feature_config)
+            for t in targets
+        ]
         return np.array([self.config.fallback_note if n is None else n for n in detected])
 
-    def predict(self, split:DatasetSplit): # clips to predict; their true parameters are used only to render the target sounds
+    def predict(
+        self,
+        # clips to predict; their true parameters are used only to render the target sounds
+        split: DatasetSplit,
+    ):
         starts, targets = self.base.predict(split), self.targets(split)
         notes = self.notes(targets)
         out, rows = np.empty_like(starts), []
         for i in tqdm(range(len(split)), desc=self.name, unit='clip', disable=not self.progress):
             seed = int(np.random.SeedSequence((self.config.seed, i)).generate_state(1)[0]) + 1
-            out[i], record = self.refine(starts[i], targets[i], int(notes[i]), self.config.velocity, seed, max_s=self.config.max_s or None)
-            rows.append(dict(clip_id=split.clips['clip_id'].iat[i], note=int(notes[i]), note_true=int(split.clips['note'].iat[i]), **record))
+            out[i], record = self.refine(
+                starts[i],
+                targets[i],
+                int(notes[i]),
+                self.config.velocity,
+                seed,
+                max_s=self.config.max_s or None,
+            )
+            rows.append(
+                dict(
+                    clip_id=split.clips['clip_id'].iat[i],
+                    note=int(notes[i]),
+                    note_true=int(split.clips['note'].iat[i]),
+                    **record,
+                )
+            )
         self.stats_ = pd.DataFrame(rows)
         return out
 
 # %% ../nbs/11_baselines.ipynb #3f1d6ea6
 class CosineMFCC:
     "Ranks pool clips by cosine similarity of standardised mean MFCCs."
+
     name = 'cosine-mfcc'
-    def _mean_mfcc(self, split): return _chunked(lambda c: c.mean(axis=1), split.features['mfcc'])
-    def fit(self, train:DatasetSplit): # training clips: standardisation statistics
+
+    def _mean_mfcc(self, split):
+        return _chunked(lambda c: c.mean(axis=1), split.features['mfcc'])
+
+    def fit(self, train: DatasetSplit):  # training clips: standardisation statistics
         self.scaler_ = Standardiser.fit(self._mean_mfcc(train))
         return self
-    def rank(self, queries:DatasetSplit, # clips to find matches for
-             pool:DatasetSplit, # clips to rank
-             k:int): # matches per query
+
+    def rank(
+        self,
+        queries: DatasetSplit,  # clips to find matches for
+        pool: DatasetSplit,  # clips to rank
+        k: int,  # matches per query
+    ):
         scale = _fitted(self, 'scaler_')
         return nearest(scale(self._mean_mfcc(queries)), scale(self._mean_mfcc(pool)), k, 'cosine')
 
+
 class L2LogMel:
     "Ranks pool clips by Euclidean distance of pooled log-mel spectrograms (dB)."
+
     name = 'l2-logmel'
-    def __init__(self, n_time:int=8, # time segments
-                 n_bands:int=32): # mel-band groups
+
+    def __init__(
+        self,
+        n_time: int = 8,  # time segments
+        n_bands: int = 32,  # mel-band groups
+    ):
         self.n_time, self.n_bands = n_time, n_bands
-    def fit(self, train:DatasetSplit): # unused: dB needs no scaling
+
+    def fit(self, train: DatasetSplit):  # unused: dB needs no scaling
         return self
-    def rank(self, queries:DatasetSplit, # clips to find matches for
-             pool:DatasetSplit, # clips to rank
-             k:int): # matches per query
-        return nearest(*(pooled_log_mel(s.features['log_mel'], self.n_time, self.n_bands) for s in (queries, pool)), k, 'l2')
+
+    def rank(
+        self,
+        queries: DatasetSplit,  # clips to find matches for
+        pool: DatasetSplit,  # clips to rank
+        k: int,  # matches per query
+    ):
+        return nearest(
+            *(
+                pooled_log_mel(s.features['log_mel'], self.n_time, self.n_bands)
+                for s in (queries, pool)
+            ),
+            k,
+            'l2',
+        )
+
 
 class NearestToEstimate:
     "Ranks pool presets by parameter-space distance to an estimator's prediction."
-    def __init__(self, estimator): # an estimator
+
+    def __init__(self, estimator):  # an estimator
         self.estimator, self.name = estimator, f'nearest-to-{estimator.name}'
-    def fit(self, train:DatasetSplit): # training clips, for the estimator
+
+    def fit(self, train: DatasetSplit):  # training clips, for the estimator
         self.estimator.fit(train)
         return self
-    def rank(self, queries:DatasetSplit, # clips to find matches for
-             pool:DatasetSplit, # presets to rank, by their parameters
-             k:int): # matches per query
-        return nearest(param_embedding(self.estimator.predict(queries)), param_embedding(pool.params), k, 'l2')
+
+    def rank(
+        self,
+        queries: DatasetSplit,  # clips to find matches for
+        pool: DatasetSplit,  # presets to rank, by their parameters
+        k: int,  # matches per query
+    ):
+        return nearest(
+            param_embedding(self.estimator.predict(queries)), param_embedding(pool.params), k, 'l2'
+        )

@@ -20,38 +20,61 @@ __all__ = ['environment', 'dataset_builds', 'predictor_benchmark', 'precision_be
 # %% ../nbs/13_bench.ipynb #e80b554a
 def environment() -> dict:
     "Machine and software versions a benchmark ran with."
-    def pkg(name):
-        try: return version(name)
-        except PackageNotFoundError: return None
-    amsynth = command_output('dpkg-query', '-W', '-f=${Version}', 'amsynth') or None
-    return dict(cores=os.cpu_count(), processor=platform.processor() or platform.machine(), python=platform.python_version(),
-                amsynth=amsynth, dawdreamer=pkg('dawdreamer'), torch=pkg('torch'), librosa=pkg('librosa'),
-                git_commit=git_commit())
 
-def _median_run(fn, repeats:int, key:str, **kwargs):
+    def pkg(name):
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    amsynth = command_output('dpkg-query', '-W', '-f=${Version}', 'amsynth') or None
+    return dict(
+        cores=os.cpu_count(),
+        processor=platform.processor() or platform.machine(),
+        python=platform.python_version(),
+        amsynth=amsynth,
+        dawdreamer=pkg('dawdreamer'),
+        torch=pkg('torch'),
+        librosa=pkg('librosa'),
+        git_commit=git_commit(),
+    )
+
+
+def _median_run(fn, repeats: int, key: str, **kwargs):
     "Run a benchmark `repeats` times and keep the run with the median `key`."
     runs = sorted((fn(**kwargs) for _ in range(repeats)), key=lambda r: r[key])
     return {**runs[len(runs) // 2], 'repeats': repeats}
 
-def dataset_builds(configs_dir:str|Path='configs'): # folder of data configs (TOML)
+
+def dataset_builds(configs_dir: str | Path = 'configs'):  # folder of data configs (TOML)
     "The recorded build (time, clips, size) of every data config in `configs_dir` whose dataset exists."
     from nsm_modeler.dataset import DataConfig
+
     builds = {}
     for path in sorted(Path(configs_dir).glob('**/data*.toml')):
         cfg = DataConfig.load(path)
-        record = Path(cfg.out_dir)/'build.json'
+        record = Path(cfg.out_dir) / 'build.json'
         if record.is_file():
             b = json.loads(record.read_text())
-            builds[str(path)] = dict(out_dir=cfg.out_dir, total_build_s=b.get('total_build_s'), last_call_s=b['build_s'],
-                                     n_clips=b['n_kept'], n_rejected=b['n_rejected'], size_gb=round(b['size_bytes'] / 1e9, 3))
+            builds[str(path)] = dict(
+                out_dir=cfg.out_dir,
+                total_build_s=b.get('total_build_s'),
+                last_call_s=b['build_s'],
+                n_clips=b['n_kept'],
+                n_rejected=b['n_rejected'],
+                size_gb=round(b['size_bytes'] / 1e9, 3),
+            )
     return builds
 
-def predictor_benchmark(model_dir:str|Path='models/production', # a trained predictor's model directory
-                        n_calls:int=100, # timed batch-1 calls, after warm-up
-                        batch_size:int=64, # clips per batched call
-                        n_sounds:int=8, # amsynth sounds (random patches) the calls cycle through
-                        device:str='cpu', # the device timed
-                        seed:int=0): # seeds the patches
+
+def predictor_benchmark(
+    model_dir: str | Path = 'models/production',  # a trained predictor's model directory
+    n_calls: int = 100,  # timed batch-1 calls, after warm-up
+    batch_size: int = 64,  # clips per batched call
+    n_sounds: int = 8,  # amsynth sounds (random patches) the calls cycle through
+    device: str = 'cpu',  # the device timed
+    seed: int = 0,  # seeds the patches
+):
     "Latency at batch 1 (a .wav path to parameters, and the network alone) and batched throughput of the parameter predictor."
     import tempfile, time
     import soundfile as sf, torch
@@ -59,47 +82,80 @@ def predictor_benchmark(model_dir:str|Path='models/production', # a trained pred
     from nsm_modeler.render import RenderConfig, Renderer
     from nsm_modeler.features import extract_features
     from nsm_modeler.evaluate import time_inference
+
     est = ParameterPredictor.load(model_dir, device)
     fc = est.feature_config
     with Renderer(RenderConfig(sample_rate=fc.sample_rate, duration_s=fc.duration_s)) as r:
-        audio = [a for a in (r.render(p) for p in np.random.default_rng(seed).uniform(0, 1, (4 * n_sounds, 41))) if _audible(a)][:n_sounds]
+        audio = [
+            a
+            for a in (
+                r.render(p) for p in np.random.default_rng(seed).uniform(0, 1, (4 * n_sounds, 41))
+            )
+            if _audible(a)
+        ][:n_sounds]
     with tempfile.TemporaryDirectory() as tmp:
-        wavs = [Path(tmp)/f'{i}.wav' for i in range(len(audio))]
-        for w, a in zip(wavs, audio): sf.write(w, a, fc.sample_rate, subtype='FLOAT')
+        wavs = [Path(tmp) / f'{i}.wav' for i in range(len(audio))]
+        for w, a in zip(wavs, audio):
+            sf.write(w, a, fc.sample_rate, subtype='FLOAT')
         wav = time_inference(est, wavs, fc, n_calls=n_calls)
     feats = [extract_features(a, fc) for a in audio]
     ms = []
     for call in range(5 + n_calls):
-        start = time.perf_counter(); est.predict_features(feats[call % len(feats)])
-        if call >= 5: ms.append(1000 * (time.perf_counter() - start))
+        start = time.perf_counter()
+        est.predict_features(feats[call % len(feats)])
+        if call >= 5:
+            ms.append(1000 * (time.perf_counter() - start))
     batch = np.stack([audio[i % len(audio)] for i in range(batch_size)])
-    start = time.perf_counter(); batch_feats = extract_features(batch, fc); feat_s = time.perf_counter() - start
+    start = time.perf_counter()
+    batch_feats = extract_features(batch, fc)
+    feat_s = time.perf_counter() - start
     est.predict_features(batch_feats, batch_size)
-    start = time.perf_counter(); est.predict_features(batch_feats, batch_size); net_s = time.perf_counter() - start
-    return dict(model=str(model_dir), device=device, torch_threads=torch.get_num_threads(), n_parameters=est.net_.n_parameters,
-                wav_to_params_ms_median=round(wav['inference_ms_median'], 2), wav_to_params_ms_p90=round(wav['inference_ms_p90'], 2),
-                network_ms_median=round(float(np.median(ms)), 2), n_calls=n_calls, batch_size=batch_size,
-                batched_clips_per_s_features_and_network=round(batch_size / (feat_s + net_s), 1),
-                batched_clips_per_s_network=round(batch_size / net_s, 1))
+    start = time.perf_counter()
+    est.predict_features(batch_feats, batch_size)
+    net_s = time.perf_counter() - start
+    return dict(
+        model=str(model_dir),
+        device=device,
+        torch_threads=torch.get_num_threads(),
+        n_parameters=est.net_.n_parameters,
+        wav_to_params_ms_median=round(wav['inference_ms_median'], 2),
+        wav_to_params_ms_p90=round(wav['inference_ms_p90'], 2),
+        network_ms_median=round(float(np.median(ms)), 2),
+        n_calls=n_calls,
+        batch_size=batch_size,
+        batched_clips_per_s_features_and_network=round(batch_size / (feat_s + net_s), 1),
+        batched_clips_per_s_network=round(batch_size / net_s, 1),
+    )
 
-def _audible(audio): # a rendered clip
+
+def _audible(audio):  # a rendered clip
     "Whether `features.validate_audio` accepts the clip (random patches are sometimes silent)."
     from nsm_modeler.features import validate_audio
     from nsm_modeler.core import AudioError
-    try: validate_audio(audio)
-    except AudioError: return False
+
+    try:
+        validate_audio(audio)
+    except AudioError:
+        return False
     return True
 
-def precision_benchmark(batch_size:int=32, # clips per training step
-                        steps:int=3, # timed steps per precision, after one untimed
-                        n_frames:int=401, # log-mel frames per clip (4 s at 100 frames/s)
-                        seed:int=0):
+
+def precision_benchmark(
+    batch_size: int = 32,  # clips per training step
+    steps: int = 3,  # timed steps per precision, after one untimed
+    n_frames: int = 401,  # log-mel frames per clip (4 s at 100 frames/s)
+    seed: int = 0,
+):
     "Training steps per second of the default CNN-BiLSTM on the CPU, in fp32 and with bf16 autocast."
     import time, torch
     from nsm_modeler.predictor import PredictorConfig, PredictorModule
+
     torch.manual_seed(seed)
-    batch = dict(log_mel=torch.randn(batch_size, n_frames, 128) * 10 - 50, control=torch.zeros(batch_size, n_frames, 3),
-                 params=torch.rand(batch_size, 41))
+    batch = dict(
+        log_mel=torch.randn(batch_size, n_frames, 128) * 10 - 50,
+        control=torch.zeros(batch_size, n_frames, 3),
+        params=torch.rand(batch_size, 41),
+    )
     out = {}
     for name, dtype in (('fp32', None), ('bf16', torch.bfloat16)):
         module = PredictorModule(PredictorConfig(), {})
@@ -109,18 +165,29 @@ def precision_benchmark(batch_size:int=32, # clips per training step
             start = time.perf_counter()
             with torch.autocast('cpu', dtype=dtype or torch.float32, enabled=dtype is not None):
                 loss = module.losses(batch)['loss']
-            opt.zero_grad(); loss.backward(); opt.step()
-            if step: times.append(time.perf_counter() - start)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if step:
+                times.append(time.perf_counter() - start)
         out[f'{name}_clips_per_s'] = round(batch_size / float(np.median(times)), 1)
-    return dict(batch_size=batch_size, **out, bf16_speedup=round(out['bf16_clips_per_s'] / out['fp32_clips_per_s'], 3))
+    return dict(
+        batch_size=batch_size,
+        **out,
+        bf16_speedup=round(out['bf16_clips_per_s'] / out['fp32_clips_per_s'], 3),
+    )
 
-def matcher_benchmark(matcher_dir:str|Path='models/matcher', # a trained tone matcher
-                      index_dir:str|Path='models/preset_index', # the preset index built with it
-                      n_calls:int=100, # timed batch-1 calls, after warm-up
-                      n_sounds:int=8, # amsynth sounds (random patches) the calls cycle through
-                      sizes:tuple[int, ...]=(10_000, 100_000), # numbers of stored embeddings the search is also timed at
-                      n_build:int=128, # presets of the index's library re-indexed to time a build
-                      seed:int=0): # seeds the patches and the random embeddings
+
+def matcher_benchmark(
+    matcher_dir: str | Path = 'models/matcher',  # a trained tone matcher
+    index_dir: str | Path = 'models/preset_index',  # the preset index built with it
+    n_calls: int = 100,  # timed batch-1 calls, after warm-up
+    n_sounds: int = 8,  # amsynth sounds (random patches) the calls cycle through
+    # numbers of stored embeddings the search is also timed at
+    sizes: tuple[int, ...] = (10_000, 100_000),
+    n_build: int = 128,  # presets of the index's library re-indexed to time a build
+    seed: int = 0,  # seeds the patches and the random embeddings
+):
     "Tone matching at batch 1 (a .wav to the top 5, the network alone), exact search against 10^4-10^5 embeddings, and index build time per preset."
     import tempfile, time
     import soundfile as sf, torch
@@ -128,106 +195,206 @@ def matcher_benchmark(matcher_dir:str|Path='models/matcher', # a trained tone ma
     from nsm_modeler.preset_index import PresetIndex, time_query
     from nsm_modeler.render import RenderConfig, Renderer
     from nsm_modeler.features import extract_log_mel
+
     matcher = ToneMatcher.load(matcher_dir, 'cpu')
     index = PresetIndex.load(index_dir, matcher)
     fc, rng = matcher.feature_config, np.random.default_rng(seed)
     with Renderer(RenderConfig(sample_rate=fc.sample_rate, duration_s=fc.duration_s)) as r:
-        audio = [a for a in (r.render(p) for p in rng.uniform(0, 1, (4 * n_sounds, 41))) if _audible(a)][:n_sounds]
+        audio = [
+            a for a in (r.render(p) for p in rng.uniform(0, 1, (4 * n_sounds, 41))) if _audible(a)
+        ][:n_sounds]
     with tempfile.TemporaryDirectory() as tmp:
-        wavs = [Path(tmp)/f'{i}.wav' for i in range(len(audio))]
-        for w, a in zip(wavs, audio): sf.write(w, a, fc.sample_rate, subtype='FLOAT')
+        wavs = [Path(tmp) / f'{i}.wav' for i in range(len(audio))]
+        for w, a in zip(wavs, audio):
+            sf.write(w, a, fc.sample_rate, subtype='FLOAT')
         query = time_query(matcher, index, wavs, n_calls=n_calls)
         log_mels = [extract_log_mel(a, fc) for a in audio]
         net = _median_ms(lambda i: matcher.embed(log_mels[i % len(log_mels)]), n_calls)
         q = matcher.embed(log_mels[0])
         search = {len(index): _median_ms(lambda i: index.search(q, 5), n_calls)}
         for n in sizes:
-            big = PresetIndex(rng.standard_normal((n, q.shape[1])).astype(np.float32), pd.DataFrame(index=range(n)), {})
+            big = PresetIndex(
+                rng.standard_normal((n, q.shape[1])).astype(np.float32),
+                pd.DataFrame(index=range(n)),
+                {},
+            )
             big.embeddings /= np.linalg.norm(big.embeddings, axis=1, keepdims=True)
             search[n] = _median_ms(lambda i: big.search(q, 5), n_calls)
         files = index.presets['file'].tolist()[:n_build]
         start = time.perf_counter()
-        PresetIndex.build(matcher, index.meta['presets_dir'], Path(tmp)/'index', files=files, progress=False)
+        PresetIndex.build(
+            matcher, index.meta['presets_dir'], Path(tmp) / 'index', files=files, progress=False
+        )
         build_s = time.perf_counter() - start
-    return dict(matcher=str(matcher_dir), index=str(index_dir), device='cpu', torch_threads=torch.get_num_threads(),
-                n_parameters=matcher.net_.n_parameters, n_presets=len(index), wav_to_top5_ms_median=round(query['inference_ms_median'], 2),
-                wav_to_top5_ms_p90=round(query['inference_ms_p90'], 2), network_ms_median=round(net, 2), n_calls=n_calls,
-                search_ms_median={str(n): round(ms, 3) for n, ms in search.items()},
-                search_memory_mb={str(n): round(n * q.shape[1] * 4 / 2**20, 1) for n in search},
-                build_s_per_preset=round(build_s / len(files), 4), build_n_presets=len(files),
-                build_s_projected_for_index=round(build_s / len(files) * len(index), 1))
+    return dict(
+        matcher=str(matcher_dir),
+        index=str(index_dir),
+        device='cpu',
+        torch_threads=torch.get_num_threads(),
+        n_parameters=matcher.net_.n_parameters,
+        n_presets=len(index),
+        wav_to_top5_ms_median=round(query['inference_ms_median'], 2),
+        wav_to_top5_ms_p90=round(query['inference_ms_p90'], 2),
+        network_ms_median=round(net, 2),
+        n_calls=n_calls,
+        search_ms_median={str(n): round(ms, 3) for n, ms in search.items()},
+        search_memory_mb={str(n): round(n * q.shape[1] * 4 / 2**20, 1) for n in search},
+        build_s_per_preset=round(build_s / len(files), 4),
+        build_n_presets=len(files),
+        build_s_projected_for_index=round(build_s / len(files) * len(index), 1),
+    )
 
-def _median_ms(fn, n_calls:int, warmup:int=3):
+
+def _median_ms(fn, n_calls: int, warmup: int = 3):
     "Median milliseconds of `fn(call)` over `n_calls` calls after `warmup`."
     import time
+
     ms = []
     for call in range(warmup + n_calls):
-        start = time.perf_counter(); fn(call)
-        if call >= warmup: ms.append(1000 * (time.perf_counter() - start))
+        start = time.perf_counter()
+        fn(call)
+        if call >= warmup:
+            ms.append(1000 * (time.perf_counter() - start))
     return float(np.median(ms))
 
-def _random_split(n_presets:int, notes:tuple, split:str, rng:np.random.Generator, n_frames:int=401):
+
+def _random_split(
+    n_presets: int, notes: tuple, split: str, rng: np.random.Generator, n_frames: int = 401
+):
     "A made-up in-memory split of random log-mels (and the other stored features) with presets played at `notes`: for timing only."
     from nsm_modeler.dataset import DatasetSplit
+
     n = n_presets * len(notes)
     ids = np.repeat([f'{split}-{i}' for i in range(n_presets)], len(notes))
-    clips = pd.DataFrame(dict(clip_id=[f'{p}@{k}' for p, k in zip(ids, np.tile(notes, n_presets))], preset_id=ids, category='other',
-                              split=split, source='human', parent_id='', note=np.tile(notes, n_presets), velocity=100))
-    features = dict(log_mel=rng.normal(-50, 15, (n, n_frames, 128)).astype(np.float16), f0_hz=np.full((n, n_frames), 261.6, np.float32),
-                    voiced=np.ones((n, n_frames), bool), loudness_db=rng.normal(-30, 5, (n, n_frames)).astype(np.float32))
+    clips = pd.DataFrame(
+        dict(
+            clip_id=[f'{p}@{k}' for p, k in zip(ids, np.tile(notes, n_presets))],
+            preset_id=ids,
+            category='other',
+            split=split,
+            source='human',
+            parent_id='',
+            note=np.tile(notes, n_presets),
+            velocity=100,
+        )
+    )
+    features = dict(
+        log_mel=rng.normal(-50, 15, (n, n_frames, 128)).astype(np.float16),
+        f0_hz=np.full((n, n_frames), 261.6, np.float32),
+        voiced=np.ones((n, n_frames), bool),
+        loudness_db=rng.normal(-30, 5, (n, n_frames)).astype(np.float32),
+    )
     return DatasetSplit(clips, rng.random((n, 41)).astype(np.float32), features)
 
-def training_benchmark(device:str|None=None, # 'cuda', 'mps' or 'cpu'; None: the best present
-                       precision:str='auto', # one of `training.PRECISIONS`; 'auto': 16-mixed on CUDA, 32-true elsewhere
-                       n_presets:int=256, # training presets, 3 clips each (validation: a quarter as many)
-                       epochs:int=2, # epochs per model
-                       seed:int=0):
+
+def training_benchmark(
+    device: str | None = None,  # 'cuda', 'mps' or 'cpu'; None: the best present
+    precision: str = 'auto',  # one of `training.PRECISIONS`; 'auto': 16-mixed on CUDA, 32-true elsewhere
+    n_presets: int = 256,  # training presets, 3 clips each (validation: a quarter as many)
+    epochs: int = 2,  # epochs per model
+    seed: int = 0,
+):
     "Both models trained by the real `training.fit` on random log-mels, with the device's `auto` precision: seconds and clips per second."
     import dataclasses, tempfile, time, logging, warnings
     from nsm_modeler.core import pick_device
     from nsm_modeler.predictor import ParameterPredictor, PredictorConfig
     from nsm_modeler.matcher import MatcherConfig, ToneMatcher
+
     device = str(pick_device(device))
     rng = np.random.default_rng(seed)
-    train, val = _random_split(n_presets, (48, 60, 72), 'train', rng), _random_split(max(n_presets // 4, 2), (48, 60, 72), 'val', rng)
-    manifest = pd.DataFrame(dict(preset_id=pd.concat([train.clips, val.clips])['preset_id'].unique())).assign(group=lambda d: range(len(d)))
+    train, val = (
+        _random_split(n_presets, (48, 60, 72), 'train', rng),
+        _random_split(max(n_presets // 4, 2), (48, 60, 72), 'val', rng),
+    )
+    manifest = pd.DataFrame(
+        dict(preset_id=pd.concat([train.clips, val.clips])['preset_id'].unique())
+    ).assign(group=lambda d: range(len(d)))
     out = dict(device=device, n_train_clips=len(train), epochs=epochs)
-    logging.getLogger('pytorch_lightning').setLevel(logging.ERROR); logging.getLogger('lightning').setLevel(logging.ERROR)
+    logging.getLogger('pytorch_lightning').setLevel(logging.ERROR)
+    logging.getLogger('lightning').setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        for name, cls, config in (('predictor', ParameterPredictor, PredictorConfig()), ('matcher', ToneMatcher, MatcherConfig())):
-            trainer = dataclasses.replace(config.trainer, max_epochs=epochs, patience=epochs + 1, device=device, precision=precision, max_minutes=30.0)
-            model = cls(dataclasses.replace(config, trainer=trainer), Path(tmp)/name, device=device, progress=False,
-                        tracking=dict(tracking_uri=None, tensorboard_dir=None))
+        for name, cls, config in (
+            ('predictor', ParameterPredictor, PredictorConfig()),
+            ('matcher', ToneMatcher, MatcherConfig()),
+        ):
+            trainer = dataclasses.replace(
+                config.trainer,
+                max_epochs=epochs,
+                patience=epochs + 1,
+                device=device,
+                precision=precision,
+                max_minutes=30.0,
+            )
+            model = cls(
+                dataclasses.replace(config, trainer=trainer),
+                Path(tmp) / name,
+                device=device,
+                progress=False,
+                tracking=dict(tracking_uri=None, tensorboard_dir=None),
+            )
             start = time.perf_counter()
             model.fit(train, val, *([manifest] if name == 'matcher' else []))
             seconds = time.perf_counter() - start
             history = model.report_.history
-            epoch_s = history[-1]['seconds'] - history[-2]['seconds'] if len(history) > 1 else history[-1]['seconds']
-            out[name] = dict(precision=model.report_.precision, seconds=round(seconds, 1), last_epoch_s=round(epoch_s, 2),
-                             clips_per_s_last_epoch=round(len(train) / epoch_s, 1), peak_rss_gb=model.report_.peak_rss_gb)
+            epoch_s = (
+                history[-1]['seconds'] - history[-2]['seconds']
+                if len(history) > 1
+                else history[-1]['seconds']
+            )
+            out[name] = dict(
+                precision=model.report_.precision,
+                seconds=round(seconds, 1),
+                last_epoch_s=round(epoch_s, 2),
+                clips_per_s_last_epoch=round(len(train) / epoch_s, 1),
+                peak_rss_gb=model.report_.peak_rss_gb,
+            )
     return out
 
-def run_benchmarks(out:str|Path='reports/bench_data.json', # where the JSON goes
-                   n_clips:int=128, # clips per render benchmark
-                   repeats:int=3, # repeats of each measurement; the median is kept
-                   configs_dir:str|Path='configs', # data configs whose recorded builds are included
-                   model_dir:str|Path='models/production', # the predictor to time; skipped (and said so) if absent
-                   matcher_dir:str|Path='models/matcher', # the tone matcher to time; skipped if absent ...
-                   index_dir:str|Path='models/preset_index', # ... or if its preset index is
-                   precision_batch:int=32, # clips per timed training step of the mixed-precision benchmark
-                   training_presets:int=256): # presets of the training benchmark (0: skip it)
+
+def run_benchmarks(
+    out: str | Path = 'reports/bench_data.json',  # where the JSON goes
+    n_clips: int = 128,  # clips per render benchmark
+    repeats: int = 3,  # repeats of each measurement; the median is kept
+    configs_dir: str | Path = 'configs',  # data configs whose recorded builds are included
+    # the predictor to time; skipped (and said so) if absent
+    model_dir: str | Path = 'models/production',
+    matcher_dir: str | Path = 'models/matcher',  # the tone matcher to time; skipped if absent ...
+    index_dir: str | Path = 'models/preset_index',  # ... or if its preset index is
+    precision_batch: int = 32,  # clips per timed training step of the mixed-precision benchmark
+    training_presets: int = 256,  # presets of the training benchmark (0: skip it)
+):
     "Measure rendering, features, both models and training, gather dataset builds, and write them with the environment as JSON."
     model_dir, matcher_dir, index_dir = Path(model_dir), Path(matcher_dir), Path(index_dir)
-    predictor = (predictor_benchmark(model_dir) if (model_dir/'model.pt').is_file()
-                 else dict(skipped=f"no model in {model_dir}: run `make reproduce` (or `nsm train`) first"))
-    matcher = (matcher_benchmark(matcher_dir, index_dir) if (matcher_dir/'model.pt').is_file() and (index_dir/'index.json').is_file()
-               else dict(skipped=f"no tone matcher in {matcher_dir} or no index in {index_dir}: run `make reproduce` first"))
-    result = dict(environment=environment(),
-                  render={f'{w}_workers': _median_run(render_benchmark, repeats, 'clips_per_s', n_clips=n_clips, n_workers=w) for w in (1, 2)},
-                  features=_median_run(feature_benchmark, repeats, 'ms_per_clip', n_clips=32),
-                  predictor=predictor, matcher=matcher, cpu_precision=precision_benchmark(precision_batch),
-                  training=training_benchmark(n_presets=training_presets) if training_presets else dict(skipped='training_presets=0'),
-                  dataset_builds=dataset_builds(configs_dir))
-    with atomic_write(out, 'w') as f: json.dump(result, f, indent=1, default=float)
+    predictor = (
+        predictor_benchmark(model_dir)
+        if (model_dir / 'model.pt').is_file()
+        else dict(skipped=f"no model in {model_dir}: run `make reproduce` (or `nsm train`) first")
+    )
+    matcher = (
+        matcher_benchmark(matcher_dir, index_dir)
+        if (matcher_dir / 'model.pt').is_file() and (index_dir / 'index.json').is_file()
+        else dict(
+            skipped=f"no tone matcher in {matcher_dir} or no index in {index_dir}: run `make reproduce` first"
+        )
+    )
+    result = dict(
+        environment=environment(),
+        render={
+            f'{w}_workers': _median_run(
+                render_benchmark, repeats, 'clips_per_s', n_clips=n_clips, n_workers=w
+            )
+            for w in (1, 2)
+        },
+        features=_median_run(feature_benchmark, repeats, 'ms_per_clip', n_clips=32),
+        predictor=predictor,
+        matcher=matcher,
+        cpu_precision=precision_benchmark(precision_batch),
+        training=training_benchmark(n_presets=training_presets)
+        if training_presets
+        else dict(skipped='training_presets=0'),
+        dataset_builds=dataset_builds(configs_dir),
+    )
+    with atomic_write(out, 'w') as f:
+        json.dump(result, f, indent=1, default=float)
     return result

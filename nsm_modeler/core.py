@@ -16,26 +16,33 @@ __all__ = ['NsmError', 'PresetError', 'AudioError', 'ConfigError', 'RenderError'
 class NsmError(Exception):
     "Base class of every error NSM raises on purpose."
 
+
 class PresetError(NsmError, ValueError):
     "A preset (`.fxp`, `.fxb`, `.bank` or parameter values) that cannot be used."
+
 
 class AudioError(NsmError, ValueError):
     "Audio (a `.wav` file or an array) that cannot be used."
 
+
 class ConfigError(NsmError, ValueError):
     "A configuration file or value that is missing, mistyped or unknown."
 
+
 class RenderError(NsmError, RuntimeError):
     "The synthesizer could not render a clip (crash, hang or missing plugin)."
+
 
 class DatasetError(NsmError, ValueError):
     "A dataset on disk that is missing, incomplete or fails its checks."
 
 # %% ../nbs/00_core.ipynb #77d1a634
 @contextlib.contextmanager
-def atomic_write(path:str|Path, # the file to create or replace
-                 mode:str='wb', # `open` mode: 'wb' or 'w'
-                 **open_kwargs):
+def atomic_write(
+    path: str | Path,  # the file to create or replace
+    mode: str = 'wb',  # `open` mode: 'wb' or 'w'
+    **open_kwargs,
+):
     "Open a temporary file beside `path`; rename it onto `path` only if the block succeeds."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -47,96 +54,154 @@ def atomic_write(path:str|Path, # the file to create or replace
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
 
 # %% ../nbs/00_core.ipynb #116d83a4
-def sha256_file(path:str|Path, # file to hash
-                chunk_bytes:int=1<<20): # read size
+def sha256_file(
+    path: str | Path,  # file to hash
+    chunk_bytes: int = 1 << 20,  # read size
+):
     "Hex sha256 of a file's bytes, read in chunks so large arrays need little memory."
     h = hashlib.sha256()
     with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(chunk_bytes), b''): h.update(block)
+        for block in iter(lambda: f.read(chunk_bytes), b''):
+            h.update(block)
     return h.hexdigest()
 
 # %% ../nbs/00_core.ipynb #99a3e76d
 def _field_types(cls):
     return typing.get_type_hints(cls)
 
-def from_dict(cls:type, # a dataclass type
-              data:dict, # values by field name; missing fields keep their defaults
-              source:str='config'): # where `data` came from, for error messages
+
+def from_dict(
+    cls: type,  # a dataclass type
+    data: dict,  # values by field name; missing fields keep their defaults
+    source: str = 'config',  # where `data` came from, for error messages
+):
     "Build dataclass `cls` from `data`, recursing into nested dataclasses and rejecting unknown keys."
-    if not isinstance(data, dict): raise ConfigError(f"{source}: expected a table for {cls.__name__}, got {data!r}")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a table for {cls.__name__}, got {data!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
-    if unknown: raise ConfigError(f"{source}: unknown key(s) {unknown} for {cls.__name__}; allowed: {sorted(fields)}")
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown key(s) {unknown} for {cls.__name__}; allowed: {sorted(fields)}"
+        )
     types, kwargs = _field_types(cls), {}
     for name, value in data.items():
         tp = types[name]
-        if dataclasses.is_dataclass(tp): value = from_dict(tp, value, f"{source}.{name}")
-        elif typing.get_origin(tp) is tuple: value = tuple(value)
+        if dataclasses.is_dataclass(tp):
+            value = from_dict(tp, value, f"{source}.{name}")
+        elif typing.get_origin(tp) is tuple:
+            value = tuple(value)
         kwargs[name] = value
-    try: return cls(**kwargs)
-    except (TypeError, ValueError) as e: raise ConfigError(f"{source}: {e}") from e
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{source}: {e}") from e
 
-def load_config(cls:type, # the dataclass the file describes
-                path:str|Path): # a TOML file
+
+def load_config(
+    cls: type,  # the dataclass the file describes
+    path: str | Path,  # a TOML file
+):
     "Read a TOML file into dataclass `cls`; every error names the file."
     path = Path(path)
-    if not path.is_file(): raise ConfigError(f"{path}: config file not found")
-    try: data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as e: raise ConfigError(f"{path}: not valid TOML ({e})") from e
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML ({e})") from e
     return from_dict(cls, data, str(path))
+
 
 def to_dict(cfg) -> dict:
     "A config dataclass as plain TOML-ready data (tuples become lists)."
-    def plain(v): return [plain(o) for o in v] if isinstance(v, (list, tuple)) else v
-    return {k: (to_dict(v) if dataclasses.is_dataclass(v) else plain(v)) for k, v in dataclasses.asdict(cfg).items()}
 
-def save_config(cfg, # a config dataclass
-                path:str|Path): # the TOML file to write (atomically)
+    def plain(v):
+        return [plain(o) for o in v] if isinstance(v, (list, tuple)) else v
+
+    return {
+        k: (to_dict(v) if dataclasses.is_dataclass(v) else plain(v))
+        for k, v in dataclasses.asdict(cfg).items()
+    }
+
+
+def save_config(
+    cfg,  # a config dataclass
+    path: str | Path,  # the TOML file to write (atomically)
+):
     "Write `cfg` as a TOML file `load_config` reads back into the same dataclass."
     import json
-    def table(d:dict, prefix:str) -> list[str]:
+
+    def table(d: dict, prefix: str) -> list[str]:
         plain = [f'{k} = {json.dumps(v)}' for k, v in d.items() if not isinstance(v, dict)]
-        nested = [line for k, v in d.items() if isinstance(v, dict) for line in ['', f'[{prefix}{k}]', *table(v, f'{prefix}{k}.')]]
+        nested = [
+            line
+            for k, v in d.items()
+            if isinstance(v, dict)
+            for line in ['', f'[{prefix}{k}]', *table(v, f'{prefix}{k}.')]
+        ]
         return plain + nested
-    with atomic_write(path, 'w') as f: f.write('\n'.join(table(to_dict(cfg), '')).lstrip('\n') + '\n')
+
+    with atomic_write(path, 'w') as f:
+        f.write('\n'.join(table(to_dict(cfg), '')).lstrip('\n') + '\n')
     return Path(path)
 
 # %% ../nbs/00_core.ipynb #3f72190a
-def command_output(*cmd:str) -> str: # a command and its arguments
+def command_output(*cmd: str) -> str:  # a command and its arguments
     "The stripped stdout of a short command, or '' if it cannot run."
-    try: return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError): return ''
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ''
+
 
 def git_commit() -> str:
     "The short git commit of the working directory, or 'unknown'."
     return command_output('git', 'rev-parse', '--short', 'HEAD') or 'unknown'
 
 # %% ../nbs/00_core.ipynb #dcd0bbf7
-def pick_device(prefer:str|None=None): # force 'cuda', 'mps' or 'cpu'; None picks the best present
+def pick_device(
+    prefer: str | None = None,  # force 'cuda', 'mps' or 'cpu'; None picks the best present
+):
     "The torch device to use: `cuda`, then `mps`, then `cpu`."
     import torch
-    if prefer is not None: return torch.device(prefer)
-    if torch.cuda.is_available(): return torch.device('cuda')
-    if getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available(): return torch.device('mps')
+
+    if prefer is not None:
+        return torch.device(prefer)
+    if torch.cuda.is_available():
+        return torch.device('cuda')
+    if getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available():
+        return torch.device('mps')
     return torch.device('cpu')
 
-def autocast_dtype(device): # a torch device
+
+def autocast_dtype(device):  # a torch device
     "The mixed-precision dtype for `device` (bfloat16 on CUDA/CPU, float16 on MPS), or None to stay in float32."
     import torch
-    if device.type == 'cuda': return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == 'mps': return torch.float16
+
+    if device.type == 'cuda':
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == 'mps':
+        return torch.float16
     return None
 
 # %% ../nbs/00_core.ipynb #1496614c
 @contextlib.contextmanager
-def torch_threads(n:int|None): # torch intra-op threads inside the block; None leaves the setting alone
+def torch_threads(
+    n: int | None,  # torch intra-op threads inside the block; None leaves the setting alone
+):
     "Run a block with `n` torch threads, then restore the previous number."
     import torch
+
     before = torch.get_num_threads()
-    if n: torch.set_num_threads(n)
-    try: yield
-    finally: torch.set_num_threads(before)
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -18,50 +18,113 @@ __all__ = ['DESCRIPTORS', 'DESCRIPTOR_NAMES', 'Descriptor', 'descriptor', 'descr
 @dataclasses.dataclass(frozen=True)
 class Descriptor:
     "One timbre descriptor: what it measures, in which unit, and its working scale."
-    name: str           # its name in requests, tables and the CLI
-    unit: str           # unit of the measured value
-    definition: str     # how it is measured (one line)
-    log: bool           # working scale: log2 of the value (True) or the value itself
-    floor: float        # values below this count as this on the working scale
-    words: tuple[str, str]   # what a user says for (less, more): e.g. ('darker', 'brighter')
 
-    def working(self, value): # measured value(s) in `unit`; NaN where undefined
+    name: str  # its name in requests, tables and the CLI
+    unit: str  # unit of the measured value
+    definition: str  # how it is measured (one line)
+    log: bool  # working scale: log2 of the value (True) or the value itself
+    floor: float  # values below this count as this on the working scale
+    words: tuple[str, str]  # what a user says for (less, more): e.g. ('darker', 'brighter')
+
+    def working(self, value):  # measured value(s) in `unit`; NaN where undefined
         "The value(s) on the working scale."
         v = np.maximum(np.asarray(value, np.float64), self.floor)
         return np.log2(v) if self.log else v
 
-    def from_working(self, w): # value(s) on the working scale
+    def from_working(self, w):  # value(s) on the working scale
         "Back to the measured unit."
         w = np.asarray(w, np.float64)
-        return 2.0 ** w if self.log else w
+        return 2.0**w if self.log else w
 
-DESCRIPTORS = {d.name: d for d in (
-    Descriptor('brightness', 'Hz', 'energy-weighted mean spectral centroid of the held note', True, 20.0, ('darker', 'brighter')),
-    Descriptor('attack', 's', 'rise time of the RMS envelope from 10 % to 90 % of its peak', True, 0.02, ('faster', 'slower')),
-    Descriptor('decay', 's', "time from the envelope's peak until it has fallen 90 % of the way to the sustain level", True, 0.02, ('shorter', 'longer')),
-    Descriptor('sustain', 'dB', 'RMS of the last 250 ms of the held note relative to the peak', False, -60.0, ('lower', 'higher')),
-    Descriptor('noisiness', '', 'energy-weighted mean spectral flatness of the held note (0: pure tone, ~0.56: white noise)', True, 1e-4, ('cleaner', 'noisier')),
-    Descriptor('richness', 'harmonics', 'harmonics of the median F0 within 30 dB of the strongest; NaN if unpitched', True, 1.0, ('thinner', 'richer')),
-    Descriptor('vibrato', 'cents', 'sqrt(2) x standard deviation of the voiced F0 in cents; NaN if unpitched', True, 10.0, ('less', 'more')),
-)}
+
+DESCRIPTORS = {
+    d.name: d
+    for d in (
+        Descriptor(
+            'brightness',
+            'Hz',
+            'energy-weighted mean spectral centroid of the held note',
+            True,
+            20.0,
+            ('darker', 'brighter'),
+        ),
+        Descriptor(
+            'attack',
+            's',
+            'rise time of the RMS envelope from 10 % to 90 % of its peak',
+            True,
+            0.02,
+            ('faster', 'slower'),
+        ),
+        Descriptor(
+            'decay',
+            's',
+            "time from the envelope's peak until it has fallen 90 % of the way to the sustain level",
+            True,
+            0.02,
+            ('shorter', 'longer'),
+        ),
+        Descriptor(
+            'sustain',
+            'dB',
+            'RMS of the last 250 ms of the held note relative to the peak',
+            False,
+            -60.0,
+            ('lower', 'higher'),
+        ),
+        Descriptor(
+            'noisiness',
+            '',
+            'energy-weighted mean spectral flatness of the held note (0: pure tone, ~0.56: white noise)',
+            True,
+            1e-4,
+            ('cleaner', 'noisier'),
+        ),
+        Descriptor(
+            'richness',
+            'harmonics',
+            'harmonics of the median F0 within 30 dB of the strongest; NaN if unpitched',
+            True,
+            1.0,
+            ('thinner', 'richer'),
+        ),
+        Descriptor(
+            'vibrato',
+            'cents',
+            'sqrt(2) x standard deviation of the voiced F0 in cents; NaN if unpitched',
+            True,
+            10.0,
+            ('less', 'more'),
+        ),
+    )
+}
 DESCRIPTOR_NAMES = tuple(DESCRIPTORS)
 
-def descriptor(name:str): # a descriptor's name, e.g. 'brightness'
+
+def descriptor(name: str):  # a descriptor's name, e.g. 'brightness'
     "The `Descriptor` called `name`; an unknown name raises one clear line."
-    if name not in DESCRIPTORS: raise NsmError(f"unknown descriptor {name!r}; choose one of {', '.join(DESCRIPTOR_NAMES)}")
+    if name not in DESCRIPTORS:
+        raise NsmError(f"unknown descriptor {name!r}; choose one of {', '.join(DESCRIPTOR_NAMES)}")
     return DESCRIPTORS[name]
 
 # %% ../nbs/04a_descriptors.ipynb #350e3500
-_N_FFT, _HOP = 2048, 512      # STFT of the spectral descriptors
-_ENV_FRAME, _ENV_HOP = 1024, 256   # RMS envelope
-_ACTIVE_DB = 40.0             # spectral frames within this many dB of the loudest count
-_SUSTAIN_S = 0.25             # the sustain level is read over the last 250 ms of the held note
-_RICH_DB = 30.0               # harmonics within this many dB of the strongest count
-_PITCH = FeatureConfig(hop_length=1024)   # YIN every 23 ms: fast, and fine enough for a 5-8 Hz vibrato
+_N_FFT, _HOP = 2048, 512  # STFT of the spectral descriptors
+_ENV_FRAME, _ENV_HOP = 1024, 256  # RMS envelope
+_ACTIVE_DB = 40.0  # spectral frames within this many dB of the loudest count
+_SUSTAIN_S = 0.25  # the sustain level is read over the last 250 ms of the held note
+_RICH_DB = 30.0  # harmonics within this many dB of the strongest count
+# YIN every 23 ms: fast, and fine enough for a 5-8 Hz vibrato
+_PITCH = FeatureConfig(hop_length=1024)
 
-def _envelope_descriptors(audio:np.ndarray, sample_rate:int, note_off_s:float) -> dict:
+
+def _envelope_descriptors(audio: np.ndarray, sample_rate: int, note_off_s: float) -> dict:
     "attack, decay (s) and sustain (dB) from the RMS envelope of the held note."
-    env = librosa.feature.rms(y=audio[:int(note_off_s * sample_rate)], frame_length=_ENV_FRAME, hop_length=_ENV_HOP, center=False)[0]
+    env = librosa.feature.rms(
+        y=audio[: int(note_off_s * sample_rate)],
+        frame_length=_ENV_FRAME,
+        hop_length=_ENV_HOP,
+        center=False,
+    )[0]
     t = (np.arange(len(env)) * _ENV_HOP + _ENV_FRAME / 2) / sample_rate
     i_peak = int(env.argmax())
     peak = env[i_peak]
@@ -70,60 +133,94 @@ def _envelope_descriptors(audio:np.ndarray, sample_rate:int, note_off_s:float) -
     threshold = sustain + 0.1 * (peak - sustain)
     below = np.flatnonzero(env[i_peak:] <= threshold)
     decay = (t[i_peak + below[0]] - t[i_peak]) if len(below) else note_off_s - t[i_peak]
-    return dict(attack=float(attack), decay=float(decay), sustain=float(20 * np.log10(max(sustain / peak, 1e-6))))
+    return dict(
+        attack=float(attack),
+        decay=float(decay),
+        sustain=float(20 * np.log10(max(sustain / peak, 1e-6))),
+    )
 
-def _spectral_descriptors(audio:np.ndarray, sample_rate:int, note_off_s:float, f0_hz:float) -> dict:
+
+def _spectral_descriptors(
+    audio: np.ndarray, sample_rate: int, note_off_s: float, f0_hz: float
+) -> dict:
     "brightness (Hz), noisiness and richness (count) from the STFT of the held note."
-    held = audio[:int(note_off_s * sample_rate)]
+    held = audio[: int(note_off_s * sample_rate)]
     power = np.abs(librosa.stft(held, n_fft=_N_FFT, hop_length=_HOP)) ** 2
     energy = power.sum(axis=0)
     active = energy >= energy.max() * 10 ** (-_ACTIVE_DB / 10)
     w = energy[active] / energy[active].sum()
     centroid = librosa.feature.spectral_centroid(S=np.sqrt(power), sr=sample_rate, n_fft=_N_FFT)[0]
     flatness = librosa.feature.spectral_flatness(S=power, power=1.0)[0]
-    out = dict(brightness=float(centroid[active] @ w), noisiness=float(flatness[active] @ w), richness=np.nan)
+    out = dict(
+        brightness=float(centroid[active] @ w),
+        noisiness=float(flatness[active] @ w),
+        richness=np.nan,
+    )
     if np.isfinite(f0_hz):
         mean_db = 10 * np.log10(power[:, active].mean(axis=1) + 1e-20)
         bin_hz = sample_rate / _N_FFT
         harmonics = np.arange(1, int(min(sample_rate / 2, 20000.0) / f0_hz) + 1) * f0_hz
         bins = np.rint(harmonics / bin_hz).astype(int)
-        level = np.array([mean_db[max(b - 1, 0):b + 2].max() for b in bins])
+        level = np.array([mean_db[max(b - 1, 0) : b + 2].max() for b in bins])
         out['richness'] = float((level >= level.max() - _RICH_DB).sum())
     return out
 
-def _pitch_descriptors(audio:np.ndarray, sample_rate:int, note_off_s:float) -> tuple[float, float]:
+
+def _pitch_descriptors(
+    audio: np.ndarray, sample_rate: int, note_off_s: float
+) -> tuple[float, float]:
     "(median F0 in Hz, vibrato depth in cents) over the voiced frames of the held note; NaN, NaN if under a quarter is voiced."
     config = dataclasses.replace(_PITCH, sample_rate=sample_rate)
-    f0, voiced = _yin(audio[None, :int(note_off_s * sample_rate)].astype(np.float32), config)
-    f0, voiced = f0[0, 2:-2], voiced[0, 2:-2]          # frames padded past the note's ends
-    if voiced.mean() < 0.25: return np.nan, np.nan
+    f0, voiced = _yin(audio[None, : int(note_off_s * sample_rate)].astype(np.float32), config)
+    f0, voiced = f0[0, 2:-2], voiced[0, 2:-2]  # frames padded past the note's ends
+    if voiced.mean() < 0.25:
+        return np.nan, np.nan
     cents = 1200 * np.log2(f0[voiced])
     median = np.median(cents)
-    cents = cents[np.abs(cents - median) < 600]          # octave errors are not vibrato
+    cents = cents[np.abs(cents - median) < 600]  # octave errors are not vibrato
     return float(2 ** (median / 1200)), float(np.sqrt(2) * cents.std())
 
-def describe(audio:np.ndarray, # float samples, [n_samples] or [n_clips, n_samples]
-             sample_rate:int=44100, # Hz
-             note_off_s:float=3.0, # when the note was released; only the held part is measured
-             source:str='audio', # what the audio is (a file name), for error messages
-             silent:str='raise', # a silent clip: 'raise' an `AudioError`, or give it a row of NaN ('nan': rendered candidates)
-            ) -> pd.DataFrame:
+
+def describe(
+    audio: np.ndarray,  # float samples, [n_samples] or [n_clips, n_samples]
+    sample_rate: int = 44100,  # Hz
+    note_off_s: float = 3.0,  # when the note was released; only the held part is measured
+    source: str = 'audio',  # what the audio is (a file name), for error messages
+    silent: str = 'raise',  # a silent clip: 'raise' an `AudioError`, or give it a row of NaN ('nan': rendered candidates)
+) -> pd.DataFrame:
     "Every descriptor of every clip, in its unit: one row per clip, one column per descriptor (and `f0_hz`)."
-    if silent == 'raise' or not (isinstance(audio, np.ndarray) and audio.ndim in (1, 2) and audio.size and np.isfinite(audio).all()):
-        validate_audio(audio, source)      # the one-line errors; with silent='nan', for anything but silence
+    if silent == 'raise' or not (
+        isinstance(audio, np.ndarray)
+        and audio.ndim in (1, 2)
+        and audio.size
+        and np.isfinite(audio).all()
+    ):
+        # the one-line errors; with silent='nan', for anything but silence
+        validate_audio(audio, source)
     clips = audio.reshape(-1, audio.shape[-1])
     if clips.shape[1] < int(note_off_s * sample_rate):
-        raise AudioError(f"{source}: {clips.shape[1] / sample_rate:.2f} s long; descriptors need the held note's {note_off_s:g} s")
+        raise AudioError(
+            f"{source}: {clips.shape[1] / sample_rate:.2f} s long; descriptors need the held note's {note_off_s:g} s"
+        )
     rows = []
     for clip in clips.astype(np.float32):
         if np.abs(clip).max() < 10 ** (SILENCE_DBFS / 20):
-            rows.append(dict.fromkeys((*DESCRIPTOR_NAMES, 'f0_hz'), np.nan)); continue
+            rows.append(dict.fromkeys((*DESCRIPTOR_NAMES, 'f0_hz'), np.nan))
+            continue
         f0, vibrato = _pitch_descriptors(clip, sample_rate, note_off_s)
-        rows.append({**_envelope_descriptors(clip, sample_rate, note_off_s), **_spectral_descriptors(clip, sample_rate, note_off_s, f0),
-                     'vibrato': vibrato, 'f0_hz': f0})
+        rows.append(
+            {
+                **_envelope_descriptors(clip, sample_rate, note_off_s),
+                **_spectral_descriptors(clip, sample_rate, note_off_s, f0),
+                'vibrato': vibrato,
+                'f0_hz': f0,
+            }
+        )
     return pd.DataFrame(rows)[[*DESCRIPTOR_NAMES, 'f0_hz']]
 
-def working_values(table:pd.DataFrame, # from `describe`
-                  ) -> np.ndarray:
+
+def working_values(
+    table: pd.DataFrame,  # from `describe`
+) -> np.ndarray:
     "The descriptors on their working scales, `[n_clips, 7]` in `DESCRIPTOR_NAMES` order (NaN where undefined)."
     return np.stack([DESCRIPTORS[n].working(table[n].to_numpy()) for n in DESCRIPTOR_NAMES], axis=1)

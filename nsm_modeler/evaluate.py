@@ -11,11 +11,42 @@ import pandas as pd
 import scipy.fft
 import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
-from .core import AudioError, ConfigError, DatasetError, NsmError, PresetError, pick_device, torch_threads
-from .params import CONTINUOUS_INDEX, CONTINUOUS_NAMES, DISCRETE_INDEX, DISCRETE_NAMES, GROUPS, N_PARAMS, denormalise, param, snap
+from nsm_modeler.core import (
+    AudioError,
+    ConfigError,
+    DatasetError,
+    NsmError,
+    PresetError,
+    pick_device,
+    torch_threads,
+)
+from nsm_modeler.params import (
+    CONTINUOUS_INDEX,
+    CONTINUOUS_NAMES,
+    DISCRETE_INDEX,
+    DISCRETE_NAMES,
+    GROUPS,
+    N_PARAMS,
+    denormalise,
+    param,
+    snap,
+)
 from .render import Renderer, RenderJob
-from .features import SILENCE_DBFS, FeatureConfig, extract_features, extract_log_mel, load_audio
-from .dataset import DatasetSplit, SyntheticConfig, clip_problem, load_split, synthetic_patches, verify_checksums
+from nsm_modeler.features import (
+    SILENCE_DBFS,
+    FeatureConfig,
+    extract_features,
+    extract_log_mel,
+    load_audio,
+)
+from nsm_modeler.dataset import (
+    DatasetSplit,
+    SyntheticConfig,
+    clip_problem,
+    load_split,
+    synthetic_patches,
+    verify_checksums,
+)
 from .splits import SPLITS, SplitConfig, assign_splits, check_splits
 
 # %% auto #0
@@ -30,498 +61,828 @@ __all__ = ['AUDIO_METRICS', 'CI_METRICS', 'SPLIT_LABELS', 'EvaluationError', 'Es
 class EvaluationError(NsmError, ValueError):
     "A method's output breaks its protocol (wrong shape, non-finite values, indices out of range)."
 
+
 @typing.runtime_checkable
 class Estimator(typing.Protocol):
     "Maps a clip's features to a normalised parameter vector."
+
     name: str  # short label for tables and figures
 
-    def fit(self, train:DatasetSplit, val:DatasetSplit|None=None) -> Estimator: ...
-    def predict(self, split:DatasetSplit) -> np.ndarray: ...  # [n_clips, 41] normalised, discrete params snapped
+    def fit(self, train: DatasetSplit, val: DatasetSplit | None = None) -> Estimator: ...
+    def predict(
+        self, split: DatasetSplit
+    ) -> np.ndarray: ...  # [n_clips, 41] normalised, discrete params snapped
+
 
 @typing.runtime_checkable
 class Retriever(typing.Protocol):
     "Maps a clip to a ranked list of pool presets."
+
     name: str  # short label for tables and figures
 
-    def fit(self, train:DatasetSplit) -> Retriever: ...
-    def rank(self, queries:DatasetSplit, pool:DatasetSplit, k:int) -> np.ndarray: ...  # [n_queries, k] pool rows, best first
+    def fit(self, train: DatasetSplit) -> Retriever: ...
+    def rank(
+        self, queries: DatasetSplit, pool: DatasetSplit, k: int
+    ) -> np.ndarray: ...  # [n_queries, k] pool rows, best first
+
 
 class TruePreset:
     "The oracle `Estimator`: each clip's true parameters (the sanity check's method)."
+
     name = 'true preset'
-    def fit(self, train:DatasetSplit, val:DatasetSplit|None=None) -> TruePreset: return self
-    def predict(self, split:DatasetSplit) -> np.ndarray: return np.array(split.params, dtype=np.float64)
+
+    def fit(self, train: DatasetSplit, val: DatasetSplit | None = None) -> TruePreset:
+        return self
+
+    def predict(self, split: DatasetSplit) -> np.ndarray:
+        return np.array(split.params, dtype=np.float64)
 
 # %% ../nbs/10_evaluate.ipynb #606553ac
-def _rows(mask, # boolean mask of length `n`, or row indices
-          n:int): # rows in the split
+def _rows(
+    mask,  # boolean mask of length `n`, or row indices
+    n: int,  # rows in the split
+):
     "Row indices selected by `mask`."
     mask = np.asarray(mask)
     if mask.dtype == bool:
-        if mask.shape != (n,): raise DatasetError(f"boolean mask has shape {mask.shape}; the split has {n} rows")
+        if mask.shape != (n,):
+            raise DatasetError(f"boolean mask has shape {mask.shape}; the split has {n} rows")
         return np.flatnonzero(mask)
-    if mask.size == 0: return np.zeros(0, np.int64)
+    if mask.size == 0:
+        return np.zeros(0, np.int64)
     if mask.ndim != 1 or not np.issubdtype(mask.dtype, np.integer):
-        raise DatasetError(f"expected a boolean mask or a 1-d integer index array, got dtype {mask.dtype}, shape {mask.shape}")
-    if mask.min() < -n or mask.max() >= n: raise DatasetError(f"row indices {mask.min()}..{mask.max()} out of range for {n} rows")
+        raise DatasetError(
+            f"expected a boolean mask or a 1-d integer index array, got dtype {mask.dtype}, shape {mask.shape}"
+        )
+    if mask.min() < -n or mask.max() >= n:
+        raise DatasetError(f"row indices {mask.min()}..{mask.max()} out of range for {n} rows")
     return mask
 
-def subset(split:DatasetSplit, # a split, possibly memory-mapped
-           mask, # boolean mask over its rows, or row indices (order kept)
-          ) -> DatasetSplit:
+
+def subset(
+    split: DatasetSplit,  # a split, possibly memory-mapped
+    mask,  # boolean mask over its rows, or row indices (order kept)
+) -> DatasetSplit:
     "The rows of `split` selected by `mask`, copied into memory (clip table re-indexed from 0)."
     rows = _rows(mask, len(split))
-    return DatasetSplit(split.clips.iloc[rows].reset_index(drop=True), np.asarray(split.params[rows]),
-                        {k: np.asarray(v[rows]) for k, v in split.features.items()})
+    return DatasetSplit(
+        split.clips.iloc[rows].reset_index(drop=True),
+        np.asarray(split.params[rows]),
+        {k: np.asarray(v[rows]) for k, v in split.features.items()},
+    )
 
-def concat_splits(splits:list[DatasetSplit], # splits with the same features
-                 ) -> DatasetSplit:
+
+def concat_splits(
+    splits: list[DatasetSplit],  # splits with the same features
+) -> DatasetSplit:
     "One in-memory split holding the rows of `splits`, in order."
-    if not splits: raise DatasetError("concat_splits: no splits given")
+    if not splits:
+        raise DatasetError("concat_splits: no splits given")
     keys = sorted(splits[0].features)
-    if any(sorted(s.features) != keys for s in splits): raise DatasetError(f"concat_splits: splits hold different features; expected {keys}")
-    return DatasetSplit(pd.concat([s.clips for s in splits], ignore_index=True), np.concatenate([s.params for s in splits]),
-                        {k: np.concatenate([s.features[k] for s in splits]) for k in keys})
+    if any(sorted(s.features) != keys for s in splits):
+        raise DatasetError(f"concat_splits: splits hold different features; expected {keys}")
+    return DatasetSplit(
+        pd.concat([s.clips for s in splits], ignore_index=True),
+        np.concatenate([s.params for s in splits]),
+        {k: np.concatenate([s.features[k] for s in splits]) for k in keys},
+    )
 
 # %% ../nbs/10_evaluate.ipynb #ed1f7367
-def _check_params(x, # normalised parameters
-                  source:str, # what `x` is, for error messages
-                 ) -> np.ndarray:
+def _check_params(
+    x,  # normalised parameters
+    source: str,  # what `x` is, for error messages
+) -> np.ndarray:
     "`x` as float64 `[n_clips, 41]`, or a clear error."
     x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 2 or x.shape[1] != N_PARAMS: raise PresetError(f"{source}: expected normalised parameters [n_clips, {N_PARAMS}], got shape {x.shape}")
-    if not len(x): raise DatasetError(f"{source}: no clips to score")
-    if not np.isfinite(x).all(): raise PresetError(f"{source}: {int((~np.isfinite(x)).sum())} non-finite value(s)")
+    if x.ndim != 2 or x.shape[1] != N_PARAMS:
+        raise PresetError(
+            f"{source}: expected normalised parameters [n_clips, {N_PARAMS}], got shape {x.shape}"
+        )
+    if not len(x):
+        raise DatasetError(f"{source}: no clips to score")
+    if not np.isfinite(x).all():
+        raise PresetError(f"{source}: {int((~np.isfinite(x)).sum())} non-finite value(s)")
     return x
 
-def param_errors(pred:np.ndarray, # predicted normalised parameters [n_clips, 41]
-                 true:np.ndarray, # true normalised parameters [n_clips, 41]
-                ) -> tuple[np.ndarray, np.ndarray]:
+
+def param_errors(
+    pred: np.ndarray,  # predicted normalised parameters [n_clips, 41]
+    true: np.ndarray,  # true normalised parameters [n_clips, 41]
+) -> tuple[np.ndarray, np.ndarray]:
     "Absolute errors of the continuous parameters `[n_clips, 30]` and correctness of the discrete choices `[n_clips, 11]`."
     pred, true = _check_params(pred, 'pred'), _check_params(true, 'true')
-    if pred.shape != true.shape: raise PresetError(f"pred has shape {pred.shape} but true has {true.shape}")
-    return np.abs(pred[:, CONTINUOUS_INDEX] - true[:, CONTINUOUS_INDEX]), denormalise(pred)[:, DISCRETE_INDEX] == denormalise(true)[:, DISCRETE_INDEX]
+    if pred.shape != true.shape:
+        raise PresetError(f"pred has shape {pred.shape} but true has {true.shape}")
+    return np.abs(pred[:, CONTINUOUS_INDEX] - true[:, CONTINUOUS_INDEX]), denormalise(pred)[
+        :, DISCRETE_INDEX
+    ] == denormalise(true)[:, DISCRETE_INDEX]
 
-def param_metrics(pred:np.ndarray, # predicted normalised parameters [n_clips, 41]
-                  true:np.ndarray, # true normalised parameters [n_clips, 41]
-                 ) -> dict:
+
+def param_metrics(
+    pred: np.ndarray,  # predicted normalised parameters [n_clips, 41]
+    true: np.ndarray,  # true normalised parameters [n_clips, 41]
+) -> dict:
     "`param_mae` (30 continuous params), `mae/<group>`, `mae/<param>`, `acc/<param>` (discrete) and `discrete_acc`."
     err, correct = param_errors(pred, true)
     groups = np.array([param(n).group for n in CONTINUOUS_NAMES])
-    return {'param_mae': float(err.mean()), 'discrete_acc': float(correct.mean()),
-            **{f'mae/{g}': float(err[:, groups == g].mean()) for g in GROUPS if (groups == g).any()},
-            **{f'mae/{n}': float(e) for n, e in zip(CONTINUOUS_NAMES, err.mean(0))},
-            **{f'acc/{n}': float(a) for n, a in zip(DISCRETE_NAMES, correct.mean(0))}}
+    return {
+        'param_mae': float(err.mean()),
+        'discrete_acc': float(correct.mean()),
+        **{f'mae/{g}': float(err[:, groups == g].mean()) for g in GROUPS if (groups == g).any()},
+        **{f'mae/{n}': float(e) for n, e in zip(CONTINUOUS_NAMES, err.mean(0))},
+        **{f'acc/{n}': float(a) for n, a in zip(DISCRETE_NAMES, correct.mean(0))},
+    }
 
 # %% ../nbs/10_evaluate.ipynb #f9ae414e
 _FLOOR_DB = -100.0  # `extract_features` floors power at 1e-10, i.e. -100 dB
 
-def _is_silent(audio:np.ndarray, # [n_clips, n_samples]
-              ) -> np.ndarray:
+
+def _is_silent(
+    audio: np.ndarray,  # [n_clips, n_samples]
+) -> np.ndarray:
     "Which clips `validate_audio` would reject as silent."
     return np.abs(audio).max(axis=-1) < 10 ** (SILENCE_DBFS / 20)
 
-def clip_features(audio:np.ndarray, # float samples [n_clips, n_samples]; silent clips allowed
-                  config:FeatureConfig, # sizes and rates
-                 ) -> dict[str, np.ndarray]:
+
+def clip_features(
+    audio: np.ndarray,  # float samples [n_clips, n_samples]; silent clips allowed
+    config: FeatureConfig,  # sizes and rates
+) -> dict[str, np.ndarray]:
     "`extract_features`, except that silent clips get the features of digital silence (floor level, unvoiced)."
     silent = _is_silent(audio)
     log_mel = np.full((len(audio), config.n_frames, config.n_mels), _FLOOR_DB, np.float32)
-    out = dict(log_mel=log_mel, mfcc=scipy.fft.dct(log_mel, type=2, norm='ortho', axis=-1)[..., :config.n_mfcc],
-               f0_hz=np.full((len(audio), config.n_frames), np.nan, np.float32), voiced=np.zeros((len(audio), config.n_frames), bool),
-               loudness_db=np.full((len(audio), config.n_frames), _FLOOR_DB, np.float32))
+    out = dict(
+        log_mel=log_mel,
+        mfcc=scipy.fft.dct(log_mel, type=2, norm='ortho', axis=-1)[..., : config.n_mfcc],
+        f0_hz=np.full((len(audio), config.n_frames), np.nan, np.float32),
+        voiced=np.zeros((len(audio), config.n_frames), bool),
+        loudness_db=np.full((len(audio), config.n_frames), _FLOOR_DB, np.float32),
+    )
     if (~silent).any():
-        for k, v in extract_features(audio[~silent], config).items(): out[k][~silent] = v
+        for k, v in extract_features(audio[~silent], config).items():
+            out[k][~silent] = v
     return out
 
 # %% ../nbs/10_evaluate.ipynb #0e11462b
-AUDIO_METRICS = ('mrstft', 'logmel_l1', 'mfcc_l1', 'loudness_l1', 'voicing_mismatch', 'f0_cents')  # f0_cents last: it may be undefined
+# f0_cents last: it may be undefined
+AUDIO_METRICS = ('mrstft', 'logmel_l1', 'mfcc_l1', 'loudness_l1', 'voicing_mismatch', 'f0_cents')
 
-def _check_audio(audio, # samples [n_clips, n_samples]
-                 source:str, # what `audio` is, for error messages
-                ) -> np.ndarray:
+
+def _check_audio(
+    audio,  # samples [n_clips, n_samples]
+    source: str,  # what `audio` is, for error messages
+) -> np.ndarray:
     "`audio` as float32 `[n_clips, n_samples]`, or a clear error."
     audio = np.asarray(audio)
-    if audio.dtype.kind != 'f' or audio.ndim != 2: raise AudioError(f"{source}: expected float audio [n_clips, n_samples], got {audio.dtype} {audio.shape}")
-    if not len(audio): raise DatasetError(f"{source}: no clips to score")
-    if not np.isfinite(audio).all(): raise AudioError(f"{source}: {int((~np.isfinite(audio)).sum())} NaN or infinite sample(s)")
+    if audio.dtype.kind != 'f' or audio.ndim != 2:
+        raise AudioError(
+            f"{source}: expected float audio [n_clips, n_samples], got {audio.dtype} {audio.shape}"
+        )
+    if not len(audio):
+        raise DatasetError(f"{source}: no clips to score")
+    if not np.isfinite(audio).all():
+        raise AudioError(f"{source}: {int((~np.isfinite(audio)).sum())} NaN or infinite sample(s)")
     return audio.astype(np.float32, copy=False)
 
-def mrstft_per_clip(pred:np.ndarray, # [n_clips, n_samples] float32
-                    true:np.ndarray, # [n_clips, n_samples] float32
-                    device, # torch device
-                   ) -> np.ndarray:
+
+def mrstft_per_clip(
+    pred: np.ndarray,  # [n_clips, n_samples] float32
+    true: np.ndarray,  # [n_clips, n_samples] float32
+    device,  # torch device
+) -> np.ndarray:
     "auraloss's multi-resolution STFT loss of each clip on its own (the loss's norms would mix clips in a batch)."
     import torch, auraloss
-    loss = auraloss.freq.MultiResolutionSTFTLoss()
-    with torch.no_grad(), torch_threads(1 if device.type == 'cpu' else None):   # see `core.torch_threads`
-        return np.array([float(loss(torch.from_numpy(p)[None, None].to(device), torch.from_numpy(t)[None, None].to(device)))
-                         for p, t in zip(pred, true)])
 
-def audio_metrics(pred_audio:np.ndarray, # estimated clips [n_clips, n_samples]; silent clips allowed
-                  true_audio:np.ndarray, # target clips [n_clips, n_samples]
-                  feature_config:FeatureConfig, # feature sizes and rates (its sample rate is the audio's)
-                  *,
-                  device=None, # torch device for the MR-STFT; None: `pick_device()`
-                  true_features:dict|None=None, # `extract_features(true_audio)`, if already known
-                 ) -> dict:
+    loss = auraloss.freq.MultiResolutionSTFTLoss()
+    with (
+        torch.no_grad(),
+        torch_threads(1 if device.type == 'cpu' else None),  # see `core.torch_threads`
+    ):
+        return np.array(
+            [
+                float(
+                    loss(
+                        torch.from_numpy(p)[None, None].to(device),
+                        torch.from_numpy(t)[None, None].to(device),
+                    )
+                )
+                for p, t in zip(pred, true)
+            ]
+        )
+
+
+def audio_metrics(
+    pred_audio: np.ndarray,  # estimated clips [n_clips, n_samples]; silent clips allowed
+    true_audio: np.ndarray,  # target clips [n_clips, n_samples]
+    feature_config: FeatureConfig,  # feature sizes and rates (its sample rate is the audio's)
+    *,
+    device=None,  # torch device for the MR-STFT; None: `pick_device()`
+    true_features: dict | None = None,  # `extract_features(true_audio)`, if already known
+) -> dict:
     "Mean of each of `AUDIO_METRICS` over the clips, and `per_clip`: a DataFrame of every clip's values and `pred_silent`."
     pred, true = _check_audio(pred_audio, 'pred_audio'), _check_audio(true_audio, 'true_audio')
-    if pred.shape != true.shape: raise AudioError(f"pred_audio has shape {pred.shape} but true_audio has {true.shape}")
-    fp, ft = clip_features(pred, feature_config), true_features or extract_features(true, feature_config)
+    if pred.shape != true.shape:
+        raise AudioError(f"pred_audio has shape {pred.shape} but true_audio has {true.shape}")
+    fp, ft = (
+        clip_features(pred, feature_config),
+        true_features or extract_features(true, feature_config),
+    )
     both = fp['voiced'] & ft['voiced']
     cents = np.zeros(both.shape)
     cents[both] = np.abs(1200 * np.log2(fp['f0_hz'][both].astype(np.float64) / ft['f0_hz'][both]))
     n_both = both.sum(axis=1)
-    per_clip = pd.DataFrame({
-        'mrstft': mrstft_per_clip(pred, true, device or pick_device()),
-        **{f'{k}_l1': np.abs(fp[f].astype(np.float64) - ft[f]).reshape(len(pred), -1).mean(axis=1)
-           for k, f in (('logmel', 'log_mel'), ('mfcc', 'mfcc'), ('loudness', 'loudness_db'))},
-        'voicing_mismatch': (fp['voiced'] != ft['voiced']).mean(axis=1),
-        'f0_cents': np.where(n_both > 0, cents.sum(axis=1) / np.maximum(n_both, 1), np.nan),
-        'pred_silent': _is_silent(pred)})
+    per_clip = pd.DataFrame(
+        {
+            'mrstft': mrstft_per_clip(pred, true, device or pick_device()),
+            **{
+                f'{k}_l1': np.abs(fp[f].astype(np.float64) - ft[f])
+                .reshape(len(pred), -1)
+                .mean(axis=1)
+                for k, f in (('logmel', 'log_mel'), ('mfcc', 'mfcc'), ('loudness', 'loudness_db'))
+            },
+            'voicing_mismatch': (fp['voiced'] != ft['voiced']).mean(axis=1),
+            'f0_cents': np.where(n_both > 0, cents.sum(axis=1) / np.maximum(n_both, 1), np.nan),
+            'pred_silent': _is_silent(pred),
+        }
+    )
     return {**{k: _nanmean(per_clip[k]) for k in AUDIO_METRICS}, 'per_clip': per_clip}
 
-def _nanmean(x, # values, NaN where undefined
-            ) -> float:
+
+def _nanmean(
+    x,  # values, NaN where undefined
+) -> float:
     "Mean of the defined values; NaN (without a warning) if there are none."
     x = np.asarray(x, dtype=np.float64)
     return float(x[~np.isnan(x)].mean()) if (~np.isnan(x)).any() else float('nan')
 
 # %% ../nbs/10_evaluate.ipynb #d4845930
-def retrieval_metrics(ranked_ids:np.ndarray, # preset ids returned per query, best first [n_queries, k]
-                      true_ids:np.ndarray, # each query's own preset id [n_queries]
-                      ranked_categories:np.ndarray|None=None, # categories of the returned presets [n_queries, k]
-                      true_categories:np.ndarray|None=None, # each query's category [n_queries]
-                     ) -> dict:
+def retrieval_metrics(
+    ranked_ids: np.ndarray,  # preset ids returned per query, best first [n_queries, k]
+    true_ids: np.ndarray,  # each query's own preset id [n_queries]
+    # categories of the returned presets [n_queries, k]
+    ranked_categories: np.ndarray | None = None,
+    true_categories: np.ndarray | None = None,  # each query's category [n_queries]
+) -> dict:
     "`top1`, `top5`, `mrr` (0 for a preset not returned: exact when the whole pool is ranked) and, given categories, `category_top1` and its `category_chance`."
     ranked_ids, true_ids = np.asarray(ranked_ids), np.asarray(true_ids)
     if ranked_ids.ndim != 2 or ranked_ids.shape[0] != len(true_ids) or ranked_ids.shape[1] < 1:
-        raise EvaluationError(f"ranked_ids must be [n_queries, k>=1] with n_queries = {len(true_ids)}, got shape {ranked_ids.shape}")
-    if not len(true_ids): raise DatasetError("retrieval_metrics: no queries to score")
+        raise EvaluationError(
+            f"ranked_ids must be [n_queries, k>=1] with n_queries = {len(true_ids)}, got shape {ranked_ids.shape}"
+        )
+    if not len(true_ids):
+        raise DatasetError("retrieval_metrics: no queries to score")
     hit = ranked_ids == true_ids[:, None]
     rank = np.where(hit.any(axis=1), hit.argmax(axis=1) + 1, np.inf)
-    out = dict(top1=float(hit[:, 0].mean()), top5=float(hit[:, :5].any(axis=1).mean()), mrr=float((1 / rank).mean()), rank=rank)
+    out = dict(
+        top1=float(hit[:, 0].mean()),
+        top5=float(hit[:, :5].any(axis=1).mean()),
+        mrr=float((1 / rank).mean()),
+        rank=rank,
+    )
     if ranked_categories is not None:
         true_categories = np.asarray(true_categories)
-        out['category_top1'] = float((np.asarray(ranked_categories)[:, 0] == true_categories).mean())
-        out['category_chance'] = float(pd.Series(true_categories).value_counts(normalize=True).iloc[0])  # always answering the commonest
+        out['category_top1'] = float(
+            (np.asarray(ranked_categories)[:, 0] == true_categories).mean()
+        )
+        out['category_chance'] = float(
+            pd.Series(true_categories).value_counts(normalize=True).iloc[0]
+        )  # always answering the commonest
     return out
 
 # %% ../nbs/10_evaluate.ipynb #4013acd7
-CI_METRICS = ('param_mae', 'discrete_acc', 'logmel_l1', 'mrstft')  # estimator metrics given a bootstrap interval
+# estimator metrics given a bootstrap interval
+CI_METRICS = ('param_mae', 'discrete_acc', 'logmel_l1', 'mrstft')
 
-def bootstrap_ci(values, # one value per test preset; NaNs are dropped
-                 level:float=0.95, # coverage of the interval
-                 n_boot:int=2000, # bootstrap resamples
-                 seed:int=0, # seeds the resampling
-                ) -> tuple[float, float]:
+
+def bootstrap_ci(
+    values,  # one value per test preset; NaNs are dropped
+    level: float = 0.95,  # coverage of the interval
+    n_boot: int = 2000,  # bootstrap resamples
+    seed: int = 0,  # seeds the resampling
+) -> tuple[float, float]:
     "Percentile bootstrap interval of the mean of `values`, resampling them with replacement; NaNs if fewer than 2."
     x = np.asarray(values, np.float64)
     x = x[~np.isnan(x)]
-    if len(x) < 2: return float('nan'), float('nan')
+    if len(x) < 2:
+        return float('nan'), float('nan')
     means = x[np.random.default_rng(seed).integers(0, len(x), (n_boot, len(x)))].mean(axis=1)
     lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
     return float(lo), float(hi)
 
-def _with_ci(row:dict, # a results row holding the means
-             per_unit:pd.DataFrame, # one row per test preset (or query), a column per metric
-             metrics, # the metrics to give intervals
-             seed:int=0): # seeds the resampling
+
+def _with_ci(
+    row: dict,  # a results row holding the means
+    per_unit: pd.DataFrame,  # one row per test preset (or query), a column per metric
+    metrics,  # the metrics to give intervals
+    seed: int = 0,  # seeds the resampling
+):
     "`row` with `<metric>_lo` and `<metric>_hi` after each metric's mean."
-    for m in metrics: row[f'{m}_lo'], row[f'{m}_hi'] = bootstrap_ci(per_unit[m], seed=seed)
+    for m in metrics:
+        row[f'{m}_lo'], row[f'{m}_hi'] = bootstrap_ci(per_unit[m], seed=seed)
     return row
 
 # %% ../nbs/10_evaluate.ipynb #f3f30d0c
 @dataclasses.dataclass
 class EstimatorReport:
     "One estimator scored on one test set."
-    row: dict                   # summary for a results table: method, n_clips, param and audio means, ms_per_preset, ...
-    per_clip: pd.DataFrame      # one row per clip: ids, category, note, velocity, param_mae, discrete_acc, audio metrics
-    per_param: pd.DataFrame     # one row per parameter: group, kind, metric ('mae' or 'accuracy'), value, sem
-    test: DatasetSplit          # the clips scored (a seeded subset when `max_clips` was given)
-    pred: np.ndarray            # predicted normalised parameters [n_clips, 41], snapped
-    true: np.ndarray            # true normalised parameters [n_clips, 41], snapped the same way
-    pred_audio: np.ndarray      # estimated clips of the first `keep_audio` test clips [k, n_samples] (zeros if failed)
-    true_audio: np.ndarray      # their target clips
 
-def _check_prediction(raw, # what `predict` returned
-                      n:int, # clips given to it
-                      name:str, # the method's name
-                     ) -> np.ndarray:
+    row: dict  # summary for a results table: method, n_clips, param and audio means, ms_per_preset, ...
+    # one row per clip: ids, category, note, velocity, param_mae, discrete_acc, audio metrics
+    per_clip: pd.DataFrame
+    # one row per parameter: group, kind, metric ('mae' or 'accuracy'), value, sem
+    per_param: pd.DataFrame
+    test: DatasetSplit  # the clips scored (a seeded subset when `max_clips` was given)
+    pred: np.ndarray  # predicted normalised parameters [n_clips, 41], snapped
+    true: np.ndarray  # true normalised parameters [n_clips, 41], snapped the same way
+    # estimated clips of the first `keep_audio` test clips [k, n_samples] (zeros if failed)
+    pred_audio: np.ndarray
+    true_audio: np.ndarray  # their target clips
+
+
+def _check_prediction(
+    raw,  # what `predict` returned
+    n: int,  # clips given to it
+    name: str,  # the method's name
+) -> np.ndarray:
     "The prediction as snapped normalised float64 `[n, 41]`, or an `EvaluationError` naming the method."
     pred = np.asarray(raw, dtype=np.float64)
-    if pred.shape != (n, N_PARAMS): raise EvaluationError(f"{name}.predict returned shape {pred.shape}; expected ({n}, {N_PARAMS})")
-    if not np.isfinite(pred).all(): raise EvaluationError(f"{name}.predict returned {int((~np.isfinite(pred)).sum())} non-finite value(s)")
+    if pred.shape != (n, N_PARAMS):
+        raise EvaluationError(
+            f"{name}.predict returned shape {pred.shape}; expected ({n}, {N_PARAMS})"
+        )
+    if not np.isfinite(pred).all():
+        raise EvaluationError(
+            f"{name}.predict returned {int((~np.isfinite(pred)).sum())} non-finite value(s)"
+        )
     return snap(pred)
 
-def _per_param(err:np.ndarray, # [n, 30] absolute errors
-               correct:np.ndarray, # [n, 11] discrete correctness
-              ) -> pd.DataFrame:
+
+def _per_param(
+    err: np.ndarray,  # [n, 30] absolute errors
+    correct: np.ndarray,  # [n, 11] discrete correctness
+) -> pd.DataFrame:
     "Mean and standard error of each parameter's metric."
+
     def rows(values, names, kind, metric):
-        sem = values.std(axis=0, ddof=1) / np.sqrt(len(values)) if len(values) > 1 else np.full(len(names), np.nan)
-        return pd.DataFrame(dict(param=names, group=[param(n).group for n in names], kind=kind, metric=metric,
-                                 value=values.mean(axis=0), sem=sem))
-    return pd.concat([rows(err, CONTINUOUS_NAMES, 'continuous', 'mae'),
-                      rows(correct.astype(float), DISCRETE_NAMES, 'discrete', 'accuracy')], ignore_index=True)
+        sem = (
+            values.std(axis=0, ddof=1) / np.sqrt(len(values))
+            if len(values) > 1
+            else np.full(len(names), np.nan)
+        )
+        return pd.DataFrame(
+            dict(
+                param=names,
+                group=[param(n).group for n in names],
+                kind=kind,
+                metric=metric,
+                value=values.mean(axis=0),
+                sem=sem,
+            )
+        )
+
+    return pd.concat(
+        [
+            rows(err, CONTINUOUS_NAMES, 'continuous', 'mae'),
+            rows(correct.astype(float), DISCRETE_NAMES, 'discrete', 'accuracy'),
+        ],
+        ignore_index=True,
+    )
+
 
 @dataclasses.dataclass
 class Targets:
     "A test set's target clips, rendered once from their true presets, with their features: shared by every method scored on it."
-    clip_ids: list[str]         # the clips, in order
-    audio: np.ndarray           # [n, n_samples] float32; zeros where the render failed
-    features: dict              # `extract_features` of every clip (digital silence where the render failed)
-    error: list[str]            # '' or the renderer's reason, per clip
 
-def render_targets(test:DatasetSplit, # the clips to score
-                   renderer:Renderer, # renders the true presets
-                   feature_config:FeatureConfig, # features for the audio metrics
-                   batch_size:int=64, # clips rendered at once
-                  ) -> Targets:
+    clip_ids: list[str]  # the clips, in order
+    audio: np.ndarray  # [n, n_samples] float32; zeros where the render failed
+    features: dict  # `extract_features` of every clip (digital silence where the render failed)
+    error: list[str]  # '' or the renderer's reason, per clip
+
+
+def render_targets(
+    test: DatasetSplit,  # the clips to score
+    renderer: Renderer,  # renders the true presets
+    feature_config: FeatureConfig,  # features for the audio metrics
+    batch_size: int = 64,  # clips rendered at once
+) -> Targets:
     "Render the true presets of `test` at their notes and velocities and extract their features, once."
     clips, true = test.clips.reset_index(drop=True), snap(test.params)
     results = []
     for lo in range(0, len(test), batch_size):
-        results += renderer.render_many([RenderJob(p, int(n), int(v)) for p, n, v in
-                                         zip(true[lo:lo + batch_size], clips['note'][lo:lo + batch_size], clips['velocity'][lo:lo + batch_size])], progress=False)
-    audio = np.stack([r.audio if r.ok else np.zeros(renderer.config.n_samples, np.float32) for r in results])
-    return Targets(clips['clip_id'].tolist(), audio, clip_features(audio, feature_config), [r.error or '' if not r.ok else '' for r in results])
+        results += renderer.render_many(
+            [
+                RenderJob(p, int(n), int(v))
+                for p, n, v in zip(
+                    true[lo : lo + batch_size],
+                    clips['note'][lo : lo + batch_size],
+                    clips['velocity'][lo : lo + batch_size],
+                )
+            ],
+            progress=False,
+        )
+    audio = np.stack(
+        [r.audio if r.ok else np.zeros(renderer.config.n_samples, np.float32) for r in results]
+    )
+    return Targets(
+        clips['clip_id'].tolist(),
+        audio,
+        clip_features(audio, feature_config),
+        [r.error or '' if not r.ok else '' for r in results],
+    )
 
-def evaluate_estimator(estimator:Estimator, # a fitted estimator
-                       test:DatasetSplit, # the clips to score (normally the test split)
-                       renderer:Renderer, # renders both the estimates and the targets
-                       feature_config:FeatureConfig, # features for the audio metrics; must match the renderer's rate and length
-                       max_clips:int|None=None, # score a seeded random subset of this many clips; None: all
-                       seed:int=0, # seeds that subset
-                       *,
-                       batch_size:int=64, # clips rendered and scored at once
-                       keep_audio:int=8, # keep the audio of this many clips in the report, for figures and listening
-                       notes:np.ndarray|None=None, # MIDI note to play each estimate at; None: its clip's (targets always play at theirs)
-                       targets:Targets|None=None, # the test clips' targets from `render_targets`, shared between methods; None renders them
-                       device=None, # torch device for the MR-STFT; None: `pick_device()`
-                       progress:bool=True, # show a tqdm progress bar
-                      ) -> EstimatorReport:
+
+def evaluate_estimator(
+    estimator: Estimator,  # a fitted estimator
+    test: DatasetSplit,  # the clips to score (normally the test split)
+    renderer: Renderer,  # renders both the estimates and the targets
+    feature_config: FeatureConfig,  # features for the audio metrics; must match the renderer's rate and length
+    max_clips: int | None = None,  # score a seeded random subset of this many clips; None: all
+    seed: int = 0,  # seeds that subset
+    *,
+    batch_size: int = 64,  # clips rendered and scored at once
+    keep_audio: int = 8,  # keep the audio of this many clips in the report, for figures and listening
+    # MIDI note to play each estimate at; None: its clip's (targets always play at theirs)
+    notes: np.ndarray | None = None,
+    # the test clips' targets from `render_targets`, shared between methods; None renders them
+    targets: Targets | None = None,
+    device=None,  # torch device for the MR-STFT; None: `pick_device()`
+    progress: bool = True,  # show a tqdm progress bar
+) -> EstimatorReport:
     "Predict, time, re-render and score `estimator` on `test` in parameter and audio space."
-    if not isinstance(estimator, Estimator): raise EvaluationError(f"{estimator!r} is not an Estimator (needs name, fit and predict)")
+    if not isinstance(estimator, Estimator):
+        raise EvaluationError(f"{estimator!r} is not an Estimator (needs name, fit and predict)")
     rc = renderer.config
     if (rc.sample_rate, rc.n_samples) != (feature_config.sample_rate, feature_config.n_samples):
-        raise ConfigError(f"renderer ({rc.sample_rate} Hz, {rc.n_samples} samples) and feature_config "
-                          f"({feature_config.sample_rate} Hz, {feature_config.n_samples} samples) must agree")
-    if max_clips is not None and max_clips < 1: raise DatasetError(f"max_clips={max_clips}: nothing to evaluate")
+        raise ConfigError(
+            f"renderer ({rc.sample_rate} Hz, {rc.n_samples} samples) and feature_config "
+            f"({feature_config.sample_rate} Hz, {feature_config.n_samples} samples) must agree"
+        )
+    if max_clips is not None and max_clips < 1:
+        raise DatasetError(f"max_clips={max_clips}: nothing to evaluate")
     if notes is not None and (max_clips is not None or len(notes) != len(test)):
-        raise DatasetError(f"notes: one per test clip ({len(test)}) and no max_clips, got {len(notes)} notes")
+        raise DatasetError(
+            f"notes: one per test clip ({len(test)}) and no max_clips, got {len(notes)} notes"
+        )
     if max_clips is not None and max_clips < len(test):
-        test = subset(test, np.sort(np.random.default_rng(seed).choice(len(test), max_clips, replace=False)))
+        test = subset(
+            test, np.sort(np.random.default_rng(seed).choice(len(test), max_clips, replace=False))
+        )
     n = len(test)
-    if not n: raise DatasetError(f"evaluate_estimator({estimator.name!r}): the test split has no clips")
+    if not n:
+        raise DatasetError(f"evaluate_estimator({estimator.name!r}): the test split has no clips")
     start = time.perf_counter()
     raw = estimator.predict(test)
     ms_per_preset = 1000 * (time.perf_counter() - start) / n
-    pred, true = _check_prediction(raw, n, estimator.name), snap(test.params)   # both as the synth plays them
+    # both as the synth plays them
+    pred, true = (_check_prediction(raw, n, estimator.name), snap(test.params))
     err, correct = param_errors(pred, true)
     clips = test.clips.reset_index(drop=True)
     targets = targets or render_targets(test, renderer, feature_config, batch_size)
-    if targets.clip_ids != clips['clip_id'].tolist(): raise DatasetError("targets were rendered for other clips than the test set's")
-    audio = pd.DataFrame(np.nan, index=range(n), columns=AUDIO_METRICS).assign(pred_silent=False, render_error='')
+    if targets.clip_ids != clips['clip_id'].tolist():
+        raise DatasetError("targets were rendered for other clips than the test set's")
+    audio = pd.DataFrame(np.nan, index=range(n), columns=AUDIO_METRICS).assign(
+        pred_silent=False, render_error=''
+    )
     kept_pred, kept_true = np.zeros((2, min(keep_audio, n), rc.n_samples), np.float32)
-    for lo in tqdm(range(0, n, batch_size), desc=f'evaluating {estimator.name}', unit='batch', disable=not progress):
+    for lo in tqdm(
+        range(0, n, batch_size),
+        desc=f'evaluating {estimator.name}',
+        unit='batch',
+        disable=not progress,
+    ):
         rows = np.arange(lo, min(lo + batch_size, n))
         played = clips['note'].to_numpy()[rows] if notes is None else np.asarray(notes)[rows]
-        res_pred = renderer.render_many([RenderJob(p, int(nt), int(v)) for p, nt, v in zip(pred[rows], played, clips['velocity'].to_numpy()[rows])],
-                                        progress=False)
-        errors = [' / '.join(f'{what}: {e}' for what, e in (('estimate', rp.error if not rp.ok else ''), ('target', targets.error[row])) if e)
-                  for rp, row in zip(res_pred, rows)]
+        res_pred = renderer.render_many(
+            [
+                RenderJob(p, int(nt), int(v))
+                for p, nt, v in zip(pred[rows], played, clips['velocity'].to_numpy()[rows])
+            ],
+            progress=False,
+        )
+        errors = [
+            ' / '.join(
+                f'{what}: {e}'
+                for what, e in (
+                    ('estimate', rp.error if not rp.ok else ''),
+                    ('target', targets.error[row]),
+                )
+                if e
+            )
+            for rp, row in zip(res_pred, rows)
+        ]
         audio.loc[rows, 'render_error'] = errors
         ok = np.array([not e for e in errors])
         for row in rows[rows < len(kept_pred)]:
-            if ok[row - lo]: kept_pred[row], kept_true[row] = res_pred[row - lo].audio, targets.audio[row]
+            if ok[row - lo]:
+                kept_pred[row], kept_true[row] = res_pred[row - lo].audio, targets.audio[row]
         if ok.any():
-            m = audio_metrics(np.stack([r.audio for r, k in zip(res_pred, ok) if k]), targets.audio[rows[ok]], feature_config, device=device,
-                              true_features={k: v[rows[ok]] for k, v in targets.features.items()})['per_clip']
+            m = audio_metrics(
+                np.stack([r.audio for r, k in zip(res_pred, ok) if k]),
+                targets.audio[rows[ok]],
+                feature_config,
+                device=device,
+                true_features={k: v[rows[ok]] for k, v in targets.features.items()},
+            )['per_clip']
             audio.loc[rows[ok], m.columns] = m.to_numpy()
-    per_clip = pd.concat([clips[[c for c in ('clip_id', 'preset_id', 'category', 'source', 'note', 'velocity') if c in clips]],
-                          pd.DataFrame({'param_mae': err.mean(axis=1), 'discrete_acc': correct.mean(axis=1)}), audio], axis=1)
+    per_clip = pd.concat(
+        [
+            clips[
+                [
+                    c
+                    for c in ('clip_id', 'preset_id', 'category', 'source', 'note', 'velocity')
+                    if c in clips
+                ]
+            ],
+            pd.DataFrame({'param_mae': err.mean(axis=1), 'discrete_acc': correct.mean(axis=1)}),
+            audio,
+        ],
+        axis=1,
+    )
     per_clip['pred_silent'] = per_clip['pred_silent'].astype(bool)
     pm = param_metrics(pred, true)
     rendered = per_clip['render_error'] == ''
-    row = dict(method=estimator.name, n_clips=n, n_presets=int(per_clip['preset_id'].nunique()),
-               param_mae=pm['param_mae'], discrete_acc=pm['discrete_acc'],
-               **{k: _nanmean(per_clip[k]) for k in AUDIO_METRICS}, f0_unscored=int((rendered & per_clip['f0_cents'].isna()).sum()),
-               f0_cents_median=float(per_clip['f0_cents'].median()),
-               ms_per_preset=ms_per_preset, n_render_failed=int((~rendered).sum()), silent_rate=float(per_clip['pred_silent'].mean()),
-               **{k: v for k, v in pm.items() if k.removeprefix('mae/') in GROUPS})
+    row = dict(
+        method=estimator.name,
+        n_clips=n,
+        n_presets=int(per_clip['preset_id'].nunique()),
+        param_mae=pm['param_mae'],
+        discrete_acc=pm['discrete_acc'],
+        **{k: _nanmean(per_clip[k]) for k in AUDIO_METRICS},
+        f0_unscored=int((rendered & per_clip['f0_cents'].isna()).sum()),
+        f0_cents_median=float(per_clip['f0_cents'].median()),
+        ms_per_preset=ms_per_preset,
+        n_render_failed=int((~rendered).sum()),
+        silent_rate=float(per_clip['pred_silent'].mean()),
+        **{k: v for k, v in pm.items() if k.removeprefix('mae/') in GROUPS},
+    )
     _with_ci(row, per_clip.groupby('preset_id')[list(CI_METRICS)].mean(), CI_METRICS, seed)
-    return EstimatorReport(row, per_clip, _per_param(err, correct), test, pred, true, kept_pred, kept_true)
+    return EstimatorReport(
+        row, per_clip, _per_param(err, correct), test, pred, true, kept_pred, kept_true
+    )
 
 # %% ../nbs/10_evaluate.ipynb #f4110124
-def sanity_row(test:DatasetSplit, # the clips to check (normally the test split)
-               renderer:Renderer, # the renderer every method is scored with
-               feature_config:FeatureConfig, # the features of the audio metrics
-               max_clips:int|None=None, # check a seeded random subset of this many clips; None: all
-               seed:int=0, # seeds that subset
-               **kwargs, # passed on to `evaluate_estimator` (batch_size, device, progress)
-              ) -> dict:
+def sanity_row(
+    test: DatasetSplit,  # the clips to check (normally the test split)
+    renderer: Renderer,  # the renderer every method is scored with
+    feature_config: FeatureConfig,  # the features of the audio metrics
+    max_clips: int | None = None,  # check a seeded random subset of this many clips; None: all
+    seed: int = 0,  # seeds that subset
+    **kwargs,  # passed on to `evaluate_estimator` (batch_size, device, progress)
+) -> dict:
     "The `TruePreset` row; raises `NsmError` unless every clip re-renders to distance exactly 0 on every metric."
-    report = evaluate_estimator(TruePreset(), test, renderer, feature_config, max_clips, seed, **kwargs)
+    report = evaluate_estimator(
+        TruePreset(), test, renderer, feature_config, max_clips, seed, **kwargs
+    )
     pc = report.per_clip
-    bad = pc[(pc[list(AUDIO_METRICS[:-1])] != 0).any(axis=1) | (pc['f0_cents'].fillna(0) != 0) | (pc['render_error'] != '')]
+    bad = pc[
+        (pc[list(AUDIO_METRICS[:-1])] != 0).any(axis=1)
+        | (pc['f0_cents'].fillna(0) != 0)
+        | (pc['render_error'] != '')
+    ]
     if len(bad) or report.row['param_mae'] != 0 or report.row['discrete_acc'] != 1:
         worst = bad.iloc[0] if len(bad) else None
-        detail = f"; first: {worst['clip_id']} ({', '.join(f'{k}={worst[k]:.3g}' for k in AUDIO_METRICS)}{', ' + worst['render_error'] if worst['render_error'] else ''})" if worst is not None else ''
-        raise NsmError(f"renderer is not deterministic: the true parameters re-rendered differ from themselves on "
-                       f"{len(bad)} of {len(pc)} clips{detail}")
+        detail = (
+            f"; first: {worst['clip_id']} ({', '.join(f'{k}={worst[k]:.3g}' for k in AUDIO_METRICS)}{', ' + worst['render_error'] if worst['render_error'] else ''})"
+            if worst is not None
+            else ''
+        )
+        raise NsmError(
+            f"renderer is not deterministic: the true parameters re-rendered differ from themselves on "
+            f"{len(bad)} of {len(pc)} clips{detail}"
+        )
     return report.row
 
 # %% ../nbs/10_evaluate.ipynb #e7c699f3
-def dataset_notes(clips:pd.DataFrame, # clip table(s) of a dataset, in stored order
-                 ) -> list[int]:
+def dataset_notes(
+    clips: pd.DataFrame,  # clip table(s) of a dataset, in stored order
+) -> list[int]:
     "The dataset's notes in config order (the first is the default), from the order of each preset's clips."
     position = clips.groupby('preset_id', sort=False).cumcount()
-    return [int(n) for n in position.groupby(clips['note'].to_numpy()).mean().sort_values(kind='stable').index]
+    return [
+        int(n)
+        for n in position.groupby(clips['note'].to_numpy()).mean().sort_values(kind='stable').index
+    ]
 
-def _query_note(notes:list[int], # the dataset's notes, in config order
-                default_note:int, # the pool's note
-                query_note:int|None, # the note asked for; None: the first other note
-               ) -> int:
+
+def _query_note(
+    notes: list[int],  # the dataset's notes, in config order
+    default_note: int,  # the pool's note
+    query_note: int | None,  # the note asked for; None: the first other note
+) -> int:
     "The note queries are played at, checked against the dataset's notes."
-    if default_note not in notes: raise DatasetError(f"default_note={default_note} is not a note of the dataset {notes}")
+    if default_note not in notes:
+        raise DatasetError(f"default_note={default_note} is not a note of the dataset {notes}")
     if query_note is None:
         others = [n for n in notes if n != default_note]
-        if not others: raise DatasetError(f"the dataset has only note(s) {notes}; retrieval needs queries at a note other than "
-                                          f"the pool's ({default_note}); build it with at least two render.notes")
+        if not others:
+            raise DatasetError(
+                f"the dataset has only note(s) {notes}; retrieval needs queries at a note other than "
+                f"the pool's ({default_note}); build it with at least two render.notes"
+            )
         return others[0]
-    if query_note == default_note: raise DatasetError(f"query_note={query_note} is the pool's note; queries would find their own clips")
-    if query_note not in notes: raise DatasetError(f"query_note={query_note} is not a note of the dataset {notes}")
+    if query_note == default_note:
+        raise DatasetError(
+            f"query_note={query_note} is the pool's note; queries would find their own clips"
+        )
+    if query_note not in notes:
+        raise DatasetError(f"query_note={query_note} is not a note of the dataset {notes}")
     return query_note
 
-def at_note(split:DatasetSplit, # a split (or several, concatenated)
-            note:int, # MIDI note
-           ) -> DatasetSplit:
+
+def at_note(
+    split: DatasetSplit,  # a split (or several, concatenated)
+    note: int,  # MIDI note
+) -> DatasetSplit:
     "The split's human presets played at `note`, one clip each (the first velocity), in stored order."
     c = split.clips
     mask = (c['source'] == 'human') & (c['note'] == note)
     mask = (mask & ~c['preset_id'].where(mask).duplicated()).to_numpy()
-    if not mask.any(): raise DatasetError(f"no human preset played at note {note}; the split's notes: {sorted(set(c['note']))}")
+    if not mask.any():
+        raise DatasetError(
+            f"no human preset played at note {note}; the split's notes: {sorted(set(c['note']))}"
+        )
     return subset(split, mask)
 
-def retrieval_queries(split:DatasetSplit, # the presets to query with (test or validation)
-                      pool:DatasetSplit, # the retrieval pool
-                      note:int, # MIDI note of the queries, not the pool's
-                     ) -> DatasetSplit:
+
+def retrieval_queries(
+    split: DatasetSplit,  # the presets to query with (test or validation)
+    pool: DatasetSplit,  # the retrieval pool
+    note: int,  # MIDI note of the queries, not the pool's
+) -> DatasetSplit:
     "The split's presets at `note` that the pool holds (a query whose preset has no pool clip could not be found)."
     queries = at_note(split, note)
     held = queries.clips['preset_id'].isin(pool.clips['preset_id']).to_numpy()
-    if not held.any(): raise DatasetError(f"no preset of the split is both in the pool and played at note {note}")
+    if not held.any():
+        raise DatasetError(f"no preset of the split is both in the pool and played at note {note}")
     return subset(queries, held)
 
-def human_only(splits:list[DatasetSplit], # splits holding human and synthetic clips
-              ) -> DatasetSplit:
+
+def human_only(
+    splits: list[DatasetSplit],  # splits holding human and synthetic clips
+) -> DatasetSplit:
     "The human clips of `splits`, concatenated in memory, with their `split` column."
     return concat_splits([subset(s, (s.clips['source'] == 'human').to_numpy()) for s in splits])
 
-def human_clips(out_dir:str|Path, # a dataset built by `DataGenerator`
-                verify:bool=True, # check every stored file's sha256 first (skip if the caller just did)
-               ) -> DatasetSplit:
+
+def human_clips(
+    out_dir: str | Path,  # a dataset built by `DataGenerator`
+    verify: bool = True,  # check every stored file's sha256 first (skip if the caller just did)
+) -> DatasetSplit:
     "Every human clip of every split, in memory, with its `split` column."
-    if verify: verify_checksums(out_dir)
+    if verify:
+        verify_checksums(out_dir)
     return human_only([load_split(out_dir, s, verify=False) for s in SPLITS])
 
-def retrieval_sets(out_dir:str|Path, # a dataset built by `DataGenerator`
-                   query_note:int|None=None, # MIDI note of the queries; None: the first dataset note other than the default
-                   default_note:int|None=None, # MIDI note of the pool; None: the dataset's default (first configured) note
-                   verify:bool=True, # check every stored file's sha256 first (skip if the caller just did)
-                  ) -> tuple[DatasetSplit, DatasetSplit]:
+
+def retrieval_sets(
+    out_dir: str | Path,  # a dataset built by `DataGenerator`
+    # MIDI note of the queries; None: the first dataset note other than the default
+    query_note: int | None = None,
+    # MIDI note of the pool; None: the dataset's default (first configured) note
+    default_note: int | None = None,
+    verify: bool = True,  # check every stored file's sha256 first (skip if the caller just did)
+) -> tuple[DatasetSplit, DatasetSplit]:
     "(queries, pool): test-split human presets at `query_note`, and every human preset once at `default_note`."
     human = human_clips(out_dir, verify)
     notes = dataset_notes(human.clips)
     default_note = notes[0] if default_note is None else default_note
     query_note = _query_note(notes, default_note, query_note)
     pool = at_note(human, default_note)
-    return retrieval_queries(subset(human, human.clips['split'].to_numpy() == 'test'), pool, query_note), pool
+    return retrieval_queries(
+        subset(human, human.clips['split'].to_numpy() == 'test'), pool, query_note
+    ), pool
 
 # %% ../nbs/10_evaluate.ipynb #2f516eb6
-def evaluate_retriever(retriever:Retriever, # a fitted retriever
-                       queries:DatasetSplit, # query clips (from `retrieval_sets`)
-                       pool:DatasetSplit, # the presets to choose from, one clip each
-                       k:int|None=None, # results asked per query; None ranks the whole pool (exact MRR)
-                       seed:int=0, # seeds the bootstrap interval of top-1
-                       renderer:Renderer|None=None, # given: also score `sound_alike_top1` (renders the wrong first results)
-                       feature_config:FeatureConfig|None=None, # the features of the renders (with `renderer`)
-                       alike_db:float=1.0, # a first result within this log-mel L1 (dB) of the query counts as a sound-alike hit
-                      ) -> dict:
+def evaluate_retriever(
+    retriever: Retriever,  # a fitted retriever
+    queries: DatasetSplit,  # query clips (from `retrieval_sets`)
+    pool: DatasetSplit,  # the presets to choose from, one clip each
+    k: int | None = None,  # results asked per query; None ranks the whole pool (exact MRR)
+    seed: int = 0,  # seeds the bootstrap interval of top-1
+    # given: also score `sound_alike_top1` (renders the wrong first results)
+    renderer: Renderer | None = None,
+    feature_config: FeatureConfig | None = None,  # the features of the renders (with `renderer`)
+    alike_db: float = 1.0,  # a first result within this log-mel L1 (dB) of the query counts as a sound-alike hit
+) -> dict:
     "Rank, time and score `retriever`: method, n_queries, pool_size, k, top1 (with its 95 % interval), sound_alike_top1, top5, mrr, category_top1, category_chance, ms_per_query."
-    if not isinstance(retriever, Retriever): raise EvaluationError(f"{retriever!r} is not a Retriever (needs name, fit and rank)")
-    if not len(queries) or not len(pool): raise DatasetError(f"evaluate_retriever: {len(queries)} queries and {len(pool)} pool presets; both must be non-empty")
+    if not isinstance(retriever, Retriever):
+        raise EvaluationError(f"{retriever!r} is not a Retriever (needs name, fit and rank)")
+    if not len(queries) or not len(pool):
+        raise DatasetError(
+            f"evaluate_retriever: {len(queries)} queries and {len(pool)} pool presets; both must be non-empty"
+        )
     k = len(pool) if k is None else min(k, len(pool))
     start = time.perf_counter()
     ranked = np.asarray(retriever.rank(queries, pool, k))
     ms_per_query = 1000 * (time.perf_counter() - start) / len(queries)
     if ranked.shape != (len(queries), k) or not np.issubdtype(ranked.dtype, np.integer):
-        raise EvaluationError(f"{retriever.name}.rank returned {ranked.dtype} {ranked.shape}; expected integer pool rows ({len(queries)}, {k})")
-    if ranked.min() < 0 or ranked.max() >= len(pool): raise EvaluationError(f"{retriever.name}.rank returned rows outside 0..{len(pool) - 1}")
+        raise EvaluationError(
+            f"{retriever.name}.rank returned {ranked.dtype} {ranked.shape}; expected integer pool rows ({len(queries)}, {k})"
+        )
+    if ranked.min() < 0 or ranked.max() >= len(pool):
+        raise EvaluationError(f"{retriever.name}.rank returned rows outside 0..{len(pool) - 1}")
     ids, cats = pool.clips['preset_id'].to_numpy(), pool.clips['category'].to_numpy()
-    m = retrieval_metrics(ids[ranked], queries.clips['preset_id'].to_numpy(), cats[ranked], queries.clips['category'].to_numpy())
-    row = dict(method=retriever.name, n_queries=len(queries), pool_size=len(pool), k=k, top1=m['top1'])
+    m = retrieval_metrics(
+        ids[ranked],
+        queries.clips['preset_id'].to_numpy(),
+        cats[ranked],
+        queries.clips['category'].to_numpy(),
+    )
+    row = dict(
+        method=retriever.name, n_queries=len(queries), pool_size=len(pool), k=k, top1=m['top1']
+    )
     _with_ci(row, pd.DataFrame({'top1': (m.pop('rank') == 1).astype(float)}), ['top1'], seed)
-    if renderer is not None: row['sound_alike_top1'] = float(sound_alike_hits(ranked[:, 0], queries, pool, renderer, feature_config, alike_db).mean())
+    if renderer is not None:
+        row['sound_alike_top1'] = float(
+            sound_alike_hits(ranked[:, 0], queries, pool, renderer, feature_config, alike_db).mean()
+        )
     return dict(row, **{n: v for n, v in m.items() if n != 'top1'}, ms_per_query=ms_per_query)
 
 # %% ../nbs/10_evaluate.ipynb #b6fd0e70
-def clip_log_mel(audio:np.ndarray, # float samples [n_clips, n_samples]; silent clips allowed
-                 config:FeatureConfig, # sizes and rates
-                ) -> np.ndarray:
+def clip_log_mel(
+    audio: np.ndarray,  # float samples [n_clips, n_samples]; silent clips allowed
+    config: FeatureConfig,  # sizes and rates
+) -> np.ndarray:
     "The `log_mel` of `clip_features` alone (no F0 search): digital silence's for silent clips."
     silent = _is_silent(audio)
     out = np.full((len(audio), config.n_frames, config.n_mels), _FLOOR_DB, np.float32)
-    if (~silent).any(): out[~silent] = extract_log_mel(audio[~silent], config)
+    if (~silent).any():
+        out[~silent] = extract_log_mel(audio[~silent], config)
     return out
 
-def sound_alike_hits(top1:np.ndarray, # each query's first result, a pool row [n_queries]
-                     queries:DatasetSplit, # the query clips (note, velocity, log_mel)
-                     pool:DatasetSplit, # the pool, with its presets' normalised parameters
-                     renderer:Renderer, # renders the wrong first results
-                     feature_config:FeatureConfig, # their log-mel
-                     alike_db:float=1.0, # log-mel L1 (dB) within which a wrong first result sounds alike
-                    ) -> np.ndarray:
+
+def sound_alike_hits(
+    top1: np.ndarray,  # each query's first result, a pool row [n_queries]
+    queries: DatasetSplit,  # the query clips (note, velocity, log_mel)
+    pool: DatasetSplit,  # the pool, with its presets' normalised parameters
+    renderer: Renderer,  # renders the wrong first results
+    feature_config: FeatureConfig,  # their log-mel
+    alike_db: float = 1.0,  # log-mel L1 (dB) within which a wrong first result sounds alike
+) -> np.ndarray:
     "Per query: its first result is its own preset, or plays within `alike_db` of it at the query's note and velocity."
     top1 = np.asarray(top1)
     hit = pool.clips['preset_id'].to_numpy()[top1] == queries.clips['preset_id'].to_numpy()
     wrong = np.flatnonzero(~hit)
     if len(wrong):
         q = queries.clips.iloc[wrong]
-        results = renderer.render_many([RenderJob(np.asarray(pool.params[top1[i]]), int(n), int(v))
-                                        for i, n, v in zip(wrong, q['note'], q['velocity'])], progress=False)
-        audio = np.stack([r.audio if r.ok else np.zeros(renderer.config.n_samples, np.float32) for r in results])
-        l1 = np.abs(clip_log_mel(audio, feature_config) - np.asarray(queries.features['log_mel'][wrong], np.float32)).mean(axis=(1, 2))
+        results = renderer.render_many(
+            [
+                RenderJob(np.asarray(pool.params[top1[i]]), int(n), int(v))
+                for i, n, v in zip(wrong, q['note'], q['velocity'])
+            ],
+            progress=False,
+        )
+        audio = np.stack(
+            [r.audio if r.ok else np.zeros(renderer.config.n_samples, np.float32) for r in results]
+        )
+        l1 = np.abs(
+            clip_log_mel(audio, feature_config)
+            - np.asarray(queries.features['log_mel'][wrong], np.float32)
+        ).mean(axis=(1, 2))
         hit[wrong] = l1 <= alike_db
     return hit
 
-def replayed(split:DatasetSplit, # presets to play, one clip each (e.g. `at_note(test, 60)`)
-             renderer:Renderer, # renders them
-             feature_config:FeatureConfig, # their features
-             notes:tuple[int, ...]=(55, 67), # MIDI notes to play each preset at
-             velocity:int=80, # MIDI velocity
-            ) -> DatasetSplit:
+
+def replayed(
+    split: DatasetSplit,  # presets to play, one clip each (e.g. `at_note(test, 60)`)
+    renderer: Renderer,  # renders them
+    feature_config: FeatureConfig,  # their features
+    notes: tuple[int, ...] = (55, 67),  # MIDI notes to play each preset at
+    velocity: int = 80,  # MIDI velocity
+) -> DatasetSplit:
     "The presets of `split` rendered afresh at each of `notes` and `velocity`, with all their features."
     clips, params = split.clips.reset_index(drop=True), snap(np.asarray(split.params))
-    results = renderer.render_many([RenderJob(p, n, velocity) for n in notes for p in params], progress=False)
-    audio = np.stack([r.audio if r.ok else np.zeros(renderer.config.n_samples, np.float32) for r in results])
+    results = renderer.render_many(
+        [RenderJob(p, n, velocity) for n in notes for p in params], progress=False
+    )
+    audio = np.stack(
+        [r.audio if r.ok else np.zeros(renderer.config.n_samples, np.float32) for r in results]
+    )
     table = pd.concat([clips.assign(note=n, velocity=velocity) for n in notes], ignore_index=True)
     table['clip_id'] = table['preset_id'] + '@' + table['note'].astype(str) + 'v' + str(velocity)
-    return DatasetSplit(table, np.tile(params, (len(notes), 1)).astype(np.float32), clip_features(audio, feature_config))
+    return DatasetSplit(
+        table,
+        np.tile(params, (len(notes), 1)).astype(np.float32),
+        clip_features(audio, feature_config),
+    )
 
 # %% ../nbs/10_evaluate.ipynb #b2e3686f
-SPLIT_LABELS = {'group': 'near-duplicate-group', 'bank': 'bank-held-out'}   # the two splits every table reports
+# the two splits every table reports
+SPLIT_LABELS = {'group': 'near-duplicate-group', 'bank': 'bank-held-out'}
 
-def bank_held_out(train:DatasetSplit, # the built dataset's splits ...
-                  val:DatasetSplit,
-                  test:DatasetSplit,
-                  manifest:pd.DataFrame, # the preset library's manifest (`library.load_manifest`)
-                  config:SplitConfig, # strategy 'bank': which banks, or how many, are held out
-                 ) -> tuple[DatasetSplit, DatasetSplit, DatasetSplit]:
+
+def bank_held_out(
+    train: DatasetSplit,  # the built dataset's splits ...
+    val: DatasetSplit,
+    test: DatasetSplit,
+    manifest: pd.DataFrame,  # the preset library's manifest (`library.load_manifest`)
+    config: SplitConfig,  # strategy 'bank': which banks, or how many, are held out
+) -> tuple[DatasetSplit, DatasetSplit, DatasetSplit]:
     "(train, val, test) of the same clips re-split by bank, in memory; synthetic children of held-out presets are dropped."
-    if config.strategy != 'bank': raise ConfigError(f"bank_held_out needs a SplitConfig with strategy 'bank', got {config.strategy!r}")
+    if config.strategy != 'bank':
+        raise ConfigError(
+            f"bank_held_out needs a SplitConfig with strategy 'bank', got {config.strategy!r}"
+        )
     human = human_only([train, val, test])
     presets = manifest[manifest['preset_id'].isin(human.clips['preset_id'])].reset_index(drop=True)
     presets['split'] = assign_splits(presets, config)
@@ -529,62 +890,105 @@ def bank_held_out(train:DatasetSplit, # the built dataset's splits ...
     split_of = dict(zip(presets['preset_id'], presets['split']))
     human.clips['split'] = human.clips['preset_id'].map(split_of)
     parent_split = train.clips['parent_id'].map(split_of).fillna('train')
-    synthetic = subset(train, ((train.clips['source'] != 'human') & (parent_split == 'train')).to_numpy())
+    synthetic = subset(
+        train, ((train.clips['source'] != 'human') & (parent_split == 'train')).to_numpy()
+    )
     held = {s: subset(human, (human.clips['split'] == s).to_numpy()) for s in SPLITS}
     return concat_splits([held['train'], synthetic]), held['val'], held['test']
 
 # %% ../nbs/10_evaluate.ipynb #bdc49f7e
-def held_out_synthetic(test:DatasetSplit, # test clips: the perturbed patches are drawn around their human presets
-                       renderer:Renderer, # renders the patches
-                       feature_config:FeatureConfig, # their features
-                       n:int=64, # patches drawn (half uniform, half perturbed); fewer survive if some fail the checks
-                       note:int=60, # MIDI note they are played at
-                       seed:int=1, # seeds the draw (the dataset's synthetic patches use the data seed)
-                       velocity:int=100, # MIDI velocity
-                      ) -> DatasetSplit:
+def held_out_synthetic(
+    test: DatasetSplit,  # test clips: the perturbed patches are drawn around their human presets
+    renderer: Renderer,  # renders the patches
+    feature_config: FeatureConfig,  # their features
+    n: int = 64,  # patches drawn (half uniform, half perturbed); fewer survive if some fail the checks
+    note: int = 60,  # MIDI note they are played at
+    seed: int = 1,  # seeds the draw (the dataset's synthetic patches use the data seed)
+    velocity: int = 100,  # MIDI velocity
+) -> DatasetSplit:
     "Fresh synthetic patches, rendered and featurised: a test set of the synthetic distribution no model trained on."
-    human = np.asarray(test.params)[(test.clips['source'] == 'human').to_numpy()] if 'source' in test.clips else np.asarray(test.params)
-    patches = synthetic_patches(human, SyntheticConfig(n_uniform=n // 2, n_perturbed=n - n // 2), np.random.default_rng(seed))
-    results = renderer.render_many([RenderJob(p, note, velocity) for p in patches['params']], progress=False)
-    ok = np.array([clip_problem(r.audio, r.error, feature_config.n_samples, 1.0) is None for r in results])
-    if not ok.any(): raise DatasetError(f"held_out_synthetic: none of the {n} patches rendered to a usable clip")
+    human = (
+        np.asarray(test.params)[(test.clips['source'] == 'human').to_numpy()]
+        if 'source' in test.clips
+        else np.asarray(test.params)
+    )
+    patches = synthetic_patches(
+        human,
+        SyntheticConfig(n_uniform=n // 2, n_perturbed=n - n // 2),
+        np.random.default_rng(seed),
+    )
+    results = renderer.render_many(
+        [RenderJob(p, note, velocity) for p in patches['params']], progress=False
+    )
+    ok = np.array(
+        [clip_problem(r.audio, r.error, feature_config.n_samples, 1.0) is None for r in results]
+    )
+    if not ok.any():
+        raise DatasetError(f"held_out_synthetic: none of the {n} patches rendered to a usable clip")
     kept = patches[ok].reset_index(drop=True)
-    ids = 'held-out-' + kept['preset_id']          # the dataset's own synthetic patches are named 'uniform-…' and 'perturbed-…'
-    clips = pd.DataFrame({'clip_id': ids + f'@{note}v{velocity}', 'preset_id': ids, 'source': kept['source'],
-                          'category': 'synthetic', 'split': 'test', 'note': note, 'velocity': velocity})
+    # the dataset's own synthetic patches are named 'uniform-…' and 'perturbed-…'
+    ids = 'held-out-' + kept['preset_id']
+    clips = pd.DataFrame(
+        {
+            'clip_id': ids + f'@{note}v{velocity}',
+            'preset_id': ids,
+            'source': kept['source'],
+            'category': 'synthetic',
+            'split': 'test',
+            'note': note,
+            'velocity': velocity,
+        }
+    )
     audio = np.stack([r.audio for r, k in zip(results, ok) if k])
-    return DatasetSplit(clips, np.stack(kept['params']).astype(np.float32), extract_features(audio, feature_config))
+    return DatasetSplit(
+        clips, np.stack(kept['params']).astype(np.float32), extract_features(audio, feature_config)
+    )
 
 # %% ../nbs/10_evaluate.ipynb #bcb956cd
-def predict_wav(estimator:Estimator, # a fitted estimator
-                path:str|Path, # an audio file
-                feature_config:FeatureConfig, # the features the estimator was fitted on
-               ) -> np.ndarray:
+def predict_wav(
+    estimator: Estimator,  # a fitted estimator
+    path: str | Path,  # an audio file
+    feature_config: FeatureConfig,  # the features the estimator was fitted on
+) -> np.ndarray:
     "Normalised parameters `[41]` that `estimator` predicts for the sound in `path`."
     features = extract_features(load_audio(path, feature_config), feature_config)
-    one = DatasetSplit(pd.DataFrame({'clip_id': [Path(path).stem]}), np.zeros((1, N_PARAMS), np.float32), features)
+    one = DatasetSplit(
+        pd.DataFrame({'clip_id': [Path(path).stem]}), np.zeros((1, N_PARAMS), np.float32), features
+    )
     return _check_prediction(estimator.predict(one), 1, estimator.name)[0]
 
-def time_inference(estimator:Estimator, # a fitted estimator
-                   paths:list, # audio files, used in turn
-                   feature_config:FeatureConfig, # the features the estimator was fitted on
-                   n_calls:int=100, # timed calls
-                   warmup:int=5, # untimed calls first
-                  ) -> dict:
+
+def time_inference(
+    estimator: Estimator,  # a fitted estimator
+    paths: list,  # audio files, used in turn
+    feature_config: FeatureConfig,  # the features the estimator was fitted on
+    n_calls: int = 100,  # timed calls
+    warmup: int = 5,  # untimed calls first
+) -> dict:
     "Median and 90th-percentile milliseconds of `predict_wav`, batch 1, after warm-up."
-    if not paths or n_calls < 1: raise EvaluationError(f"time_inference needs audio files and n_calls >= 1, got {len(paths)} files, n_calls={n_calls}")
+    if not paths or n_calls < 1:
+        raise EvaluationError(
+            f"time_inference needs audio files and n_calls >= 1, got {len(paths)} files, n_calls={n_calls}"
+        )
     ms = []
     for call in range(warmup + n_calls):
         start = time.perf_counter()
         predict_wav(estimator, paths[call % len(paths)], feature_config)
-        if call >= warmup: ms.append(1000 * (time.perf_counter() - start))
-    return dict(method=estimator.name, inference_ms_median=float(np.median(ms)), inference_ms_p90=float(np.percentile(ms, 90)),
-                n_calls=n_calls, batch_size=1)
+        if call >= warmup:
+            ms.append(1000 * (time.perf_counter() - start))
+    return dict(
+        method=estimator.name,
+        inference_ms_median=float(np.median(ms)),
+        inference_ms_p90=float(np.percentile(ms, 90)),
+        n_calls=n_calls,
+        batch_size=1,
+    )
 
 # %% ../nbs/10_evaluate.ipynb #95573756
-def per_category(per_clip:pd.DataFrame, # `EstimatorReport.per_clip`
-                 columns:tuple[str, ...]=('param_mae', 'discrete_acc', *AUDIO_METRICS), # metrics to average
-                ) -> pd.DataFrame:
+def per_category(
+    per_clip: pd.DataFrame,  # `EstimatorReport.per_clip`
+    columns: tuple[str, ...] = ('param_mae', 'discrete_acc', *AUDIO_METRICS),  # metrics to average
+) -> pd.DataFrame:
     "Mean of each metric per category, with the clip count and an `all` row."
     cols = [c for c in columns if c in per_clip]
     table = per_clip.groupby('category')[cols].mean()
@@ -595,43 +999,77 @@ def per_category(per_clip:pd.DataFrame, # `EstimatorReport.per_clip`
 # %% ../nbs/10_evaluate.ipynb #caa05e3c
 _GROUP_COLOURS = dict(zip(GROUPS, plt.get_cmap('tab10').colors))
 
-def plot_param_errors(per_param:pd.DataFrame, # `EstimatorReport.per_param`
-                      title:str='', # figure title, e.g. the method's name
-                     ) -> plt.Figure:
+
+def plot_param_errors(
+    per_param: pd.DataFrame,  # `EstimatorReport.per_param`
+    title: str = '',  # figure title, e.g. the method's name
+) -> plt.Figure:
     "Per-parameter MAE (continuous) and accuracy (discrete), with standard-error bars, coloured by group."
     fig, axes = plt.subplots(1, 2, figsize=(11, 7), gridspec_kw=dict(width_ratios=[3, 2]))
-    for ax, kind, label in ((axes[0], 'continuous', 'mean absolute error (normalised)'), (axes[1], 'discrete', 'choice accuracy')):
+    for ax, kind, label in (
+        (axes[0], 'continuous', 'mean absolute error (normalised)'),
+        (axes[1], 'discrete', 'choice accuracy'),
+    ):
         df = per_param[per_param['kind'] == kind].copy()
-        df = df.assign(order=df['group'].map(GROUPS.index)).sort_values(['order', 'param'], ascending=False)
-        ax.barh(df['param'], df['value'], xerr=df['sem'].fillna(0), color=df['group'].map(_GROUP_COLOURS), capsize=2)
+        df = df.assign(order=df['group'].map(GROUPS.index)).sort_values(
+            ['order', 'param'], ascending=False
+        )
+        ax.barh(
+            df['param'],
+            df['value'],
+            xerr=df['sem'].fillna(0),
+            color=df['group'].map(_GROUP_COLOURS),
+            capsize=2,
+        )
         ax.set_xlabel(label)
         ax.tick_params(axis='y', labelsize=8)
-        if kind == 'discrete': ax.set_xlim(0, 1)
-    fig.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=c) for c in _GROUP_COLOURS.values()], labels=list(GROUPS),
-               loc='lower center', ncol=len(GROUPS) // 2, fontsize=8)
+        if kind == 'discrete':
+            ax.set_xlim(0, 1)
+    fig.legend(
+        handles=[plt.Rectangle((0, 0), 1, 1, color=c) for c in _GROUP_COLOURS.values()],
+        labels=list(GROUPS),
+        loc='lower center',
+        ncol=len(GROUPS) // 2,
+        fontsize=8,
+    )
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig
 
-def plot_logmel_pairs(test:DatasetSplit, # the scored clips (`EstimatorReport.test`); row i belongs to audio row i
-                      pred_audio:np.ndarray, # estimated clips [k, n_samples]
-                      true_audio:np.ndarray, # target clips [k, n_samples]
-                      feature_config:FeatureConfig, # log-mel settings
-                      n:int=4, # pairs to show, at most k
-                     ) -> plt.Figure:
+
+def plot_logmel_pairs(
+    test: DatasetSplit,  # the scored clips (`EstimatorReport.test`); row i belongs to audio row i
+    pred_audio: np.ndarray,  # estimated clips [k, n_samples]
+    true_audio: np.ndarray,  # target clips [k, n_samples]
+    feature_config: FeatureConfig,  # log-mel settings
+    n: int = 4,  # pairs to show, at most k
+) -> plt.Figure:
     "Log-mel spectrograms of targets (left) beside their estimates (right), on one colour scale per pair."
     n = min(n, len(pred_audio))
-    if not n: raise DatasetError("plot_logmel_pairs: no clips to show")
-    mels = [clip_features(np.asarray(a[:n], np.float32), feature_config)['log_mel'] for a in (true_audio, pred_audio)]
+    if not n:
+        raise DatasetError("plot_logmel_pairs: no clips to show")
+    mels = [
+        clip_features(np.asarray(a[:n], np.float32), feature_config)['log_mel']
+        for a in (true_audio, pred_audio)
+    ]
     fig, axes = plt.subplots(n, 2, figsize=(10, 2.2 * n), squeeze=False, sharex=True, sharey=True)
     extent = [0, feature_config.duration_s, 0, feature_config.n_mels]
     for i in range(n):
         clip = test.clips.iloc[i]
         vmax = max(m[i].max() for m in mels)
         for j, (m, what) in enumerate(zip(mels, ('target', 'estimate'))):
-            axes[i, j].imshow(m[i].T, origin='lower', aspect='auto', extent=extent, vmin=vmax - 80, vmax=vmax, cmap='magma')
+            axes[i, j].imshow(
+                m[i].T,
+                origin='lower',
+                aspect='auto',
+                extent=extent,
+                vmin=vmax - 80,
+                vmax=vmax,
+                cmap='magma',
+            )
             axes[i, j].set_title(f"{what}: {clip['clip_id']} ({clip['category']})", fontsize=9)
         axes[i, 0].set_ylabel('mel band')
-    for ax in axes[-1]: ax.set_xlabel('time (s)')
+    for ax in axes[-1]:
+        ax.set_xlabel('time (s)')
     fig.tight_layout()
     return fig

@@ -20,143 +20,224 @@ __all__ = ['USER_MIN_SAMPLE_RATE', 'SILENCE_DBFS', 'FEATURE_CHUNK', 'FeatureConf
 @dataclasses.dataclass(frozen=True)
 class FeatureConfig:
     "Sizes, rates and limits of feature extraction; frame rate is `sample_rate / hop_length`."
-    sample_rate: int = 44100             # Hz; every clip is resampled to this rate
-    n_fft: int = 2048                    # STFT and YIN frame length, samples
-    hop_length: int = 441                # samples between frames (441 at 44.1 kHz = 100 frames/s)
-    n_mels: int = 128                    # mel bands
-    n_mfcc: int = 30                     # MFCCs kept, at most `n_mels`
-    mel_fmin_hz: float = 20.0            # lowest mel band edge
-    mel_fmax_hz: float = 16000.0         # highest mel band edge, at most sample_rate / 2
-    f0_min_hz: float = 50.0              # lowest F0 YIN looks for (G1 is 49 Hz)
-    f0_max_hz: float = 2000.0            # highest F0 YIN looks for (B6 is 1976 Hz)
-    voicing_threshold: float = 0.2       # a frame is voiced if its YIN aperiodicity is below this (0..1)
-    duration_s: float = 4.0              # clip length; `load_audio` pads or trims to it
-    min_input_sample_rate: int = 32000   # Hz; files below this are refused; below 2 * mel_fmax_hz they are resampled with a warning
-    max_input_s: float = 60.0            # longer files are rejected before they are read
+
+    sample_rate: int = 44100  # Hz; every clip is resampled to this rate
+    n_fft: int = 2048  # STFT and YIN frame length, samples
+    hop_length: int = 441  # samples between frames (441 at 44.1 kHz = 100 frames/s)
+    n_mels: int = 128  # mel bands
+    n_mfcc: int = 30  # MFCCs kept, at most `n_mels`
+    mel_fmin_hz: float = 20.0  # lowest mel band edge
+    mel_fmax_hz: float = 16000.0  # highest mel band edge, at most sample_rate / 2
+    f0_min_hz: float = 50.0  # lowest F0 YIN looks for (G1 is 49 Hz)
+    f0_max_hz: float = 2000.0  # highest F0 YIN looks for (B6 is 1976 Hz)
+    voicing_threshold: float = 0.2  # a frame is voiced if its YIN aperiodicity is below this (0..1)
+    duration_s: float = 4.0  # clip length; `load_audio` pads or trims to it
+    min_input_sample_rate: int = 32000  # Hz; files below this are refused; below 2 * mel_fmax_hz they are resampled with a warning
+    max_input_s: float = 60.0  # longer files are rejected before they are read
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
             v, want_int = getattr(self, f.name), f.type in (int, 'int')
-            ok = isinstance(v, int) if want_int else isinstance(v, (int, float)) and math.isfinite(v)
+            ok = (
+                isinstance(v, int) if want_int else isinstance(v, (int, float)) and math.isfinite(v)
+            )
             if isinstance(v, bool) or not ok or v < 0:
-                raise ConfigError(f"{f.name}={v!r}: expected a non-negative {'integer' if want_int else 'number'}")
+                raise ConfigError(
+                    f"{f.name}={v!r}: expected a non-negative {'integer' if want_int else 'number'}"
+                )
         checks = [
-            (0 < self.hop_length <= self.n_fft, f"hop_length={self.hop_length} must be in 1..n_fft={self.n_fft}"),
-            (0 < self.n_mfcc <= self.n_mels, f"n_mfcc={self.n_mfcc} must be in 1..n_mels={self.n_mels}"),
-            (self.mel_fmin_hz < self.mel_fmax_hz <= self.sample_rate / 2,
-             f"need mel_fmin_hz < mel_fmax_hz <= sample_rate/2, got {self.mel_fmin_hz}, {self.mel_fmax_hz}, {self.sample_rate / 2}"),
-            (0 < self.f0_min_hz < self.f0_max_hz <= self.sample_rate / 2,
-             f"need 0 < f0_min_hz < f0_max_hz <= sample_rate/2, got {self.f0_min_hz}, {self.f0_max_hz}, {self.sample_rate / 2}"),
-            (2 * self.sample_rate / self.f0_min_hz < self.n_fft,
-             f"f0_min_hz={self.f0_min_hz} needs n_fft > {2 * self.sample_rate / self.f0_min_hz:.0f} "
-             f"(YIN needs two periods of the lowest F0 in one frame), got n_fft={self.n_fft}"),
-            (0 < self.voicing_threshold < 1, f"voicing_threshold={self.voicing_threshold} must be in (0, 1)"),
-            (self.n_samples >= self.n_fft, f"duration_s={self.duration_s} is shorter than one frame (n_fft={self.n_fft})"),
-            (2 * self.f0_max_hz <= self.min_input_sample_rate <= self.sample_rate,
-             f"min_input_sample_rate={self.min_input_sample_rate} must be in 2*f0_max_hz={2 * self.f0_max_hz:g}"
-             f"..sample_rate={self.sample_rate}"),
-            (self.max_input_s >= self.duration_s, f"max_input_s={self.max_input_s} is below duration_s={self.duration_s}"),
+            (
+                0 < self.hop_length <= self.n_fft,
+                f"hop_length={self.hop_length} must be in 1..n_fft={self.n_fft}",
+            ),
+            (
+                0 < self.n_mfcc <= self.n_mels,
+                f"n_mfcc={self.n_mfcc} must be in 1..n_mels={self.n_mels}",
+            ),
+            (
+                self.mel_fmin_hz < self.mel_fmax_hz <= self.sample_rate / 2,
+                f"need mel_fmin_hz < mel_fmax_hz <= sample_rate/2, got {self.mel_fmin_hz}, {self.mel_fmax_hz}, {self.sample_rate / 2}",
+            ),
+            (
+                0 < self.f0_min_hz < self.f0_max_hz <= self.sample_rate / 2,
+                f"need 0 < f0_min_hz < f0_max_hz <= sample_rate/2, got {self.f0_min_hz}, {self.f0_max_hz}, {self.sample_rate / 2}",
+            ),
+            (
+                2 * self.sample_rate / self.f0_min_hz < self.n_fft,
+                f"f0_min_hz={self.f0_min_hz} needs n_fft > {2 * self.sample_rate / self.f0_min_hz:.0f} "
+                f"(YIN needs two periods of the lowest F0 in one frame), got n_fft={self.n_fft}",
+            ),
+            (
+                0 < self.voicing_threshold < 1,
+                f"voicing_threshold={self.voicing_threshold} must be in (0, 1)",
+            ),
+            (
+                self.n_samples >= self.n_fft,
+                f"duration_s={self.duration_s} is shorter than one frame (n_fft={self.n_fft})",
+            ),
+            (
+                2 * self.f0_max_hz <= self.min_input_sample_rate <= self.sample_rate,
+                f"min_input_sample_rate={self.min_input_sample_rate} must be in 2*f0_max_hz={2 * self.f0_max_hz:g}"
+                f"..sample_rate={self.sample_rate}",
+            ),
+            (
+                self.max_input_s >= self.duration_s,
+                f"max_input_s={self.max_input_s} is below duration_s={self.duration_s}",
+            ),
         ]
         for ok, msg in checks:
-            if not ok: raise ConfigError(msg)
+            if not ok:
+                raise ConfigError(msg)
 
     @property
-    def n_samples(self) -> int: return round(self.duration_s * self.sample_rate)
+    def n_samples(self) -> int:
+        return round(self.duration_s * self.sample_rate)
+
     @property
-    def n_frames(self) -> int: return 1 + self.n_samples // self.hop_length
+    def n_frames(self) -> int:
+        return 1 + self.n_samples // self.hop_length
+
     @property
-    def frame_rate_hz(self) -> float: return self.sample_rate / self.hop_length
+    def frame_rate_hz(self) -> float:
+        return self.sample_rate / self.hop_length
 
 # %% ../nbs/04_features.ipynb #2793d189
-USER_MIN_SAMPLE_RATE = 16000   # Hz: the lowest rate accepted from a user's file (resampled, with a warning below 2 * mel_fmax_hz)
+USER_MIN_SAMPLE_RATE = 16000  # Hz: the lowest rate accepted from a user's file (resampled, with a warning below 2 * mel_fmax_hz)
 
-def for_user_audio(config:FeatureConfig, # the features a model was trained on
-                  ) -> FeatureConfig:
+
+def for_user_audio(
+    config: FeatureConfig,  # the features a model was trained on
+) -> FeatureConfig:
     "`config` accepting users' files down to `USER_MIN_SAMPLE_RATE`; the features themselves are unchanged."
-    return dataclasses.replace(config, min_input_sample_rate=min(config.min_input_sample_rate, USER_MIN_SAMPLE_RATE))
+    return dataclasses.replace(
+        config, min_input_sample_rate=min(config.min_input_sample_rate, USER_MIN_SAMPLE_RATE)
+    )
 
 # %% ../nbs/04_features.ipynb #6f4ee456
 SILENCE_DBFS = -80.0  # a clip whose peak is below this many dB of full scale is rejected as silent
 
-def validate_audio(audio, # samples: [n_samples] or [batch, n_samples], floating point in [-1, 1]
-                   source:str='audio'): # what the samples came from (a file name), for error messages
+
+def validate_audio(
+    audio,  # samples: [n_samples] or [batch, n_samples], floating point in [-1, 1]
+    source: str = 'audio',  # what the samples came from (a file name), for error messages
+):
     "Raise `AudioError` unless `audio` is a finite, non-silent float array of shape `[n_samples]` or `[batch, n_samples]`."
     if not isinstance(audio, np.ndarray):
         raise AudioError(f"{source}: expected a numpy array of samples, got {type(audio).__name__}")
     if audio.dtype.kind != 'f':
-        raise AudioError(f"{source}: samples must be floating point (float32) in [-1, 1], got {audio.dtype}; scale integer PCM first")
+        raise AudioError(
+            f"{source}: samples must be floating point (float32) in [-1, 1], got {audio.dtype}; scale integer PCM first"
+        )
     if audio.ndim not in (1, 2):
-        raise AudioError(f"{source}: expected shape [n_samples] or [batch, n_samples], got {audio.shape}")
-    if audio.size == 0: raise AudioError(f"{source}: empty (0 samples), shape {audio.shape}")
+        raise AudioError(
+            f"{source}: expected shape [n_samples] or [batch, n_samples], got {audio.shape}"
+        )
+    if audio.size == 0:
+        raise AudioError(f"{source}: empty (0 samples), shape {audio.shape}")
     n_bad = int(audio.size - np.isfinite(audio).sum())
-    if n_bad: raise AudioError(f"{source}: {n_bad} NaN or infinite sample(s)")
+    if n_bad:
+        raise AudioError(f"{source}: {n_bad} NaN or infinite sample(s)")
     peaks = np.abs(audio.reshape(-1, audio.shape[-1])).max(axis=-1)
     for i, peak in enumerate(peaks):
         peak_db = 20 * np.log10(peak) if peak > 0 else -np.inf
         if peak_db < SILENCE_DBFS:
             clip = f" clip {i}" if audio.ndim == 2 else ""
-            raise AudioError(f"{source}:{clip} silent (peak {peak_db:.1f} dBFS, below {SILENCE_DBFS:g} dBFS)")
+            raise AudioError(
+                f"{source}:{clip} silent (peak {peak_db:.1f} dBFS, below {SILENCE_DBFS:g} dBFS)"
+            )
 
 # %% ../nbs/04_features.ipynb #206a0237
-def load_audio(path:str|Path, # an audio file soundfile can read
-               config:FeatureConfig): # sample rate, clip length and input limits
+def load_audio(
+    path: str | Path,  # an audio file soundfile can read
+    config: FeatureConfig,  # sample rate, clip length and input limits
+):
     "Read `path` as one float32 mono clip of `config.n_samples` samples at `config.sample_rate`."
     path = Path(path)
-    if not path.is_file(): raise AudioError(f"{path}: file not found")
-    try: info = sf.info(str(path))
-    except sf.SoundFileError as e: raise AudioError(f"{path}: not a readable audio file ({e})") from e
-    if info.frames == 0: raise AudioError(f"{path}: empty (0 samples)")
-    if info.channels > 2: raise AudioError(f"{path}: {info.channels} channels; only mono or stereo files are accepted")
+    if not path.is_file():
+        raise AudioError(f"{path}: file not found")
+    try:
+        info = sf.info(str(path))
+    except sf.SoundFileError as e:
+        raise AudioError(f"{path}: not a readable audio file ({e})") from e
+    if info.frames == 0:
+        raise AudioError(f"{path}: empty (0 samples)")
+    if info.channels > 2:
+        raise AudioError(
+            f"{path}: {info.channels} channels; only mono or stereo files are accepted"
+        )
     if info.samplerate < config.min_input_sample_rate:
-        raise AudioError(f"{path}: sample rate {info.samplerate} Hz is below the minimum {config.min_input_sample_rate} Hz; "
-                         f"resampling cannot restore content above {info.samplerate / 2:g} Hz")
+        raise AudioError(
+            f"{path}: sample rate {info.samplerate} Hz is below the minimum {config.min_input_sample_rate} Hz; "
+            f"resampling cannot restore content above {info.samplerate / 2:g} Hz"
+        )
     if info.duration > config.max_input_s:
-        raise AudioError(f"{path}: {info.duration:.1f} s long; the limit is {config.max_input_s:g} s (max_input_s)")
-    try: audio, _ = sf.read(str(path), dtype='float32', always_2d=True)
-    except sf.SoundFileError as e: raise AudioError(f"{path}: corrupt audio data ({e})") from e
+        raise AudioError(
+            f"{path}: {info.duration:.1f} s long; the limit is {config.max_input_s:g} s (max_input_s)"
+        )
+    try:
+        audio, _ = sf.read(str(path), dtype='float32', always_2d=True)
+    except sf.SoundFileError as e:
+        raise AudioError(f"{path}: corrupt audio data ({e})") from e
     if audio.shape[1] == 2:
         warnings.warn(f"{path}: stereo file mixed to mono (mean of both channels)", stacklevel=2)
     audio = audio.mean(axis=1)
     validate_audio(audio, str(path))
     if info.samplerate < 2 * config.mel_fmax_hz:
-        warnings.warn(f"{path}: {info.samplerate} Hz resampled to {config.sample_rate} Hz; it holds nothing above "
-                      f"{info.samplerate / 2:g} Hz, so the mel bands up to {config.mel_fmax_hz:g} Hz above that are empty", stacklevel=2)
+        warnings.warn(
+            f"{path}: {info.samplerate} Hz resampled to {config.sample_rate} Hz; it holds nothing above "
+            f"{info.samplerate / 2:g} Hz, so the mel bands up to {config.mel_fmax_hz:g} Hz above that are empty",
+            stacklevel=2,
+        )
     if info.samplerate != config.sample_rate:
-        audio = librosa.resample(audio, orig_sr=info.samplerate, target_sr=config.sample_rate, res_type='soxr_hq')
+        audio = librosa.resample(
+            audio, orig_sr=info.samplerate, target_sr=config.sample_rate, res_type='soxr_hq'
+        )
     if info.duration > config.duration_s + 1 / info.samplerate:
-        warnings.warn(f"{path}: {info.duration:.2f} s long; only its first {config.duration_s:g} s are used", stacklevel=2)
+        warnings.warn(
+            f"{path}: {info.duration:.2f} s long; only its first {config.duration_s:g} s are used",
+            stacklevel=2,
+        )
     clip = np.zeros(config.n_samples, np.float32)
-    clip[:min(audio.size, clip.size)] = audio[:clip.size]
+    clip[: min(audio.size, clip.size)] = audio[: clip.size]
     validate_audio(clip, f"{path} (first {config.duration_s:g} s)")
     return clip
 
 # %% ../nbs/04_features.ipynb #16a6f024
-def _yin(audio:np.ndarray, # float32 [batch, n_samples]
-         config:FeatureConfig):
+def _yin(
+    audio: np.ndarray,  # float32 [batch, n_samples]
+    config: FeatureConfig,
+):
     "YIN F0 in Hz and voicing, both `[batch, n_frames]`, on frames centred like the STFT's."
     sr, n, hop = config.sample_rate, config.n_fft, config.hop_length
     tau_min, tau_max = math.ceil(sr / config.f0_max_hz), int(sr // config.f0_min_hz)
-    lags = np.arange(tau_max + 2)                                  # one past tau_max, for the parabola
+    lags = np.arange(tau_max + 2)  # one past tau_max, for the parabola
     padded = np.pad(audio, [(0, 0), (n // 2, n // 2)])
-    frames = np.lib.stride_tricks.sliding_window_view(padded, n, axis=-1)[:, ::hop]   # [batch, n_frames, n]
+    # [batch, n_frames, n]
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n, axis=-1)[:, ::hop]
     n_fft_acf = scipy.fft.next_fast_len(2 * n - 1, real=True)
     spec = scipy.fft.rfft(frames, n_fft_acf)
-    acf = scipy.fft.irfft(spec.real ** 2 + spec.imag ** 2, n_fft_acf)[..., :tau_max + 2]   # Σ_{j<n-τ} x[j] x[j+τ]
-    energy = np.pad(np.cumsum(padded.astype(np.float64) ** 2, axis=-1), [(0, 0), (1, 0)])  # Σ_{i<k} padded[i]²
+    # Σ_{j<n-τ} x[j] x[j+τ]
+    acf = scipy.fft.irfft(spec.real**2 + spec.imag**2, n_fft_acf)[..., : tau_max + 2]
+    # Σ_{i<k} padded[i]²
+    energy = np.pad(np.cumsum(padded.astype(np.float64) ** 2, axis=-1), [(0, 0), (1, 0)])
     start = np.arange(frames.shape[1])[:, None] * hop
-    head = energy[:, start + n - lags] - energy[:, start]        # Σ_{j<n-τ} x[j]²
-    tail = energy[:, start + n] - energy[:, start + lags]        # Σ_{j≥τ} x[j]²
+    head = energy[:, start + n - lags] - energy[:, start]  # Σ_{j<n-τ} x[j]²
+    tail = energy[:, start + n] - energy[:, start + lags]  # Σ_{j≥τ} x[j]²
     diff = ((head + tail).astype(np.float32) - 2 * acf) / (n - lags)
     diff[..., 0] = 0
     running = np.cumsum(diff[..., 1:], axis=-1)
     cmnd = np.ones_like(diff)
     np.divide(diff[..., 1:] * lags[1:], running, out=cmnd[..., 1:], where=running > 0)
-    mid = cmnd[..., tau_min:tau_max + 1]
-    trough = (mid < cmnd[..., tau_min - 1:tau_max]) & (mid <= cmnd[..., tau_min + 1:tau_max + 2])
+    mid = cmnd[..., tau_min : tau_max + 1]
+    trough = (mid < cmnd[..., tau_min - 1 : tau_max]) & (
+        mid <= cmnd[..., tau_min + 1 : tau_max + 2]
+    )
     candidates = trough & (mid < config.voicing_threshold)
     voiced = candidates.any(axis=-1)
     tau = tau_min + np.where(voiced, candidates.argmax(axis=-1), mid.argmin(axis=-1))
-    left, centre, right = (np.take_along_axis(cmnd, (tau + k)[..., None], axis=-1)[..., 0] for k in (-1, 0, 1))
+    left, centre, right = (
+        np.take_along_axis(cmnd, (tau + k)[..., None], axis=-1)[..., 0] for k in (-1, 0, 1)
+    )
     curve = left - 2 * centre + right
     shift = np.divide(left - right, 2 * curve, out=np.zeros_like(curve), where=curve > 0)
     f0_hz = np.clip(sr / (tau + np.clip(shift, -0.5, 0.5)), config.f0_min_hz, config.f0_max_hz)
@@ -164,95 +245,146 @@ def _yin(audio:np.ndarray, # float32 [batch, n_samples]
 
 # %% ../nbs/04_features.ipynb #f2cc5c75
 @functools.lru_cache(maxsize=8)
-def _weights(config:FeatureConfig):
+def _weights(config: FeatureConfig):
     "Mel filterbank `[n_mels, n_freqs]`, and A-weighted power scale `[n_freqs]` that turns STFT power into mean square."
-    mel = librosa.filters.mel(sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels,
-                              fmin=config.mel_fmin_hz, fmax=config.mel_fmax_hz)
+    mel = librosa.filters.mel(
+        sr=config.sample_rate,
+        n_fft=config.n_fft,
+        n_mels=config.n_mels,
+        fmin=config.mel_fmin_hz,
+        fmax=config.mel_fmax_hz,
+    )
     window = librosa.filters.get_window('hann', config.n_fft)
-    with np.errstate(divide='ignore'):   # the A curve is -inf dB at 0 Hz; librosa clips it to -80 dB
-        a_weight = 10 ** (librosa.A_weighting(librosa.fft_frequencies(sr=config.sample_rate, n_fft=config.n_fft)) / 10)
-    return mel, (a_weight * 2 / (config.n_fft * (window ** 2).sum())).astype(np.float32)
+    with np.errstate(divide='ignore'):  # the A curve is -inf dB at 0 Hz; librosa clips it to -80 dB
+        a_weight = 10 ** (
+            librosa.A_weighting(librosa.fft_frequencies(sr=config.sample_rate, n_fft=config.n_fft))
+            / 10
+        )
+    return mel, (a_weight * 2 / (config.n_fft * (window**2).sum())).astype(np.float32)
 
-FEATURE_CHUNK = 16   # clips per STFT/YIN pass: a larger batch is slower per clip and needs about 40 MB a clip
 
-def _as_batch(audio, # float samples, [n_samples] or [batch, n_samples]
-              config:FeatureConfig, # sizes and rates
-              caller:str): # names the function in errors
+# clips per STFT/YIN pass: a larger batch is slower per clip and needs about 40 MB a clip
+FEATURE_CHUNK = 16
+
+
+def _as_batch(
+    audio,  # float samples, [n_samples] or [batch, n_samples]
+    config: FeatureConfig,  # sizes and rates
+    caller: str,  # names the function in errors
+):
     "`audio` checked and as float32 `[batch, n_samples]`."
     validate_audio(audio, caller)
     audio = np.atleast_2d(audio).astype(np.float32, copy=False)
     if audio.shape[-1] < config.n_fft:
-        raise AudioError(f"{caller}: {audio.shape[-1]} samples, fewer than one frame (n_fft={config.n_fft})")
+        raise AudioError(
+            f"{caller}: {audio.shape[-1]} samples, fewer than one frame (n_fft={config.n_fft})"
+        )
     return audio
 
-def extract_features(audio:np.ndarray, # float samples, [n_samples] or [batch, n_samples]
-                     config:FeatureConfig, # sizes and rates
-                    ) -> dict[str, np.ndarray]:
+
+def extract_features(
+    audio: np.ndarray,  # float samples, [n_samples] or [batch, n_samples]
+    config: FeatureConfig,  # sizes and rates
+) -> dict[str, np.ndarray]:
     "Per-frame `log_mel`, `mfcc`, `f0_hz`, `voiced` and `loudness_db`, each `[batch, n_frames, ...]`."
     audio = _as_batch(audio, config, 'extract_features')
-    chunks = [_features(audio[lo:lo + FEATURE_CHUNK], config) for lo in range(0, len(audio), FEATURE_CHUNK)]
+    chunks = [
+        _features(audio[lo : lo + FEATURE_CHUNK], config)
+        for lo in range(0, len(audio), FEATURE_CHUNK)
+    ]
     return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
 
-def extract_log_mel(audio:np.ndarray, # float samples, [n_samples] or [batch, n_samples]
-                    config:FeatureConfig, # sizes and rates
-                   ) -> np.ndarray:
+
+def extract_log_mel(
+    audio: np.ndarray,  # float samples, [n_samples] or [batch, n_samples]
+    config: FeatureConfig,  # sizes and rates
+) -> np.ndarray:
     "Only the `log_mel` of `extract_features`, `[batch, n_frames, n_mels]`: no F0 search, so several times faster."
     audio = _as_batch(audio, config, 'extract_log_mel')
-    return np.concatenate([_log_mel(_power(audio[lo:lo + FEATURE_CHUNK], config), config) for lo in range(0, len(audio), FEATURE_CHUNK)])
+    return np.concatenate(
+        [
+            _log_mel(_power(audio[lo : lo + FEATURE_CHUNK], config), config)
+            for lo in range(0, len(audio), FEATURE_CHUNK)
+        ]
+    )
 
-def _power(audio:np.ndarray, config:FeatureConfig):
+
+def _power(audio: np.ndarray, config: FeatureConfig):
     "STFT power `[batch, n_freqs, n_frames]`."
-    stft = librosa.stft(audio, n_fft=config.n_fft, hop_length=config.hop_length, pad_mode='constant')
-    return stft.real ** 2 + stft.imag ** 2
+    stft = librosa.stft(
+        audio, n_fft=config.n_fft, hop_length=config.hop_length, pad_mode='constant'
+    )
+    return stft.real**2 + stft.imag**2
 
-def _log_mel(power:np.ndarray, config:FeatureConfig):
+
+def _log_mel(power: np.ndarray, config: FeatureConfig):
     "Mel bands in dB `[batch, n_frames, n_mels]` of an STFT power."
     return 10 * np.log10(np.maximum(_weights(config)[0] @ power, 1e-10)).transpose(0, 2, 1)
 
-def _features(audio:np.ndarray, # float32 [batch, n_samples], checked
-              config:FeatureConfig): # sizes and rates
+
+def _features(
+    audio: np.ndarray,  # float32 [batch, n_samples], checked
+    config: FeatureConfig,  # sizes and rates
+):
     "`extract_features` of one chunk of clips."
     power = _power(audio, config)
     log_mel = _log_mel(power, config)
     loudness_db = 10 * np.log10(np.maximum(_weights(config)[1] @ power, 1e-10))
     f0_hz, voiced = _yin(audio, config)
-    return dict(log_mel=log_mel, mfcc=scipy.fft.dct(log_mel, type=2, norm='ortho', axis=-1)[..., :config.n_mfcc],
-                f0_hz=f0_hz, voiced=voiced, loudness_db=loudness_db)
+    return dict(
+        log_mel=log_mel,
+        mfcc=scipy.fft.dct(log_mel, type=2, norm='ortho', axis=-1)[..., : config.n_mfcc],
+        f0_hz=f0_hz,
+        voiced=voiced,
+        loudness_db=loudness_db,
+    )
 
 # %% ../nbs/04_features.ipynb #61ba964a
-def hz_to_midi(f0_hz): # frequency in Hz, > 0
+def hz_to_midi(f0_hz):  # frequency in Hz, > 0
     "Fractional MIDI note number of a frequency (69 = A4 = 440 Hz)."
     return 69 + 12 * np.log2(np.asarray(f0_hz, np.float64) / 440.0)
 
-def detect_midi_note(audio:np.ndarray, # one clip [n_samples], or features from `extract_features` of one clip
-                     config:FeatureConfig, # feature settings (ignored when features are given)
-                     min_voiced:float=0.1, # least share of voiced frames for a sound to have a note
-                    ) -> int|None:
+
+def detect_midi_note(
+    audio: np.ndarray,  # one clip [n_samples], or features from `extract_features` of one clip
+    config: FeatureConfig,  # feature settings (ignored when features are given)
+    min_voiced: float = 0.1,  # least share of voiced frames for a sound to have a note
+) -> int | None:
     "The MIDI note of the median F0 over voiced frames, or None if fewer than `min_voiced` of the frames are voiced."
     feats = audio if isinstance(audio, dict) else extract_features(audio, config)
     f0, voiced = np.asarray(feats['f0_hz'])[0], np.asarray(feats['voiced'])[0]
-    if voiced.mean() < min_voiced: return None
+    if voiced.mean() < min_voiced:
+        return None
     return int(np.rint(hz_to_midi(np.median(f0[voiced]))))
 
 # %% ../nbs/04_features.ipynb #effceb5b
-def feature_benchmark(n_clips:int=32, # clips to time
-                      *,
-                      batch_size:int=8, # clips per `extract_features` call
-                      config:FeatureConfig|None=None, # None: the defaults
-                      seed:int=0): # seeds the synthetic clips
+def feature_benchmark(
+    n_clips: int = 32,  # clips to time
+    *,
+    batch_size: int = 8,  # clips per `extract_features` call
+    config: FeatureConfig | None = None,  # None: the defaults
+    seed: int = 0,  # seeds the synthetic clips
+):
     "Time `extract_features` on `n_clips` synthetic clips; returns ms per clip and the settings used."
     config = config or FeatureConfig()
     rng = np.random.default_rng(seed)
     t = np.arange(config.n_samples) / config.sample_rate
     f0 = rng.uniform(config.f0_min_hz, 1000, (batch_size, 1))
-    clips = 0.1 * rng.standard_normal((batch_size, t.size)) + sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 8)) / 4
+    clips = (
+        0.1 * rng.standard_normal((batch_size, t.size))
+        + sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 8)) / 4
+    )
     clips = clips.astype(np.float32)
     extract_features(clips, config)
     ms_per_clip = []
     for first in range(0, n_clips, batch_size):
-        batch = clips[:min(batch_size, n_clips - first)]
+        batch = clips[: min(batch_size, n_clips - first)]
         start = time.perf_counter()
         extract_features(batch, config)
         ms_per_clip.append((time.perf_counter() - start) * 1000 / len(batch))
-    return dict(n_clips=n_clips, batch_size=batch_size, duration_s=config.duration_s,
-                ms_per_clip=round(float(np.median(ms_per_clip)), 2))
+    return dict(
+        n_clips=n_clips,
+        batch_size=batch_size,
+        duration_s=config.duration_s,
+        ms_per_clip=round(float(np.median(ms_per_clip)), 2),
+    )

@@ -13,7 +13,14 @@ from scipy.sparse.csgraph import connected_components
 from tqdm.auto import tqdm
 from .core import PresetError, atomic_write
 from .params import AMSYNTH_VST, N_PARAMS, PARAM_NAMES, normalise
-from .presets import AmsynthPreset, load_amsynth_fxp, loaded_values, param_errors, read_bank, save_amsynth_fxp
+from nsm_modeler.presets import (
+    AmsynthPreset,
+    load_amsynth_fxp,
+    loaded_values,
+    param_errors,
+    read_bank,
+    save_amsynth_fxp,
+)
 
 # %% auto #0
 __all__ = ['CATEGORY_RULES', 'CATEGORIES', 'NEAR_TWIN_MAX_PARAMS', 'NEAR_TWIN_TOL', 'BANK_SUFFIXES', 'SLOTS_PER_BANK', 'MANIFEST',
@@ -23,116 +30,167 @@ __all__ = ['CATEGORY_RULES', 'CATEGORIES', 'NEAR_TWIN_MAX_PARAMS', 'NEAR_TWIN_TO
 # %% ../nbs/02a_library.ipynb #e207e035
 CATEGORY_RULES: tuple[tuple[str, str], ...] = (
     # category     regex searched in the split, lower-cased name
-    ('percussion', r'drum|kick|snare|\bhi ?hats?\b|\bhats?\b|cymbal|perc|clap|cowbell|conga|bongo|\btoms?\b|timpani|tabla|\bhit\b'),
-    ('bass',       r'bass|\bsub\b|\b808\b'),
-    ('organ',      r'organ|church|\bpipes?\b|accord|harmonium|hammond|farfisa|regal|\bb 3\b'),
-    ('keys',       r'piano|\bep\b|rhodes|wurli|clav|harpsi|\bkeys?\b|\bdx'),
-    ('bell',       r'bell|chime|glock|vibes|vibraphone|marimba|xylo|celest|kalimba|gong|music ?box'),
-    ('pluck',      r'pluck|\bharp\b|guitar|\bgtr\b|koto|sitar|banjo|pizzicato|\bpizz\b|mandolin|\blute\b'),
-    ('strings',    r'string|violin|viola|cello|orchestr|ensemble'),
-    ('brass',      r'brass|horn|trumpet|trombone|tuba|\bsax|fanfare|flute|clarinet|oboe|\breeds?\b|recorder|ocarina'),
-    ('pad',        r'\bpads?\b|choir|\bvoices?\b|\bvox\b|atmos|ambien|swell|drone|\bwarm'),
-    ('lead',       r'lead|leed|\bsolo\b|\bmono\b|\bsync\b|whistle|\bsquare\b|\bsaws?\b'),
-    ('fx',         r'\bfx\b|sfx|effect|noise|\bwind\b|storm|\brain\b|helicopter|siren|alien|robot|laser|\bzap|bubble|'
-                   r'hurricane|thunder|\bufo\b|sci ?fi|\bsea\b|ocean|space'),
+    (
+        'percussion',
+        r'drum|kick|snare|\bhi ?hats?\b|\bhats?\b|cymbal|perc|clap|cowbell|conga|bongo|\btoms?\b|timpani|tabla|\bhit\b',
+    ),
+    ('bass', r'bass|\bsub\b|\b808\b'),
+    ('organ', r'organ|church|\bpipes?\b|accord|harmonium|hammond|farfisa|regal|\bb 3\b'),
+    ('keys', r'piano|\bep\b|rhodes|wurli|clav|harpsi|\bkeys?\b|\bdx'),
+    ('bell', r'bell|chime|glock|vibes|vibraphone|marimba|xylo|celest|kalimba|gong|music ?box'),
+    (
+        'pluck',
+        r'pluck|\bharp\b|guitar|\bgtr\b|koto|sitar|banjo|pizzicato|\bpizz\b|mandolin|\blute\b',
+    ),
+    ('strings', r'string|violin|viola|cello|orchestr|ensemble'),
+    (
+        'brass',
+        r'brass|horn|trumpet|trombone|tuba|\bsax|fanfare|flute|clarinet|oboe|\breeds?\b|recorder|ocarina',
+    ),
+    ('pad', r'\bpads?\b|choir|\bvoices?\b|\bvox\b|atmos|ambien|swell|drone|\bwarm'),
+    ('lead', r'lead|leed|\bsolo\b|\bmono\b|\bsync\b|whistle|\bsquare\b|\bsaws?\b'),
+    (
+        'fx',
+        r'\bfx\b|sfx|effect|noise|\bwind\b|storm|\brain\b|helicopter|siren|alien|robot|laser|\bzap|bubble|'
+        r'hurricane|thunder|\bufo\b|sci ?fi|\bsea\b|ocean|space',
+    ),
 )
 CATEGORIES = tuple(c for c, _ in CATEGORY_RULES) + ('other',)
 _RULES = tuple((c, re.compile(rx)) for c, rx in CATEGORY_RULES)
 
-def _split_name(name:str) -> str:
-    "Lower-cased name with words split at camel case, digits, `_` and `-`."
-    return re.sub(r'(?<=[a-z])(?=[A-Z])|(?<=[A-Za-z])(?=[0-9])|(?<=[0-9])(?=[A-Za-z])|[_\-]', ' ', name).lower()
 
-def categorise(name:str, # a preset name
-              ) -> str:
+def _split_name(name: str) -> str:
+    "Lower-cased name with words split at camel case, digits, `_` and `-`."
+    return re.sub(
+        r'(?<=[a-z])(?=[A-Z])|(?<=[A-Za-z])(?=[0-9])|(?<=[0-9])(?=[A-Za-z])|[_\-]', ' ', name
+    ).lower()
+
+
+def categorise(
+    name: str,  # a preset name
+) -> str:
     "The category of a preset name: the first rule of `CATEGORY_RULES` that matches, else 'other'."
     words = _split_name(name)
     return next((c for c, rx in _RULES if rx.search(words)), 'other')
 
 # %% ../nbs/02a_library.ipynb #ba49adbd
-NEAR_TWIN_MAX_PARAMS = 3   # presets differing in at most this many parameters are near twins
-NEAR_TWIN_TOL = 0.01       # a parameter differs when its normalised values are further apart than this
-_VERSION_MARK = re.compile(r'(?:[\s_\-.#(]*(?:v|ver|version|mk|mark)?\s*\d+(?:\.\d+)*[a-z]?\)?'   # 7, 2b, (3), v2, mk2, #4
-                           r'|[\s_\-.]+(?:ii|iii|iv|v|vi|vii|viii|ix|x))$')                     # II, IV, ...
+NEAR_TWIN_MAX_PARAMS = 3  # presets differing in at most this many parameters are near twins
+NEAR_TWIN_TOL = 0.01  # a parameter differs when its normalised values are further apart than this
+_VERSION_MARK = re.compile(
+    r'(?:[\s_\-.#(]*(?:v|ver|version|mk|mark)?\s*\d+(?:\.\d+)*[a-z]?\)?'  # 7, 2b, (3), v2, mk2, #4
+    r'|[\s_\-.]+(?:ii|iii|iv|v|vi|vii|viii|ix|x))$'
+)  # II, IV, ...
 
-def name_key(name:str) -> str:
+
+def name_key(name: str) -> str:
     "A name compared case- and space-insensitively."
     return ' '.join(name.lower().split())
 
-def name_stem(name:str, # a preset name
-             ) -> str:
+
+def name_stem(
+    name: str,  # a preset name
+) -> str:
     "`name_key` without trailing numbers and version marks; a name that is only a number is its own stem."
     key = stem = name_key(name)
-    while (shorter := _VERSION_MARK.sub('', stem)) != stem: stem = shorter
+    while (shorter := _VERSION_MARK.sub('', stem)) != stem:
+        stem = shorter
     return stem or key
 
-def near_twin_pairs(a:np.ndarray, # normalised parameter vectors, [n, 41]
-                    b:np.ndarray, # normalised parameter vectors, [m, 41]
-                    max_params:int=NEAR_TWIN_MAX_PARAMS, # most parameters that may differ
-                    tol:float=NEAR_TWIN_TOL, # largest difference that still counts as equal
-                    block:int=64, # rows of `a` compared at once
-                   ) -> tuple[np.ndarray, np.ndarray]:
+
+def near_twin_pairs(
+    a: np.ndarray,  # normalised parameter vectors, [n, 41]
+    b: np.ndarray,  # normalised parameter vectors, [m, 41]
+    max_params: int = NEAR_TWIN_MAX_PARAMS,  # most parameters that may differ
+    tol: float = NEAR_TWIN_TOL,  # largest difference that still counts as equal
+    block: int = 64,  # rows of `a` compared at once
+) -> tuple[np.ndarray, np.ndarray]:
     "Row indices `(i, j)` of every pair `a[i]`, `b[j]` that differ in at most `max_params` parameters."
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    pairs = [np.nonzero((np.abs(a[lo:lo + block, None, :] - b[None]) > tol + 1e-12).sum(-1) <= max_params) for lo in range(0, len(a), block)]
-    return (np.concatenate([i + lo for lo, (i, _) in zip(range(0, len(a), block), pairs)]).astype(np.int64),
-            np.concatenate([j for _, j in pairs]).astype(np.int64)) if pairs else (np.zeros(0, np.int64),) * 2
+    pairs = [
+        np.nonzero(
+            (np.abs(a[lo : lo + block, None, :] - b[None]) > tol + 1e-12).sum(-1) <= max_params
+        )
+        for lo in range(0, len(a), block)
+    ]
+    return (
+        (
+            np.concatenate([i + lo for lo, (i, _) in zip(range(0, len(a), block), pairs)]).astype(
+                np.int64
+            ),
+            np.concatenate([j for _, j in pairs]).astype(np.int64),
+        )
+        if pairs
+        else (np.zeros(0, np.int64),) * 2
+    )
 
-def _same_key_pairs(keys:list[str]):
+
+def _same_key_pairs(keys: list[str]):
     "Pairs (row, first row with the same key) for every row whose key is non-empty."
     df = pd.DataFrame({'key': keys, 'row': np.arange(len(keys))})
     df = df[df['key'] != '']
     return df['row'].to_numpy(), df.groupby('key')['row'].transform('first').to_numpy()
 
-def near_duplicate_groups(norm:np.ndarray, # normalised parameter vectors, shape [n, 41]
-                          names:list[str], # preset names, length n
-                          banks:list[str], # bank of each preset, length n
-                         ) -> np.ndarray:
+
+def near_duplicate_groups(
+    norm: np.ndarray,  # normalised parameter vectors, shape [n, 41]
+    names: list[str],  # preset names, length n
+    banks: list[str],  # bank of each preset, length n
+) -> np.ndarray:
     "Group id per preset: connected components of the near-twin, same-bank-stem and same-name links."
-    pairs = [near_twin_pairs(norm, norm),
-             _same_key_pairs([name_key(n) for n in names]),
-             _same_key_pairs([f'{b}/{name_stem(n)}' for n, b in zip(names, banks)])]
+    pairs = [
+        near_twin_pairs(norm, norm),
+        _same_key_pairs([name_key(n) for n in names]),
+        _same_key_pairs([f'{b}/{name_stem(n)}' for n, b in zip(names, banks)]),
+    ]
     rows, cols = (np.concatenate(x) for x in zip(*pairs))
     graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(norm), len(norm)))
     return connected_components(graph, directed=False)[1]
 
 # %% ../nbs/02a_library.ipynb #84e5d3f6
 BANK_SUFFIXES = ('.amSynth.bank', '.bank')
-SLOTS_PER_BANK = 128 # amsynth's `PresetController::kNumPresets`
+SLOTS_PER_BANK = 128  # amsynth's `PresetController::kNumPresets`
 MANIFEST = 'manifest.parquet'
 
-def bank_name(path:str|Path, # a bank file
-             ) -> str:
+
+def bank_name(
+    path: str | Path,  # a bank file
+) -> str:
     "The bank's file name without `.amSynth.bank` or `.bank`."
     name = Path(path).name
-    return next((name[:-len(s)] for s in BANK_SUFFIXES if name.endswith(s)), name)
+    return next((name[: -len(s)] for s in BANK_SUFFIXES if name.endswith(s)), name)
+
 
 @dataclasses.dataclass
 class ImportReport:
     "What `import_banks` read and wrote."
-    out_dir: Path # the library folder
-    n_banks: int # bank files read
-    n_presets: int # presets in them
-    n_distinct: int # distinct control-value vectors, one `.fxp` each
-    n_legacy: int # presets (of `n_presets`) saved before amsynth 1.4
-    n_legacy_distinct: int # legacy presets among the distinct ones
-    n_blank_slots: int # empty slots amsynth pads banks with; not imported
-    n_groups: int # near-duplicate groups among the distinct presets
-    n_in_shared_groups: int # distinct presets whose group has more than one member
-    group_sizes: dict[int, int] # number of groups of each size
-    categories: dict[str, int] # distinct presets per category
+
+    out_dir: Path  # the library folder
+    n_banks: int  # bank files read
+    n_presets: int  # presets in them
+    n_distinct: int  # distinct control-value vectors, one `.fxp` each
+    n_legacy: int  # presets (of `n_presets`) saved before amsynth 1.4
+    n_legacy_distinct: int  # legacy presets among the distinct ones
+    n_blank_slots: int  # empty slots amsynth pads banks with; not imported
+    n_groups: int  # near-duplicate groups among the distinct presets
+    n_in_shared_groups: int  # distinct presets whose group has more than one member
+    group_sizes: dict[int, int]  # number of groups of each size
+    categories: dict[str, int]  # distinct presets per category
 
     @property
-    def n_duplicates(self) -> int: return self.n_presets - self.n_distinct
+    def n_duplicates(self) -> int:
+        return self.n_presets - self.n_distinct
 
-def import_banks(banks_dir:str|Path, # folder of amsynth `.bank` files, e.g. `params.AMSYNTH_BANKS`
-                 out_dir:str|Path, # library folder to (re)create: `.fxp` files and `manifest.parquet`
-                 progress:bool=True, # show a tqdm progress bar
-                ) -> ImportReport:
+
+def import_banks(
+    banks_dir: str | Path,  # folder of amsynth `.bank` files, e.g. `params.AMSYNTH_BANKS`
+    out_dir: str | Path,  # library folder to (re)create: `.fxp` files and `manifest.parquet`
+    progress: bool = True,  # show a tqdm progress bar
+) -> ImportReport:
     "Import every amsynth bank in `banks_dir` into a preset library in `out_dir`."
     bank_files = sorted(Path(banks_dir).glob('*.bank'))
-    if not bank_files: raise PresetError(f"{banks_dir}: no amsynth .bank files found")
-    entries, first_of = [], {}   # entries: distinct presets; first_of: vector bytes -> its entry
+    if not bank_files:
+        raise PresetError(f"{banks_dir}: no amsynth .bank files found")
+    entries, first_of = [], {}  # entries: distinct presets; first_of: vector bytes -> its entry
     n_legacy = n_blank = 0
     for f in tqdm(bank_files, desc='reading banks', disable=not progress):
         presets = read_bank(f)
@@ -144,113 +202,201 @@ def import_banks(banks_dir:str|Path, # folder of amsynth `.bank` files, e.g. `pa
                 first_of[key]['n_duplicates'] += 1
                 continue
             name = ' '.join(p.name.split())
-            first_of[key] = dict(preset_id=f'{bank_name(f)}-{index:03d}', bank=bank_name(f), index=index, name=name,
-                                 category=categorise(name), legacy=p.legacy, n_duplicates=0, preset=p)
+            first_of[key] = dict(
+                preset_id=f'{bank_name(f)}-{index:03d}',
+                bank=bank_name(f),
+                index=index,
+                name=name,
+                category=categorise(name),
+                legacy=p.legacy,
+                n_duplicates=0,
+                preset=p,
+            )
             entries.append(first_of[key])
     df = pd.DataFrame(entries)
-    if df['preset_id'].duplicated().any(): raise PresetError(f"{banks_dir}: two bank files share a name after removing suffixes")
+    if df['preset_id'].duplicated().any():
+        raise PresetError(f"{banks_dir}: two bank files share a name after removing suffixes")
     values = np.stack([p.values for p in df.pop('preset')])
-    df['group'] = near_duplicate_groups(normalise(values), df['name'].tolist(), df['bank'].tolist()).astype(np.int64)
+    df['group'] = near_duplicate_groups(
+        normalise(values), df['name'].tolist(), df['bank'].tolist()
+    ).astype(np.int64)
     df['path'] = df['preset_id'] + '.fxp'
-    df = df[['preset_id', 'bank', 'index', 'name', 'category', 'group', 'path', 'legacy', 'n_duplicates']]
+    df = df[
+        [
+            'preset_id',
+            'bank',
+            'index',
+            'name',
+            'category',
+            'group',
+            'path',
+            'legacy',
+            'n_duplicates',
+        ]
+    ]
     df = pd.concat([df, pd.DataFrame(values, columns=list(PARAM_NAMES))], axis=1)
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for row, vals in zip(tqdm(df.itertuples(), total=len(df), desc='writing .fxp', disable=not progress), values):
-        save_amsynth_fxp(out_dir/row.path, AmsynthPreset(row.name, vals))
-    for stale in set(out_dir.glob('*.fxp')) - {out_dir/p for p in df['path']}: stale.unlink()
-    with atomic_write(out_dir/MANIFEST) as f: df.to_parquet(f, index=False)
+    for row, vals in zip(
+        tqdm(df.itertuples(), total=len(df), desc='writing .fxp', disable=not progress), values
+    ):
+        save_amsynth_fxp(out_dir / row.path, AmsynthPreset(row.name, vals))
+    for stale in set(out_dir.glob('*.fxp')) - {out_dir / p for p in df['path']}:
+        stale.unlink()
+    with atomic_write(out_dir / MANIFEST) as f:
+        df.to_parquet(f, index=False)
 
     sizes = df['group'].map(df['group'].value_counts())
-    return ImportReport(out_dir=out_dir, n_banks=len(bank_files), n_presets=len(df) + int(df['n_duplicates'].sum()),
-                        n_distinct=len(df), n_legacy=n_legacy, n_legacy_distinct=int(df['legacy'].sum()),
-                        n_blank_slots=n_blank,
-                        n_groups=int(df['group'].nunique()), n_in_shared_groups=int((sizes > 1).sum()),
-                        group_sizes={int(k): int(v) for k, v in df['group'].value_counts().value_counts().sort_index().items()},
-                        categories={c: int((df['category'] == c).sum()) for c in CATEGORIES})
+    return ImportReport(
+        out_dir=out_dir,
+        n_banks=len(bank_files),
+        n_presets=len(df) + int(df['n_duplicates'].sum()),
+        n_distinct=len(df),
+        n_legacy=n_legacy,
+        n_legacy_distinct=int(df['legacy'].sum()),
+        n_blank_slots=n_blank,
+        n_groups=int(df['group'].nunique()),
+        n_in_shared_groups=int((sizes > 1).sum()),
+        group_sizes={
+            int(k): int(v)
+            for k, v in df['group'].value_counts().value_counts().sort_index().items()
+        },
+        categories={c: int((df['category'] == c).sum()) for c in CATEGORIES},
+    )
 
-def load_manifest(out_dir:str|Path, # a library folder written by `import_banks`
-                 ) -> pd.DataFrame:
+
+def load_manifest(
+    out_dir: str | Path,  # a library folder written by `import_banks`
+) -> pd.DataFrame:
     "The library's manifest, one row per distinct preset."
-    path = Path(out_dir)/MANIFEST
-    if not path.is_file(): raise PresetError(f"{path}: no preset manifest; run `import_banks` (`nsm presets import`) first")
+    path = Path(out_dir) / MANIFEST
+    if not path.is_file():
+        raise PresetError(
+            f"{path}: no preset manifest; run `import_banks` (`nsm presets import`) first"
+        )
     return pd.read_parquet(path)
 
 # %% ../nbs/02a_library.ipynb #113ad3ea
 @dataclasses.dataclass
 class RoundTrip:
     "Result of `roundtrip_check`."
-    n_checked: int # presets loaded
-    n_passed: int # presets whose every parameter matched
-    worst_error: float # largest normalised error of a continuous parameter (plugin or file read-back)
-    worst: str # the preset and parameter with `worst_error`
-    failures: pd.DataFrame # preset_id, parameter, error of every mismatch
-    tol: float # the tolerance used
+
+    n_checked: int  # presets loaded
+    n_passed: int  # presets whose every parameter matched
+    # largest normalised error of a continuous parameter (plugin or file read-back)
+    worst_error: float
+    worst: str  # the preset and parameter with `worst_error`
+    failures: pd.DataFrame  # preset_id, parameter, error of every mismatch
+    tol: float  # the tolerance used
 
     def __str__(self):
-        return (f"{self.n_passed}/{self.n_checked} presets passed; worst error {self.worst_error:.2e} ({self.worst}); "
-                f"{len(self.failures)} failing parameter values (tolerance {self.tol:g})")
+        return (
+            f"{self.n_passed}/{self.n_checked} presets passed; worst error {self.worst_error:.2e} ({self.worst}); "
+            f"{len(self.failures)} failing parameter values (tolerance {self.tol:g})"
+        )
 
-def roundtrip_check(out_dir:str|Path, # a library folder written by `import_banks`
-                    preset_ids:list[str]|None=None, # presets to check; None checks all
-                    tol:float=1e-5, # largest allowed normalised error
-                    progress:bool=True, # show a tqdm progress bar
-                    seed:int=0, # seed of the random values set before each load
-                   ) -> RoundTrip:
+
+def roundtrip_check(
+    out_dir: str | Path,  # a library folder written by `import_banks`
+    preset_ids: list[str] | None = None,  # presets to check; None checks all
+    tol: float = 1e-5,  # largest allowed normalised error
+    progress: bool = True,  # show a tqdm progress bar
+    seed: int = 0,  # seed of the random values set before each load
+) -> RoundTrip:
     "Load library `.fxp` files into amsynth via DawDreamer and check the plugin holds the manifest's values."
     import dawdreamer as daw
+
     out_dir = Path(out_dir)
     manifest = load_manifest(out_dir)
-    if preset_ids is not None: manifest = manifest.set_index('preset_id').loc[list(preset_ids)].reset_index()
-    engine = daw.RenderEngine(44100, 512)   # keep a reference: the processor dies with its engine
+    if preset_ids is not None:
+        manifest = manifest.set_index('preset_id').loc[list(preset_ids)].reset_index()
+    engine = daw.RenderEngine(44100, 512)  # keep a reference: the processor dies with its engine
     synth = engine.make_plugin_processor('roundtrip', AMSYNTH_VST)
     rng = np.random.default_rng(seed)
     values = manifest[list(PARAM_NAMES)].to_numpy(np.float64)
     errors = np.zeros_like(values)
-    for k, row in enumerate(tqdm(manifest.itertuples(), total=len(manifest), desc='round trip', disable=not progress)):
-        for i, f in enumerate(rng.random(N_PARAMS)): synth.set_parameter(i, float(f))
-        path = out_dir/row.path
-        if not synth.load_preset(str(path)): raise PresetError(f"{path}: DawDreamer's load_preset refused the file")
+    for k, row in enumerate(
+        tqdm(manifest.itertuples(), total=len(manifest), desc='round trip', disable=not progress)
+    ):
+        for i, f in enumerate(rng.random(N_PARAMS)):
+            synth.set_parameter(i, float(f))
+        path = out_dir / row.path
+        if not synth.load_preset(str(path)):
+            raise PresetError(f"{path}: DawDreamer's load_preset refused the file")
         from_file = load_amsynth_fxp(path).values
-        errors[k] = np.maximum(param_errors(loaded_values(synth), values[k]), np.abs(normalise(from_file) - normalise(values[k])))
+        errors[k] = np.maximum(
+            param_errors(loaded_values(synth), values[k]),
+            np.abs(normalise(from_file) - normalise(values[k])),
+        )
     k, i = np.unravel_index(np.argmax(errors), errors.shape)
     bad = np.argwhere(errors > tol)
-    failures = pd.DataFrame({'preset_id': manifest['preset_id'].to_numpy()[bad[:, 0]],
-                             'parameter': np.array(PARAM_NAMES)[bad[:, 1]], 'error': errors[bad[:, 0], bad[:, 1]]})
-    return RoundTrip(n_checked=len(manifest), n_passed=int((errors <= tol).all(axis=1).sum()),
-                     worst_error=float(errors.max()), worst=f"{manifest['preset_id'].iloc[k]} {PARAM_NAMES[i]}",
-                     failures=failures, tol=tol)
+    failures = pd.DataFrame(
+        {
+            'preset_id': manifest['preset_id'].to_numpy()[bad[:, 0]],
+            'parameter': np.array(PARAM_NAMES)[bad[:, 1]],
+            'error': errors[bad[:, 0], bad[:, 1]],
+        }
+    )
+    return RoundTrip(
+        n_checked=len(manifest),
+        n_passed=int((errors <= tol).all(axis=1).sum()),
+        worst_error=float(errors.max()),
+        worst=f"{manifest['preset_id'].iloc[k]} {PARAM_NAMES[i]}",
+        failures=failures,
+        tol=tol,
+    )
 
 # %% ../nbs/02a_library.ipynb #4793f0de
-def write_import_report(report:ImportReport, # from `import_banks`
-                        path:str|Path, # markdown file to write, e.g. `reports/presets.md`
-                        roundtrip:RoundTrip|None=None, # from `roundtrip_check`, if run
-                       ):
+def write_import_report(
+    report: ImportReport,  # from `import_banks`
+    path: str | Path,  # markdown file to write, e.g. `reports/presets.md`
+    roundtrip: RoundTrip | None = None,  # from `roundtrip_check`, if run
+):
     "Write the import's counts (and round-trip result) as a markdown report."
     r = report
-    lines = ['# Preset library', '',
-             f'Imported from amsynth\'s shipped banks into `{r.out_dir.name}/` (`manifest.parquet` and one `.fxp` per distinct preset).', '',
-             '| count | value |', '|---|---:|',
-             f'| banks | {r.n_banks:,} |', f'| presets in the banks | {r.n_presets:,} |',
-             f'| exact duplicates dropped | {r.n_duplicates:,} |', f'| distinct presets (`.fxp` files) | {r.n_distinct:,} |',
-             f'| legacy presets (pre-amsynth 1.4, defaults filled in) | {r.n_legacy:,} |',
-             f'| legacy among the distinct | {r.n_legacy_distinct:,} |',
-             f'| blank "New Preset" slots amsynth pads banks with (not imported) | {r.n_blank_slots:,} |',
-             f'| near-duplicate groups | {r.n_groups:,} |',
-             f'| distinct presets in a group of two or more | {r.n_in_shared_groups:,} |',
-             f'| largest group | {max(r.group_sizes):,} presets ({max(r.group_sizes) / r.n_distinct:.1%}) |', '',
-             f'## Near-duplicate groups by size', '',
-             f'Near twins (at most {NEAR_TWIN_MAX_PARAMS} parameters differ by more than {NEAR_TWIN_TOL:g} normalised), '
-             'same-bank names that differ only by a trailing number or version mark, and equal names in any bank are '
-             'joined transitively; a split keeps each group on one side.', '',
-             '| presets in the group | groups | presets |', '|---:|---:|---:|',
-             *[f'| {k} | {v:,} | {k * v:,} |' for k, v in r.group_sizes.items()], '',
-             '## Categories (distinct presets, by name keywords)', '', '| category | presets |', '|---|---:|']
+    lines = [
+        '# Preset library',
+        '',
+        f'Imported from amsynth\'s shipped banks into `{r.out_dir.name}/` (`manifest.parquet` and one `.fxp` per distinct preset).',
+        '',
+        '| count | value |',
+        '|---|---:|',
+        f'| banks | {r.n_banks:,} |',
+        f'| presets in the banks | {r.n_presets:,} |',
+        f'| exact duplicates dropped | {r.n_duplicates:,} |',
+        f'| distinct presets (`.fxp` files) | {r.n_distinct:,} |',
+        f'| legacy presets (pre-amsynth 1.4, defaults filled in) | {r.n_legacy:,} |',
+        f'| legacy among the distinct | {r.n_legacy_distinct:,} |',
+        f'| blank "New Preset" slots amsynth pads banks with (not imported) | {r.n_blank_slots:,} |',
+        f'| near-duplicate groups | {r.n_groups:,} |',
+        f'| distinct presets in a group of two or more | {r.n_in_shared_groups:,} |',
+        f'| largest group | {max(r.group_sizes):,} presets ({max(r.group_sizes) / r.n_distinct:.1%}) |',
+        '',
+        f'## Near-duplicate groups by size',
+        '',
+        f'Near twins (at most {NEAR_TWIN_MAX_PARAMS} parameters differ by more than {NEAR_TWIN_TOL:g} normalised), '
+        'same-bank names that differ only by a trailing number or version mark, and equal names in any bank are '
+        'joined transitively; a split keeps each group on one side.',
+        '',
+        '| presets in the group | groups | presets |',
+        '|---:|---:|---:|',
+        *[f'| {k} | {v:,} | {k * v:,} |' for k, v in r.group_sizes.items()],
+        '',
+        '## Categories (distinct presets, by name keywords)',
+        '',
+        '| category | presets |',
+        '|---|---:|',
+    ]
     lines += [f'| {c} | {n:,} |' for c, n in r.categories.items()]
     if roundtrip is not None:
-        lines += ['', '## Round trip: `.fxp` → DawDreamer `load_preset` → `get_parameter`', '',
-                  f'{roundtrip.n_passed:,} of {roundtrip.n_checked:,} presets hold every parameter within '
-                  f'{roundtrip.tol:g} (normalised); worst error {roundtrip.worst_error:.2e} ({roundtrip.worst}); '
-                  f'{len(roundtrip.failures)} failing parameter values.']
-    with atomic_write(path, 'w') as f: f.write('\n'.join(lines) + '\n')
+        lines += [
+            '',
+            '## Round trip: `.fxp` → DawDreamer `load_preset` → `get_parameter`',
+            '',
+            f'{roundtrip.n_passed:,} of {roundtrip.n_checked:,} presets hold every parameter within '
+            f'{roundtrip.tol:g} (normalised); worst error {roundtrip.worst_error:.2e} ({roundtrip.worst}); '
+            f'{len(roundtrip.failures)} failing parameter values.',
+        ]
+    with atomic_write(path, 'w') as f:
+        f.write('\n'.join(lines) + '\n')

@@ -11,11 +11,32 @@ import pandas as pd
 import torch
 from torch import nn
 import torch.nn.functional as F
-from .core import ConfigError, NsmError, atomic_write, from_dict, pick_device, sha256_file, to_dict, torch_threads
+from nsm_modeler.core import (
+    ConfigError,
+    NsmError,
+    atomic_write,
+    from_dict,
+    pick_device,
+    sha256_file,
+    to_dict,
+    torch_threads,
+)
 from .features import FeatureConfig, extract_log_mel
 from .dataset import DatasetSplit
-from .training import (ClipDataset, NsmModule, SplitDataModule, TrainerConfig, fit, load_section, log_artifacts,
-                                  provenance, report_card, setup_training, update_card, _same_training)
+from nsm_modeler.training import (
+    ClipDataset,
+    NsmModule,
+    SplitDataModule,
+    TrainerConfig,
+    fit,
+    load_section,
+    log_artifacts,
+    provenance,
+    report_card,
+    setup_training,
+    update_card,
+    _same_training,
+)
 
 # %% auto #0
 __all__ = ['MINING', 'MatcherNetConfig', 'TripletConfig', 'MatcherConfig', 'triplet_loss', 'SiameseEncoder', 'preset_codes',
@@ -26,50 +47,71 @@ __all__ = ['MINING', 'MatcherNetConfig', 'TripletConfig', 'MatcherConfig', 'trip
 @dataclasses.dataclass(frozen=True)
 class MatcherNetConfig:
     "Sizes of the Siamese encoder."
-    time_pool: int = 4                            # log-mel frames averaged before the CNN (100 frames/s -> 25)
-    channels: tuple[int, ...] = (16, 32, 64, 128) # conv blocks; each halves time and mel bands
-    hidden: int = 192                             # width of the per-frame projection and the temporal convolution
-    embedding: int = 128                          # size of the unit-norm embedding
-    dropout: float = 0.1                          # before the last layer
+
+    time_pool: int = 4  # log-mel frames averaged before the CNN (100 frames/s -> 25)
+    channels: tuple[int, ...] = (16, 32, 64, 128)  # conv blocks; each halves time and mel bands
+    hidden: int = 192  # width of the per-frame projection and the temporal convolution
+    embedding: int = 128  # size of the unit-norm embedding
+    dropout: float = 0.1  # before the last layer
 
     def __post_init__(self):
-        if not self.channels or min(self.channels) < 1 or min(self.time_pool, self.hidden, self.embedding) < 1:
-            raise ConfigError(f"channels, time_pool, hidden and embedding must be positive; got {self}")
-        if not 0 <= self.dropout < 1: raise ConfigError(f"dropout={self.dropout} must be in [0, 1)")
+        if (
+            not self.channels
+            or min(self.channels) < 1
+            or min(self.time_pool, self.hidden, self.embedding) < 1
+        ):
+            raise ConfigError(
+                f"channels, time_pool, hidden and embedding must be positive; got {self}"
+            )
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"dropout={self.dropout} must be in [0, 1)")
+
 
 MINING = ('batch-hard', 'semi-hard')
+
 
 @dataclasses.dataclass(frozen=True)
 class TripletConfig:
     "The triplet loss and the matcher's own augmentation."
-    margin: float = 0.2                           # wanted gap between d(anchor, negative) and d(anchor, positive)
-    mining: str = 'batch-hard'                    # one of MINING
-    mel_shift: int = 2                            # training clips are shifted by up to this many mel bands (0: off)
+
+    margin: float = 0.2  # wanted gap between d(anchor, negative) and d(anchor, positive)
+    mining: str = 'batch-hard'  # one of MINING
+    mel_shift: int = 2  # training clips are shifted by up to this many mel bands (0: off)
 
     def __post_init__(self):
-        if self.mining not in MINING: raise ConfigError(f"mining={self.mining!r}; choose one of {MINING}")
-        if self.margin <= 0 or self.mel_shift < 0: raise ConfigError(f"need margin > 0 and mel_shift >= 0; got {self.margin}, {self.mel_shift}")
+        if self.mining not in MINING:
+            raise ConfigError(f"mining={self.mining!r}; choose one of {MINING}")
+        if self.margin <= 0 or self.mel_shift < 0:
+            raise ConfigError(
+                f"need margin > 0 and mel_shift >= 0; got {self.margin}, {self.mel_shift}"
+            )
+
 
 @dataclasses.dataclass(frozen=True)
 class MatcherConfig:
     "The `[matcher]` section of `configs/training.toml`."
-    name: str = 'siamese'                         # the method's name in tables and figures
+
+    name: str = 'siamese'  # the method's name in tables and figures
     net: MatcherNetConfig = MatcherNetConfig()
     loss: TripletConfig = TripletConfig()
     trainer: TrainerConfig = TrainerConfig()
 
     @classmethod
-    def load(cls, path:str|Path='configs/training.toml', # the training config
-             overrides:dict|None=None): # a profile's {'matcher': {...}} overrides
+    def load(
+        cls,
+        path: str | Path = 'configs/training.toml',  # the training config
+        overrides: dict | None = None,  # a profile's {'matcher': {...}} overrides
+    ):
         return load_section(cls, path, 'matcher', overrides)
 
 # %% ../nbs/09a_matcher.ipynb #11423f88
-def triplet_loss(embedding:torch.Tensor, # unit-norm embeddings [n, d]
-                 preset:torch.Tensor, # each clip's preset (any integer code) [n]
-                 group:torch.Tensor, # each clip's near-duplicate group [n]; never a negative of its own group
-                 margin:float=0.2, # wanted gap between negative and positive distances
-                 mining:str='batch-hard', # 'batch-hard' or 'semi-hard'
-                ) -> dict[str, torch.Tensor]:
+def triplet_loss(
+    embedding: torch.Tensor,  # unit-norm embeddings [n, d]
+    preset: torch.Tensor,  # each clip's preset (any integer code) [n]
+    group: torch.Tensor,  # each clip's near-duplicate group [n]; never a negative of its own group
+    margin: float = 0.2,  # wanted gap between negative and positive distances
+    mining: str = 'batch-hard',  # 'batch-hard' or 'semi-hard'
+) -> dict[str, torch.Tensor]:
     "'loss' (mean hinge over mined triplets), 'active' (share with a positive hinge), 'd_pos' and 'd_neg' (mean mined distances)."
     d = torch.cdist(embedding.float(), embedding.float())
     same = preset[:, None] == preset[None]
@@ -79,28 +121,36 @@ def triplet_loss(embedding:torch.Tensor, # unit-norm embeddings [n, d]
         valid = pos.any(1) & neg.any(1)
         d_ap = d.masked_fill(~pos, float('-inf')).amax(1)[valid]
         d_an = d.masked_fill(~neg, float('inf')).amin(1)[valid]
-    elif mining == 'semi-hard':   # every (anchor, positive) pair; its nearest negative beyond d(a, p), else its furthest negative
+    # every (anchor, positive) pair; its nearest negative beyond d(a, p), else its furthest negative
+    elif mining == 'semi-hard':
         a, p = pos.nonzero(as_tuple=True)
-        dn = d[a].masked_fill(~neg[a], float('nan'))                        # [pairs, n] distances to each anchor's negatives
+        # [pairs, n] distances to each anchor's negatives
+        dn = d[a].masked_fill(~neg[a], float('nan'))
         beyond = torch.where(dn > d[a, p][:, None], dn, torch.full_like(dn, float('inf'))).amin(1)
         furthest = torch.nan_to_num(dn, nan=float('-inf')).amax(1)
         keep = neg[a].any(1)
         d_ap, d_an = d[a, p][keep], torch.where(torch.isinf(beyond), furthest, beyond)[keep]
-    else: raise ConfigError(f"mining={mining!r}; choose one of {MINING}")
-    if not len(d_ap):   # no anchor has both a positive and a negative (a batch of one near-duplicate group): nothing to learn
+    else:
+        raise ConfigError(f"mining={mining!r}; choose one of {MINING}")
+    # no anchor has both a positive and a negative (a batch of one near-duplicate group): nothing to learn
+    if not len(d_ap):
         zero = embedding.sum() * 0.0
         return dict(loss=zero, active=zero.detach(), d_pos=zero.detach(), d_neg=zero.detach())
     hinge = F.relu(d_ap - d_an + margin)
-    return dict(loss=hinge.mean(), active=(hinge > 0).float().mean(), d_pos=d_ap.mean(), d_neg=d_an.mean())
+    return dict(
+        loss=hinge.mean(), active=(hinge > 0).float().mean(), d_pos=d_ap.mean(), d_neg=d_an.mean()
+    )
 
 # %% ../nbs/09a_matcher.ipynb #cf87cb3c
-def _pool_time(x:torch.Tensor, k:int):
+def _pool_time(x: torch.Tensor, k: int):
     "Average `x` `[batch, frames, dims]` over `k` consecutive frames (the last group may be shorter)."
     return x if k == 1 else F.avg_pool1d(x.transpose(1, 2), k, k, ceil_mode=True).transpose(1, 2)
 
+
 class SiameseEncoder(nn.Module):
     "Log-mel spectrogram `[batch, frames, n_mels]` (dB) -> unit-norm embedding `[batch, embedding]`."
-    def __init__(self, config:MatcherNetConfig=MatcherNetConfig(), n_mels:int=128):
+
+    def __init__(self, config: MatcherNetConfig = MatcherNetConfig(), n_mels: int = 128):
         super().__init__()
         self.config, self.n_mels = config, n_mels
         self.register_buffer('mel_mean', torch.tensor(0.0))
@@ -111,252 +161,464 @@ class SiameseEncoder(nn.Module):
             c_in, bands = c, (bands + 1) // 2
         self.cnn = nn.Sequential(*blocks)
         self.project = nn.Sequential(nn.Linear(c_in * bands, config.hidden), nn.GELU())
-        self.temporal = nn.Sequential(nn.Conv1d(config.hidden, config.hidden, 3, padding=1), nn.GELU())
-        self.head = nn.Sequential(nn.Linear(3 * config.hidden, config.hidden), nn.GELU(), nn.Dropout(config.dropout),
-                                  nn.Linear(config.hidden, config.embedding), nn.BatchNorm1d(config.embedding))
+        self.temporal = nn.Sequential(
+            nn.Conv1d(config.hidden, config.hidden, 3, padding=1), nn.GELU()
+        )
+        self.head = nn.Sequential(
+            nn.Linear(3 * config.hidden, config.hidden),
+            nn.GELU(),
+            nn.Dropout(config.dropout),
+            nn.Linear(config.hidden, config.embedding),
+            nn.BatchNorm1d(config.embedding),
+        )
 
-    def set_input_stats(self, mean:float, std:float):
+    def set_input_stats(self, mean: float, std: float):
         "The training clips' log-mel mean and standard deviation (dB), stored with the weights."
-        self.mel_mean.fill_(float(mean)); self.mel_std.fill_(max(float(std), 1e-3))
+        self.mel_mean.fill_(float(mean))
+        self.mel_std.fill_(max(float(std), 1e-3))
 
-    def forward(self, log_mel:torch.Tensor): # [batch, frames, n_mels], dB
+    def forward(self, log_mel: torch.Tensor):  # [batch, frames, n_mels], dB
         x = _pool_time((log_mel - self.mel_mean) / self.mel_std, self.config.time_pool)
-        h = self.cnn(x[:, None])                                       # [batch, channels, frames', bands']
+        h = self.cnn(x[:, None])  # [batch, channels, frames', bands']
         b, c, t, f = h.shape
-        h = self.temporal(self.project(h.permute(0, 2, 1, 3).reshape(b, t, c * f)).transpose(1, 2))   # [batch, hidden, frames']
+        # [batch, hidden, frames']
+        h = self.temporal(self.project(h.permute(0, 2, 1, 3).reshape(b, t, c * f)).transpose(1, 2))
         stats = torch.cat([h.mean(2), h.std(2, unbiased=False), h.amax(2)], 1)
         return F.normalize(self.head(stats).float(), dim=-1)
 
     @property
-    def n_parameters(self) -> int: return sum(p.numel() for p in self.parameters())
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
 
 # %% ../nbs/09a_matcher.ipynb #05e03e4e
-def preset_codes(clips:pd.DataFrame, # a split's clip table (preset_id, source, parent_id)
-                 manifest:pd.DataFrame, # the library manifest (preset_id, group)
-                ) -> tuple[np.ndarray, np.ndarray]:
+def preset_codes(
+    clips: pd.DataFrame,  # a split's clip table (preset_id, source, parent_id)
+    manifest: pd.DataFrame,  # the library manifest (preset_id, group)
+) -> tuple[np.ndarray, np.ndarray]:
     "Integer preset and near-duplicate group codes of every clip."
     groups = manifest.set_index('preset_id')['group'].astype(str)
-    parent = clips['parent_id'].where(clips['source'] == 'perturbed', clips['preset_id']) if 'parent_id' in clips else clips['preset_id']
+    parent = (
+        clips['parent_id'].where(clips['source'] == 'perturbed', clips['preset_id'])
+        if 'parent_id' in clips
+        else clips['preset_id']
+    )
     group = parent.map(groups).fillna('own:' + clips['preset_id'])
     return pd.factorize(clips['preset_id'])[0], pd.factorize(group)[0]
 
+
 class PresetBatchSampler(torch.utils.data.Sampler):
     "Batches of `presets_per_batch` presets with every clip of each, presets shuffled by a seeded generator."
-    def __init__(self, preset:np.ndarray, # preset code of each clip
-                 presets_per_batch:int, # presets per batch
-                 generator:torch.Generator|None=None, # shuffles presets each epoch; None: a fixed order
-                 max_presets:int=0): # presets drawn per epoch (0: all)
-        self.members = pd.Series(np.arange(len(preset))).groupby(np.asarray(preset)).apply(list).tolist()
-        self.presets_per_batch, self.generator, self.max_presets = presets_per_batch, generator, max_presets
+
+    def __init__(
+        self,
+        preset: np.ndarray,  # preset code of each clip
+        presets_per_batch: int,  # presets per batch
+        # shuffles presets each epoch; None: a fixed order
+        generator: torch.Generator | None = None,
+        max_presets: int = 0,  # presets drawn per epoch (0: all)
+    ):
+        self.members = (
+            pd.Series(np.arange(len(preset))).groupby(np.asarray(preset)).apply(list).tolist()
+        )
+        self.presets_per_batch, self.generator, self.max_presets = (
+            presets_per_batch,
+            generator,
+            max_presets,
+        )
+
     def _order(self):
         n = len(self.members)
-        order = torch.randperm(n, generator=self.generator).tolist() if self.generator is not None else list(range(n))
-        return order[:self.max_presets or n]
+        order = (
+            torch.randperm(n, generator=self.generator).tolist()
+            if self.generator is not None
+            else list(range(n))
+        )
+        return order[: self.max_presets or n]
+
     def _batches(self):
         "Preset batches; a last batch of a single preset (no negatives) joins the one before."
         order, n = self._order(), self.presets_per_batch
-        batches = [order[lo:lo + n] for lo in range(0, len(order), n)]
-        if len(batches) > 1 and len(batches[-1]) == 1: batches[-2] = batches[-2] + batches[-1]; batches.pop()
+        batches = [order[lo : lo + n] for lo in range(0, len(order), n)]
+        if len(batches) > 1 and len(batches[-1]) == 1:
+            batches[-2] = batches[-2] + batches[-1]
+            batches.pop()
         return batches
-    def __len__(self): return len(self._batches())
+
+    def __len__(self):
+        return len(self._batches())
+
     def __iter__(self):
-        for batch in self._batches(): yield [i for p in batch for i in self.members[p]]
+        for batch in self._batches():
+            yield [i for p in batch for i in self.members[p]]
 
 # %% ../nbs/09a_matcher.ipynb #36bdddac
 class LabelledClips(ClipDataset):
     "`ClipDataset` items plus each clip's preset and group code."
-    def __init__(self, split:DatasetSplit, preset:np.ndarray, group:np.ndarray, rows:np.ndarray|None=None):
+
+    def __init__(
+        self,
+        split: DatasetSplit,
+        preset: np.ndarray,
+        group: np.ndarray,
+        rows: np.ndarray | None = None,
+    ):
         super().__init__(split, rows)
         self.preset, self.group = preset, group
-    def __getitem__(self, i:int):
+
+    def __getitem__(self, i: int):
         r = int(self.rows[i])
-        return {**super().__getitem__(i), 'preset': int(self.preset[r]), 'group': int(self.group[r])}
+        return {
+            **super().__getitem__(i),
+            'preset': int(self.preset[r]),
+            'group': int(self.group[r]),
+        }
+
 
 class PresetDataModule(SplitDataModule):
     "Training and validation batches of whole presets (`PresetBatchSampler`)."
-    def __init__(self, train:DatasetSplit, val:DatasetSplit, config:TrainerConfig,
-                 manifest:pd.DataFrame): # the library manifest: near-duplicate groups
+
+    def __init__(
+        self,
+        train: DatasetSplit,
+        val: DatasetSplit,
+        config: TrainerConfig,
+        # the library manifest: near-duplicate groups
+        manifest: pd.DataFrame,
+    ):
         super().__init__(train, val, config)
         self.train_set = LabelledClips(train, *preset_codes(train.clips, manifest), self.train_rows)
         self.val_set = LabelledClips(val, *preset_codes(val.clips, manifest))
 
-    def _loader(self, dataset:LabelledClips, generator:torch.Generator|None, max_presets:int=0):
-        sampler = PresetBatchSampler(dataset.preset[dataset.rows], self.config.batch_size, generator, max_presets)
-        return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=self.config.num_workers,
-                                           persistent_workers=self.config.num_workers > 0)
+    def _loader(
+        self, dataset: LabelledClips, generator: torch.Generator | None, max_presets: int = 0
+    ):
+        sampler = PresetBatchSampler(
+            dataset.preset[dataset.rows], self.config.batch_size, generator, max_presets
+        )
+        return torch.utils.data.DataLoader(
+            dataset,
+            batch_sampler=sampler,
+            num_workers=self.config.num_workers,
+            persistent_workers=self.config.num_workers > 0,
+        )
 
-    def train_dataloader(self): return self._loader(self.train_set, self.generator, self.config.train_clips_per_epoch)
-    def val_dataloader(self): return self._loader(self.val_set, None)
+    def train_dataloader(self):
+        return self._loader(self.train_set, self.generator, self.config.train_clips_per_epoch)
+
+    def val_dataloader(self):
+        return self._loader(self.val_set, None)
 
 # %% ../nbs/09a_matcher.ipynb #34ad265c
-def shift_mel(log_mel:torch.Tensor, # [batch, frames, n_mels]
-              shifts:torch.Tensor, # bands to shift each clip up (positive) or down [batch], integer
-             ) -> torch.Tensor:
+def shift_mel(
+    log_mel: torch.Tensor,  # [batch, frames, n_mels]
+    shifts: torch.Tensor,  # bands to shift each clip up (positive) or down [batch], integer
+) -> torch.Tensor:
     "Each clip's log-mel moved along the mel axis, the edge band repeated into the gap."
     n = log_mel.shape[-1]
     index = (torch.arange(n, device=log_mel.device)[None] - shifts[:, None]).clamp(0, n - 1)
     return log_mel.gather(2, index[:, None, :].expand(-1, log_mel.shape[1], -1))
 
+
 class MatcherModule(NsmModule):
     "The Siamese encoder and its triplet loss on the shared training stack."
-    def __init__(self, config:MatcherConfig, prov:dict, n_mels:int=128):
+
+    def __init__(self, config: MatcherConfig, prov: dict, n_mels: int = 128):
         super().__init__(config.trainer, prov)
         self.config, self.net = config, SiameseEncoder(config.net, n_mels)
         self.shift_generator = torch.Generator().manual_seed(config.trainer.seed + 2)
 
-    def losses(self, batch:dict) -> dict[str, torch.Tensor]:
+    def losses(self, batch: dict) -> dict[str, torch.Tensor]:
         log_mel, m = batch['log_mel'], self.config.loss.mel_shift
         if self.training and m:
-            log_mel = shift_mel(log_mel, torch.randint(-m, m + 1, (len(log_mel),), generator=self.shift_generator).to(log_mel.device))
-        return triplet_loss(self.net(log_mel), batch['preset'], batch['group'], self.config.loss.margin, self.config.loss.mining)
+            log_mel = shift_mel(
+                log_mel,
+                torch.randint(-m, m + 1, (len(log_mel),), generator=self.shift_generator).to(
+                    log_mel.device
+                ),
+            )
+        return triplet_loss(
+            self.net(log_mel),
+            batch['preset'],
+            batch['group'],
+            self.config.loss.margin,
+            self.config.loss.mining,
+        )
 
 # %% ../nbs/09a_matcher.ipynb #0774c85b
 class ToneMatcher:
     "The Siamese tone matcher: train, embed sounds, rank a pool of presets by similarity."
-    def __init__(self, config:MatcherConfig=MatcherConfig(), # sizes, loss and training
-                 out_dir:str|Path='models/matcher', # checkpoints (and, by `save`, the model) go here
-                 feature_config:FeatureConfig=FeatureConfig(), # the log-mel it is trained on
-                 dataset_fingerprint:str='', # the training data's fingerprint, recorded in checkpoints
-                 device:str|None=None, # inference device; None: the best present
-                 progress:bool=True, # tqdm bars while training
-                 tracking:dict|None=None): # keyword arguments of `training.fit`: tracking_uri, parent_run_id, tensorboard_dir, run_name
+
+    def __init__(
+        self,
+        config: MatcherConfig = MatcherConfig(),  # sizes, loss and training
+        out_dir: str | Path = 'models/matcher',  # checkpoints (and, by `save`, the model) go here
+        feature_config: FeatureConfig = FeatureConfig(),  # the log-mel it is trained on
+        dataset_fingerprint: str = '',  # the training data's fingerprint, recorded in checkpoints
+        device: str | None = None,  # inference device; None: the best present
+        progress: bool = True,  # tqdm bars while training
+        # keyword arguments of `training.fit`: tracking_uri, parent_run_id, tensorboard_dir, run_name
+        tracking: dict | None = None,
+    ):
         self.config, self.out_dir, self.feature_config = config, Path(out_dir), feature_config
-        self.dataset_fingerprint, self.progress, self.tracking = dataset_fingerprint, progress, dict(tracking or {})
+        self.dataset_fingerprint, self.progress, self.tracking = (
+            dataset_fingerprint,
+            progress,
+            dict(tracking or {}),
+        )
         self.device, self.name = pick_device(device), config.name
 
-    def fit(self, train:DatasetSplit, # training clips (memory-mapped is fine)
-            val:DatasetSplit|None=None, # validation clips: early stopping and the checkpoint kept
-            manifest:pd.DataFrame|None=None): # the library manifest (near-duplicate groups)
+    def fit(
+        self,
+        train: DatasetSplit,  # training clips (memory-mapped is fine)
+        val: DatasetSplit | None = None,  # validation clips: early stopping and the checkpoint kept
+        manifest: pd.DataFrame | None = None,  # the library manifest (near-duplicate groups)
+    ):
         "Train from scratch (or resume the same training from `out_dir`); keeps the best epoch's weights. Already trained: nothing to do."
-        if hasattr(self, 'net_') and manifest is None: return self   # the evaluation harness fits every retriever; this one was trained by the train step
-        if val is None or manifest is None: raise ConfigError(f"{self.name}: training needs a validation split and the library manifest")
+        if hasattr(self, 'net_') and manifest is None:
+            return self  # the evaluation harness fits every retriever; this one was trained by the train step
+        if val is None or manifest is None:
+            raise ConfigError(
+                f"{self.name}: training needs a validation split and the library manifest"
+            )
         data = PresetDataModule(train, val, self.config.trainer, manifest)
-        module = MatcherModule(self.config, provenance(self.name, self.config, self.dataset_fingerprint), train.features['log_mel'].shape[-1])
-        pick = np.sort(np.random.default_rng(self.config.trainer.seed).choice(data.train_rows, min(512, len(data.train_rows)), replace=False))
-        sample = np.asarray(train.features['log_mel'][pick], np.float32)   # stored as float16: its sums would overflow
+        module = MatcherModule(
+            self.config,
+            provenance(self.name, self.config, self.dataset_fingerprint),
+            train.features['log_mel'].shape[-1],
+        )
+        pick = np.sort(
+            np.random.default_rng(self.config.trainer.seed).choice(
+                data.train_rows, min(512, len(data.train_rows)), replace=False
+            )
+        )
+        # stored as float16: its sums would overflow
+        sample = np.asarray(train.features['log_mel'][pick], np.float32)
         module.net.set_input_stats(sample.mean(), sample.std())
         tracking = dict(self.tracking)
-        self.report_ = fit(module, data, self.out_dir, tracking.pop('run_name', self.name), progress=self.progress, **tracking)
+        self.report_ = fit(
+            module,
+            data,
+            self.out_dir,
+            tracking.pop('run_name', self.name),
+            progress=self.progress,
+            **tracking,
+        )
         self.net_, self.provenance_ = module.net.to(self.device).eval(), module.provenance
         return self
 
     @torch.no_grad()
-    def embed(self, log_mel, # log-mel spectrograms [n, frames, n_mels] (dB), memory-mapped is fine
-              batch_size:int=256, # clips per forward pass
-             ) -> np.ndarray:
+    def embed(
+        self,
+        log_mel,  # log-mel spectrograms [n, frames, n_mels] (dB), memory-mapped is fine
+        batch_size: int = 256,  # clips per forward pass
+    ) -> np.ndarray:
         "Unit-norm embeddings `[n, embedding]`, float32."
-        if not hasattr(self, 'net_'): raise NsmError(f"{self.name}: call fit() or load() before embedding")
-        out = [self.net_(torch.from_numpy(np.asarray(log_mel[lo:lo + batch_size], np.float32)).to(self.device)).cpu().numpy()
-               for lo in range(0, len(log_mel), batch_size)]
+        if not hasattr(self, 'net_'):
+            raise NsmError(f"{self.name}: call fit() or load() before embedding")
+        out = [
+            self.net_(
+                torch.from_numpy(np.asarray(log_mel[lo : lo + batch_size], np.float32)).to(
+                    self.device
+                )
+            )
+            .cpu()
+            .numpy()
+            for lo in range(0, len(log_mel), batch_size)
+        ]
         return np.concatenate(out) if out else np.zeros((0, self.net_.config.embedding), np.float32)
 
-    def embed_audio(self, audio:np.ndarray): # clips at the feature config's rate, [n_samples] or [n, n_samples]
+    def embed_audio(
+        self,
+        # clips at the feature config's rate, [n_samples] or [n, n_samples]
+        audio: np.ndarray,
+    ):
         "Embeddings of raw clips (log-mel first)."
         return self.embed(extract_log_mel(audio, self.feature_config))
 
-    def rank(self, queries:DatasetSplit, # clips to find matches for
-             pool:DatasetSplit, # the presets to choose from, one clip each
-             k:int): # results per query
+    def rank(
+        self,
+        queries: DatasetSplit,  # clips to find matches for
+        pool: DatasetSplit,  # the presets to choose from, one clip each
+        k: int,  # results per query
+    ):
         "Pool rows, most similar first `[n_queries, k]` (the harness's `Retriever`)."
-        sim = torch.from_numpy(self.embed(queries.features['log_mel'])) @ torch.from_numpy(self.embed(pool.features['log_mel'])).T
+        sim = (
+            torch.from_numpy(self.embed(queries.features['log_mel']))
+            @ torch.from_numpy(self.embed(pool.features['log_mel'])).T
+        )
         return sim.topk(k, dim=1).indices.numpy()
 
     @property
     def model_id(self) -> str:
         "First 16 hex digits of the saved weights' sha256: what a preset index records (with `model_dir_`, where they are)."
-        if not hasattr(self, 'model_id_'): raise NsmError(f"{self.name}: not saved or loaded yet, so it has no model id")
+        if not hasattr(self, 'model_id_'):
+            raise NsmError(f"{self.name}: not saved or loaded yet, so it has no model id")
         return self.model_id_
 
-    def save(self, model_dir:str|Path|None=None, # None: `out_dir`
-             card:dict|None=None): # extra entries for card.json
+    def save(
+        self,
+        model_dir: str | Path | None = None,  # None: `out_dir`
+        card: dict | None = None,  # extra entries for card.json
+    ):
         "Write `model.pt` and `card.json` into the model directory, each atomically."
         model_dir = Path(model_dir or self.out_dir)
-        if not hasattr(self, 'net_'): raise NsmError(f"{self.name}: nothing to save; call fit() first")
-        state = dict(state_dict={k: v.cpu() for k, v in self.net_.state_dict().items()}, config=to_dict(self.config),
-                     feature_config=to_dict(self.feature_config), provenance=self.provenance_, n_mels=self.net_.n_mels)
-        with atomic_write(model_dir/'model.pt') as f: torch.save(state, f)
-        self.model_id_, self.model_dir_ = sha256_file(model_dir/'model.pt')[:16], model_dir
-        self.card_ = update_card(model_dir, dict(name=self.name, model_id=self.model_id_, n_parameters=self.net_.n_parameters,
-                                                 provenance=self.provenance_, **({'training': report_card(self.report_)} if hasattr(self, 'report_') else {}),
-                                                 **(card or {})))
+        if not hasattr(self, 'net_'):
+            raise NsmError(f"{self.name}: nothing to save; call fit() first")
+        state = dict(
+            state_dict={k: v.cpu() for k, v in self.net_.state_dict().items()},
+            config=to_dict(self.config),
+            feature_config=to_dict(self.feature_config),
+            provenance=self.provenance_,
+            n_mels=self.net_.n_mels,
+        )
+        with atomic_write(model_dir / 'model.pt') as f:
+            torch.save(state, f)
+        self.model_id_, self.model_dir_ = sha256_file(model_dir / 'model.pt')[:16], model_dir
+        self.card_ = update_card(
+            model_dir,
+            dict(
+                name=self.name,
+                model_id=self.model_id_,
+                n_parameters=self.net_.n_parameters,
+                provenance=self.provenance_,
+                **({'training': report_card(self.report_)} if hasattr(self, 'report_') else {}),
+                **(card or {}),
+            ),
+        )
         return model_dir
 
     @classmethod
-    def load(cls, model_dir:str|Path, # a directory written by `save`
-             device:str|None=None): # None: the best present
+    def load(
+        cls,
+        model_dir: str | Path,  # a directory written by `save`
+        device: str | None = None,  # None: the best present
+    ):
         "A trained matcher from its model directory."
         model_dir = Path(model_dir)
-        if not (model_dir/'model.pt').is_file():
-            raise NsmError(f"{model_dir}: no tone matcher here (model.pt missing); train one with `nsm train` or `make reproduce`")
-        try: state = torch.load(model_dir/'model.pt', map_location='cpu', weights_only=False)
-        except Exception as e: raise NsmError(f"{model_dir/'model.pt'}: unreadable model file ({type(e).__name__}: {e})") from None
+        if not (model_dir / 'model.pt').is_file():
+            raise NsmError(
+                f"{model_dir}: no tone matcher here (model.pt missing); train one with `nsm train` or `make reproduce`"
+            )
+        try:
+            state = torch.load(model_dir / 'model.pt', map_location='cpu', weights_only=False)
+        except Exception as e:
+            raise NsmError(
+                f"{model_dir / 'model.pt'}: unreadable model file ({type(e).__name__}: {e})"
+            ) from None
         if 'net' not in state.get('config', {}) or 'loss' not in state['config']:
             raise NsmError(f"{model_dir}: not a tone matcher (its model.pt holds another model)")
-        config = from_dict(MatcherConfig, state['config'], str(model_dir/'model.pt'))
-        m = cls(config, model_dir, from_dict(FeatureConfig, state['feature_config'], str(model_dir/'model.pt')),
-                state['provenance'].get('dataset_fingerprint', ''), device, progress=False)
+        config = from_dict(MatcherConfig, state['config'], str(model_dir / 'model.pt'))
+        m = cls(
+            config,
+            model_dir,
+            from_dict(FeatureConfig, state['feature_config'], str(model_dir / 'model.pt')),
+            state['provenance'].get('dataset_fingerprint', ''),
+            device,
+            progress=False,
+        )
         net = SiameseEncoder(config.net, state['n_mels'])
         net.load_state_dict(state['state_dict'])
-        m.net_, m.provenance_, m.model_id_, m.model_dir_ = net.to(m.device).eval(), state['provenance'], sha256_file(model_dir/'model.pt')[:16], model_dir
-        m.card_ = json.loads((model_dir/'card.json').read_text()) if (model_dir/'card.json').is_file() else {}
+        m.net_, m.provenance_, m.model_id_, m.model_dir_ = (
+            net.to(m.device).eval(),
+            state['provenance'],
+            sha256_file(model_dir / 'model.pt')[:16],
+            model_dir,
+        )
+        m.card_ = (
+            json.loads((model_dir / 'card.json').read_text())
+            if (model_dir / 'card.json').is_file()
+            else {}
+        )
         return m
 
-    def trained_like(self, other:ToneMatcher) -> bool:
+    def trained_like(self, other: ToneMatcher) -> bool:
         "Whether `other` (a loaded model) was trained by the same model, config and dataset as this one would be."
-        return _same_training(other.provenance_, provenance(self.name, self.config, self.dataset_fingerprint))
+        return _same_training(
+            other.provenance_, provenance(self.name, self.config, self.dataset_fingerprint)
+        )
 
 # %% ../nbs/09a_matcher.ipynb #40c55393
-def val_top1(matcher:ToneMatcher, # a trained matcher
-             val:DatasetSplit, # validation clips
-            ) -> dict:
+def val_top1(
+    matcher: ToneMatcher,  # a trained matcher
+    val: DatasetSplit,  # validation clips
+) -> dict:
     "Top-1 of the validation human presets at the dataset's second note against themselves at its first: a quick check of training."
     from nsm_modeler.evaluate import at_note, dataset_notes, retrieval_metrics, subset
+
     human = subset(val, (val.clips['source'] == 'human').to_numpy())
     notes = dataset_notes(human.clips)
     queries, pool = at_note(human, notes[1]), at_note(human, notes[0])
     ranked = matcher.rank(queries, pool, min(5, len(pool)))
-    m = retrieval_metrics(pool.clips['preset_id'].to_numpy()[ranked], queries.clips['preset_id'].to_numpy())
-    return dict(top1=m['top1'], top5=m['top5'], query_note=notes[1], pool_note=notes[0], pool_size=len(pool))
+    m = retrieval_metrics(
+        pool.clips['preset_id'].to_numpy()[ranked], queries.clips['preset_id'].to_numpy()
+    )
+    return dict(
+        top1=m['top1'], top5=m['top5'], query_note=notes[1], pool_note=notes[0], pool_size=len(pool)
+    )
 
-def train_matcher(training_config:str|Path='configs/training.toml', # the training config
-                  data_config:str|Path='configs/data_config.toml', # the dataset to train on
-                  out_dir:str|Path='models/matcher', # the model directory to write
-                  *,
-                  overrides:dict|None=None, # a profile's {'matcher': {...}} overrides
-                  tracking_uri:str|None='sqlite:///mlflow.db', # MLflow store; None: no MLflow
-                  parent_run_id:str|None=None, # the pipeline's MLflow run, if any
-                  tensorboard_dir:str|Path|None='runs', # TensorBoard root; None: none
-                  run_name:str|None=None, # MLflow run and TensorBoard folder; None: the model's name
-                  fresh:bool=False, # retrain from scratch even if out_dir holds this training's model or checkpoints
-                  progress:bool=True) -> ToneMatcher:
+
+def train_matcher(
+    training_config: str | Path = 'configs/training.toml',  # the training config
+    data_config: str | Path = 'configs/data_config.toml',  # the dataset to train on
+    out_dir: str | Path = 'models/matcher',  # the model directory to write
+    *,
+    overrides: dict | None = None,  # a profile's {'matcher': {...}} overrides
+    tracking_uri: str | None = 'sqlite:///mlflow.db',  # MLflow store; None: no MLflow
+    parent_run_id: str | None = None,  # the pipeline's MLflow run, if any
+    tensorboard_dir: str | Path | None = 'runs',  # TensorBoard root; None: none
+    run_name: str | None = None,  # MLflow run and TensorBoard folder; None: the model's name
+    fresh: bool = False,  # retrain from scratch even if out_dir holds this training's model or checkpoints
+    progress: bool = True,
+) -> ToneMatcher:
     "Train the tone matcher on a built dataset and write its model directory; its card is `.card_`."
     from nsm_modeler.dataset import load_split
     from nsm_modeler.library import load_manifest
-    matcher, data, done = setup_training(ToneMatcher, MatcherConfig.load(training_config, overrides), data_config, out_dir, fresh=fresh,
-                                         progress=progress, tracking_uri=tracking_uri, parent_run_id=parent_run_id, tensorboard_dir=tensorboard_dir,
-                                         run_name=run_name)
-    if done is not None: return done
+
+    matcher, data, done = setup_training(
+        ToneMatcher,
+        MatcherConfig.load(training_config, overrides),
+        data_config,
+        out_dir,
+        fresh=fresh,
+        progress=progress,
+        tracking_uri=tracking_uri,
+        parent_run_id=parent_run_id,
+        tensorboard_dir=tensorboard_dir,
+        run_name=run_name,
+    )
+    if done is not None:
+        return done
     train, val = (load_split(data.out_dir, s, verify=False) for s in ('train', 'val'))
-    with torch_threads(None): matcher.fit(train, val, load_manifest(data.presets_dir))
+    with torch_threads(None):
+        matcher.fit(train, val, load_manifest(data.presets_dir))
     check = val_top1(matcher, val)
-    matcher.save(card=dict(data_config=str(data_config), training_config=str(training_config), val=check))
-    if tracking_uri: log_artifacts(matcher.report_, out_dir, tracking_uri, metrics={'val_top1': check['top1']})
+    matcher.save(
+        card=dict(data_config=str(data_config), training_config=str(training_config), val=check)
+    )
+    if tracking_uri:
+        log_artifacts(matcher.report_, out_dir, tracking_uri, metrics={'val_top1': check['top1']})
     return matcher
 
 # %% ../nbs/09a_matcher.ipynb #7a539719
-def embedding_map(embeddings:np.ndarray, # [n, embedding]
-                  categories, # category of each row
-                  seed:int=0, # seeds t-SNE
-                  title:str=''): # figure title
+def embedding_map(
+    embeddings: np.ndarray,  # [n, embedding]
+    categories,  # category of each row
+    seed: int = 0,  # seeds t-SNE
+    title: str = '',  # figure title
+):
     "A 2-D t-SNE map of `embeddings`, one dot per row, coloured by category ('other' in light grey, underneath)."
     import matplotlib.pyplot as plt, seaborn as sns
     from sklearn.manifold import TSNE
-    xy = TSNE(2, init='pca', random_state=seed, perplexity=min(30.0, (len(embeddings) - 1) / 3)).fit_transform(embeddings)
+
+    xy = TSNE(
+        2, init='pca', random_state=seed, perplexity=min(30.0, (len(embeddings) - 1) / 3)
+    ).fit_transform(embeddings)
     cats = pd.Series(np.asarray(categories, dtype=str))
     named = sorted(set(cats) - {'other'})
     fig, ax = plt.subplots(figsize=(8, 7))
     other = (cats == 'other').to_numpy()
-    if other.any(): ax.scatter(*xy[other].T, s=4, color='lightgrey', label=f'other ({other.sum()})')
+    if other.any():
+        ax.scatter(*xy[other].T, s=4, color='lightgrey', label=f'other ({other.sum()})')
     for c, colour in zip(named, sns.color_palette('tab20', len(named))):
         m = (cats == c).to_numpy()
         ax.scatter(*xy[m].T, s=7, color=colour, label=f'{c} ({m.sum()})')

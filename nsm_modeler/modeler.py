@@ -12,7 +12,13 @@ from .core import NsmError, PresetError
 from .params import AMSYNTH_PARAMS, denormalise, normalise
 from .presets import AmsynthPreset, load_amsynth_fxp, save_amsynth_fxp
 from .render import RenderConfig, RenderJob, Renderer
-from .features import FeatureConfig, detect_midi_note, extract_features, for_user_audio, load_audio
+from nsm_modeler.features import (
+    FeatureConfig,
+    detect_midi_note,
+    extract_features,
+    for_user_audio,
+    load_audio,
+)
 from .predictor import ParameterPredictor
 from .matcher import ToneMatcher
 from .preset_index import PresetIndex
@@ -28,107 +34,166 @@ __all__ = ['PRODUCTION_MODEL', 'PRODUCTION_MATCHER', 'PRODUCTION_INDEX', 'PRODUC
            'SynthModeler', 'closest_start', 'MatchedStart', 'read_preset']
 
 # %% ../nbs/12_modeler.ipynb #72153c6b
-PRODUCTION_MODEL = 'models/production'   # where `make reproduce` puts the model `nsm predict` uses by default
-PRODUCTION_MATCHER = 'models/matcher'    # ... the tone matcher `nsm index build` uses by default
-PRODUCTION_INDEX = 'models/preset_index' # ... and the index of amsynth's presets `nsm match` searches
-PRODUCTION_RECOMMENDER = 'models/recommender'  # ... and the parameter recommender `nsm suggest` and `nsm morph` use
+# where `make reproduce` puts the model `nsm predict` uses by default
+PRODUCTION_MODEL = 'models/production'
+PRODUCTION_MATCHER = 'models/matcher'  # ... the tone matcher `nsm index build` uses by default
+# ... and the index of amsynth's presets `nsm match` searches
+PRODUCTION_INDEX = 'models/preset_index'
+# ... and the parameter recommender `nsm suggest` and `nsm morph` use
+PRODUCTION_RECOMMENDER = 'models/recommender'
 
-def write_preset(path:str|Path, # the `.fxp` to create or replace (atomically)
-                 params:np.ndarray, # normalised parameters [41]
-                 name:str): # preset name (cut to 28 bytes)
+
+def write_preset(
+    path: str | Path,  # the `.fxp` to create or replace (atomically)
+    params: np.ndarray,  # normalised parameters [41]
+    name: str,  # preset name (cut to 28 bytes)
+):
     "Save normalised parameters as an amsynth `.fxp`; returns the path."
     path = Path(path)
-    if path.suffix.lower() != '.fxp': raise PresetError(f"{path}: output must be a .fxp file")
+    if path.suffix.lower() != '.fxp':
+        raise PresetError(f"{path}: output must be a .fxp file")
     save_amsynth_fxp(path, AmsynthPreset(name[:28], denormalise(params)))
     return path
+
 
 @dataclasses.dataclass
 class Prediction:
     "A sound's estimated amsynth preset, the note it was heard at, its re-render and distance to the sound."
-    source: str                    # the input file
-    params: np.ndarray             # normalised parameters [41], discrete ones on a choice
-    note: int                      # MIDI note the estimate is played at
-    note_detected: bool            # False: no clear pitch, `note` is the fallback
-    input_audio: np.ndarray        # the sound as the model heard it (mono, 4 s, 44.1 kHz)
-    audio: np.ndarray|None = None  # the estimate rendered at `note`, if rendered
-    distance: dict = dataclasses.field(default_factory=dict)   # logmel_l1 (dB) and mrstft between input and render
-    refinement: dict|None = None   # CMA-ES record: renders, seconds, start and final log-mel distance
-    notes: list = dataclasses.field(default_factory=list)      # what happened to the input (resampled, trimmed, mixed to mono, no pitch)
+
+    source: str  # the input file
+    params: np.ndarray  # normalised parameters [41], discrete ones on a choice
+    note: int  # MIDI note the estimate is played at
+    note_detected: bool  # False: no clear pitch, `note` is the fallback
+    input_audio: np.ndarray  # the sound as the model heard it (mono, 4 s, 44.1 kHz)
+    audio: np.ndarray | None = None  # the estimate rendered at `note`, if rendered
+    # logmel_l1 (dB) and mrstft between input and render
+    distance: dict = dataclasses.field(default_factory=dict)
+    # CMA-ES record: renders, seconds, start and final log-mel distance
+    refinement: dict | None = None
+    # what happened to the input (resampled, trimmed, mixed to mono, no pitch)
+    notes: list = dataclasses.field(default_factory=list)
 
     @property
-    def control_values(self) -> np.ndarray: return denormalise(self.params)
+    def control_values(self) -> np.ndarray:
+        return denormalise(self.params)
 
     @property
     def table(self) -> pd.DataFrame:
         "One row per parameter: group, display value with unit, control value, normalised value."
         v = self.control_values
-        return pd.DataFrame({'parameter': [p.name for p in AMSYNTH_PARAMS], 'group': [p.group for p in AMSYNTH_PARAMS],
-                             'display': [p.display_text(v[p.index]) for p in AMSYNTH_PARAMS], 'control': v,
-                             'normalised': self.params.astype(np.float64)})
+        return pd.DataFrame(
+            {
+                'parameter': [p.name for p in AMSYNTH_PARAMS],
+                'group': [p.group for p in AMSYNTH_PARAMS],
+                'display': [p.display_text(v[p.index]) for p in AMSYNTH_PARAMS],
+                'control': v,
+                'normalised': self.params.astype(np.float64),
+            }
+        )
 
-    def write_fxp(self, path:str|Path, # the `.fxp` to create or replace (atomically)
-                  name:str|None=None): # preset name; None: 'NSM <input stem>'
+    def write_fxp(
+        self,
+        path: str | Path,  # the `.fxp` to create or replace (atomically)
+        name: str | None = None,  # preset name; None: 'NSM <input stem>'
+    ):
         "Save the estimate as an amsynth `.fxp`."
         return write_preset(path, self.params, name or f"NSM {Path(self.source).stem}")
 
-    def write_wav(self, path:str|Path): # the `.wav` to create or replace (atomically)
+    def write_wav(self, path: str | Path):  # the `.wav` to create or replace (atomically)
         "Save the re-rendered estimate as a mono float32 `.wav`."
         from nsm_modeler.cli import write_wav
-        if self.audio is None: raise NsmError(f"{path}: nothing to write; predict with render=True")
+
+        if self.audio is None:
+            raise NsmError(f"{path}: nothing to write; predict with render=True")
         write_wav(path, self.audio, 44100)
         return Path(path)
 
 # %% ../nbs/12_modeler.ipynb #07f62ec3
 class SynthModeler:
     "NSM's trained models: users' sounds to amsynth presets (`predict_parameters`), the library's closest presets (`match`), changes toward a timbre (`suggest`, `morph`)."
-    def __init__(self, predictor:ParameterPredictor|None=None, # a fitted predictor (None: tone matching only)
-                 model_dir:str|Path|None=None, # where it was loaded from
-                 index_dir:str|Path=PRODUCTION_INDEX, # the preset index `match` searches (read when first needed)
-                 matcher_dir:str|Path|None=None, # the tone matcher; None: the one the index records
-                 recommender_dir:str|Path=PRODUCTION_RECOMMENDER, # the parameter recommender `suggest` and `morph` use (read when first needed)
-                 device:str|None=None): # None: the best present
-        self.predictor, self.model_dir, self.index_dir, self.matcher_dir, self.device = predictor, model_dir, Path(index_dir), matcher_dir, device
+
+    def __init__(
+        self,
+        # a fitted predictor (None: tone matching only)
+        predictor: ParameterPredictor | None = None,
+        model_dir: str | Path | None = None,  # where it was loaded from
+        # the preset index `match` searches (read when first needed)
+        index_dir: str | Path = PRODUCTION_INDEX,
+        matcher_dir: str | Path | None = None,  # the tone matcher; None: the one the index records
+        # the parameter recommender `suggest` and `morph` use (read when first needed)
+        recommender_dir: str | Path = PRODUCTION_RECOMMENDER,
+        device: str | None = None,  # None: the best present
+    ):
+        self.predictor, self.model_dir, self.index_dir, self.matcher_dir, self.device = (
+            predictor,
+            model_dir,
+            Path(index_dir),
+            matcher_dir,
+            device,
+        )
         self.recommender_dir = Path(recommender_dir)
 
     @classmethod
-    def load(cls, path:str|Path=PRODUCTION_MODEL, # a model directory (`ParameterPredictor.save`)
-             device:str|None=None, # None: the best present
-             **kwargs): # `index_dir`, `matcher_dir`, `recommender_dir`
+    def load(
+        cls,
+        path: str | Path = PRODUCTION_MODEL,  # a model directory (`ParameterPredictor.save`)
+        device: str | None = None,  # None: the best present
+        **kwargs,  # `index_dir`, `matcher_dir`, `recommender_dir`
+    ):
         "Load a model directory; a missing folder or a model made for another parameter spec is a one-line error."
         return cls(ParameterPredictor.load(path, device), path, device=device, **kwargs)
 
     @property
     def feature_config(self) -> FeatureConfig:
-        if self.predictor is None: raise NsmError("no parameter predictor loaded; use SynthModeler.load(model_dir)")
+        if self.predictor is None:
+            raise NsmError("no parameter predictor loaded; use SynthModeler.load(model_dir)")
         return self.predictor.feature_config
 
     @property
     def card(self) -> dict:
         "The model card (`card.json`): training summary and measured metrics."
         import json
-        p = Path(self.model_dir or '')/'card.json'
+
+        p = Path(self.model_dir or '') / 'card.json'
         return json.loads(p.read_text()) if p.is_file() else {}
 
-    def predict_parameters(self, sound:str|Path, # an audio file (wav, flac, ...)
-                           *,
-                           render:bool=True, # render the estimate and measure its distance to the sound
-                           refine_s:float=0.0, # seconds of CMA-ES refinement with amsynth in the loop (0: none)
-                           fallback_note:int=60, # MIDI note when the sound has no clear pitch
-                           velocity:int=100, # MIDI velocity the estimate is played at
-                           seed:int=1, # CMA-ES seed
-                           start_from_matches:int=0, # refine from the closest of the estimate and the index's top k presets (0: the estimate)
-                           progress:bool=False, # a progress bar while refining
-                          ) -> Prediction:
+    def predict_parameters(
+        self,
+        sound: str | Path,  # an audio file (wav, flac, ...)
+        *,
+        render: bool = True,  # render the estimate and measure its distance to the sound
+        refine_s: float = 0.0,  # seconds of CMA-ES refinement with amsynth in the loop (0: none)
+        fallback_note: int = 60,  # MIDI note when the sound has no clear pitch
+        velocity: int = 100,  # MIDI velocity the estimate is played at
+        seed: int = 1,  # CMA-ES seed
+        start_from_matches: int = 0,  # refine from the closest of the estimate and the index's top k presets (0: the estimate)
+        progress: bool = False,  # a progress bar while refining
+    ) -> Prediction:
         "Estimate the amsynth preset that plays `sound`."
         fc = self.feature_config
         audio, notes = _read_sound(sound, fc)
         features = extract_features(audio, fc)
         note = detect_midi_note(features, fc)
-        if note is None: notes.append(f"{sound}: no clear pitch; the estimate is played at MIDI note {fallback_note}")
-        pred = Prediction(str(sound), self.predictor.predict_features(features)[0], note if note is not None else fallback_note,
-                          note is not None, audio, notes=notes)
-        if not (render or refine_s > 0): return pred
-        config = RenderConfig(sample_rate=fc.sample_rate, duration_s=fc.duration_s, notes=(pred.note,), velocities=(velocity,))
+        if note is None:
+            notes.append(
+                f"{sound}: no clear pitch; the estimate is played at MIDI note {fallback_note}"
+            )
+        pred = Prediction(
+            str(sound),
+            self.predictor.predict_features(features)[0],
+            note if note is not None else fallback_note,
+            note is not None,
+            audio,
+            notes=notes,
+        )
+        if not (render or refine_s > 0):
+            return pred
+        config = RenderConfig(
+            sample_rate=fc.sample_rate,
+            duration_s=fc.duration_s,
+            notes=(pred.note,),
+            velocities=(velocity,),
+        )
         with Renderer(config) as renderer:
             if refine_s > 0:
                 start, chosen = pred.params, 'the estimate'
@@ -136,132 +201,226 @@ class SynthModeler:
                     index, matcher = self.tone_matching()
                     rows, _ = index.search(matcher.embed_audio(audio), start_from_matches)
                     found = index.presets.iloc[rows[0]]
-                    candidates = np.stack([pred.params, *(normalise(load_amsynth_fxp(Path(index.meta['presets_dir'])/f).values) for f in found['file'])])
+                    candidates = np.stack(
+                        [
+                            pred.params,
+                            *(
+                                normalise(
+                                    load_amsynth_fxp(Path(index.meta['presets_dir']) / f).values
+                                )
+                                for f in found['file']
+                            ),
+                        ]
+                    )
                     best, _ = closest_start(candidates, audio, pred.note, velocity, renderer, fc)
-                    start, chosen = candidates[best], 'the estimate' if best == 0 else f"match {best}: {found['name'].iat[best - 1]} ({found['file'].iat[best - 1]})"
-                refiner = RefinedEstimator(self.predictor, renderer, fc, RefineConfig(budget=1_000_000, velocity=velocity), progress=False)
-                pred.params, pred.refinement = refiner.refine(start, audio, pred.note, velocity, seed, max_s=refine_s, progress=progress)
+                    start, chosen = (
+                        candidates[best],
+                        'the estimate'
+                        if best == 0
+                        else f"match {best}: {found['name'].iat[best - 1]} ({found['file'].iat[best - 1]})",
+                    )
+                refiner = RefinedEstimator(
+                    self.predictor,
+                    renderer,
+                    fc,
+                    RefineConfig(budget=1_000_000, velocity=velocity),
+                    progress=False,
+                )
+                pred.params, pred.refinement = refiner.refine(
+                    start, audio, pred.note, velocity, seed, max_s=refine_s, progress=progress
+                )
                 pred.refinement['start'] = chosen
             pred.audio = renderer.render(pred.params, pred.note, velocity)
-        pred.distance = dict(logmel_l1=float(AudioDistance(audio, 'logmel_l1', fc)([pred.audio])[0]),
-                             mrstft=float(mrstft_per_clip(pred.audio[None], audio[None], _cpu())[0]))
+        pred.distance = dict(
+            logmel_l1=float(AudioDistance(audio, 'logmel_l1', fc)([pred.audio])[0]),
+            mrstft=float(mrstft_per_clip(pred.audio[None], audio[None], _cpu())[0]),
+        )
         return pred
 
     def tone_matching(self) -> tuple[PresetIndex, ToneMatcher]:
         "The preset index and its tone matcher, loaded on first use and checked to belong together."
         if not hasattr(self, 'index_'):
             index = PresetIndex.load(self.index_dir)
-            matcher = ToneMatcher.load(self.matcher_dir or index.meta.get('matcher_dir', PRODUCTION_MATCHER), self.device)
+            matcher = ToneMatcher.load(
+                self.matcher_dir or index.meta.get('matcher_dir', PRODUCTION_MATCHER), self.device
+            )
             index.check_matcher(matcher)
             self.index_, self.matcher_ = index, matcher
         return self.index_, self.matcher_
 
-    def match(self, sound:str|Path, # an audio file (wav, flac, ...)
-              k:int=5, # presets returned
-             ) -> pd.DataFrame:
+    def match(
+        self,
+        sound: str | Path,  # an audio file (wav, flac, ...)
+        k: int = 5,  # presets returned
+    ) -> pd.DataFrame:
         "The `k` indexed presets that sound most like `sound`: rank, name, bank, category, similarity, file and path; what happened to the input in `.attrs['notes']`."
-        if k < 1: raise NsmError(f"k={k}: ask for at least one preset")
+        if k < 1:
+            raise NsmError(f"k={k}: ask for at least one preset")
         index, matcher = self.tone_matching()
         audio, notes = _read_sound(sound, matcher.feature_config)
         rows, sims = index.search(matcher.embed_audio(audio), k)
         table = index.presets.iloc[rows[0]].reset_index(drop=True)
-        table = table.assign(similarity=sims[0], path=[str(Path(index.meta['presets_dir'])/f) for f in table['file']])
+        table = table.assign(
+            similarity=sims[0],
+            path=[str(Path(index.meta['presets_dir']) / f) for f in table['file']],
+        )
         table.insert(0, 'rank', np.arange(1, len(table) + 1))
         table.attrs['notes'] = notes
         return table[['rank', 'name', 'bank', 'category', 'similarity', 'file', 'path']]
 
-def _read_sound(sound:str|Path, # a user's audio file
-                fc:FeatureConfig): # the features a model was trained on
+
+def _read_sound(
+    sound: str | Path,  # a user's audio file
+    fc: FeatureConfig,  # the features a model was trained on
+):
     "The file as a model hears it, and the notes on what was done to it (resampled, trimmed, mixed to mono)."
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
         audio = load_audio(sound, for_user_audio(fc))
     return audio, [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
 
+
 def _cpu():
     import torch
+
     return torch.device('cpu')
 
 # %% ../nbs/12_modeler.ipynb #fcf61b07
-def closest_start(candidates:np.ndarray, # normalised presets [m, 41]
-                  target:np.ndarray, # the wanted sound, mono float32 [n_samples]
-                  note:int, # MIDI note the candidates are played at
-                  velocity:int, # MIDI velocity
-                  renderer:Renderer, # plays them
-                  feature_config:FeatureConfig, # for the log-mel distance
-                 ) -> tuple[int, np.ndarray]:
+def closest_start(
+    candidates: np.ndarray,  # normalised presets [m, 41]
+    target: np.ndarray,  # the wanted sound, mono float32 [n_samples]
+    note: int,  # MIDI note the candidates are played at
+    velocity: int,  # MIDI velocity
+    renderer: Renderer,  # plays them
+    feature_config: FeatureConfig,  # for the log-mel distance
+) -> tuple[int, np.ndarray]:
     "Which candidate, played at `note`, sounds closest to `target` (log-mel L1, dB), and every candidate's distance (inf if its render failed)."
-    results = renderer.render_many([RenderJob(c, note, velocity) for c in candidates], progress=False)
-    d = AudioDistance(target, 'logmel_l1', feature_config)([r.audio if r.ok else None for r in results])
+    results = renderer.render_many(
+        [RenderJob(c, note, velocity) for c in candidates], progress=False
+    )
+    d = AudioDistance(target, 'logmel_l1', feature_config)(
+        [r.audio if r.ok else None for r in results]
+    )
     return int(np.argmin(d)), d
+
 
 class MatchedStart:
     "An estimator: per sound, the closest of the predictor's estimate and the tone matcher's `k` nearest library presets (a start for refinement)."
-    def __init__(self, predictor:ParameterPredictor, # a fitted predictor
-                 matcher:ToneMatcher, # a trained tone matcher
-                 library:DatasetSplit, # the candidate presets, one clip each (params, log_mel); never the scored sounds' own presets
-                 renderer:Renderer, # plays targets and candidates
-                 feature_config:FeatureConfig, # features of the renders
-                 k:int=3, # library presets considered per sound
-                 velocity:int=100): # MIDI velocity candidates are played at
-        self.predictor, self.matcher, self.library, self.renderer, self.feature_config = predictor, matcher, library, renderer, feature_config
+
+    def __init__(
+        self,
+        predictor: ParameterPredictor,  # a fitted predictor
+        matcher: ToneMatcher,  # a trained tone matcher
+        library: DatasetSplit,  # the candidate presets, one clip each (params, log_mel); never the scored sounds' own presets
+        renderer: Renderer,  # plays targets and candidates
+        feature_config: FeatureConfig,  # features of the renders
+        k: int = 3,  # library presets considered per sound
+        velocity: int = 100,  # MIDI velocity candidates are played at
+    ):
+        self.predictor, self.matcher, self.library, self.renderer, self.feature_config = (
+            predictor,
+            matcher,
+            library,
+            renderer,
+            feature_config,
+        )
         self.k, self.velocity, self.name = k, velocity, f'{predictor.name}|{matcher.name}-top{k}'
-        self.library_embeddings = matcher.embed(library.features['log_mel'])   # once: `predict` is called for each row that scores it
+        # once: `predict` is called for each row that scores it
+        self.library_embeddings = matcher.embed(library.features['log_mel'])
 
-    def fit(self, train:DatasetSplit, val:DatasetSplit|None=None): return self   # both models are trained already
+    def fit(self, train: DatasetSplit, val: DatasetSplit | None = None):
+        return self  # both models are trained already
 
-    def predict(self, split:DatasetSplit): # clips to predict; their true parameters are used only to render the target sounds
+    def predict(
+        self,
+        # clips to predict; their true parameters are used only to render the target sounds
+        split: DatasetSplit,
+    ):
         starts = self.predictor.predict(split)
-        top = np.argsort(-(self.matcher.embed(split.features['log_mel']) @ self.library_embeddings.T), axis=1, kind='stable')[:, :self.k]
+        top = np.argsort(
+            -(self.matcher.embed(split.features['log_mel']) @ self.library_embeddings.T),
+            axis=1,
+            kind='stable',
+        )[:, : self.k]
         targets = render_targets(split, self.renderer, self.feature_config).audio
         out, chosen = np.empty_like(starts), []
         for i, target in enumerate(targets):
-            note = detect_midi_note(extract_features(target, self.feature_config), self.feature_config) or int(split.clips['note'].iat[i])
+            note = detect_midi_note(
+                extract_features(target, self.feature_config), self.feature_config
+            ) or int(split.clips['note'].iat[i])
             candidates = np.vstack([starts[i], np.asarray(self.library.params)[top[i]]])
-            best, _ = closest_start(candidates, target, note, self.velocity, self.renderer, self.feature_config)
-            out[i] = candidates[best]; chosen.append(best)
-        self.match_share_ = float((np.array(chosen) > 0).mean())   # how often a library preset was the closer start
+            best, _ = closest_start(
+                candidates, target, note, self.velocity, self.renderer, self.feature_config
+            )
+            out[i] = candidates[best]
+            chosen.append(best)
+        # how often a library preset was the closer start
+        self.match_share_ = float((np.array(chosen) > 0).mean())
         return out
 
-
 # %% ../nbs/12_modeler.ipynb #a5c6bfee
-def read_preset(preset:str|Path|np.ndarray, # an amsynth `.fxp`, or normalised parameters [41]
-               ) -> tuple[np.ndarray, str]:
+def read_preset(
+    preset: str | Path | np.ndarray,  # an amsynth `.fxp`, or normalised parameters [41]
+) -> tuple[np.ndarray, str]:
     "(normalised parameters [41], a name for messages); a bad file raises one line naming it."
-    if isinstance(preset, (str, Path)): return normalise(load_amsynth_fxp(preset).values).astype(np.float32), str(preset)
+    if isinstance(preset, (str, Path)):
+        return normalise(load_amsynth_fxp(preset).values).astype(np.float32), str(preset)
     params = np.asarray(preset, np.float32)
-    if params.shape != (len(AMSYNTH_PARAMS),) or not np.isfinite(params).all() or params.min() < 0 or params.max() > 1:
-        raise NsmError(f"preset: expected {len(AMSYNTH_PARAMS)} finite normalised values in [0, 1], got shape {params.shape}")
+    if (
+        params.shape != (len(AMSYNTH_PARAMS),)
+        or not np.isfinite(params).all()
+        or params.min() < 0
+        or params.max() > 1
+    ):
+        raise NsmError(
+            f"preset: expected {len(AMSYNTH_PARAMS)} finite normalised values in [0, 1], got shape {params.shape}"
+        )
     return params, 'preset'
 
+
 @patch
-def recommender(self:SynthModeler) -> ParameterRecommender:
+def recommender(self: SynthModeler) -> ParameterRecommender:
     "The parameter recommender, loaded on first use."
-    if not hasattr(self, 'recommender_'): self.recommender_ = ParameterRecommender.load(self.recommender_dir, self.device)
+    if not hasattr(self, 'recommender_'):
+        self.recommender_ = ParameterRecommender.load(self.recommender_dir, self.device)
     return self.recommender_
 
-@patch
-def suggest(self:SynthModeler, preset:str|Path|np.ndarray, # an amsynth `.fxp`, or normalised parameters [41]
-            *,
-            target_wav:str|Path|None=None, # move toward this sound's descriptors instead of named requests
-            method:str='vae', # 'vae' (the recommender) or 'one-knob' (the baseline)
-            config:SuggestConfig=SuggestConfig(), # request sizes, tolerance and search settings
-            **asks): # descriptor=amount|word or word=amount, e.g. brighter=0.3, attack='faster'
-    "A checked `Suggestion`: ranked parameter changes toward the wanted timbre, rendered and measured."
-    params, source = read_preset(preset)
-    if (target_wav is None) == (not asks): raise NsmError("ask for descriptor changes (e.g. brighter=0.3) or give target_wav, not both or neither")
-    request = parse_request(config, **asks) if asks else None
-    rec = self.recommender()
-    target = None if target_wav is None else load_audio(target_wav, for_user_audio(rec.feature_config))
-    with Renderer(rec.render_) as renderer:
-        if target is not None: return suggest_toward(rec, params, target, renderer, config, source=str(target_wav))
-        return suggest(rec, params, request, renderer, config, method, source)
 
 @patch
-def morph(self:SynthModeler, a:str|Path|np.ndarray, # the first preset (`.fxp` or normalised parameters)
-          b:str|Path|np.ndarray, # the last one
-          steps:int=5, # presets in the walk, both ends included
-         ) -> np.ndarray:
+def suggest(
+    self: SynthModeler,
+    preset: str | Path | np.ndarray,  # an amsynth `.fxp`, or normalised parameters [41]
+    *,
+    # move toward this sound's descriptors instead of named requests
+    target_wav: str | Path | None = None,
+    method: str = 'vae',  # 'vae' (the recommender) or 'one-knob' (the baseline)
+    config: SuggestConfig = SuggestConfig(),  # request sizes, tolerance and search settings
+    **asks,  # descriptor=amount|word or word=amount, e.g. brighter=0.3, attack='faster'
+):
+    "A checked `Suggestion`: ranked parameter changes toward the wanted timbre, rendered and measured."
+    params, source = read_preset(preset)
+    if (target_wav is None) == (not asks):
+        raise NsmError(
+            "ask for descriptor changes (e.g. brighter=0.3) or give target_wav, not both or neither"
+        )
+    request = parse_request(config, **asks) if asks else None
+    rec = self.recommender()
+    target = (
+        None if target_wav is None else load_audio(target_wav, for_user_audio(rec.feature_config))
+    )
+    with Renderer(rec.render_) as renderer:
+        if target is not None:
+            return suggest_toward(rec, params, target, renderer, config, source=str(target_wav))
+        return suggest(rec, params, request, renderer, config, method, source)
+
+
+@patch
+def morph(
+    self: SynthModeler,
+    a: str | Path | np.ndarray,  # the first preset (`.fxp` or normalised parameters)
+    b: str | Path | np.ndarray,  # the last one
+    steps: int = 5,  # presets in the walk, both ends included
+) -> np.ndarray:
     "Normalised presets `[steps, 41]` from `a` to `b` through the recommender's latent space."
     (pa, _), (pb, _) = read_preset(a), read_preset(b)
     return morph(self.recommender(), pa, pb, steps)

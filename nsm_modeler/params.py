@@ -18,186 +18,334 @@ __all__ = ['GROUPS', 'AMSYNTH_PARAMS', 'PARAM_NAMES', 'N_PARAMS', 'DISCRETE_NAME
 # %% ../nbs/01_params.ipynb #72dd5c18
 class Law(enum.Enum):
     "How amsynth maps a control value `v` to the value it displays."
-    LINEAR = 'linear'            # offset + base * v
-    EXPONENTIAL = 'exponential'  # offset + base ** v
-    POWER = 'power'              # offset + v ** base
 
-GROUPS = ('oscillators', 'mixer', 'filter', 'filter envelope', 'amp envelope', 'LFO/modulation', 'effects', 'performance')
+    LINEAR = 'linear'  # offset + base * v
+    EXPONENTIAL = 'exponential'  # offset + base ** v
+    POWER = 'power'  # offset + v ** base
+
+
+GROUPS = (
+    'oscillators',
+    'mixer',
+    'filter',
+    'filter envelope',
+    'amp envelope',
+    'LFO/modulation',
+    'effects',
+    'performance',
+)
+
 
 @dataclasses.dataclass(frozen=True)
 class ParamSpec:
     "One amsynth parameter: its range, law and (for discrete parameters) its choices."
-    index: int                 # position in the plugin and in every NSM parameter vector
-    name: str                  # amsynth's own name, as in `.bank` files
-    group: str                 # one of `GROUPS`
-    default: float             # control value amsynth starts from (and fills into old presets)
-    minimum: float             # lowest control value
-    maximum: float             # highest control value
-    step: float                # the plugin's step: 1 snaps values to integers, 0 leaves them free
-    law: Law                   # control value -> display value
+
+    index: int  # position in the plugin and in every NSM parameter vector
+    name: str  # amsynth's own name, as in `.bank` files
+    group: str  # one of `GROUPS`
+    default: float  # control value amsynth starts from (and fills into old presets)
+    minimum: float  # lowest control value
+    maximum: float  # highest control value
+    step: float  # the plugin's step: 1 snaps values to integers, 0 leaves them free
+    law: Law  # control value -> display value
     base: float
     offset: float
-    unit: str = ''             # unit of the display value
+    unit: str = ''  # unit of the display value
     choices: tuple[str, ...] | None = None  # labels of a discrete parameter's values, lowest first
 
     @property
-    def is_discrete(self) -> bool: return self.choices is not None
-    @property
-    def n_choices(self) -> int: return len(self.choices) if self.is_discrete else 0
+    def is_discrete(self) -> bool:
+        return self.choices is not None
 
-    def clamp(self, v): # control value(s)
+    @property
+    def n_choices(self) -> int:
+        return len(self.choices) if self.is_discrete else 0
+
+    def clamp(self, v):  # control value(s)
         "Clamp to the range and snap discrete values to their step, as amsynth's `Parameter::setValue` does."
         v = np.clip(np.asarray(v, dtype=np.float64), self.minimum, self.maximum)
         # amsynth rounds stepped values half up (C's roundf; numpy's round would send 0.5 to 0). A discrete
         # parameter without a step (portamento_mode in 1.13.2) is read by the engine with C's `(int)` cast.
-        if self.step > 0: v = self.minimum + np.floor((v - self.minimum) / self.step + 0.5) * self.step
-        elif self.is_discrete: v = np.floor(v)
+        if self.step > 0:
+            v = self.minimum + np.floor((v - self.minimum) / self.step + 0.5) * self.step
+        elif self.is_discrete:
+            v = np.floor(v)
         return v
 
-    def to_normalised(self, v): # control value(s)
+    def to_normalised(self, v):  # control value(s)
         "Control value -> normalised [0, 1] value taken by the VST's `set_parameter`."
         return (np.asarray(v, dtype=np.float64) - self.minimum) / (self.maximum - self.minimum)
 
-    def from_normalised(self, f): # normalised value(s) in [0, 1]
+    def from_normalised(self, f):  # normalised value(s) in [0, 1]
         "Normalised value -> control value, clamped and snapped like the plugin does."
-        return self.clamp(self.minimum + np.asarray(f, dtype=np.float64) * (self.maximum - self.minimum))
+        return self.clamp(
+            self.minimum + np.asarray(f, dtype=np.float64) * (self.maximum - self.minimum)
+        )
 
-    def to_display(self, v): # control value(s)
+    def to_display(self, v):  # control value(s)
         "Control value -> display value (what `get_parameter_text` shows), by the parameter's law."
         v = np.asarray(v, dtype=np.float64)
-        if self.law is Law.LINEAR: return self.offset + self.base * v
-        if self.law is Law.EXPONENTIAL: return self.offset + self.base ** v
-        return self.offset + v ** self.base
+        if self.law is Law.LINEAR:
+            return self.offset + self.base * v
+        if self.law is Law.EXPONENTIAL:
+            return self.offset + self.base**v
+        return self.offset + v**self.base
 
-    def choice_index(self, v): # control value of a discrete parameter
+    def choice_index(self, v):  # control value of a discrete parameter
         "Index into `choices` of a discrete control value."
         return int(float(self.clamp(v)) - self.minimum)
 
-    def display_text(self, v): # one control value
+    def display_text(self, v):  # one control value
         "What a person reads: the choice's label, or the display value with its unit."
-        return self.choices[self.choice_index(v)] if self.is_discrete else f"{float(self.to_display(v)):.4g} {self.unit}".rstrip()
+        return (
+            self.choices[self.choice_index(v)]
+            if self.is_discrete
+            else f"{float(self.to_display(v)):.4g} {self.unit}".rstrip()
+        )
 
 # %% ../nbs/01_params.ipynb #d6c83d3f
 _L, _E, _P = Law.LINEAR, Law.EXPONENTIAL, Law.POWER
 _OSC_WAVES = ('sine', 'square / pulse', 'triangle / saw', 'white noise', 'noise + sample & hold')
-_LFO_WAVES = ('sine', 'square', 'triangle', 'noise', 'noise + sample & hold', 'sawtooth (up)', 'sawtooth (down)')
+_LFO_WAVES = (
+    'sine',
+    'square',
+    'triangle',
+    'noise',
+    'noise + sample & hold',
+    'sawtooth (up)',
+    'sawtooth (down)',
+)
 _ROWS = [
     # name                default  min    max         step law base   offset  unit group               choices
-    ('amp_attack',         0.0,    0.0,   2.5,        0, _P, 3.0,   0.0005, 's',  'amp envelope',    None),
-    ('amp_decay',          0.0,    0.0,   2.5,        0, _P, 3.0,   0.0005, 's',  'amp envelope',    None),
-    ('amp_sustain',        1.0,    0.0,   1.0,        0, _L, 1.0,   0.0,    '',   'amp envelope',    None),
-    ('amp_release',        0.0,    0.0,   2.5,        0, _P, 3.0,   0.0005, 's',  'amp envelope',    None),
-    ('osc1_waveform',      2.0,    0.0,   4.0,        1, _L, 1.0,   0.0,    '',   'oscillators',     _OSC_WAVES),
-    ('filter_attack',      0.0,    0.0,   2.5,        0, _P, 3.0,   0.0005, 's',  'filter envelope', None),
-    ('filter_decay',       0.0,    0.0,   2.5,        0, _P, 3.0,   0.0005, 's',  'filter envelope', None),
-    ('filter_sustain',     1.0,    0.0,   1.0,        0, _L, 1.0,   0.0,    '',   'filter envelope', None),
-    ('filter_release',     0.0,    0.0,   2.5,        0, _P, 3.0,   0.0005, 's',  'filter envelope', None),
-    ('filter_resonance',   0.0,    0.0,   0.97,       0, _L, 1.0,   0.0,    '',   'filter',          None),
-    ('filter_env_amount',  0.0,  -16.0,  16.0,        0, _L, 1.0,   0.0,    '',   'filter',          None),
-    ('filter_cutoff',      1.5,   -0.5,   1.5,        0, _E, 16.0,  0.0,    '',   'filter',          None),
-    ('osc2_detune',        0.0,   -1.0,   1.0,        0, _E, 1.25,  0.0,    '',   'oscillators',     None),
-    ('osc2_waveform',      2.0,    0.0,   4.0,        1, _L, 1.0,   0.0,    '',   'oscillators',     _OSC_WAVES),
-    ('master_vol',         0.67,   0.0,   1.0,        0, _P, 2.0,   0.0,    '',   'performance',     None),
-    ('lfo_freq',           0.0,    0.0,   7.5,        0, _P, 2.0,   0.0,    'Hz', 'LFO/modulation',  None),
-    ('lfo_waveform',       0.0,    0.0,   6.0,        1, _L, 1.0,   0.0,    '',   'LFO/modulation',  _LFO_WAVES),
-    ('osc2_range',         0.0,   -3.0,   4.0,        1, _E, 2.0,   0.0,    '',   'oscillators',     tuple(f'{o:+d} octave' for o in range(-3, 5))),
-    ('osc_mix',            0.0,   -1.0,   1.0,        0, _L, 1.0,   0.0,    '',   'mixer',           None),
-    ('freq_mod_amount',    0.0,    0.0,   1.25992105, 0, _P, 3.0,  -1.0,    '',   'LFO/modulation',  None),
-    ('filter_mod_amount', -1.0,   -1.0,   1.0,        0, _L, 1.0,   0.0,    '',   'LFO/modulation',  None),
-    ('amp_mod_amount',    -1.0,   -1.0,   1.0,        0, _L, 1.0,   0.0,    '',   'LFO/modulation',  None),
-    ('osc_mix_mode',       0.0,    0.0,   1.0,        0, _L, 1.0,   0.0,    '',   'mixer',           None),
-    ('osc1_pulsewidth',    1.0,    0.0,   1.0,        0, _L, 1.0,   0.0,    '',   'oscillators',     None),
-    ('osc2_pulsewidth',    1.0,    0.0,   1.0,        0, _L, 1.0,   0.0,    '',   'oscillators',     None),
-    ('reverb_roomsize',    0.0,    0.0,   1.0,        0, _L, 1.0,   0.0,    '',   'effects',         None),
-    ('reverb_damp',        0.0,    0.0,   1.0,        0, _L, 1.0,   0.0,    '',   'effects',         None),
-    ('reverb_wet',         0.0,    0.0,   1.0,        0, _L, 1.0,   0.0,    '',   'effects',         None),
-    ('reverb_width',       1.0,    0.0,   1.0,        0, _L, 1.0,   0.0,    '',   'effects',         None),
-    ('distortion_crunch',  0.0,    0.0,   0.9,        0, _L, 1.0,   0.0,    '',   'effects',         None),
-    ('osc2_sync',          0.0,    0.0,   1.0,        1, _L, 1.0,   0.0,    '',   'oscillators',     ('off', 'on')),
-    ('portamento_time',    0.0,    0.0,   1.0,        0, _L, 1.0,   0.0,    's',  'performance',     None),
-    ('keyboard_mode',      0.0,    0.0,   2.0,        1, _L, 1.0,   0.0,    '',   'performance',     ('poly', 'mono', 'legato')),
-    ('osc2_pitch',         0.0,  -12.0,  12.0,        1, _L, 1.0,   0.0,    'semitones', 'oscillators', tuple(f'{s:+d} st' for s in range(-12, 13))),
-    ('filter_type',        0.0,    0.0,   4.0,        1, _L, 1.0,   0.0,    '',   'filter',          ('low pass', 'high pass', 'band pass', 'notch', 'bypass')),
-    ('filter_slope',       1.0,    0.0,   1.0,        1, _L, 1.0,   0.0,    '',   'filter',          ('12 dB / octave', '24 dB / octave')),
-    ('freq_mod_osc',       0.0,    0.0,   2.0,        1, _L, 1.0,   0.0,    '',   'LFO/modulation',  ('osc 1+2', 'osc 1', 'osc 2')),
-    ('filter_kbd_track',   1.0,    0.0,   1.0,        0, _L, 1.0,   0.0,    '',   'filter',          None),
-    ('filter_vel_sens',    1.0,    0.0,   1.0,        0, _L, 1.0,   0.0,    '',   'filter',          None),
-    ('amp_vel_sens',       1.0,    0.0,   1.0,        0, _L, 1.0,   0.0,    '',   'amp envelope',    None),
-    ('portamento_mode',    0.0,    0.0,   1.0,        0, _L, 1.0,   0.0,    '',   'performance',     ('always', 'legato')),
+    ('amp_attack', 0.0, 0.0, 2.5, 0, _P, 3.0, 0.0005, 's', 'amp envelope', None),
+    ('amp_decay', 0.0, 0.0, 2.5, 0, _P, 3.0, 0.0005, 's', 'amp envelope', None),
+    ('amp_sustain', 1.0, 0.0, 1.0, 0, _L, 1.0, 0.0, '', 'amp envelope', None),
+    ('amp_release', 0.0, 0.0, 2.5, 0, _P, 3.0, 0.0005, 's', 'amp envelope', None),
+    ('osc1_waveform', 2.0, 0.0, 4.0, 1, _L, 1.0, 0.0, '', 'oscillators', _OSC_WAVES),
+    ('filter_attack', 0.0, 0.0, 2.5, 0, _P, 3.0, 0.0005, 's', 'filter envelope', None),
+    ('filter_decay', 0.0, 0.0, 2.5, 0, _P, 3.0, 0.0005, 's', 'filter envelope', None),
+    ('filter_sustain', 1.0, 0.0, 1.0, 0, _L, 1.0, 0.0, '', 'filter envelope', None),
+    ('filter_release', 0.0, 0.0, 2.5, 0, _P, 3.0, 0.0005, 's', 'filter envelope', None),
+    ('filter_resonance', 0.0, 0.0, 0.97, 0, _L, 1.0, 0.0, '', 'filter', None),
+    ('filter_env_amount', 0.0, -16.0, 16.0, 0, _L, 1.0, 0.0, '', 'filter', None),
+    ('filter_cutoff', 1.5, -0.5, 1.5, 0, _E, 16.0, 0.0, '', 'filter', None),
+    ('osc2_detune', 0.0, -1.0, 1.0, 0, _E, 1.25, 0.0, '', 'oscillators', None),
+    ('osc2_waveform', 2.0, 0.0, 4.0, 1, _L, 1.0, 0.0, '', 'oscillators', _OSC_WAVES),
+    ('master_vol', 0.67, 0.0, 1.0, 0, _P, 2.0, 0.0, '', 'performance', None),
+    ('lfo_freq', 0.0, 0.0, 7.5, 0, _P, 2.0, 0.0, 'Hz', 'LFO/modulation', None),
+    ('lfo_waveform', 0.0, 0.0, 6.0, 1, _L, 1.0, 0.0, '', 'LFO/modulation', _LFO_WAVES),
+    (
+        'osc2_range',
+        0.0,
+        -3.0,
+        4.0,
+        1,
+        _E,
+        2.0,
+        0.0,
+        '',
+        'oscillators',
+        tuple(f'{o:+d} octave' for o in range(-3, 5)),
+    ),
+    ('osc_mix', 0.0, -1.0, 1.0, 0, _L, 1.0, 0.0, '', 'mixer', None),
+    ('freq_mod_amount', 0.0, 0.0, 1.25992105, 0, _P, 3.0, -1.0, '', 'LFO/modulation', None),
+    ('filter_mod_amount', -1.0, -1.0, 1.0, 0, _L, 1.0, 0.0, '', 'LFO/modulation', None),
+    ('amp_mod_amount', -1.0, -1.0, 1.0, 0, _L, 1.0, 0.0, '', 'LFO/modulation', None),
+    ('osc_mix_mode', 0.0, 0.0, 1.0, 0, _L, 1.0, 0.0, '', 'mixer', None),
+    ('osc1_pulsewidth', 1.0, 0.0, 1.0, 0, _L, 1.0, 0.0, '', 'oscillators', None),
+    ('osc2_pulsewidth', 1.0, 0.0, 1.0, 0, _L, 1.0, 0.0, '', 'oscillators', None),
+    ('reverb_roomsize', 0.0, 0.0, 1.0, 0, _L, 1.0, 0.0, '', 'effects', None),
+    ('reverb_damp', 0.0, 0.0, 1.0, 0, _L, 1.0, 0.0, '', 'effects', None),
+    ('reverb_wet', 0.0, 0.0, 1.0, 0, _L, 1.0, 0.0, '', 'effects', None),
+    ('reverb_width', 1.0, 0.0, 1.0, 0, _L, 1.0, 0.0, '', 'effects', None),
+    ('distortion_crunch', 0.0, 0.0, 0.9, 0, _L, 1.0, 0.0, '', 'effects', None),
+    ('osc2_sync', 0.0, 0.0, 1.0, 1, _L, 1.0, 0.0, '', 'oscillators', ('off', 'on')),
+    ('portamento_time', 0.0, 0.0, 1.0, 0, _L, 1.0, 0.0, 's', 'performance', None),
+    (
+        'keyboard_mode',
+        0.0,
+        0.0,
+        2.0,
+        1,
+        _L,
+        1.0,
+        0.0,
+        '',
+        'performance',
+        ('poly', 'mono', 'legato'),
+    ),
+    (
+        'osc2_pitch',
+        0.0,
+        -12.0,
+        12.0,
+        1,
+        _L,
+        1.0,
+        0.0,
+        'semitones',
+        'oscillators',
+        tuple(f'{s:+d} st' for s in range(-12, 13)),
+    ),
+    (
+        'filter_type',
+        0.0,
+        0.0,
+        4.0,
+        1,
+        _L,
+        1.0,
+        0.0,
+        '',
+        'filter',
+        ('low pass', 'high pass', 'band pass', 'notch', 'bypass'),
+    ),
+    (
+        'filter_slope',
+        1.0,
+        0.0,
+        1.0,
+        1,
+        _L,
+        1.0,
+        0.0,
+        '',
+        'filter',
+        ('12 dB / octave', '24 dB / octave'),
+    ),
+    (
+        'freq_mod_osc',
+        0.0,
+        0.0,
+        2.0,
+        1,
+        _L,
+        1.0,
+        0.0,
+        '',
+        'LFO/modulation',
+        ('osc 1+2', 'osc 1', 'osc 2'),
+    ),
+    ('filter_kbd_track', 1.0, 0.0, 1.0, 0, _L, 1.0, 0.0, '', 'filter', None),
+    ('filter_vel_sens', 1.0, 0.0, 1.0, 0, _L, 1.0, 0.0, '', 'filter', None),
+    ('amp_vel_sens', 1.0, 0.0, 1.0, 0, _L, 1.0, 0.0, '', 'amp envelope', None),
+    ('portamento_mode', 0.0, 0.0, 1.0, 0, _L, 1.0, 0.0, '', 'performance', ('always', 'legato')),
 ]
 
 AMSYNTH_PARAMS: tuple[ParamSpec, ...] = tuple(
-    ParamSpec(index=i, name=name, group=grp, default=float(d), minimum=float(lo), maximum=float(hi), step=float(st),
-              law=law, base=float(b), offset=float(off), unit=unit, choices=ch)
-    for i, (name, d, lo, hi, st, law, b, off, unit, grp, ch) in enumerate(_ROWS))
+    ParamSpec(
+        index=i,
+        name=name,
+        group=grp,
+        default=float(d),
+        minimum=float(lo),
+        maximum=float(hi),
+        step=float(st),
+        law=law,
+        base=float(b),
+        offset=float(off),
+        unit=unit,
+        choices=ch,
+    )
+    for i, (name, d, lo, hi, st, law, b, off, unit, grp, ch) in enumerate(_ROWS)
+)
 PARAM_NAMES: tuple[str, ...] = tuple(p.name for p in AMSYNTH_PARAMS)
 N_PARAMS = len(AMSYNTH_PARAMS)
 DISCRETE_NAMES = tuple(p.name for p in AMSYNTH_PARAMS if p.is_discrete)
 CONTINUOUS_NAMES = tuple(p.name for p in AMSYNTH_PARAMS if not p.is_discrete)
-DISCRETE_INDEX = np.array([p.index for p in AMSYNTH_PARAMS if p.is_discrete])      # positions of DISCRETE_NAMES
-CONTINUOUS_INDEX = np.array([p.index for p in AMSYNTH_PARAMS if not p.is_discrete])  # positions of CONTINUOUS_NAMES
+# positions of DISCRETE_NAMES
+DISCRETE_INDEX = np.array([p.index for p in AMSYNTH_PARAMS if p.is_discrete])
+# positions of CONTINUOUS_NAMES
+CONTINUOUS_INDEX = np.array([p.index for p in AMSYNTH_PARAMS if not p.is_discrete])
 #: parameters that amsynth presets saved before version 1.4 lack; they get `default`
-LEGACY_MISSING = ('amp_vel_sens', 'filter_kbd_track', 'filter_vel_sens', 'freq_mod_osc', 'portamento_mode')
+LEGACY_MISSING = (
+    'amp_vel_sens',
+    'filter_kbd_track',
+    'filter_vel_sens',
+    'freq_mod_osc',
+    'portamento_mode',
+)
 _BY_NAME = {p.name: p for p in AMSYNTH_PARAMS}
 
-def param(name:str, # an amsynth parameter name, e.g. 'filter_cutoff'
-         ) -> ParamSpec:
+
+def param(
+    name: str,  # an amsynth parameter name, e.g. 'filter_cutoff'
+) -> ParamSpec:
     "The spec of parameter `name`; the error lists similar names when there is no such parameter."
-    try: return _BY_NAME[name]
+    try:
+        return _BY_NAME[name]
     except KeyError:
         import difflib
+
         close = difflib.get_close_matches(name, PARAM_NAMES, n=3)
-        raise PresetError(f"unknown amsynth parameter {name!r}" + (f"; did you mean {close}?" if close else '')) from None
+        raise PresetError(
+            f"unknown amsynth parameter {name!r}" + (f"; did you mean {close}?" if close else '')
+        ) from None
 
 # %% ../nbs/01_params.ipynb #cdad0e2c
 _MINS = np.array([p.minimum for p in AMSYNTH_PARAMS])
 _MAXS = np.array([p.maximum for p in AMSYNTH_PARAMS])
 
+
 def default_values() -> np.ndarray:
     "amsynth's default control values, as a vector in spec order."
     return np.array([p.default for p in AMSYNTH_PARAMS])
 
-def values_to_vector(values:Mapping[str, float], # control values by parameter name
-                     source:str='preset', # where the values came from, for error messages
-                     strict:bool=True): # reject out-of-range values instead of clamping them
+
+def values_to_vector(
+    values: Mapping[str, float],  # control values by parameter name
+    source: str = 'preset',  # where the values came from, for error messages
+    strict: bool = True,  # reject out-of-range values instead of clamping them
+):
     "Control-value vector (spec order) from a name->value mapping; missing parameters take amsynth's defaults."
     vec = default_values()
     for name, v in values.items():
         p = param(name) if strict else _BY_NAME.get(name)
-        if p is None: continue
+        if p is None:
+            continue
         v = float(v)
-        if not np.isfinite(v): raise PresetError(f"{source}: {name} = {v} is not a finite number")
+        if not np.isfinite(v):
+            raise PresetError(f"{source}: {name} = {v} is not a finite number")
         if strict and not (p.minimum - 1e-6 <= v <= p.maximum + 1e-6):
-            raise PresetError(f"{source}: {name} = {v:g} is out of range [{p.minimum:g}, {p.maximum:g}]")
+            raise PresetError(
+                f"{source}: {name} = {v:g} is out of range [{p.minimum:g}, {p.maximum:g}]"
+            )
         vec[p.index] = p.clamp(v)
     return vec
 
-def vector_to_values(vec, # control-value vector in spec order
-                     ) -> dict[str, float]:
+
+def vector_to_values(
+    vec,  # control-value vector in spec order
+) -> dict[str, float]:
     "name->control value mapping of a vector."
     vec = np.asarray(vec, dtype=np.float64)
-    if vec.shape != (N_PARAMS,): raise PresetError(f"parameter vector must have shape ({N_PARAMS},), got {vec.shape}")
+    if vec.shape != (N_PARAMS,):
+        raise PresetError(f"parameter vector must have shape ({N_PARAMS},), got {vec.shape}")
     return {n: float(v) for n, v in zip(PARAM_NAMES, vec)}
 
-def normalise(vec): # control values, shape [..., 41]
+
+def normalise(vec):  # control values, shape [..., 41]
     "Control values -> normalised [0, 1] values (shape kept)."
     return (np.asarray(vec, dtype=np.float64) - _MINS) / (_MAXS - _MINS)
 
-def denormalise(norm): # normalised values, shape [..., 41]
+
+def denormalise(norm):  # normalised values, shape [..., 41]
     "Normalised values -> control values, clamped and with discrete parameters snapped to their step."
     v = _MINS + np.clip(np.asarray(norm, dtype=np.float64), 0, 1) * (_MAXS - _MINS)
     for p in AMSYNTH_PARAMS:
-        if p.is_discrete: v[..., p.index] = p.clamp(v[..., p.index])
+        if p.is_discrete:
+            v[..., p.index] = p.clamp(v[..., p.index])
     return v
 
 
-def snap(norm): # normalised values, shape [..., 41]
+def snap(norm):  # normalised values, shape [..., 41]
     "Normalised values as the synth will use them: clamped to [0, 1], discrete parameters on a choice."
     return normalise(denormalise(norm))
 
 # %% ../nbs/01_params.ipynb #4c6b0e76
-def param_spec_hash(specs:tuple[ParamSpec, ...]=AMSYNTH_PARAMS, # the spec to fingerprint
-                   ) -> str:
+def param_spec_hash(
+    specs: tuple[ParamSpec, ...] = AMSYNTH_PARAMS,  # the spec to fingerprint
+) -> str:
     "sha256 (hex) of the parameter spec: names, order, ranges, steps, laws and choices."
     rows = [{**dataclasses.asdict(p), 'law': p.law.name} for p in specs]
     return hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()

@@ -11,12 +11,42 @@ import pandas as pd
 import torch
 from torch import nn
 import torch.nn.functional as F
-from .core import ConfigError, NsmError, PresetError, atomic_write, from_dict, pick_device, to_dict, torch_threads
-from .params import AMSYNTH_PARAMS, CONTINUOUS_INDEX, DISCRETE_INDEX, GROUPS, N_PARAMS, param, param_spec_hash, snap
+from nsm_modeler.core import (
+    ConfigError,
+    NsmError,
+    PresetError,
+    atomic_write,
+    from_dict,
+    pick_device,
+    to_dict,
+    torch_threads,
+)
+from nsm_modeler.params import (
+    AMSYNTH_PARAMS,
+    CONTINUOUS_INDEX,
+    DISCRETE_INDEX,
+    GROUPS,
+    N_PARAMS,
+    param,
+    param_spec_hash,
+    snap,
+)
 from .features import FeatureConfig
 from .dataset import DatasetSplit
-from .training import (NsmModule, SplitDataModule, TrainerConfig, TrainingReport, fit, load_section, log_artifacts,
-                                  model_inputs, provenance, report_card, setup_training, update_card)
+from nsm_modeler.training import (
+    NsmModule,
+    SplitDataModule,
+    TrainerConfig,
+    TrainingReport,
+    fit,
+    load_section,
+    log_artifacts,
+    model_inputs,
+    provenance,
+    report_card,
+    setup_training,
+    update_card,
+)
 
 # %% auto #0
 __all__ = ['PredictorNetConfig', 'ParameterLossConfig', 'PredictorConfig', 'target_choices', 'ParameterLoss', 'param_group',
@@ -26,97 +56,160 @@ __all__ = ['PredictorNetConfig', 'ParameterLossConfig', 'PredictorConfig', 'targ
 @dataclasses.dataclass(frozen=True)
 class PredictorNetConfig:
     "Sizes of the CNN-BiLSTM."
-    time_pool: int = 2                            # log-mel frames averaged before the CNN (100 frames/s -> 50)
-    channels: tuple[int, ...] = (16, 32, 64)      # conv blocks; each halves time and mel bands
-    lstm_hidden: int = 128                        # LSTM width per direction
-    lstm_layers: int = 1                          # stacked bidirectional LSTM layers
-    latent: int = 128                             # the latent the heads read
-    dropout: float = 0.1                          # on the latent
+
+    time_pool: int = 2  # log-mel frames averaged before the CNN (100 frames/s -> 50)
+    channels: tuple[int, ...] = (16, 32, 64)  # conv blocks; each halves time and mel bands
+    lstm_hidden: int = 128  # LSTM width per direction
+    lstm_layers: int = 1  # stacked bidirectional LSTM layers
+    latent: int = 128  # the latent the heads read
+    dropout: float = 0.1  # on the latent
 
     def __post_init__(self):
-        if not self.channels or min(self.channels) < 1 or min(self.time_pool, self.lstm_hidden, self.lstm_layers, self.latent) < 1:
-            raise ConfigError(f"channels, time_pool, lstm_hidden, lstm_layers and latent must be positive; got {self}")
-        if not 0 <= self.dropout < 1: raise ConfigError(f"dropout={self.dropout} must be in [0, 1)")
+        if (
+            not self.channels
+            or min(self.channels) < 1
+            or min(self.time_pool, self.lstm_hidden, self.lstm_layers, self.latent) < 1
+        ):
+            raise ConfigError(
+                f"channels, time_pool, lstm_hidden, lstm_layers and latent must be positive; got {self}"
+            )
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"dropout={self.dropout} must be in [0, 1)")
 
-_LOSS_KEYS = {g: g.replace('/', '_').replace(' ', '_') for g in GROUPS}   # 'LFO/modulation' -> 'LFO_modulation' in logs and TOML
+
+# 'LFO/modulation' -> 'LFO_modulation' in logs and TOML
+_LOSS_KEYS = {g: g.replace('/', '_').replace(' ', '_') for g in GROUPS}
+
 
 @dataclasses.dataclass(frozen=True)
 class ParameterLossConfig:
     "How `ParameterLoss` weighs its components."
-    continuous: str = 'l1'                       # 'l1' or 'mse' on the continuous normalised values
-    discrete_weight: float = 0.5                 # cross-entropy (nats) against the continuous error, within a group
-    group_weights: dict = dataclasses.field(default_factory=dict)   # weight per parameter group (key as in `_LOSS_KEYS`); missing: 1
+
+    continuous: str = 'l1'  # 'l1' or 'mse' on the continuous normalised values
+    # cross-entropy (nats) against the continuous error, within a group
+    discrete_weight: float = 0.5
+    # weight per parameter group (key as in `_LOSS_KEYS`); missing: 1
+    group_weights: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
-        if self.continuous not in ('l1', 'mse'): raise ConfigError(f"continuous={self.continuous!r}; choose 'l1' or 'mse'")
+        if self.continuous not in ('l1', 'mse'):
+            raise ConfigError(f"continuous={self.continuous!r}; choose 'l1' or 'mse'")
         unknown = sorted(set(self.group_weights) - set(_LOSS_KEYS.values()))
-        if unknown: raise ConfigError(f"group_weights: unknown group(s) {unknown}; groups are {sorted(_LOSS_KEYS.values())}")
-        if self.discrete_weight < 0 or any(w < 0 for w in self.group_weights.values()) or sum(self.weights.values()) <= 0:
-            raise ConfigError(f"discrete_weight and group_weights must be >= 0, with a positive sum; got {self.discrete_weight}, {self.group_weights}")
+        if unknown:
+            raise ConfigError(
+                f"group_weights: unknown group(s) {unknown}; groups are {sorted(_LOSS_KEYS.values())}"
+            )
+        if (
+            self.discrete_weight < 0
+            or any(w < 0 for w in self.group_weights.values())
+            or sum(self.weights.values()) <= 0
+        ):
+            raise ConfigError(
+                f"discrete_weight and group_weights must be >= 0, with a positive sum; got {self.discrete_weight}, {self.group_weights}"
+            )
 
     @property
-    def weights(self) -> dict[str, float]: return {k: float(self.group_weights.get(k, 1.0)) for k in _LOSS_KEYS.values()}
+    def weights(self) -> dict[str, float]:
+        return {k: float(self.group_weights.get(k, 1.0)) for k in _LOSS_KEYS.values()}
+
 
 @dataclasses.dataclass(frozen=True)
 class PredictorConfig:
     "The `[predictor]` section of `configs/training.toml`."
-    name: str = 'cnn-bilstm'                      # the method's name in tables and figures
+
+    name: str = 'cnn-bilstm'  # the method's name in tables and figures
     net: PredictorNetConfig = PredictorNetConfig()
     loss: ParameterLossConfig = ParameterLossConfig()
     trainer: TrainerConfig = TrainerConfig()
 
     @classmethod
-    def load(cls, path:str|Path='configs/training.toml', # the training config
-             overrides:dict|None=None): # a profile's {'predictor': {...}} overrides
+    def load(
+        cls,
+        path: str | Path = 'configs/training.toml',  # the training config
+        overrides: dict | None = None,  # a profile's {'predictor': {...}} overrides
+    ):
         return load_section(cls, path, 'predictor', overrides)
 
 # %% ../nbs/09_predictor.ipynb #ce21f343
 _N_CHOICES = [AMSYNTH_PARAMS[i].n_choices for i in DISCRETE_INDEX]
 
-def target_choices(params:torch.Tensor, # normalised parameters [batch, 41]
-                  ) -> torch.Tensor:
+
+def target_choices(
+    params: torch.Tensor,  # normalised parameters [batch, 41]
+) -> torch.Tensor:
     "Choice index of every discrete parameter `[batch, 11]`."
     n = torch.tensor(_N_CHOICES, device=params.device)
     return torch.round(params[:, DISCRETE_INDEX] * (n - 1)).long().clamp(min=0).minimum(n - 1)
 
+
 class ParameterLoss(nn.Module):
     "Continuous L1/MSE plus cross-entropy per discrete parameter, one weighted component per parameter group."
-    def __init__(self, config:ParameterLossConfig=ParameterLossConfig()):
+
+    def __init__(self, config: ParameterLossConfig = ParameterLossConfig()):
         super().__init__()
         self.config = config
         groups_c = [param_group(i) for i in CONTINUOUS_INDEX]
         groups_d = [param_group(i) for i in DISCRETE_INDEX]
-        self.groups = [(k, [j for j, g in enumerate(groups_c) if g == k], [j for j, g in enumerate(groups_d) if g == k])
-                       for k in _LOSS_KEYS.values()]
+        self.groups = [
+            (
+                k,
+                [j for j, g in enumerate(groups_c) if g == k],
+                [j for j, g in enumerate(groups_d) if g == k],
+            )
+            for k in _LOSS_KEYS.values()
+        ]
 
-    def forward(self, continuous:torch.Tensor, # predicted continuous values [batch, 30] in (0, 1)
-                logits:list[torch.Tensor], # one [batch, n_choices] per discrete parameter
-                target:torch.Tensor, # true normalised parameters [batch, 41]
-               ) -> dict[str, torch.Tensor]:
+    def forward(
+        self,
+        continuous: torch.Tensor,  # predicted continuous values [batch, 30] in (0, 1)
+        logits: list[torch.Tensor],  # one [batch, n_choices] per discrete parameter
+        target: torch.Tensor,  # true normalised parameters [batch, 41]
+    ) -> dict[str, torch.Tensor]:
         "'loss' (the weighted mean of the groups), each group's component, and 'continuous' / 'discrete_ce' overall."
         diff = continuous.float() - target[:, CONTINUOUS_INDEX].float()
-        err = diff.abs() if self.config.continuous == 'l1' else diff ** 2
+        err = diff.abs() if self.config.continuous == 'l1' else diff**2
         choices = target_choices(target)
-        ce = torch.stack([F.cross_entropy(l.float(), choices[:, j], reduction='none') for j, l in enumerate(logits)], 1)
+        ce = torch.stack(
+            [
+                F.cross_entropy(l.float(), choices[:, j], reduction='none')
+                for j, l in enumerate(logits)
+            ],
+            1,
+        )
         out, total, weights = {}, 0.0, self.config.weights
         for key, cols, dcols in self.groups:
-            parts = ([err[:, cols].mean()] if cols else []) + ([self.config.discrete_weight * ce[:, dcols].mean()] if dcols else [])
+            parts = ([err[:, cols].mean()] if cols else []) + (
+                [self.config.discrete_weight * ce[:, dcols].mean()] if dcols else []
+            )
             out[key] = sum(parts)
             total = total + weights[key] * out[key]
-        return {'loss': total / sum(weights.values()), **out, 'continuous': err.mean(), 'discrete_ce': ce.mean()}
+        return {
+            'loss': total / sum(weights.values()),
+            **out,
+            'continuous': err.mean(),
+            'discrete_ce': ce.mean(),
+        }
 
-def param_group(index:int) -> str:
+
+def param_group(index: int) -> str:
     "The loss key of parameter `index`'s group."
     return _LOSS_KEYS[AMSYNTH_PARAMS[index].group]
 
 # %% ../nbs/09_predictor.ipynb #3b0a5e7f
-def _pool_time(x:torch.Tensor, k:int):
+def _pool_time(x: torch.Tensor, k: int):
     "Average `x` `[batch, frames, dims]` over `k` consecutive frames (the last group may be shorter)."
     return x if k == 1 else F.avg_pool1d(x.transpose(1, 2), k, k, ceil_mode=True).transpose(1, 2)
 
+
 class CNNBiLSTM(nn.Module):
     "Log-mel + per-frame control curves -> continuous values `[batch, 30]` and one logit tensor per discrete parameter."
-    def __init__(self, config:PredictorNetConfig=PredictorNetConfig(), n_mels:int=128, n_control:int=3):
+
+    def __init__(
+        self,
+        config: PredictorNetConfig = PredictorNetConfig(),
+        n_mels: int = 128,
+        n_control: int = 3,
+    ):
         super().__init__()
         self.config = config
         self.register_buffer('mel_mean', torch.zeros(n_mels))
@@ -127,20 +220,32 @@ class CNNBiLSTM(nn.Module):
             c_in, bands = c, (bands + 1) // 2
         self.cnn = nn.Sequential(*blocks)
         self.project = nn.Linear(c_in * bands + n_control, config.lstm_hidden)
-        self.lstm = nn.LSTM(config.lstm_hidden, config.lstm_hidden, config.lstm_layers, batch_first=True, bidirectional=True,
-                            dropout=config.dropout if config.lstm_layers > 1 else 0.0)
-        self.latent = nn.Sequential(nn.Linear(4 * config.lstm_hidden, config.latent), nn.GELU(), nn.Dropout(config.dropout))
+        self.lstm = nn.LSTM(
+            config.lstm_hidden,
+            config.lstm_hidden,
+            config.lstm_layers,
+            batch_first=True,
+            bidirectional=True,
+            dropout=config.dropout if config.lstm_layers > 1 else 0.0,
+        )
+        self.latent = nn.Sequential(
+            nn.Linear(4 * config.lstm_hidden, config.latent), nn.GELU(), nn.Dropout(config.dropout)
+        )
         self.continuous = nn.Linear(config.latent, len(CONTINUOUS_INDEX))
         self.discrete = nn.ModuleList(nn.Linear(config.latent, n) for n in _N_CHOICES)
 
-    def set_input_stats(self, mean:np.ndarray, std:np.ndarray):
+    def set_input_stats(self, mean: np.ndarray, std: np.ndarray):
         "Per-band log-mel statistics of the training clips (stored with the weights)."
-        self.mel_mean.copy_(torch.as_tensor(mean)); self.mel_std.copy_(torch.as_tensor(std).clamp(min=1e-3))
+        self.mel_mean.copy_(torch.as_tensor(mean))
+        self.mel_std.copy_(torch.as_tensor(std).clamp(min=1e-3))
 
-    def forward(self, log_mel:torch.Tensor, # [batch, frames, n_mels], dB
-                control:torch.Tensor): # [batch, frames, 3]
+    def forward(
+        self,
+        log_mel: torch.Tensor,  # [batch, frames, n_mels], dB
+        control: torch.Tensor,  # [batch, frames, 3]
+    ):
         x = _pool_time((log_mel - self.mel_mean) / self.mel_std, self.config.time_pool)
-        h = self.cnn(x[:, None])                                       # [batch, channels, frames', bands']
+        h = self.cnn(x[:, None])  # [batch, channels, frames', bands']
         b, c, t, f = h.shape
         h = h.permute(0, 2, 1, 3).reshape(b, t, c * f)
         ctl = F.adaptive_avg_pool1d(control.transpose(1, 2), t).transpose(1, 2)
@@ -149,23 +254,28 @@ class CNNBiLSTM(nn.Module):
         return torch.sigmoid(self.continuous(z)), [head(z) for head in self.discrete]
 
     @property
-    def n_parameters(self) -> int: return sum(p.numel() for p in self.parameters())
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
 
 # %% ../nbs/09_predictor.ipynb #c4f197c4
 class PredictorModule(NsmModule):
     "The CNN-BiLSTM and its `ParameterLoss` on the shared training stack."
-    def __init__(self, config:PredictorConfig, prov:dict, n_mels:int=128):
+
+    def __init__(self, config: PredictorConfig, prov: dict, n_mels: int = 128):
         super().__init__(config.trainer, prov)
         self.net, self.loss_fn = CNNBiLSTM(config.net, n_mels), ParameterLoss(config.loss)
 
-    def losses(self, batch:dict) -> dict[str, torch.Tensor]:
+    def losses(self, batch: dict) -> dict[str, torch.Tensor]:
         continuous, logits = self.net(batch['log_mel'], batch['control'])
         return self.loss_fn(continuous, logits, batch['params'])
 
-def input_stats(split:DatasetSplit, # training clips (memory-mapped)
-                rows:np.ndarray, # the rows training uses
-                n:int=512, # clips sampled
-                seed:int=0):
+
+def input_stats(
+    split: DatasetSplit,  # training clips (memory-mapped)
+    rows: np.ndarray,  # the rows training uses
+    n: int = 512,  # clips sampled
+    seed: int = 0,
+):
     "Mean and standard deviation of each mel band over a seeded sample of the clips and all their frames."
     pick = np.sort(np.random.default_rng(seed).choice(rows, min(n, len(rows)), replace=False))
     x = np.asarray(split.features['log_mel'][pick], np.float32)
@@ -174,111 +284,218 @@ def input_stats(split:DatasetSplit, # training clips (memory-mapped)
 # %% ../nbs/09_predictor.ipynb #d47d2ca5
 class ParameterPredictor:
     "The CNN-BiLSTM parameter predictor as an `Estimator`: `fit` trains it on the shared stack, `predict` runs it in batches."
-    def __init__(self, config:PredictorConfig=PredictorConfig(), # sizes, loss and training
-                 out_dir:str|Path='models/cnn-bilstm', # checkpoints (and, by `save`, the model) go here
-                 feature_config:FeatureConfig=FeatureConfig(), # the features it is trained on
-                 dataset_fingerprint:str='', # the training data's fingerprint, recorded in checkpoints
-                 device:str|None=None, # inference device; None: the best present
-                 progress:bool=True, # tqdm bars while training
-                 tracking:dict|None=None): # keyword arguments of `training.fit`: tracking_uri, parent_run_id, tensorboard_dir, run_name
+
+    def __init__(
+        self,
+        config: PredictorConfig = PredictorConfig(),  # sizes, loss and training
+        # checkpoints (and, by `save`, the model) go here
+        out_dir: str | Path = 'models/cnn-bilstm',
+        feature_config: FeatureConfig = FeatureConfig(),  # the features it is trained on
+        dataset_fingerprint: str = '',  # the training data's fingerprint, recorded in checkpoints
+        device: str | None = None,  # inference device; None: the best present
+        progress: bool = True,  # tqdm bars while training
+        # keyword arguments of `training.fit`: tracking_uri, parent_run_id, tensorboard_dir, run_name
+        tracking: dict | None = None,
+    ):
         self.config, self.out_dir, self.feature_config = config, Path(out_dir), feature_config
-        self.dataset_fingerprint, self.progress, self.tracking = dataset_fingerprint, progress, dict(tracking or {})
+        self.dataset_fingerprint, self.progress, self.tracking = (
+            dataset_fingerprint,
+            progress,
+            dict(tracking or {}),
+        )
         self.device, self.name = pick_device(device), config.name
 
-    def fit(self, train:DatasetSplit, # training clips (memory-mapped is fine)
-            val:DatasetSplit): # validation clips: early stopping and the checkpoint kept
+    def fit(
+        self,
+        train: DatasetSplit,  # training clips (memory-mapped is fine)
+        val: DatasetSplit,  # validation clips: early stopping and the checkpoint kept
+    ):
         "Train from scratch (or resume the same training from `out_dir`); keeps the best epoch's weights."
-        if val is None: raise ConfigError(f"{self.name}: training needs a validation split")
+        if val is None:
+            raise ConfigError(f"{self.name}: training needs a validation split")
         data = SplitDataModule(train, val, self.config.trainer)
-        module = PredictorModule(self.config, provenance(self.name, self.config, self.dataset_fingerprint), train.features['log_mel'].shape[-1])
-        module.net.set_input_stats(*input_stats(train, data.train_rows, seed=self.config.trainer.seed))
+        module = PredictorModule(
+            self.config,
+            provenance(self.name, self.config, self.dataset_fingerprint),
+            train.features['log_mel'].shape[-1],
+        )
+        module.net.set_input_stats(
+            *input_stats(train, data.train_rows, seed=self.config.trainer.seed)
+        )
         tracking = dict(self.tracking)
-        self.report_ = fit(module, data, self.out_dir, tracking.pop('run_name', self.name), progress=self.progress, **tracking)
+        self.report_ = fit(
+            module,
+            data,
+            self.out_dir,
+            tracking.pop('run_name', self.name),
+            progress=self.progress,
+            **tracking,
+        )
         self.net_, self.provenance_ = module.net.to(self.device).eval(), module.provenance
         return self
 
     @torch.no_grad()
-    def predict_features(self, features:dict, # per-frame features of clips (stored or from `extract_features`)
-                         batch_size:int=128): # clips per forward pass
+    def predict_features(
+        self,
+        features: dict,  # per-frame features of clips (stored or from `extract_features`)
+        batch_size: int = 128,  # clips per forward pass
+    ):
         "Snapped normalised parameters `[n_clips, 41]`."
-        if not hasattr(self, 'net_'): raise NsmError(f"{self.name}: call fit() or load() before predicting")
+        if not hasattr(self, 'net_'):
+            raise NsmError(f"{self.name}: call fit() or load() before predicting")
         n = len(features['log_mel'])
         out = np.zeros((n, N_PARAMS), np.float32)
         for lo in range(0, n, batch_size):
             x = model_inputs(features, slice(lo, lo + batch_size))
-            continuous, logits = self.net_(x['log_mel'].to(self.device), x['control'].to(self.device))
-            out[lo:lo + batch_size, CONTINUOUS_INDEX] = continuous.float().cpu().numpy()
-            out[lo:lo + batch_size, DISCRETE_INDEX] = torch.stack([l.argmax(1) for l in logits], 1).cpu().numpy() / (np.array(_N_CHOICES) - 1)
+            continuous, logits = self.net_(
+                x['log_mel'].to(self.device), x['control'].to(self.device)
+            )
+            out[lo : lo + batch_size, CONTINUOUS_INDEX] = continuous.float().cpu().numpy()
+            out[lo : lo + batch_size, DISCRETE_INDEX] = torch.stack(
+                [l.argmax(1) for l in logits], 1
+            ).cpu().numpy() / (np.array(_N_CHOICES) - 1)
         return snap(out).astype(np.float32)
 
-    def predict(self, split:DatasetSplit): # clips to predict
+    def predict(self, split: DatasetSplit):  # clips to predict
         return self.predict_features(split.features)
 
-    def save(self, model_dir:str|Path|None=None, # None: `out_dir`
-             card:dict|None=None): # extra entries for card.json (merged over what is there)
+    def save(
+        self,
+        model_dir: str | Path | None = None,  # None: `out_dir`
+        card: dict | None = None,  # extra entries for card.json (merged over what is there)
+    ):
         "Write `model.pt` and `card.json` into the model directory, each atomically."
         model_dir = Path(model_dir or self.out_dir)
-        if not hasattr(self, 'net_'): raise NsmError(f"{self.name}: nothing to save; call fit() first")
-        state = dict(state_dict={k: v.cpu() for k, v in self.net_.state_dict().items()}, config=to_dict(self.config),
-                     feature_config=to_dict(self.feature_config), provenance=self.provenance_, n_mels=int(self.net_.mel_mean.numel()))
-        with atomic_write(model_dir/'model.pt') as f: torch.save(state, f)
-        self.card_ = self.update_card(model_dir, dict(name=self.name, n_parameters=self.net_.n_parameters, provenance=self.provenance_,
-                                         **({'training': report_card(self.report_)} if hasattr(self, 'report_') else {}), **(card or {})))
+        if not hasattr(self, 'net_'):
+            raise NsmError(f"{self.name}: nothing to save; call fit() first")
+        state = dict(
+            state_dict={k: v.cpu() for k, v in self.net_.state_dict().items()},
+            config=to_dict(self.config),
+            feature_config=to_dict(self.feature_config),
+            provenance=self.provenance_,
+            n_mels=int(self.net_.mel_mean.numel()),
+        )
+        with atomic_write(model_dir / 'model.pt') as f:
+            torch.save(state, f)
+        self.card_ = self.update_card(
+            model_dir,
+            dict(
+                name=self.name,
+                n_parameters=self.net_.n_parameters,
+                provenance=self.provenance_,
+                **({'training': report_card(self.report_)} if hasattr(self, 'report_') else {}),
+                **(card or {}),
+            ),
+        )
         return model_dir
 
-    update_card = staticmethod(update_card)   # merge entries into a model directory's card.json
+    update_card = staticmethod(update_card)  # merge entries into a model directory's card.json
 
     @classmethod
-    def load(cls, model_dir:str|Path, # a directory written by `save`
-             device:str|None=None): # None: the best present
+    def load(
+        cls,
+        model_dir: str | Path,  # a directory written by `save`
+        device: str | None = None,  # None: the best present
+    ):
         "A fitted predictor from its model directory."
         model_dir = Path(model_dir)
-        if not model_dir.is_dir(): raise NsmError(f"{model_dir}: no such model directory; train one with `nsm train` or `make reproduce`")
-        if not (model_dir/'model.pt').is_file(): raise NsmError(f"{model_dir}: not a model directory (model.pt missing)")
-        try: state = torch.load(model_dir/'model.pt', map_location='cpu', weights_only=False)
-        except Exception as e: raise NsmError(f"{model_dir/'model.pt'}: unreadable model file ({type(e).__name__}: {e})") from None
+        if not model_dir.is_dir():
+            raise NsmError(
+                f"{model_dir}: no such model directory; train one with `nsm train` or `make reproduce`"
+            )
+        if not (model_dir / 'model.pt').is_file():
+            raise NsmError(f"{model_dir}: not a model directory (model.pt missing)")
+        try:
+            state = torch.load(model_dir / 'model.pt', map_location='cpu', weights_only=False)
+        except Exception as e:
+            raise NsmError(
+                f"{model_dir / 'model.pt'}: unreadable model file ({type(e).__name__}: {e})"
+            ) from None
         spec = state.get('provenance', {}).get('param_spec_hash')
         if spec != param_spec_hash():
-            raise PresetError(f"{model_dir}: made for another amsynth parameter spec (hash {str(spec)[:12]}, this NSM has "
-                              f"{param_spec_hash()[:12]}); retrain it with this version")
-        config = from_dict(PredictorConfig, state['config'], str(model_dir/'model.pt'))
-        est = cls(config, model_dir, from_dict(FeatureConfig, state['feature_config'], str(model_dir/'model.pt')),
-                  state['provenance'].get('dataset_fingerprint', ''), device, progress=False)
+            raise PresetError(
+                f"{model_dir}: made for another amsynth parameter spec (hash {str(spec)[:12]}, this NSM has "
+                f"{param_spec_hash()[:12]}); retrain it with this version"
+            )
+        config = from_dict(PredictorConfig, state['config'], str(model_dir / 'model.pt'))
+        est = cls(
+            config,
+            model_dir,
+            from_dict(FeatureConfig, state['feature_config'], str(model_dir / 'model.pt')),
+            state['provenance'].get('dataset_fingerprint', ''),
+            device,
+            progress=False,
+        )
         net = CNNBiLSTM(config.net, state['n_mels'])
         net.load_state_dict(state['state_dict'])
         est.net_, est.provenance_ = net.to(est.device).eval(), state['provenance']
-        est.card_ = json.loads((model_dir/'card.json').read_text()) if (model_dir/'card.json').is_file() else {}
+        est.card_ = (
+            json.loads((model_dir / 'card.json').read_text())
+            if (model_dir / 'card.json').is_file()
+            else {}
+        )
         return est
 
-    def trained_like(self, other:ParameterPredictor) -> bool:
+    def trained_like(self, other: ParameterPredictor) -> bool:
         "Whether `other` (a loaded model) was trained by the same model, config, parameter spec and dataset as this one would be."
         from nsm_modeler.training import _same_training
-        return _same_training(other.provenance_, provenance(self.name, self.config, self.dataset_fingerprint))
 
+        return _same_training(
+            other.provenance_, provenance(self.name, self.config, self.dataset_fingerprint)
+        )
 
 # %% ../nbs/09_predictor.ipynb #9838c868
-def train_predictor(training_config:str|Path='configs/training.toml', # the training config
-                    data_config:str|Path='configs/data_config.toml', # the dataset to train on
-                    out_dir:str|Path='models/production', # the model directory to write
-                    *,
-                    overrides:dict|None=None, # a profile's {'predictor': {...}} overrides
-                    tracking_uri:str|None='sqlite:///mlflow.db', # MLflow store; None: no MLflow
-                    parent_run_id:str|None=None, # the pipeline's MLflow run, if any
-                    tensorboard_dir:str|Path|None='runs', # TensorBoard root; None: none
-                    run_name:str|None=None, # MLflow run and TensorBoard folder; None: the model's name
-                    fresh:bool=False, # retrain from scratch even if out_dir holds this training's model or checkpoints
-                    progress:bool=True) -> ParameterPredictor:
+def train_predictor(
+    training_config: str | Path = 'configs/training.toml',  # the training config
+    data_config: str | Path = 'configs/data_config.toml',  # the dataset to train on
+    out_dir: str | Path = 'models/production',  # the model directory to write
+    *,
+    overrides: dict | None = None,  # a profile's {'predictor': {...}} overrides
+    tracking_uri: str | None = 'sqlite:///mlflow.db',  # MLflow store; None: no MLflow
+    parent_run_id: str | None = None,  # the pipeline's MLflow run, if any
+    tensorboard_dir: str | Path | None = 'runs',  # TensorBoard root; None: none
+    run_name: str | None = None,  # MLflow run and TensorBoard folder; None: the model's name
+    fresh: bool = False,  # retrain from scratch even if out_dir holds this training's model or checkpoints
+    progress: bool = True,
+) -> ParameterPredictor:
     "Train the parameter predictor on a built dataset and write its model directory; its card is `.card_`."
     from nsm_modeler.dataset import load_split
     from nsm_modeler.evaluate import param_metrics
-    est, data, done = setup_training(ParameterPredictor, PredictorConfig.load(training_config, overrides), data_config, out_dir, fresh=fresh,
-                                     progress=progress, tracking_uri=tracking_uri, parent_run_id=parent_run_id, tensorboard_dir=tensorboard_dir,
-                                     run_name=run_name)
-    if done is not None: return done
+
+    est, data, done = setup_training(
+        ParameterPredictor,
+        PredictorConfig.load(training_config, overrides),
+        data_config,
+        out_dir,
+        fresh=fresh,
+        progress=progress,
+        tracking_uri=tracking_uri,
+        parent_run_id=parent_run_id,
+        tensorboard_dir=tensorboard_dir,
+        run_name=run_name,
+    )
+    if done is not None:
+        return done
     train, val = (load_split(data.out_dir, s, verify=False) for s in ('train', 'val'))
-    with torch_threads(None): est.fit(train, val)
+    with torch_threads(None):
+        est.fit(train, val)
     val_metrics = param_metrics(est.predict(val), val.params)
-    est.save(card=dict(data_config=str(data_config), training_config=str(training_config),
-                       val={k: v for k, v in val_metrics.items() if '/' not in k or k.startswith('mae/') and k[4:] in GROUPS}))
-    if tracking_uri: log_artifacts(est.report_, out_dir, tracking_uri, metrics={f'val_{k}': val_metrics[k] for k in ('param_mae', 'discrete_acc')})
+    est.save(
+        card=dict(
+            data_config=str(data_config),
+            training_config=str(training_config),
+            val={
+                k: v
+                for k, v in val_metrics.items()
+                if '/' not in k or k.startswith('mae/') and k[4:] in GROUPS
+            },
+        )
+    )
+    if tracking_uri:
+        log_artifacts(
+            est.report_,
+            out_dir,
+            tracking_uri,
+            metrics={f'val_{k}': val_metrics[k] for k in ('param_mae', 'discrete_acc')},
+        )
     return est

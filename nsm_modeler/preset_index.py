@@ -21,18 +21,31 @@ from .matcher import ToneMatcher
 __all__ = ['INDEX_FILES', 'DEFAULT_NOTE', 'DEFAULT_VELOCITY', 'library_presets', 'PresetIndex', 'time_query']
 
 # %% ../nbs/09b_index.ipynb #13f317cf
-def library_presets(presets_dir:str|Path, # a folder of amsynth `.fxp` presets
-                   ) -> pd.DataFrame:
+def library_presets(
+    presets_dir: str | Path,  # a folder of amsynth `.fxp` presets
+) -> pd.DataFrame:
     "One row per `.fxp` under `presets_dir`, sorted: file (relative), sha256, bank, category (from the manifest if there is one), name left to the reader."
     presets_dir = Path(presets_dir)
-    if not presets_dir.is_dir(): raise NsmError(f"{presets_dir}: no such preset folder")
+    if not presets_dir.is_dir():
+        raise NsmError(f"{presets_dir}: no such preset folder")
     files = sorted(p for p in presets_dir.rglob('*') if p.suffix.lower() == '.fxp' and p.is_file())
-    if not files: raise NsmError(f"{presets_dir}: no .fxp presets in this folder; import amsynth's with `nsm presets import`")
+    if not files:
+        raise NsmError(
+            f"{presets_dir}: no .fxp presets in this folder; import amsynth's with `nsm presets import`"
+        )
     rel = [p.relative_to(presets_dir).as_posix() for p in files]
-    table = pd.DataFrame({'file': rel, 'sha256': [sha256_file(p) for p in files],
-                          'bank': [str(Path(r).parent) if Path(r).parent != Path('.') else presets_dir.name for r in rel]})
-    if (presets_dir/MANIFEST).is_file():
-        manifest = pd.read_parquet(presets_dir/MANIFEST).set_index('path')
+    table = pd.DataFrame(
+        {
+            'file': rel,
+            'sha256': [sha256_file(p) for p in files],
+            'bank': [
+                str(Path(r).parent) if Path(r).parent != Path('.') else presets_dir.name
+                for r in rel
+            ],
+        }
+    )
+    if (presets_dir / MANIFEST).is_file():
+        manifest = pd.read_parquet(presets_dir / MANIFEST).set_index('path')
         known = table['file'].isin(manifest.index)
         table.loc[known, 'bank'] = manifest.loc[table.loc[known, 'file'], 'bank'].to_numpy()
         table.loc[known, 'category'] = manifest.loc[table.loc[known, 'file'], 'category'].to_numpy()
@@ -42,94 +55,166 @@ def library_presets(presets_dir:str|Path, # a folder of amsynth `.fxp` presets
 INDEX_FILES = ('embeddings.npy', 'presets.parquet')
 DEFAULT_NOTE, DEFAULT_VELOCITY = 60, 100
 
+
 @dataclasses.dataclass
 class PresetIndex:
     "Embeddings of a library's presets, by one tone matcher."
-    embeddings: np.ndarray     # float32 [n_presets, embedding], unit rows
-    presets: pd.DataFrame      # file, sha256, name, bank, category
-    meta: dict                 # model_id, note, velocity, presets_dir, skipped, ...
 
-    def __len__(self): return len(self.presets)
+    embeddings: np.ndarray  # float32 [n_presets, embedding], unit rows
+    presets: pd.DataFrame  # file, sha256, name, bank, category
+    meta: dict  # model_id, note, velocity, presets_dir, skipped, ...
+
+    def __len__(self):
+        return len(self.presets)
 
     @classmethod
-    def build(cls, matcher:ToneMatcher, # a trained (saved or loaded) tone matcher
-              presets_dir:str|Path, # the library folder
-              out_dir:str|Path|None=None, # write the index here (replacing one there); None: keep it in memory
-              *,
-              files:list[str]|None=None, # only these files (relative to presets_dir); None: every .fxp
-              note:int=DEFAULT_NOTE, velocity:int=DEFAULT_VELOCITY, # what each preset plays
-              batch_size:int=64, # presets rendered and embedded at a time
-              progress:bool=True) -> PresetIndex:
+    def build(
+        cls,
+        matcher: ToneMatcher,  # a trained (saved or loaded) tone matcher
+        presets_dir: str | Path,  # the library folder
+        # write the index here (replacing one there); None: keep it in memory
+        out_dir: str | Path | None = None,
+        *,
+        # only these files (relative to presets_dir); None: every .fxp
+        files: list[str] | None = None,
+        note: int = DEFAULT_NOTE,
+        velocity: int = DEFAULT_VELOCITY,  # what each preset plays
+        batch_size: int = 64,  # presets rendered and embedded at a time
+        progress: bool = True,
+    ) -> PresetIndex:
         "Render and embed every preset (only the new or changed ones if `out_dir` holds an index by the same matcher)."
         presets_dir = Path(presets_dir)
         table = library_presets(presets_dir)
-        if files is not None: table = table[table['file'].isin(set(files))].reset_index(drop=True)
-        if not len(table): raise NsmError(f"{presets_dir}: none of the {len(files or [])} requested presets is in this folder")
+        if files is not None:
+            table = table[table['file'].isin(set(files))].reset_index(drop=True)
+        if not len(table):
+            raise NsmError(
+                f"{presets_dir}: none of the {len(files or [])} requested presets is in this folder"
+            )
         old = _reusable(out_dir, matcher, note, velocity)
-        known = {} if old is None else {fs: i for i, fs in enumerate(zip(old.presets['file'], old.presets['sha256']))}
+        known = (
+            {}
+            if old is None
+            else {fs: i for i, fs in enumerate(zip(old.presets['file'], old.presets['sha256']))}
+        )
         reuse = [known.get(fs) for fs in zip(table['file'], table['sha256'])]
         todo = [f for f, i in zip(table['file'], reuse) if i is None]
-        fresh, skipped = _embed_files(matcher, presets_dir, todo, note, velocity, batch_size, progress)
-        for f, why in skipped.items(): warnings.warn(f"{presets_dir/f}: skipped ({why})")
+        fresh, skipped = _embed_files(
+            matcher, presets_dir, todo, note, velocity, batch_size, progress
+        )
+        for f, why in skipped.items():
+            warnings.warn(f"{presets_dir / f}: skipped ({why})")
         rows, names = [], []
         for f, i in zip(table['file'], reuse):
-            if i is not None: rows.append(old.embeddings[i]); names.append(old.presets['name'].iat[i])
-            elif f in fresh: rows.append(fresh[f][0]); names.append(fresh[f][1])
+            if i is not None:
+                rows.append(old.embeddings[i])
+                names.append(old.presets['name'].iat[i])
+            elif f in fresh:
+                rows.append(fresh[f][0])
+                names.append(fresh[f][1])
         table = table[~table['file'].isin(skipped)].reset_index(drop=True).assign(name=names)
-        if not len(table): raise NsmError(f"{presets_dir}: no preset could be indexed ({len(skipped)} skipped)")
+        if not len(table):
+            raise NsmError(f"{presets_dir}: no preset could be indexed ({len(skipped)} skipped)")
         guessed = table['name'].map(categorise)
         table['category'] = table['category'].fillna(guessed) if 'category' in table else guessed
-        meta = dict(model_id=matcher.model_id, matcher=matcher.name, matcher_dir=str(matcher.model_dir_), note=note, velocity=velocity, presets_dir=str(presets_dir),
-                    n_presets=len(table), n_embedded=len(fresh), n_reused=len(table) - len(fresh), skipped=skipped)
-        index = cls(np.stack(rows).astype(np.float32), table[['file', 'sha256', 'name', 'bank', 'category']], meta)
-        if out_dir is not None: index.save(out_dir)
+        meta = dict(
+            model_id=matcher.model_id,
+            matcher=matcher.name,
+            matcher_dir=str(matcher.model_dir_),
+            note=note,
+            velocity=velocity,
+            presets_dir=str(presets_dir),
+            n_presets=len(table),
+            n_embedded=len(fresh),
+            n_reused=len(table) - len(fresh),
+            skipped=skipped,
+        )
+        index = cls(
+            np.stack(rows).astype(np.float32),
+            table[['file', 'sha256', 'name', 'bank', 'category']],
+            meta,
+        )
+        if out_dir is not None:
+            index.save(out_dir)
         return index
 
-    def save(self, out_dir:str|Path): # the index folder, replaced only once the new one is complete
+    def save(
+        self,
+        # the index folder, replaced only once the new one is complete
+        out_dir: str | Path,
+    ):
         "Write `embeddings.npy`, `presets.parquet` and `index.json` (with both files' sha256) atomically, as one folder."
         out_dir = Path(out_dir)
-        staging, old = out_dir.with_name(f'.{out_dir.name}.new'), out_dir.with_name(f'.{out_dir.name}.old')
-        for stale in (staging, old): shutil.rmtree(stale, ignore_errors=True)
+        staging, old = (
+            out_dir.with_name(f'.{out_dir.name}.new'),
+            out_dir.with_name(f'.{out_dir.name}.old'),
+        )
+        for stale in (staging, old):
+            shutil.rmtree(stale, ignore_errors=True)
         staging.mkdir(parents=True)
-        np.save(staging/'embeddings.npy', self.embeddings)
-        self.presets.to_parquet(staging/'presets.parquet', index=False)
-        self.meta['checksums'] = {f: sha256_file(staging/f) for f in INDEX_FILES}
-        (staging/'index.json').write_text(json.dumps(self.meta, indent=1))
-        if out_dir.exists(): out_dir.rename(old)
+        np.save(staging / 'embeddings.npy', self.embeddings)
+        self.presets.to_parquet(staging / 'presets.parquet', index=False)
+        self.meta['checksums'] = {f: sha256_file(staging / f) for f in INDEX_FILES}
+        (staging / 'index.json').write_text(json.dumps(self.meta, indent=1))
+        if out_dir.exists():
+            out_dir.rename(old)
         staging.rename(out_dir)
         shutil.rmtree(old, ignore_errors=True)
         return out_dir
 
     @classmethod
-    def load(cls, index_dir:str|Path, # a folder written by `save`
-             matcher:ToneMatcher|None=None): # if given, the index must have been built by it
+    def load(
+        cls,
+        index_dir: str | Path,  # a folder written by `save`
+        matcher: ToneMatcher | None = None,  # if given, the index must have been built by it
+    ):
         "Read an index, checking its files against their checksums (and its matcher)."
         index_dir = Path(index_dir)
-        if not (index_dir/'index.json').is_file():
-            raise NsmError(f"{index_dir}: no preset index here; build one with `nsm index build --presets data/presets/`")
-        try: meta = json.loads((index_dir/'index.json').read_text())
-        except json.JSONDecodeError as e: raise NsmError(f"{index_dir/'index.json'}: unreadable ({e})") from None
+        if not (index_dir / 'index.json').is_file():
+            raise NsmError(
+                f"{index_dir}: no preset index here; build one with `nsm index build --presets data/presets/`"
+            )
+        try:
+            meta = json.loads((index_dir / 'index.json').read_text())
+        except json.JSONDecodeError as e:
+            raise NsmError(f"{index_dir / 'index.json'}: unreadable ({e})") from None
         for f in INDEX_FILES:
-            if not (index_dir/f).is_file(): raise NsmError(f"{index_dir/f}: missing; rebuild the index with `nsm index build`")
-            if sha256_file(index_dir/f) != meta.get('checksums', {}).get(f):
-                raise NsmError(f"{index_dir/f}: checksum mismatch (changed or truncated); rebuild the index with `nsm index build`")
-        index = cls(np.load(index_dir/'embeddings.npy'), pd.read_parquet(index_dir/'presets.parquet'), meta)
-        if matcher is not None: index.check_matcher(matcher)
+            if not (index_dir / f).is_file():
+                raise NsmError(
+                    f"{index_dir / f}: missing; rebuild the index with `nsm index build`"
+                )
+            if sha256_file(index_dir / f) != meta.get('checksums', {}).get(f):
+                raise NsmError(
+                    f"{index_dir / f}: checksum mismatch (changed or truncated); rebuild the index with `nsm index build`"
+                )
+        index = cls(
+            np.load(index_dir / 'embeddings.npy'),
+            pd.read_parquet(index_dir / 'presets.parquet'),
+            meta,
+        )
+        if matcher is not None:
+            index.check_matcher(matcher)
         return index
 
-    def check_matcher(self, matcher:ToneMatcher):
+    def check_matcher(self, matcher: ToneMatcher):
         "Raise unless this index was built by `matcher` (the same weights)."
         if self.meta.get('model_id') != matcher.model_id:
-            raise NsmError(f"preset index built by matcher {self.meta.get('model_id')}, not by the loaded one ({matcher.model_id}); "
-                           f"rebuild it with `nsm index build`")
+            raise NsmError(
+                f"preset index built by matcher {self.meta.get('model_id')}, not by the loaded one ({matcher.model_id}); "
+                f"rebuild it with `nsm index build`"
+            )
 
-    def search(self, queries:np.ndarray, # unit-norm query embeddings [n, embedding]
-               k:int=5, # results per query
-              ) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self,
+        queries: np.ndarray,  # unit-norm query embeddings [n, embedding]
+        k: int = 5,  # results per query
+    ) -> tuple[np.ndarray, np.ndarray]:
         "Rows of the `k` most similar presets per query, best first, and their cosine similarities: both `[n, k]`."
         queries = np.atleast_2d(np.asarray(queries, np.float32))
         if queries.shape[1] != self.embeddings.shape[1]:
-            raise NsmError(f"queries have {queries.shape[1]} dimensions, the index {self.embeddings.shape[1]}")
+            raise NsmError(
+                f"queries have {queries.shape[1]} dimensions, the index {self.embeddings.shape[1]}"
+            )
         k = min(k, len(self))
         sim = queries @ self.embeddings.T
         top = np.argpartition(-sim, k - 1, axis=1)[:, :k]
@@ -137,30 +222,57 @@ class PresetIndex:
         rows = np.take_along_axis(top, order, 1)
         return rows, np.take_along_axis(sim, rows, 1)
 
-def _reusable(out_dir, matcher:ToneMatcher, note:int, velocity:int) -> PresetIndex|None:
+
+def _reusable(out_dir, matcher: ToneMatcher, note: int, velocity: int) -> PresetIndex | None:
     "The index in `out_dir` if it is intact and was made by `matcher` at the same note and velocity: its embeddings can be reused."
-    if out_dir is None or not (Path(out_dir)/'index.json').is_file(): return None
-    try: old = PresetIndex.load(out_dir, matcher)
-    except NsmError: return None
+    if out_dir is None or not (Path(out_dir) / 'index.json').is_file():
+        return None
+    try:
+        old = PresetIndex.load(out_dir, matcher)
+    except NsmError:
+        return None
     return old if (old.meta.get('note'), old.meta.get('velocity')) == (note, velocity) else None
 
-def _embed_files(matcher:ToneMatcher, presets_dir:Path, files:list[str], note:int, velocity:int, batch_size:int, progress:bool):
+
+def _embed_files(
+    matcher: ToneMatcher,
+    presets_dir: Path,
+    files: list[str],
+    note: int,
+    velocity: int,
+    batch_size: int,
+    progress: bool,
+):
     "({file: (embedding, preset name)}, {file: why skipped}) of rendering and embedding `files`."
     fc, done, skipped = matcher.feature_config, {}, {}
-    if not files: return done, skipped
-    config = RenderConfig(sample_rate=fc.sample_rate, duration_s=fc.duration_s, notes=(note,), velocities=(velocity,))
-    with Renderer(config) as renderer, tqdm(total=len(files), desc='indexing presets', unit='preset', disable=not progress) as bar:
+    if not files:
+        return done, skipped
+    config = RenderConfig(
+        sample_rate=fc.sample_rate, duration_s=fc.duration_s, notes=(note,), velocities=(velocity,)
+    )
+    with (
+        Renderer(config) as renderer,
+        tqdm(total=len(files), desc='indexing presets', unit='preset', disable=not progress) as bar,
+    ):
         for lo in range(0, len(files), batch_size):
-            batch, presets = files[lo:lo + batch_size], {}
+            batch, presets = files[lo : lo + batch_size], {}
             for f in batch:
-                try: presets[f] = load_amsynth_fxp(presets_dir/f)
-                except (PresetError, OSError) as e: skipped[f] = str(e).removeprefix(f"{presets_dir/f}: ")
-            results = renderer.render_many([RenderJob(normalise(p.values), note, velocity) for p in presets.values()], progress=False)
+                try:
+                    presets[f] = load_amsynth_fxp(presets_dir / f)
+                except (PresetError, OSError) as e:
+                    skipped[f] = str(e).removeprefix(f"{presets_dir / f}: ")
+            results = renderer.render_many(
+                [RenderJob(normalise(p.values), note, velocity) for p in presets.values()],
+                progress=False,
+            )
             audible = {}
             for f, res in zip(presets, results):
-                if not res.ok: skipped[f] = f"render failed: {res.error}"
-                elif np.abs(res.audio).max() < 10 ** (SILENCE_DBFS / 20): skipped[f] = f"silent at note {note}, velocity {velocity}"
-                else: audible[f] = res.audio
+                if not res.ok:
+                    skipped[f] = f"render failed: {res.error}"
+                elif np.abs(res.audio).max() < 10 ** (SILENCE_DBFS / 20):
+                    skipped[f] = f"silent at note {note}, velocity {velocity}"
+                else:
+                    audible[f] = res.audio
             if audible:
                 emb = matcher.embed(extract_log_mel(np.stack(list(audible.values())), fc))
                 done.update({f: (e, presets[f].name) for f, e in zip(audible, emb)})
@@ -168,21 +280,33 @@ def _embed_files(matcher:ToneMatcher, presets_dir:Path, files:list[str], note:in
     return done, skipped
 
 # %% ../nbs/09b_index.ipynb #ffe72ab5
-def time_query(matcher:ToneMatcher, # a trained matcher
-               index:PresetIndex, # the index searched
-               paths:list, # audio files, used in turn
-               n_calls:int=100, # timed calls
-               warmup:int=5, # untimed calls first
-               k:int=5, # results per query
-              ) -> dict:
+def time_query(
+    matcher: ToneMatcher,  # a trained matcher
+    index: PresetIndex,  # the index searched
+    paths: list,  # audio files, used in turn
+    n_calls: int = 100,  # timed calls
+    warmup: int = 5,  # untimed calls first
+    k: int = 5,  # results per query
+) -> dict:
     "Median and 90th-percentile milliseconds from a `.wav` path to the top `k` presets, batch 1, after warm-up."
     import time
     from nsm_modeler.features import for_user_audio, load_audio
-    if not paths or n_calls < 1: raise NsmError(f"time_query needs audio files and n_calls >= 1, got {len(paths)} files, n_calls={n_calls}")
+
+    if not paths or n_calls < 1:
+        raise NsmError(
+            f"time_query needs audio files and n_calls >= 1, got {len(paths)} files, n_calls={n_calls}"
+        )
     fc, ms = for_user_audio(matcher.feature_config), []
     for call in range(warmup + n_calls):
         start = time.perf_counter()
         index.search(matcher.embed_audio(load_audio(paths[call % len(paths)], fc)), k)
-        if call >= warmup: ms.append(1000 * (time.perf_counter() - start))
-    return dict(method=matcher.name, inference_ms_median=float(np.median(ms)), inference_ms_p90=float(np.percentile(ms, 90)),
-                n_calls=n_calls, batch_size=1, pool_size=len(index))
+        if call >= warmup:
+            ms.append(1000 * (time.perf_counter() - start))
+    return dict(
+        method=matcher.name,
+        inference_ms_median=float(np.median(ms)),
+        inference_ms_p90=float(np.percentile(ms, 90)),
+        n_calls=n_calls,
+        batch_size=1,
+        pool_size=len(index),
+    )

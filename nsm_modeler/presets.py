@@ -8,8 +8,16 @@ import dataclasses, struct
 from pathlib import Path
 import numpy as np
 from .core import PresetError, atomic_write
-from .params import (AMSYNTH_PARAMS, LEGACY_MISSING, N_PARAMS, PARAM_NAMES, denormalise,
-                                 normalise, values_to_vector, vector_to_values)
+from nsm_modeler.params import (
+    AMSYNTH_PARAMS,
+    LEGACY_MISSING,
+    N_PARAMS,
+    PARAM_NAMES,
+    denormalise,
+    normalise,
+    values_to_vector,
+    vector_to_values,
+)
 
 # %% auto #0
 __all__ = ['CCNK', 'AMSYNTH_ID', 'CHUNK_HEADER', 'BANK_HEADER', 'FxProgram', 'FxBank', 'read_fxp', 'read_fxb', 'write_fxp',
@@ -18,189 +26,283 @@ __all__ = ['CCNK', 'AMSYNTH_ID', 'CHUNK_HEADER', 'BANK_HEADER', 'FxProgram', 'Fx
 
 # %% ../nbs/02_presets.ipynb #5fa0d1c5
 CCNK = b'CcnK'
-AMSYNTH_ID = b'amsy' # amsynth's VST2 unique id (`CCONST('a','m','s','y')`)
-_FXP_HEAD = struct.Struct('>4si4si4sii28s') # magic, byteSize, fxMagic, version, fxID, fxVersion, count, name
-_FXB_HEAD = struct.Struct('>4si4si4sii128s') # ... numPrograms, 128 reserved bytes
+AMSYNTH_ID = b'amsy'  # amsynth's VST2 unique id (`CCONST('a','m','s','y')`)
+# magic, byteSize, fxMagic, version, fxID, fxVersion, count, name
+_FXP_HEAD = struct.Struct('>4si4si4sii28s')
+_FXB_HEAD = struct.Struct('>4si4si4sii128s')  # ... numPrograms, 128 reserved bytes
 _I32 = struct.Struct('>i')
+
 
 @dataclasses.dataclass
 class FxProgram:
     "One VST2 program (`.fxp`): a list of normalised parameters (`FxCk`) or an opaque chunk (`FPCh`)."
-    plugin_id: bytes # the plugin's 4-byte unique id, e.g. `AMSYNTH_ID`
-    name: str = '' # program name, at most 27 bytes of UTF-8
-    params: np.ndarray | None = None # normalised parameter values (`FxCk`)
-    chunk: bytes | None = None # the plugin's opaque state (`FPCh`)
-    fx_version: int = 0 # the plugin's version
-    version: int = 1 # format version; JUCE refuses files above 1
+
+    plugin_id: bytes  # the plugin's 4-byte unique id, e.g. `AMSYNTH_ID`
+    name: str = ''  # program name, at most 27 bytes of UTF-8
+    params: np.ndarray | None = None  # normalised parameter values (`FxCk`)
+    chunk: bytes | None = None  # the plugin's opaque state (`FPCh`)
+    fx_version: int = 0  # the plugin's version
+    version: int = 1  # format version; JUCE refuses files above 1
 
     def __post_init__(self):
         if (self.params is None) == (self.chunk is None):
             raise PresetError(f"program {self.name!r}: give exactly one of `params` and `chunk`")
-        if len(self.plugin_id) != 4: raise PresetError(f"plugin id must be 4 bytes, got {self.plugin_id!r}")
+        if len(self.plugin_id) != 4:
+            raise PresetError(f"plugin id must be 4 bytes, got {self.plugin_id!r}")
 
     @property
-    def fx_magic(self) -> bytes: return b'FxCk' if self.chunk is None else b'FPCh'
+    def fx_magic(self) -> bytes:
+        return b'FxCk' if self.chunk is None else b'FPCh'
+
 
 @dataclasses.dataclass
 class FxBank:
     "A VST2 bank (`.fxb`): a list of `FxCk` programs (`FxBk`) or one opaque chunk (`FBCh`)."
-    plugin_id: bytes # the plugin's 4-byte unique id
-    programs: list[FxProgram] | None = None # the programs (`FxBk`)
-    chunk: bytes | None = None # the plugin's opaque bank state (`FBCh`)
-    n_programs: int = 0 # `numPrograms` stored with a chunk (with `programs` it is their number)
-    fx_version: int = 0 # the plugin's version
-    version: int = 1 # format version
+
+    plugin_id: bytes  # the plugin's 4-byte unique id
+    programs: list[FxProgram] | None = None  # the programs (`FxBk`)
+    chunk: bytes | None = None  # the plugin's opaque bank state (`FBCh`)
+    n_programs: int = 0  # `numPrograms` stored with a chunk (with `programs` it is their number)
+    fx_version: int = 0  # the plugin's version
+    version: int = 1  # format version
 
     def __post_init__(self):
         if (self.programs is None) == (self.chunk is None):
             raise PresetError("bank: give exactly one of `programs` and `chunk`")
         if self.programs is not None:
-            if any(p.params is None for p in self.programs): raise PresetError("bank: `FxBk` programs must be parameter lists")
+            if any(p.params is None for p in self.programs):
+                raise PresetError("bank: `FxBk` programs must be parameter lists")
             self.n_programs = len(self.programs)
 
     @property
-    def fx_magic(self) -> bytes: return b'FBCh' if self.programs is None else b'FxBk'
+    def fx_magic(self) -> bytes:
+        return b'FBCh' if self.programs is None else b'FxBk'
 
 # %% ../nbs/02_presets.ipynb #c36c5858
 class _Reader:
     "Big-endian cursor over a file's bytes; short reads raise `PresetError` naming the file."
-    def __init__(self, data:bytes, source:str): self.data, self.source, self.pos = data, source, 0
 
-    def take(self, n:int, what:str) -> bytes:
+    def __init__(self, data: bytes, source: str):
+        self.data, self.source, self.pos = data, source, 0
+
+    def take(self, n: int, what: str) -> bytes:
         if n < 0 or self.pos + n > len(self.data):
-            raise PresetError(f"{self.source}: truncated file: {what} needs {n} bytes at offset {self.pos}, "
-                              f"file has {len(self.data)}")
+            raise PresetError(
+                f"{self.source}: truncated file: {what} needs {n} bytes at offset {self.pos}, "
+                f"file has {len(self.data)}"
+            )
         self.pos += n
-        return self.data[self.pos - n:self.pos]
+        return self.data[self.pos - n : self.pos]
 
-    def unpack(self, st:struct.Struct, what:str): return st.unpack(self.take(st.size, what))
+    def unpack(self, st: struct.Struct, what: str):
+        return st.unpack(self.take(st.size, what))
+
 
 def _read_bytes(path) -> tuple[bytes, str]:
     path = Path(path)
-    if not path.is_file(): raise PresetError(f"{path}: file not found")
+    if not path.is_file():
+        raise PresetError(f"{path}: file not found")
     return path.read_bytes(), str(path)
 
-def _check_size(r:_Reader, start:int, byte_size:int, end:int):
+
+def _check_size(r: _Reader, start: int, byte_size: int, end: int):
     "`byteSize` must be 0 (as JUCE writes it) or the length after the size field."
     if byte_size not in (0, end - start - 8):
-        raise PresetError(f"{r.source}: byteSize {byte_size} is inconsistent with the {end - start - 8} bytes that follow it")
+        raise PresetError(
+            f"{r.source}: byteSize {byte_size} is inconsistent with the {end - start - 8} bytes that follow it"
+        )
 
-def _read_program(r:_Reader) -> FxProgram:
+
+def _read_program(r: _Reader) -> FxProgram:
     start = r.pos
-    magic, size, fx_magic, version, fx_id, fx_version, count, name = r.unpack(_FXP_HEAD, 'program header')
-    if magic != CCNK: raise PresetError(f"{r.source}: not a VST preset: magic {magic!r}, expected {CCNK!r}")
+    magic, size, fx_magic, version, fx_id, fx_version, count, name = r.unpack(
+        _FXP_HEAD, 'program header'
+    )
+    if magic != CCNK:
+        raise PresetError(f"{r.source}: not a VST preset: magic {magic!r}, expected {CCNK!r}")
     name = name.split(b'\0')[0].decode('utf-8', 'replace')
     if fx_magic == b'FxCk':
-        params = np.frombuffer(r.take(4 * count, f'{count} parameters'), dtype='>f4').astype(np.float32)
+        params = np.frombuffer(r.take(4 * count, f'{count} parameters'), dtype='>f4').astype(
+            np.float32
+        )
         prog = FxProgram(fx_id, name, params=params, fx_version=fx_version, version=version)
     elif fx_magic == b'FPCh':
         (n,) = r.unpack(_I32, 'chunk size')
-        prog = FxProgram(fx_id, name, chunk=r.take(n, 'program chunk'), fx_version=fx_version, version=version)
-    else: raise PresetError(f"{r.source}: unknown program type {fx_magic!r}; expected b'FxCk' or b'FPCh'")
+        prog = FxProgram(
+            fx_id, name, chunk=r.take(n, 'program chunk'), fx_version=fx_version, version=version
+        )
+    else:
+        raise PresetError(
+            f"{r.source}: unknown program type {fx_magic!r}; expected b'FxCk' or b'FPCh'"
+        )
     _check_size(r, start, size, r.pos)
     return prog
 
-def read_fxp(path:str|Path, # an `.fxp` file
-            ) -> FxProgram:
+
+def read_fxp(
+    path: str | Path,  # an `.fxp` file
+) -> FxProgram:
     "Read a VST2 program file (`FxCk` or `FPCh`)."
     r = _Reader(*_read_bytes(path))
     prog = _read_program(r)
-    if r.pos != len(r.data): raise PresetError(f"{r.source}: {len(r.data) - r.pos} unexpected bytes after the program")
+    if r.pos != len(r.data):
+        raise PresetError(f"{r.source}: {len(r.data) - r.pos} unexpected bytes after the program")
     return prog
 
-def read_fxb(path:str|Path, # an `.fxb` file
-            ) -> FxBank:
+
+def read_fxb(
+    path: str | Path,  # an `.fxb` file
+) -> FxBank:
     "Read a VST2 bank file (`FxBk` or `FBCh`)."
     r = _Reader(*_read_bytes(path))
-    magic, size, fx_magic, version, fx_id, fx_version, n_programs, _ = r.unpack(_FXB_HEAD, 'bank header')
-    if magic != CCNK: raise PresetError(f"{r.source}: not a VST bank: magic {magic!r}, expected {CCNK!r}")
+    magic, size, fx_magic, version, fx_id, fx_version, n_programs, _ = r.unpack(
+        _FXB_HEAD, 'bank header'
+    )
+    if magic != CCNK:
+        raise PresetError(f"{r.source}: not a VST bank: magic {magic!r}, expected {CCNK!r}")
     if fx_magic == b'FxBk':
-        bank = FxBank(fx_id, programs=[_read_program(r) for _ in range(n_programs)], fx_version=fx_version, version=version)
+        bank = FxBank(
+            fx_id,
+            programs=[_read_program(r) for _ in range(n_programs)],
+            fx_version=fx_version,
+            version=version,
+        )
     elif fx_magic == b'FBCh':
         (n,) = r.unpack(_I32, 'chunk size')
-        bank = FxBank(fx_id, chunk=r.take(n, 'bank chunk'), n_programs=n_programs, fx_version=fx_version, version=version)
-    else: raise PresetError(f"{r.source}: unknown bank type {fx_magic!r}; expected b'FxBk' or b'FBCh'")
-    if r.pos != len(r.data): raise PresetError(f"{r.source}: {len(r.data) - r.pos} unexpected bytes after the bank")
+        bank = FxBank(
+            fx_id,
+            chunk=r.take(n, 'bank chunk'),
+            n_programs=n_programs,
+            fx_version=fx_version,
+            version=version,
+        )
+    else:
+        raise PresetError(
+            f"{r.source}: unknown bank type {fx_magic!r}; expected b'FxBk' or b'FBCh'"
+        )
+    if r.pos != len(r.data):
+        raise PresetError(f"{r.source}: {len(r.data) - r.pos} unexpected bytes after the bank")
     _check_size(r, 0, size, r.pos)
     return bank
 
 # %% ../nbs/02_presets.ipynb #faf49e61
-def _name28(name:str) -> bytes:
+def _name28(name: str) -> bytes:
     "At most 27 bytes of UTF-8 without a split character; the header pads it with NULs to 28."
     return name.encode('utf-8')[:27].decode('utf-8', 'ignore').encode('utf-8')
 
-def _with_size(body:bytes) -> bytes: return CCNK + _I32.pack(len(body)) + body
 
-def _program_bytes(p:FxProgram) -> bytes:
+def _with_size(body: bytes) -> bytes:
+    return CCNK + _I32.pack(len(body)) + body
+
+
+def _program_bytes(p: FxProgram) -> bytes:
     if p.chunk is None:
         params = np.asarray(p.params, dtype='>f4')
         payload, count = params.tobytes(), len(params)
-    else: payload, count = _I32.pack(len(p.chunk)) + p.chunk, 1
-    head = _FXP_HEAD.pack(CCNK, 0, p.fx_magic, p.version, p.plugin_id, p.fx_version, count, _name28(p.name))
+    else:
+        payload, count = _I32.pack(len(p.chunk)) + p.chunk, 1
+    head = _FXP_HEAD.pack(
+        CCNK, 0, p.fx_magic, p.version, p.plugin_id, p.fx_version, count, _name28(p.name)
+    )
     return _with_size(head[8:] + payload)
 
-def write_fxp(path:str|Path, # the `.fxp` file to create or replace
-              program:FxProgram): # what to write
-    "Write a VST2 program file atomically."
-    with atomic_write(path) as f: f.write(_program_bytes(program))
 
-def write_fxb(path:str|Path, # the `.fxb` file to create or replace
-              bank:FxBank): # what to write
+def write_fxp(
+    path: str | Path,  # the `.fxp` file to create or replace
+    program: FxProgram,  # what to write
+):
+    "Write a VST2 program file atomically."
+    with atomic_write(path) as f:
+        f.write(_program_bytes(program))
+
+
+def write_fxb(
+    path: str | Path,  # the `.fxb` file to create or replace
+    bank: FxBank,  # what to write
+):
     "Write a VST2 bank file atomically."
-    payload = (b''.join(map(_program_bytes, bank.programs)) if bank.chunk is None
-               else _I32.pack(len(bank.chunk)) + bank.chunk)
-    head = _FXB_HEAD.pack(CCNK, 0, bank.fx_magic, bank.version, bank.plugin_id, bank.fx_version, bank.n_programs, b'')
-    with atomic_write(path) as f: f.write(_with_size(head[8:] + payload))
+    payload = (
+        b''.join(map(_program_bytes, bank.programs))
+        if bank.chunk is None
+        else _I32.pack(len(bank.chunk)) + bank.chunk
+    )
+    head = _FXB_HEAD.pack(
+        CCNK, 0, bank.fx_magic, bank.version, bank.plugin_id, bank.fx_version, bank.n_programs, b''
+    )
+    with atomic_write(path) as f:
+        f.write(_with_size(head[8:] + payload))
 
 # %% ../nbs/02_presets.ipynb #be9393e9
 CHUNK_HEADER = 'amSynth1.0preset'
 
+
 @dataclasses.dataclass
 class AmsynthPreset:
     "An amsynth preset: a name and the 41 control values in spec order."
-    name: str # preset name
-    values: np.ndarray # control values, shape [41], spec order (`params.PARAM_NAMES`)
-    missing: tuple[str, ...] = () # parameters the source lacked; they hold amsynth's defaults
-    properties: dict[str, str] = dataclasses.field(default_factory=dict) # `<property>` lines (tuning files)
+
+    name: str  # preset name
+    values: np.ndarray  # control values, shape [41], spec order (`params.PARAM_NAMES`)
+    missing: tuple[str, ...] = ()  # parameters the source lacked; they hold amsynth's defaults
+    # `<property>` lines (tuning files)
+    properties: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def legacy(self) -> bool:
         "Saved before amsynth 1.4: lacks all the parameters in `params.LEGACY_MISSING`."
         return set(LEGACY_MISSING) <= set(self.missing)
 
-def _parse_value(text:str, name:str, source:str) -> float:
-    try: return float(text)
-    except ValueError: raise PresetError(f"{source}: {name} = {text!r} is not a number") from None
 
-def decode_amsynth_chunk(chunk:bytes|str, # amsynth's text preset, as stored in an `FPCh`/`FBCh` chunk
-                         source:str='chunk', # where it came from, for error messages
-                        ) -> AmsynthPreset:
+def _parse_value(text: str, name: str, source: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise PresetError(f"{source}: {name} = {text!r} is not a number") from None
+
+
+def decode_amsynth_chunk(
+    chunk: bytes | str,  # amsynth's text preset, as stored in an `FPCh`/`FBCh` chunk
+    source: str = 'chunk',  # where it came from, for error messages
+) -> AmsynthPreset:
     "Parse amsynth's text preset strictly: unknown parameters and invalid values are errors."
     text = chunk.decode('utf-8', 'replace') if isinstance(chunk, bytes) else chunk
     lines = [l.split() for l in text.split('\0')[0].splitlines()]
     lines = [l for l in lines if l]
     if not lines or lines[0] != [CHUNK_HEADER]:
         found = ' '.join(lines[0])[:40] if lines else 'nothing'
-        raise PresetError(f"{source}: not an amsynth preset: expected {CHUNK_HEADER!r}, found {found!r}")
+        raise PresetError(
+            f"{source}: not an amsynth preset: expected {CHUNK_HEADER!r}, found {found!r}"
+        )
     name, values, properties = None, {}, {}
     for words in lines[1:]:
-        if words[:2] == ['<preset>', '<name>'] and len(words) > 2: name = ' '.join(words[2:])
+        if words[:2] == ['<preset>', '<name>'] and len(words) > 2:
+            name = ' '.join(words[2:])
         elif words[0] == '<parameter>' and len(words) == 3:
-            if words[1] != 'unused': values[words[1]] = _parse_value(words[2], words[1], source)
-        elif words[0] == '<property>' and len(words) >= 3: properties[words[1]] = ' '.join(words[2:])
-        else: raise PresetError(f"{source}: unexpected line in amsynth preset: {' '.join(words)[:60]!r}")
-    if name is None: raise PresetError(f"{source}: amsynth preset has no '<preset> <name> ...' line")
+            if words[1] != 'unused':
+                values[words[1]] = _parse_value(words[2], words[1], source)
+        elif words[0] == '<property>' and len(words) >= 3:
+            properties[words[1]] = ' '.join(words[2:])
+        else:
+            raise PresetError(
+                f"{source}: unexpected line in amsynth preset: {' '.join(words)[:60]!r}"
+            )
+    if name is None:
+        raise PresetError(f"{source}: amsynth preset has no '<preset> <name> ...' line")
     for n in values:
-        if n not in PARAM_NAMES: raise PresetError(f"{source}: unknown amsynth parameter {n!r}")
+        if n not in PARAM_NAMES:
+            raise PresetError(f"{source}: unknown amsynth parameter {n!r}")
     vec = values_to_vector(values, source, strict=True)
     return AmsynthPreset(name, vec, tuple(n for n in PARAM_NAMES if n not in values), properties)
 
-def encode_amsynth_chunk(preset:AmsynthPreset, # the preset to encode
-                        ) -> bytes:
+
+def encode_amsynth_chunk(
+    preset: AmsynthPreset,  # the preset to encode
+) -> bytes:
     "amsynth's text preset with all 41 parameters, NUL-terminated, as `effSetChunk` needs it."
     name = ' '.join(preset.name.split())
     if not name or '<parameter>' in name.split():
-        raise PresetError(f"preset name {preset.name!r} cannot be stored: amsynth needs a non-empty name without '<parameter>'")
+        raise PresetError(
+            f"preset name {preset.name!r} cannot be stored: amsynth needs a non-empty name without '<parameter>'"
+        )
     values = values_to_vector(vector_to_values(preset.values), f"preset {name!r}", strict=True)
     lines = [CHUNK_HEADER, f'<preset> <name> {name}']
     lines += [f'<parameter> {n} {float(v)!r}' for n, v in zip(PARAM_NAMES, values)]
@@ -208,56 +310,88 @@ def encode_amsynth_chunk(preset:AmsynthPreset, # the preset to encode
     return ('\n'.join(lines) + '\n').encode('utf-8') + b'\0'
 
 # %% ../nbs/02_presets.ipynb #242d4f82
-def save_amsynth_fxp(path:str|Path, # the `.fxp` file to create or replace
-                     preset:AmsynthPreset): # the preset to store
+def save_amsynth_fxp(
+    path: str | Path,  # the `.fxp` file to create or replace
+    preset: AmsynthPreset,  # the preset to store
+):
     "Write `preset` as an amsynth `.fxp` (an `FPCh` chunk holding amsynth's text preset)."
-    write_fxp(path, FxProgram(AMSYNTH_ID, ' '.join(preset.name.split()), chunk=encode_amsynth_chunk(preset)))
+    write_fxp(
+        path,
+        FxProgram(AMSYNTH_ID, ' '.join(preset.name.split()), chunk=encode_amsynth_chunk(preset)),
+    )
 
-def load_amsynth_fxp(path:str|Path, # an amsynth `.fxp` file
-                    ) -> AmsynthPreset:
+
+def load_amsynth_fxp(
+    path: str | Path,  # an amsynth `.fxp` file
+) -> AmsynthPreset:
     "Read an amsynth `.fxp` (chunk or parameter list), rejecting other plugins' files and invalid values."
     prog = read_fxp(path)
     if prog.plugin_id != AMSYNTH_ID:
-        raise PresetError(f"{path}: preset for plugin id {prog.plugin_id!r}, not amsynth's {AMSYNTH_ID!r}")
-    if prog.chunk is not None: return decode_amsynth_chunk(prog.chunk, str(path))
+        raise PresetError(
+            f"{path}: preset for plugin id {prog.plugin_id!r}, not amsynth's {AMSYNTH_ID!r}"
+        )
+    if prog.chunk is not None:
+        return decode_amsynth_chunk(prog.chunk, str(path))
     norm = prog.params.astype(np.float64)
-    if norm.shape != (N_PARAMS,): raise PresetError(f"{path}: {len(norm)} parameters, amsynth has {N_PARAMS}")
-    bad = np.flatnonzero(~((norm >= 0) & (norm <= 1)))   # NaN fails both comparisons
-    if len(bad): raise PresetError(f"{path}: {PARAM_NAMES[bad[0]]} = {norm[bad[0]]} is not a normalised value in [0, 1]")
+    if norm.shape != (N_PARAMS,):
+        raise PresetError(f"{path}: {len(norm)} parameters, amsynth has {N_PARAMS}")
+    bad = np.flatnonzero(~((norm >= 0) & (norm <= 1)))  # NaN fails both comparisons
+    if len(bad):
+        raise PresetError(
+            f"{path}: {PARAM_NAMES[bad[0]]} = {norm[bad[0]]} is not a normalised value in [0, 1]"
+        )
     return AmsynthPreset(prog.name, denormalise(norm))
 
 # %% ../nbs/02_presets.ipynb #bfb9de6e
-def loaded_values(synth, # a DawDreamer plugin processor holding amsynth
-                 ) -> np.ndarray:
+def loaded_values(
+    synth,  # a DawDreamer plugin processor holding amsynth
+) -> np.ndarray:
     "The normalised values of amsynth's 41 parameters as the plugin reports them."
     return np.array([synth.get_parameter(i) for i in range(N_PARAMS)])
 
-def param_errors(reported:np.ndarray, # normalised values read from the plugin, shape [41]
-                 values:np.ndarray, # intended control values, shape [41]
-                ) -> np.ndarray:
+
+def param_errors(
+    reported: np.ndarray,  # normalised values read from the plugin, shape [41]
+    values: np.ndarray,  # intended control values, shape [41]
+) -> np.ndarray:
     "Per-parameter error of what the plugin reports: normalised difference, or 1 where a discrete choice differs."
     err = np.abs(reported - normalise(values))
     for p in AMSYNTH_PARAMS:
-        if p.is_discrete: err[p.index] = float(p.from_normalised(reported[p.index]) != p.clamp(values[p.index]))
+        if p.is_discrete:
+            err[p.index] = float(p.from_normalised(reported[p.index]) != p.clamp(values[p.index]))
     return err
 
 # %% ../nbs/02_presets.ipynb #b43bbb4e
 BANK_HEADER = b'amSynth\n'
 
-def read_bank(path:str|Path, # an amsynth `.bank` file
-             ) -> list[AmsynthPreset]:
+
+def read_bank(
+    path: str | Path,  # an amsynth `.bank` file
+) -> list[AmsynthPreset]:
     "The presets of an amsynth bank, clamped and snapped as amsynth loads them."
     data, source = _read_bytes(path)
     if not data.startswith(BANK_HEADER):
-        raise PresetError(f"{source}: not an amsynth bank: expected header {BANK_HEADER!r}, found {data[:8]!r}")
-    entries = []   # (name, {parameter: value}, line number)
-    for n, line in enumerate(data[len(BANK_HEADER):].decode('utf-8', 'replace').split('\n'), start=2):
-        if line.startswith('<preset> <name> '): entries.append((line[len('<preset> <name> '):], {}, n))
-        elif line.startswith('<parameter> ') and ' ' in line[len('<parameter> '):]:
-            if not entries: raise PresetError(f"{source}:{n}: parameter line before the first preset")
-            pname, value = line[len('<parameter> '):].split(' ', 1)
+        raise PresetError(
+            f"{source}: not an amsynth bank: expected header {BANK_HEADER!r}, found {data[:8]!r}"
+        )
+    entries = []  # (name, {parameter: value}, line number)
+    for n, line in enumerate(
+        data[len(BANK_HEADER) :].decode('utf-8', 'replace').split('\n'), start=2
+    ):
+        if line.startswith('<preset> <name> '):
+            entries.append((line[len('<preset> <name> ') :], {}, n))
+        elif line.startswith('<parameter> ') and ' ' in line[len('<parameter> ') :]:
+            if not entries:
+                raise PresetError(f"{source}:{n}: parameter line before the first preset")
+            pname, value = line[len('<parameter> ') :].split(' ', 1)
             entries[-1][1][pname] = _parse_value(value, pname, f"{source}:{n}")
-    if not entries: raise PresetError(f"{source}: bank holds no presets")
-    return [AmsynthPreset(name, values_to_vector(vals, f"{source}:{n} ({name})", strict=False),
-                          tuple(p for p in PARAM_NAMES if p not in vals))
-            for name, vals, n in entries]
+    if not entries:
+        raise PresetError(f"{source}: bank holds no presets")
+    return [
+        AmsynthPreset(
+            name,
+            values_to_vector(vals, f"{source}:{n} ({name})", strict=False),
+            tuple(p for p in PARAM_NAMES if p not in vals),
+        )
+        for name, vals, n in entries
+    ]

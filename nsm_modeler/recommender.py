@@ -13,7 +13,16 @@ from torch import nn
 import torch.nn.functional as F
 import pytorch_lightning as pl
 from tqdm.auto import tqdm
-from .core import ConfigError, NsmError, atomic_write, from_dict, pick_device, sha256_file, to_dict, torch_threads
+from nsm_modeler.core import (
+    ConfigError,
+    NsmError,
+    atomic_write,
+    from_dict,
+    pick_device,
+    sha256_file,
+    to_dict,
+    torch_threads,
+)
 from .params import AMSYNTH_PARAMS, CONTINUOUS_INDEX, DISCRETE_INDEX, N_PARAMS
 from .features import FeatureConfig
 from .render import RenderConfig, Renderer, RenderJob
@@ -21,8 +30,18 @@ from .dataset import DatasetSplit
 from .descriptors import DESCRIPTOR_NAMES, describe, working_values
 from .predictor import target_choices
 from .evaluate import param_metrics
-from .training import (NsmModule, TrainerConfig, fit, load_section, log_artifacts, provenance, report_card,
-                                  setup_training, update_card, _same_training)
+from nsm_modeler.training import (
+    NsmModule,
+    TrainerConfig,
+    fit,
+    load_section,
+    log_artifacts,
+    provenance,
+    report_card,
+    setup_training,
+    update_card,
+    _same_training,
+)
 
 # %% auto #0
 __all__ = ['N_CHOICES', 'N_INPUTS', 'VaeNetConfig', 'VaeLossConfig', 'DescriptorRender', 'RecommenderConfig', 'preset_inputs',
@@ -34,141 +53,212 @@ __all__ = ['N_CHOICES', 'N_INPUTS', 'VaeNetConfig', 'VaeLossConfig', 'Descriptor
 @dataclasses.dataclass(frozen=True)
 class VaeNetConfig:
     "Sizes of the preset VAE."
-    latent: int = 16                        # latent dimensions
-    hidden: tuple[int, ...] = (256, 256)    # widths of the encoder's MLP (the decoder mirrors it)
-    dropout: float = 0.0                    # after each hidden layer
+
+    latent: int = 16  # latent dimensions
+    hidden: tuple[int, ...] = (256, 256)  # widths of the encoder's MLP (the decoder mirrors it)
+    dropout: float = 0.0  # after each hidden layer
 
     def __post_init__(self):
-        if self.latent < 1 or not self.hidden or min(self.hidden) < 1: raise ConfigError(f"latent and hidden must be positive; got {self}")
-        if not 0 <= self.dropout < 1: raise ConfigError(f"dropout={self.dropout} must be in [0, 1)")
+        if self.latent < 1 or not self.hidden or min(self.hidden) < 1:
+            raise ConfigError(f"latent and hidden must be positive; got {self}")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"dropout={self.dropout} must be in [0, 1)")
+
 
 @dataclasses.dataclass(frozen=True)
 class VaeLossConfig:
     "The VAE's loss: reconstruction, annealed KL, descriptor regression."
-    sigma: float = 0.1                  # the continuous parameters' Gaussian likelihood: std (normalised units)
-    discrete_weight: float = 1.0        # weight of the discrete parameters' cross-entropy (summed over the 11)
-    beta: float = 1.0                   # the KL term's weight once annealed
-    kl_warmup_epochs: int = 20          # the KL weight rises linearly from 0 to beta over these epochs
-    descriptor_weight: float = 1.0      # weight of the descriptor regression
-    descriptor_sigma: float = 0.5       # its Gaussian likelihood's std, in standard deviations of each descriptor
+
+    sigma: float = 0.1  # the continuous parameters' Gaussian likelihood: std (normalised units)
+    # weight of the discrete parameters' cross-entropy (summed over the 11)
+    discrete_weight: float = 1.0
+    beta: float = 1.0  # the KL term's weight once annealed
+    kl_warmup_epochs: int = 20  # the KL weight rises linearly from 0 to beta over these epochs
+    descriptor_weight: float = 1.0  # weight of the descriptor regression
+    # its Gaussian likelihood's std, in standard deviations of each descriptor
+    descriptor_sigma: float = 0.5
 
     def __post_init__(self):
-        if min(self.sigma, self.descriptor_sigma) <= 0 or min(self.discrete_weight, self.beta, self.descriptor_weight) < 0 or self.kl_warmup_epochs < 0:
+        if (
+            min(self.sigma, self.descriptor_sigma) <= 0
+            or min(self.discrete_weight, self.beta, self.descriptor_weight) < 0
+            or self.kl_warmup_epochs < 0
+        ):
             raise ConfigError(f"sigmas must be > 0, weights and kl_warmup_epochs >= 0; got {self}")
+
 
 @dataclasses.dataclass(frozen=True)
 class DescriptorRender:
     "Where descriptors are measured: one note of the dataset's render settings."
-    note: int = 60              # MIDI note (C4)
-    velocity: int = 100         # MIDI velocity
+
+    note: int = 60  # MIDI note (C4)
+    velocity: int = 100  # MIDI velocity
+
 
 @dataclasses.dataclass(frozen=True)
 class RecommenderConfig:
     "The `[recommender]` section of `configs/training.toml`."
+
     name: str = 'vae'
     net: VaeNetConfig = VaeNetConfig()
     loss: VaeLossConfig = VaeLossConfig()
     measure: DescriptorRender = DescriptorRender()
-    trainer: TrainerConfig = TrainerConfig(max_epochs=150, max_minutes=4.0, batch_size=128, lr=2e-3, patience=30,
-                                           sources=('human', 'perturbed'), augment_p=0.0)
+    trainer: TrainerConfig = TrainerConfig(
+        max_epochs=150,
+        max_minutes=4.0,
+        batch_size=128,
+        lr=2e-3,
+        patience=30,
+        sources=('human', 'perturbed'),
+        augment_p=0.0,
+    )
 
     def __post_init__(self):
-        if self.trainer.augment_p != 0: raise ConfigError(f"[recommender.trainer] augment_p = {self.trainer.augment_p}: must be 0 (presets are not audio)")
+        if self.trainer.augment_p != 0:
+            raise ConfigError(
+                f"[recommender.trainer] augment_p = {self.trainer.augment_p}: must be 0 (presets are not audio)"
+            )
 
     @classmethod
-    def load(cls, path:str|Path='configs/training.toml', # the training config
-             overrides:dict|None=None): # a profile's {'recommender': {...}} overrides
+    def load(
+        cls,
+        path: str | Path = 'configs/training.toml',  # the training config
+        overrides: dict | None = None,  # a profile's {'recommender': {...}} overrides
+    ):
         return load_section(cls, path, 'recommender', overrides)
 
 # %% ../nbs/09c_recommender.ipynb #e61c7e42
-N_CHOICES = tuple(AMSYNTH_PARAMS[i].n_choices for i in DISCRETE_INDEX)   # choices of each discrete parameter, DISCRETE_INDEX order
+# choices of each discrete parameter, DISCRETE_INDEX order
+N_CHOICES = tuple(AMSYNTH_PARAMS[i].n_choices for i in DISCRETE_INDEX)
 N_INPUTS = len(CONTINUOUS_INDEX) + sum(N_CHOICES)
 
-def preset_inputs(params:torch.Tensor, # normalised parameters [n, 41]
-                 ) -> torch.Tensor:
+
+def preset_inputs(
+    params: torch.Tensor,  # normalised parameters [n, 41]
+) -> torch.Tensor:
     "The encoder's input `[n, 30 + 67]`: continuous values, then one-hot choices."
     choices = target_choices(params)
-    return torch.cat([params[:, CONTINUOUS_INDEX], *(F.one_hot(choices[:, j], n).to(params.dtype) for j, n in enumerate(N_CHOICES))], 1)
+    return torch.cat(
+        [
+            params[:, CONTINUOUS_INDEX],
+            *(F.one_hot(choices[:, j], n).to(params.dtype) for j, n in enumerate(N_CHOICES)),
+        ],
+        1,
+    )
 
-def preset_outputs(continuous:torch.Tensor, # decoded continuous values in [0, 1], [n, 30]
-                   logits:list[torch.Tensor], # decoded logits, one [n, n_choices] per discrete parameter
-                  ) -> torch.Tensor:
+
+def preset_outputs(
+    continuous: torch.Tensor,  # decoded continuous values in [0, 1], [n, 30]
+    logits: list[torch.Tensor],  # decoded logits, one [n, n_choices] per discrete parameter
+) -> torch.Tensor:
     "Normalised parameters `[n, 41]`: the continuous values and each discrete parameter's most likely choice."
     out = torch.zeros(len(continuous), N_PARAMS, dtype=continuous.dtype, device=continuous.device)
     out[:, CONTINUOUS_INDEX] = continuous
-    out[:, DISCRETE_INDEX] = torch.stack([l.argmax(1) for l in logits], 1).to(continuous.dtype) / (torch.tensor(N_CHOICES, device=continuous.device) - 1)
+    out[:, DISCRETE_INDEX] = torch.stack([l.argmax(1) for l in logits], 1).to(continuous.dtype) / (
+        torch.tensor(N_CHOICES, device=continuous.device) - 1
+    )
     return out
 
 # %% ../nbs/09c_recommender.ipynb #0027b6a6
-def _mlp(sizes:list[int], dropout:float) -> nn.Sequential:
+def _mlp(sizes: list[int], dropout: float) -> nn.Sequential:
     layers = []
-    for a, b in zip(sizes[:-1], sizes[1:]): layers += [nn.Linear(a, b), nn.GELU(), nn.Dropout(dropout)]
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(a, b), nn.GELU(), nn.Dropout(dropout)]
     return nn.Sequential(*layers)
+
 
 class PresetVAE(nn.Module):
     "Encoder `q(z | preset)`, decoder `p(preset | z)` and the descriptor regressor `z -> descriptors`."
-    def __init__(self, config:VaeNetConfig=VaeNetConfig(), n_descriptors:int=len(DESCRIPTOR_NAMES)):
+
+    def __init__(
+        self, config: VaeNetConfig = VaeNetConfig(), n_descriptors: int = len(DESCRIPTOR_NAMES)
+    ):
         super().__init__()
         self.config, h = config, list(config.hidden)
         self.encoder = _mlp([N_INPUTS, *h], config.dropout)
-        self.to_mu, self.to_logvar = nn.Linear(h[-1], config.latent), nn.Linear(h[-1], config.latent)
+        self.to_mu, self.to_logvar = (
+            nn.Linear(h[-1], config.latent),
+            nn.Linear(h[-1], config.latent),
+        )
         self.decoder = _mlp([config.latent, *h[::-1]], config.dropout)
         self.continuous = nn.Linear(h[0], len(CONTINUOUS_INDEX))
         self.discrete = nn.ModuleList(nn.Linear(h[0], n) for n in N_CHOICES)
-        self.regressor = nn.Sequential(nn.Linear(config.latent, h[-1]), nn.GELU(), nn.Linear(h[-1], n_descriptors))
+        self.regressor = nn.Sequential(
+            nn.Linear(config.latent, h[-1]), nn.GELU(), nn.Linear(h[-1], n_descriptors)
+        )
 
-    def encode(self, params:torch.Tensor): # normalised parameters [n, 41]
+    def encode(self, params: torch.Tensor):  # normalised parameters [n, 41]
         "Posterior mean and log-variance, each `[n, latent]`."
         h = self.encoder(preset_inputs(params))
         return self.to_mu(h), self.to_logvar(h).clamp(-12, 6)
 
-    def decode(self, z:torch.Tensor): # latent points [n, latent]
+    def decode(self, z: torch.Tensor):  # latent points [n, latent]
         "(continuous values in [0, 1] `[n, 30]`, logits: one `[n, n_choices]` per discrete parameter)."
         h = self.decoder(z)
         return torch.sigmoid(self.continuous(h)), [head(h) for head in self.discrete]
 
-    def descriptors(self, z:torch.Tensor): # latent points [n, latent]
+    def descriptors(self, z: torch.Tensor):  # latent points [n, latent]
         "Predicted standardised descriptors `[n, 7]`."
         return self.regressor(z)
 
-    def forward(self, params:torch.Tensor):
+    def forward(self, params: torch.Tensor):
         mu, logvar = self.encode(params)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
-        return dict(mu=mu, logvar=logvar, z=z, decoded=self.decode(z), descriptors=self.descriptors(z))
+        return dict(
+            mu=mu, logvar=logvar, z=z, decoded=self.decode(z), descriptors=self.descriptors(z)
+        )
 
     @property
-    def n_parameters(self) -> int: return sum(p.numel() for p in self.parameters())
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
 
 # %% ../nbs/09c_recommender.ipynb #9917e2cc
-def kl_divergence(mu:torch.Tensor, # posterior means [n, latent]
-                  logvar:torch.Tensor, # posterior log-variances [n, latent]
-                 ) -> torch.Tensor:
+def kl_divergence(
+    mu: torch.Tensor,  # posterior means [n, latent]
+    logvar: torch.Tensor,  # posterior log-variances [n, latent]
+) -> torch.Tensor:
     "KL(N(mu, exp(logvar)) || N(0, I)) of each row `[n]`, in nats."
-    return 0.5 * (mu ** 2 + logvar.exp() - 1 - logvar).sum(1)
+    return 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(1)
 
-def vae_loss(out:dict, # `PresetVAE.forward`'s output
-             params:torch.Tensor, # the presets [n, 41]
-             descriptors:torch.Tensor, # their standardised descriptors [n, 7], NaN where undefined
-             config:VaeLossConfig, # weights
-             kl_weight:float, # the annealed KL weight
-            ) -> dict[str, torch.Tensor]:
+
+def vae_loss(
+    out: dict,  # `PresetVAE.forward`'s output
+    params: torch.Tensor,  # the presets [n, 41]
+    descriptors: torch.Tensor,  # their standardised descriptors [n, 7], NaN where undefined
+    config: VaeLossConfig,  # weights
+    kl_weight: float,  # the annealed KL weight
+) -> dict[str, torch.Tensor]:
     "'loss' and its parts, each a mean over presets."
     continuous, logits = out['decoded']
-    recon = ((continuous - params[:, CONTINUOUS_INDEX]) ** 2).sum(1) / (2 * config.sigma ** 2)
+    recon = ((continuous - params[:, CONTINUOUS_INDEX]) ** 2).sum(1) / (2 * config.sigma**2)
     choices = target_choices(params)
-    discrete = sum(F.cross_entropy(l.float(), choices[:, j], reduction='none') for j, l in enumerate(logits))
+    discrete = sum(
+        F.cross_entropy(l.float(), choices[:, j], reduction='none') for j, l in enumerate(logits)
+    )
     kl = kl_divergence(out['mu'], out['logvar'])
     defined = torch.isfinite(descriptors)
-    err = torch.where(defined, out['descriptors'] - torch.nan_to_num(descriptors), torch.zeros_like(descriptors))
-    desc = (err ** 2).sum(1) / (2 * config.descriptor_sigma ** 2)
-    loss = recon + config.discrete_weight * discrete + kl_weight * kl + config.descriptor_weight * desc
-    return dict(loss=loss.mean(), recon=recon.mean(), discrete_ce=discrete.mean(), kl=kl.mean(), kl_weight=torch.tensor(kl_weight),
-                descriptor=desc.mean(), descriptor_rmse=torch.sqrt((err ** 2).sum() / defined.sum().clamp(min=1)))
+    err = torch.where(
+        defined, out['descriptors'] - torch.nan_to_num(descriptors), torch.zeros_like(descriptors)
+    )
+    desc = (err**2).sum(1) / (2 * config.descriptor_sigma**2)
+    loss = (
+        recon + config.discrete_weight * discrete + kl_weight * kl + config.descriptor_weight * desc
+    )
+    return dict(
+        loss=loss.mean(),
+        recon=recon.mean(),
+        discrete_ce=discrete.mean(),
+        kl=kl.mean(),
+        kl_weight=torch.tensor(kl_weight),
+        descriptor=desc.mean(),
+        descriptor_rmse=torch.sqrt((err**2).sum() / defined.sum().clamp(min=1)),
+    )
 
 # %% ../nbs/09c_recommender.ipynb #b38167a4
-def preset_rows(split:DatasetSplit, # a split of the dataset
-                sources:tuple[str, ...], # the sources to keep
-               ) -> pd.DataFrame:
+def preset_rows(
+    split: DatasetSplit,  # a split of the dataset
+    sources: tuple[str, ...],  # the sources to keep
+) -> pd.DataFrame:
     "One row per preset of `sources`: preset_id, source, category and its normalised parameters (column `params`)."
     c = split.clips.reset_index(drop=True)
     keep = c['source'].isin(sources) & ~c['preset_id'].duplicated()
@@ -176,272 +266,491 @@ def preset_rows(split:DatasetSplit, # a split of the dataset
     rows['params'] = list(np.asarray(split.params[np.flatnonzero(keep.to_numpy())], np.float32))
     return rows
 
-def playable(results:list, # `RenderResult`s
-             n_samples:int, # clip length
-            ) -> np.ndarray:
-    "The clips `[n, n_samples]`; a failed render or one with NaN or infinite samples (amsynth blows up on a few patches) becomes silence."
-    return np.stack([r.audio if r.ok and np.isfinite(r.audio).all() else np.zeros(n_samples, np.float32) for r in results])
 
-def described(results:list, # `RenderResult`s
-              render:RenderConfig, # the settings they were rendered with
-             ) -> tuple[np.ndarray, pd.DataFrame]:
+def playable(
+    results: list,  # `RenderResult`s
+    n_samples: int,  # clip length
+) -> np.ndarray:
+    "The clips `[n, n_samples]`; a failed render or one with NaN or infinite samples (amsynth blows up on a few patches) becomes silence."
+    return np.stack(
+        [
+            r.audio if r.ok and np.isfinite(r.audio).all() else np.zeros(n_samples, np.float32)
+            for r in results
+        ]
+    )
+
+
+def described(
+    results: list,  # `RenderResult`s
+    render: RenderConfig,  # the settings they were rendered with
+) -> tuple[np.ndarray, pd.DataFrame]:
     "(the clips, as `playable`; their descriptors, a row of NaN for each silent one)."
     audio = playable(results, render.n_samples)
     return audio, describe(audio, render.sample_rate, render.note_duration_s, silent='nan')
 
-def measure_descriptors(params:np.ndarray, # normalised presets [n, 41]
-                        ids, # one id per preset (the cache's key)
-                        render:RenderConfig, # the dataset's render settings
-                        measure:DescriptorRender=DescriptorRender(), # the note and velocity
-                        cache:str|Path|None=None, # a parquet file of descriptors already measured; extended as it goes
-                        chunk:int=256, # presets per render call (and per cache write)
-                        progress:bool=True, # tqdm bar
-                       ) -> pd.DataFrame:
+
+def measure_descriptors(
+    params: np.ndarray,  # normalised presets [n, 41]
+    ids,  # one id per preset (the cache's key)
+    render: RenderConfig,  # the dataset's render settings
+    measure: DescriptorRender = DescriptorRender(),  # the note and velocity
+    # a parquet file of descriptors already measured; extended as it goes
+    cache: str | Path | None = None,
+    chunk: int = 256,  # presets per render call (and per cache write)
+    progress: bool = True,  # tqdm bar
+) -> pd.DataFrame:
     "Descriptors of every preset, indexed by id (NaN rows for failed or silent renders)."
     ids = pd.Index(np.asarray(ids).astype(str), name='preset_id')
-    done = pd.read_parquet(cache) if cache is not None and Path(cache).is_file() else pd.DataFrame(columns=[*DESCRIPTOR_NAMES, 'f0_hz'])
+    done = (
+        pd.read_parquet(cache)
+        if cache is not None and Path(cache).is_file()
+        else pd.DataFrame(columns=[*DESCRIPTOR_NAMES, 'f0_hz'])
+    )
     todo = np.flatnonzero(~ids.isin(done.index))
     if len(todo):
-        chunks = [todo[lo:lo + chunk] for lo in range(0, len(todo), chunk)]
-        with Renderer(dataclasses.replace(render, notes=(measure.note,), velocities=(measure.velocity,))) as renderer, \
-             concurrent.futures.ThreadPoolExecutor(1) as ahead:
-            play = lambda rows: renderer.render_many([RenderJob(params[i], measure.note, measure.velocity) for i in rows], progress=False)
+        chunks = [todo[lo : lo + chunk] for lo in range(0, len(todo), chunk)]
+        with (
+            Renderer(
+                dataclasses.replace(render, notes=(measure.note,), velocities=(measure.velocity,))
+            ) as renderer,
+            concurrent.futures.ThreadPoolExecutor(1) as ahead,
+        ):
+            play = lambda rows: renderer.render_many(
+                [RenderJob(params[i], measure.note, measure.velocity) for i in rows], progress=False
+            )
             pending = ahead.submit(play, chunks[0])
-            for k, rows in enumerate(tqdm(chunks, desc='descriptors', unit='chunk', disable=not progress)):
+            for k, rows in enumerate(
+                tqdm(chunks, desc='descriptors', unit='chunk', disable=not progress)
+            ):
                 results = pending.result()
-                if k + 1 < len(chunks): pending = ahead.submit(play, chunks[k + 1])    # the next chunk renders while this one is described
+                if k + 1 < len(chunks):
+                    # the next chunk renders while this one is described
+                    pending = ahead.submit(play, chunks[k + 1])
                 table = described(results, render)[1]
                 table.index = ids[rows]
                 done = pd.concat([done, table]) if len(done) else table
                 if cache is not None:
-                    with atomic_write(cache) as f: done.to_parquet(f)
+                    with atomic_write(cache) as f:
+                        done.to_parquet(f)
     return done.loc[ids]
 
 # %% ../nbs/09c_recommender.ipynb #93957d05
 @dataclasses.dataclass(frozen=True)
 class DescriptorScale:
     "Mean, standard deviation and range of each descriptor's working values over the training presets."
+
     mean: tuple[float, ...]
     std: tuple[float, ...]
     low: tuple[float, ...]
     high: tuple[float, ...]
 
     @classmethod
-    def fit(cls, working:np.ndarray): # working values [n, 7], NaN where undefined
+    def fit(cls, working: np.ndarray):  # working values [n, 7], NaN where undefined
         "The statistics of `working`, ignoring NaN."
-        return cls(*(tuple(float(v) for v in f(working, axis=0)) for f in (np.nanmean, np.nanstd, np.nanmin, np.nanmax)))
+        return cls(
+            *(
+                tuple(float(v) for v in f(working, axis=0))
+                for f in (np.nanmean, np.nanstd, np.nanmin, np.nanmax)
+            )
+        )
 
-    def standardise(self, working): # working values [..., 7]
+    def standardise(self, working):  # working values [..., 7]
         "Working values -> standard deviations from the training mean."
         return (np.asarray(working, np.float64) - np.array(self.mean)) / np.array(self.std)
 
 # %% ../nbs/09c_recommender.ipynb #c17222f4
 class _Presets(torch.utils.data.Dataset):
-    def __init__(self, params:np.ndarray, descriptors:np.ndarray):
-        self.params, self.descriptors = torch.as_tensor(params, dtype=torch.float32), torch.as_tensor(descriptors, dtype=torch.float32)
-    def __len__(self): return len(self.params)
-    def __getitem__(self, i): return dict(params=self.params[i], descriptors=self.descriptors[i])
+    def __init__(self, params: np.ndarray, descriptors: np.ndarray):
+        self.params, self.descriptors = (
+            torch.as_tensor(params, dtype=torch.float32),
+            torch.as_tensor(descriptors, dtype=torch.float32),
+        )
+
+    def __len__(self):
+        return len(self.params)
+
+    def __getitem__(self, i):
+        return dict(params=self.params[i], descriptors=self.descriptors[i])
+
 
 class PresetTables(pl.LightningDataModule):
     "Batches of presets (normalised parameters and standardised descriptors) for training and validation."
-    def __init__(self, train:tuple[np.ndarray, np.ndarray], # (params [n, 41], descriptors [n, 7]) to train on
-                 val:tuple[np.ndarray, np.ndarray], # the same for validation
-                 config:TrainerConfig): # batch size and seed
+
+    def __init__(
+        self,
+        train: tuple[np.ndarray, np.ndarray],  # (params [n, 41], descriptors [n, 7]) to train on
+        val: tuple[np.ndarray, np.ndarray],  # the same for validation
+        config: TrainerConfig,  # batch size and seed
+    ):
         super().__init__()
         self.train_set, self.val_set, self.config = _Presets(*train), _Presets(*val), config
         self.generator = torch.Generator().manual_seed(config.seed)
+
     def train_dataloader(self):
-        return torch.utils.data.DataLoader(self.train_set, batch_size=self.config.batch_size, shuffle=True, generator=self.generator, drop_last=len(self.train_set) > self.config.batch_size)
-    def val_dataloader(self): return torch.utils.data.DataLoader(self.val_set, batch_size=4 * self.config.batch_size)
+        return torch.utils.data.DataLoader(
+            self.train_set,
+            batch_size=self.config.batch_size,
+            shuffle=True,
+            generator=self.generator,
+            drop_last=len(self.train_set) > self.config.batch_size,
+        )
+
+    def val_dataloader(self):
+        return torch.utils.data.DataLoader(self.val_set, batch_size=4 * self.config.batch_size)
+
 
 class RecommenderModule(NsmModule):
     "The preset VAE and its loss on the shared training stack, with the KL weight annealed over the first epochs."
-    def __init__(self, config:RecommenderConfig, prov:dict):
+
+    def __init__(self, config: RecommenderConfig, prov: dict):
         super().__init__(config.trainer, prov)
         self.config, self.net = config, PresetVAE(config.net)
 
     def kl_weight(self) -> float:
         "beta x the fraction of the warm-up done (by epoch and step); beta at evaluation."
         warm = self.config.loss.kl_warmup_epochs
-        if not self.training or warm == 0: return self.config.loss.beta
-        if self._trainer is None: return 0.0               # training mode outside `fit`: the warm-up has not begun
+        if not self.training or warm == 0:
+            return self.config.loss.beta
+        if self._trainer is None:
+            return 0.0  # training mode outside `fit`: the warm-up has not begun
         steps = max(self.trainer.num_training_batches, 1)
-        done = self.current_epoch + (self.trainer.fit_loop.epoch_loop.batch_progress.current.ready % steps) / steps
+        done = (
+            self.current_epoch
+            + (self.trainer.fit_loop.epoch_loop.batch_progress.current.ready % steps) / steps
+        )
         return self.config.loss.beta * min(done / warm, 1.0)
 
-    def losses(self, batch:dict) -> dict[str, torch.Tensor]:
-        return vae_loss(self.net(batch['params']), batch['params'], batch['descriptors'], self.config.loss, self.kl_weight())
+    def losses(self, batch: dict) -> dict[str, torch.Tensor]:
+        return vae_loss(
+            self.net(batch['params']),
+            batch['params'],
+            batch['descriptors'],
+            self.config.loss,
+            self.kl_weight(),
+        )
 
 # %% ../nbs/09c_recommender.ipynb #f9ffbeea
 class ParameterRecommender:
     "The preset VAE with its descriptor regressor: encode, decode, predict descriptors; train, save, load."
-    def __init__(self, config:RecommenderConfig=RecommenderConfig(), # sizes, loss and training
-                 out_dir:str|Path='models/recommender', # checkpoints, the descriptor cache and (by `save`) the model go here
-                 feature_config:FeatureConfig=FeatureConfig(), # the dataset's features (kept for the record)
-                 dataset_fingerprint:str='', # the training data's fingerprint, recorded in checkpoints
-                 device:str|None=None, # inference device; None: the best present
-                 progress:bool=True, # tqdm bars while training
-                 tracking:dict|None=None): # keyword arguments of `training.fit`
+
+    def __init__(
+        self,
+        config: RecommenderConfig = RecommenderConfig(),  # sizes, loss and training
+        # checkpoints, the descriptor cache and (by `save`) the model go here
+        out_dir: str | Path = 'models/recommender',
+        feature_config: FeatureConfig = FeatureConfig(),  # the dataset's features (kept for the record)
+        dataset_fingerprint: str = '',  # the training data's fingerprint, recorded in checkpoints
+        device: str | None = None,  # inference device; None: the best present
+        progress: bool = True,  # tqdm bars while training
+        tracking: dict | None = None,  # keyword arguments of `training.fit`
+    ):
         self.config, self.out_dir, self.feature_config = config, Path(out_dir), feature_config
-        self.dataset_fingerprint, self.progress, self.tracking = dataset_fingerprint, progress, dict(tracking or {})
+        self.dataset_fingerprint, self.progress, self.tracking = (
+            dataset_fingerprint,
+            progress,
+            dict(tracking or {}),
+        )
         self.device, self.name = pick_device(device), config.name
 
-    def fit(self, train:pd.DataFrame, # `preset_rows` of the training presets, with a `descriptors` column table (see `train_recommender`)
-            val:pd.DataFrame, # the same for validation
-            render:RenderConfig): # how the descriptors were rendered
+    def fit(
+        self,
+        train: pd.DataFrame,  # `preset_rows` of the training presets, with a `descriptors` column table (see `train_recommender`)
+        val: pd.DataFrame,  # the same for validation
+        render: RenderConfig,  # how the descriptors were rendered
+    ):
         "Train from scratch (or resume the same training from `out_dir`); keeps the best epoch's weights."
         train_w, val_w = working_values(train), working_values(val)
         self.scale_, self.render_ = DescriptorScale.fit(train_w), render
-        data = PresetTables((np.stack(train['params']), self.scale_.standardise(train_w)),
-                            (np.stack(val['params']), self.scale_.standardise(val_w)), self.config.trainer)
-        module = RecommenderModule(self.config, provenance(self.name, self.config, self.dataset_fingerprint))
+        data = PresetTables(
+            (np.stack(train['params']), self.scale_.standardise(train_w)),
+            (np.stack(val['params']), self.scale_.standardise(val_w)),
+            self.config.trainer,
+        )
+        module = RecommenderModule(
+            self.config, provenance(self.name, self.config, self.dataset_fingerprint)
+        )
         tracking = dict(self.tracking)
-        self.report_ = fit(module, data, self.out_dir, tracking.pop('run_name', self.name), progress=self.progress, **tracking)
+        self.report_ = fit(
+            module,
+            data,
+            self.out_dir,
+            tracking.pop('run_name', self.name),
+            progress=self.progress,
+            **tracking,
+        )
         self.net_, self.provenance_ = module.net.to(self.device).eval(), module.provenance
         return self
 
     def _check(self):
-        if not hasattr(self, 'net_'): raise NsmError(f"{self.name}: call fit() or load() first")
+        if not hasattr(self, 'net_'):
+            raise NsmError(f"{self.name}: call fit() or load() first")
 
     @torch.no_grad()
-    def encode(self, params): # normalised presets [n, 41]
+    def encode(self, params):  # normalised presets [n, 41]
         "Posterior means `[n, latent]`."
         self._check()
-        return self.net_.encode(torch.as_tensor(np.asarray(params, np.float32), device=self.device))[0].cpu().numpy()
+        return (
+            self.net_.encode(torch.as_tensor(np.asarray(params, np.float32), device=self.device))[0]
+            .cpu()
+            .numpy()
+        )
 
     @torch.no_grad()
-    def decode(self, z): # latent points [n, latent]
+    def decode(self, z):  # latent points [n, latent]
         "Decoded presets `[n, 41]` (normalised; the most likely choice of each discrete parameter)."
         self._check()
-        return preset_outputs(*self.net_.decode(torch.as_tensor(np.asarray(z, np.float32), device=self.device))).cpu().numpy()
+        return (
+            preset_outputs(
+                *self.net_.decode(torch.as_tensor(np.asarray(z, np.float32), device=self.device))
+            )
+            .cpu()
+            .numpy()
+        )
 
-    def reconstruct(self, params): # normalised presets [n, 41]
+    def reconstruct(self, params):  # normalised presets [n, 41]
         "Round trips through the posterior mean."
         return self.decode(self.encode(params))
 
     @torch.no_grad()
-    def predicted_descriptors(self, z): # latent points [n, latent]
+    def predicted_descriptors(self, z):  # latent points [n, latent]
         "The regressor's standardised descriptors `[n, 7]`."
         self._check()
-        return self.net_.descriptors(torch.as_tensor(np.asarray(z, np.float32), device=self.device)).cpu().numpy()
+        return (
+            self.net_.descriptors(torch.as_tensor(np.asarray(z, np.float32), device=self.device))
+            .cpu()
+            .numpy()
+        )
 
-    def save(self, model_dir:str|Path|None=None, # None: `out_dir`
-             card:dict|None=None): # extra entries for card.json
+    def save(
+        self,
+        model_dir: str | Path | None = None,  # None: `out_dir`
+        card: dict | None = None,  # extra entries for card.json
+    ):
         "Write `model.pt` and `card.json` into the model directory, each atomically."
         model_dir = Path(model_dir or self.out_dir)
         self._check()
-        state = dict(state_dict={k: v.cpu() for k, v in self.net_.state_dict().items()}, config=to_dict(self.config),
-                     feature_config=to_dict(self.feature_config), render=to_dict(self.render_), scale=dataclasses.asdict(self.scale_),
-                     provenance=self.provenance_)
+        state = dict(
+            state_dict={k: v.cpu() for k, v in self.net_.state_dict().items()},
+            config=to_dict(self.config),
+            feature_config=to_dict(self.feature_config),
+            render=to_dict(self.render_),
+            scale=dataclasses.asdict(self.scale_),
+            provenance=self.provenance_,
+        )
         model_dir.mkdir(parents=True, exist_ok=True)
-        with atomic_write(model_dir/'model.pt') as f: torch.save(state, f)
-        self.card_ = update_card(model_dir, dict(name=self.name, n_parameters=self.net_.n_parameters, provenance=self.provenance_,
-                                                 descriptor_scale=dataclasses.asdict(self.scale_),
-                                                 **({'training': report_card(self.report_)} if hasattr(self, 'report_') else {}), **(card or {})))
+        with atomic_write(model_dir / 'model.pt') as f:
+            torch.save(state, f)
+        self.card_ = update_card(
+            model_dir,
+            dict(
+                name=self.name,
+                n_parameters=self.net_.n_parameters,
+                provenance=self.provenance_,
+                descriptor_scale=dataclasses.asdict(self.scale_),
+                **({'training': report_card(self.report_)} if hasattr(self, 'report_') else {}),
+                **(card or {}),
+            ),
+        )
         return model_dir
 
     @classmethod
-    def load(cls, model_dir:str|Path, # a directory written by `save`
-             device:str|None=None): # None: the best present
+    def load(
+        cls,
+        model_dir: str | Path,  # a directory written by `save`
+        device: str | None = None,  # None: the best present
+    ):
         "A trained recommender from its model directory."
         model_dir = Path(model_dir)
-        if not (model_dir/'model.pt').is_file():
-            raise NsmError(f"{model_dir}: no parameter recommender here (model.pt missing); train one with `nsm train --model recommender` or `make reproduce`")
-        try: state = torch.load(model_dir/'model.pt', map_location='cpu', weights_only=False)
-        except Exception as e: raise NsmError(f"{model_dir/'model.pt'}: unreadable model file ({type(e).__name__}: {e})") from None
+        if not (model_dir / 'model.pt').is_file():
+            raise NsmError(
+                f"{model_dir}: no parameter recommender here (model.pt missing); train one with `nsm train --model recommender` or `make reproduce`"
+            )
+        try:
+            state = torch.load(model_dir / 'model.pt', map_location='cpu', weights_only=False)
+        except Exception as e:
+            raise NsmError(
+                f"{model_dir / 'model.pt'}: unreadable model file ({type(e).__name__}: {e})"
+            ) from None
         if 'scale' not in state or 'measure' not in state.get('config', {}):
-            raise NsmError(f"{model_dir}: not a parameter recommender (its model.pt holds another model)")
-        source = str(model_dir/'model.pt')
+            raise NsmError(
+                f"{model_dir}: not a parameter recommender (its model.pt holds another model)"
+            )
+        source = str(model_dir / 'model.pt')
         config = from_dict(RecommenderConfig, state['config'], source)
-        r = cls(config, model_dir, from_dict(FeatureConfig, state['feature_config'], source), state['provenance'].get('dataset_fingerprint', ''), device, progress=False)
+        r = cls(
+            config,
+            model_dir,
+            from_dict(FeatureConfig, state['feature_config'], source),
+            state['provenance'].get('dataset_fingerprint', ''),
+            device,
+            progress=False,
+        )
         net = PresetVAE(config.net)
         net.load_state_dict(state['state_dict'])
         r.net_, r.provenance_ = net.to(r.device).eval(), state['provenance']
-        r.scale_, r.render_ = DescriptorScale(**state['scale']), from_dict(RenderConfig, state['render'], source)
-        r.card_ = json.loads((model_dir/'card.json').read_text()) if (model_dir/'card.json').is_file() else {}
+        r.scale_, r.render_ = (
+            DescriptorScale(**state['scale']),
+            from_dict(RenderConfig, state['render'], source),
+        )
+        r.card_ = (
+            json.loads((model_dir / 'card.json').read_text())
+            if (model_dir / 'card.json').is_file()
+            else {}
+        )
         return r
 
-    def trained_like(self, other:ParameterRecommender) -> bool:
+    def trained_like(self, other: ParameterRecommender) -> bool:
         "Whether `other` (a loaded model) was trained by the same model, config and dataset as this one would be."
-        return _same_training(other.provenance_, provenance(self.name, self.config, self.dataset_fingerprint))
+        return _same_training(
+            other.provenance_, provenance(self.name, self.config, self.dataset_fingerprint)
+        )
 
 # %% ../nbs/09c_recommender.ipynb #4f6f860c
-def with_descriptors(rows:pd.DataFrame, # `preset_rows`
-                     table:pd.DataFrame, # `measure_descriptors` of (at least) these presets
-                    ) -> pd.DataFrame:
+def with_descriptors(
+    rows: pd.DataFrame,  # `preset_rows`
+    table: pd.DataFrame,  # `measure_descriptors` of (at least) these presets
+) -> pd.DataFrame:
     "`rows` with the descriptor columns joined on preset_id."
     found = table.loc[rows['preset_id'].astype(str), list(DESCRIPTOR_NAMES)].reset_index(drop=True)
     return pd.concat([rows.reset_index(drop=True), found], axis=1)
 
-def reconstruction_error(recommender:ParameterRecommender, # a trained recommender
-                         params:np.ndarray, # normalised presets [n, 41]
-                        ) -> dict:
+
+def reconstruction_error(
+    recommender: ParameterRecommender,  # a trained recommender
+    params: np.ndarray,  # normalised presets [n, 41]
+) -> dict:
     "Mean absolute error of the continuous parameters and accuracy of the discrete ones, after a round trip."
     m = param_metrics(recommender.reconstruct(params), params)
     return dict(param_mae=m['param_mae'], discrete_acc=m['discrete_acc'])
 
-def train_recommender(training_config:str|Path='configs/training.toml', # the training config
-                      data_config:str|Path='configs/data_config.toml', # the dataset to train on
-                      out_dir:str|Path='models/recommender', # the model directory to write
-                      *,
-                      overrides:dict|None=None, # a profile's {'recommender': {...}} overrides
-                      tracking_uri:str|None='sqlite:///mlflow.db', # MLflow store; None: no MLflow
-                      parent_run_id:str|None=None, # the pipeline's MLflow run, if any
-                      tensorboard_dir:str|Path|None='runs', # TensorBoard root; None: none
-                      run_name:str|None=None, # MLflow run and TensorBoard folder; None: the model's name
-                      fresh:bool=False, # retrain from scratch even if out_dir holds this training's model or checkpoints
-                      progress:bool=True) -> ParameterRecommender:
+
+def train_recommender(
+    training_config: str | Path = 'configs/training.toml',  # the training config
+    data_config: str | Path = 'configs/data_config.toml',  # the dataset to train on
+    out_dir: str | Path = 'models/recommender',  # the model directory to write
+    *,
+    overrides: dict | None = None,  # a profile's {'recommender': {...}} overrides
+    tracking_uri: str | None = 'sqlite:///mlflow.db',  # MLflow store; None: no MLflow
+    parent_run_id: str | None = None,  # the pipeline's MLflow run, if any
+    tensorboard_dir: str | Path | None = 'runs',  # TensorBoard root; None: none
+    run_name: str | None = None,  # MLflow run and TensorBoard folder; None: the model's name
+    fresh: bool = False,  # retrain from scratch even if out_dir holds this training's model or checkpoints
+    progress: bool = True,
+) -> ParameterRecommender:
     "Train the parameter recommender on a built dataset's presets and write its model directory; its card is `.card_`."
     from nsm_modeler.dataset import load_split
-    rec, data, done = setup_training(ParameterRecommender, RecommenderConfig.load(training_config, overrides), data_config, out_dir, fresh=fresh,
-                                     progress=progress, tracking_uri=tracking_uri, parent_run_id=parent_run_id, tensorboard_dir=tensorboard_dir,
-                                     run_name=run_name)
-    if done is not None: return done
+
+    rec, data, done = setup_training(
+        ParameterRecommender,
+        RecommenderConfig.load(training_config, overrides),
+        data_config,
+        out_dir,
+        fresh=fresh,
+        progress=progress,
+        tracking_uri=tracking_uri,
+        parent_run_id=parent_run_id,
+        tensorboard_dir=tensorboard_dir,
+        run_name=run_name,
+    )
+    if done is not None:
+        return done
     train = preset_rows(load_split(data.out_dir, 'train', verify=False), rec.config.trainer.sources)
     val = preset_rows(load_split(data.out_dir, 'val', verify=False), ('human',))
     both = pd.concat([train, val], ignore_index=True)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    table = measure_descriptors(np.stack(both['params']), both['preset_id'], data.render, rec.config.measure, cache=Path(out_dir)/'descriptors.parquet', progress=progress)
+    table = measure_descriptors(
+        np.stack(both['params']),
+        both['preset_id'],
+        data.render,
+        rec.config.measure,
+        cache=Path(out_dir) / 'descriptors.parquet',
+        progress=progress,
+    )
     train, val = with_descriptors(train, table), with_descriptors(val, table)
-    with torch_threads(None): rec.fit(train, val, data.render)
+    with torch_threads(None):
+        rec.fit(train, val, data.render)
     check = reconstruction_error(rec, np.stack(val['params']))
-    rec.save(card=dict(data_config=str(data_config), training_config=str(training_config), val=check,
-                       n_presets=dict(train=len(train), val=len(val)), sources=list(rec.config.trainer.sources)))
-    if tracking_uri: log_artifacts(rec.report_, out_dir, tracking_uri, metrics={f'val_{k}': v for k, v in check.items()})
+    rec.save(
+        card=dict(
+            data_config=str(data_config),
+            training_config=str(training_config),
+            val=check,
+            n_presets=dict(train=len(train), val=len(val)),
+            sources=list(rec.config.trainer.sources),
+        )
+    )
+    if tracking_uri:
+        log_artifacts(
+            rec.report_, out_dir, tracking_uri, metrics={f'val_{k}': v for k, v in check.items()}
+        )
     return rec
 
 # %% ../nbs/09c_recommender.ipynb #9ffd7cdd
-def example_recommender(folder:str|Path, # an empty folder: the model and its descriptor cache go in it
-                        n_banks:int=6, # amsynth's banks, in name order, to take presets from
-                        max_epochs:int=25, # epochs
-                        progress:bool=False):
+def example_recommender(
+    folder: str | Path,  # an empty folder: the model and its descriptor cache go in it
+    n_banks: int = 6,  # amsynth's banks, in name order, to take presets from
+    max_epochs: int = 25,  # epochs
+    progress: bool = False,
+):
     "(a small recommender trained on amsynth's first banks, the presets' rows with descriptors)."
     import warnings
     from nsm_modeler.params import AMSYNTH_BANKS, normalise
     from nsm_modeler.presets import read_bank
     from nsm_modeler.library import categorise
+
     folder = Path(folder)
     banks = [(b, read_bank(b)) for b in sorted(Path(AMSYNTH_BANKS).glob('*.bank'))[:n_banks]]
-    rows = pd.DataFrame([dict(preset_id=f'{b.stem}:{i}', source='human', category=categorise(p.name), name=p.name,
-                              params=normalise(p.values).astype(np.float32)) for b, presets in banks for i, p in enumerate(presets)])
+    rows = pd.DataFrame(
+        [
+            dict(
+                preset_id=f'{b.stem}:{i}',
+                source='human',
+                category=categorise(p.name),
+                name=p.name,
+                params=normalise(p.values).astype(np.float32),
+            )
+            for b, presets in banks
+            for i, p in enumerate(presets)
+        ]
+    )
     folder.mkdir(parents=True, exist_ok=True)
-    table = measure_descriptors(np.stack(rows['params']), rows['preset_id'], RenderConfig(), cache=folder/'descriptors.parquet', progress=progress)
+    table = measure_descriptors(
+        np.stack(rows['params']),
+        rows['preset_id'],
+        RenderConfig(),
+        cache=folder / 'descriptors.parquet',
+        progress=progress,
+    )
     rows = with_descriptors(rows, table)
     cut = int(0.85 * len(rows))
-    config = RecommenderConfig(net=VaeNetConfig(latent=8, hidden=(128, 128)), loss=VaeLossConfig(kl_warmup_epochs=5),
-                               trainer=TrainerConfig(max_epochs=max_epochs, batch_size=64, patience=max_epochs, sources=('human',), augment_p=0.0))
-    rec = ParameterRecommender(config, folder, progress=progress, tracking=dict(tracking_uri=None, tensorboard_dir=None))
+    config = RecommenderConfig(
+        net=VaeNetConfig(latent=8, hidden=(128, 128)),
+        loss=VaeLossConfig(kl_warmup_epochs=5),
+        trainer=TrainerConfig(
+            max_epochs=max_epochs,
+            batch_size=64,
+            patience=max_epochs,
+            sources=('human',),
+            augment_p=0.0,
+        ),
+    )
+    rec = ParameterRecommender(
+        config, folder, progress=progress, tracking=dict(tracking_uri=None, tensorboard_dir=None)
+    )
     with warnings.catch_warnings():
-        warnings.simplefilter('ignore')     # Lightning's hints about worker counts and small batches
+        warnings.simplefilter('ignore')  # Lightning's hints about worker counts and small batches
         rec.fit(rows[:cut], rows[cut:], RenderConfig())
     rec.save()
     return rec, rows
 
 # %% ../nbs/09c_recommender.ipynb #e5746b58
-def latent_map(recommender:ParameterRecommender, # a trained recommender
-               params:np.ndarray, # normalised presets [n, 41]
-               categories, # category of each preset
-               title:str=''): # figure title
+def latent_map(
+    recommender: ParameterRecommender,  # a trained recommender
+    params: np.ndarray,  # normalised presets [n, 41]
+    categories,  # category of each preset
+    title: str = '',  # figure title
+):
     "t-SNE of the presets' latent means, coloured by category."
     from nsm_modeler.matcher import embedding_map
+
     return embedding_map(recommender.encode(params), categories, title=title)

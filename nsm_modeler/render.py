@@ -19,37 +19,57 @@ __all__ = ['RenderConfig', 'RenderJob', 'RenderResult', 'Renderer', 'render_benc
 # %% ../nbs/03_render.ipynb #b5ab1029
 def _check_int(name, v, lo, hi=None, err=ConfigError):
     "Raise `err` unless `v` is an integer in [lo, hi] (no upper bound when `hi` is None); return it as an `int`."
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not lo <= v <= (v if hi is None else hi):
-        raise err(f"{name} = {v!r} must be an integer " + (f">= {lo}" if hi is None else f"in [{lo}, {hi}]"))
+    if (
+        isinstance(v, bool)
+        or not isinstance(v, (int, np.integer))
+        or not lo <= v <= (v if hi is None else hi)
+    ):
+        raise err(
+            f"{name} = {v!r} must be an integer "
+            + (f">= {lo}" if hi is None else f"in [{lo}, {hi}]")
+        )
     return int(v)
+
 
 @dataclasses.dataclass(frozen=True)
 class RenderConfig:
     "How clips are rendered: one held MIDI note on amsynth, mixed to mono float32."
-    sample_rate: int = 44100          # Hz
-    duration_s: float = 4.0           # length of every clip
-    note_duration_s: float = 3.0      # the note is held from 0 s for this long, then released
-    notes: tuple[int, ...] = (60,)    # MIDI notes a preset is rendered at; the first is the default
+
+    sample_rate: int = 44100  # Hz
+    duration_s: float = 4.0  # length of every clip
+    note_duration_s: float = 3.0  # the note is held from 0 s for this long, then released
+    notes: tuple[int, ...] = (60,)  # MIDI notes a preset is rendered at; the first is the default
     velocities: tuple[int, ...] = (100,)  # MIDI velocities (1-127); the first is the default
-    block_size: int = 512             # samples per processing block
-    n_workers: int = 2                # render server processes, i.e. clips rendered at once
-    timeout_s: float = 10.0           # a clip still rendering after this long is killed and recorded as failed
-    plugin_path: str = AMSYNTH_VST    # amsynth's VST2 plugin
+    block_size: int = 512  # samples per processing block
+    n_workers: int = 2  # render server processes, i.e. clips rendered at once
+    timeout_s: float = (
+        10.0  # a clip still rendering after this long is killed and recorded as failed
+    )
+    plugin_path: str = AMSYNTH_VST  # amsynth's VST2 plugin
 
     def __post_init__(self):
-        for name in ('sample_rate', 'block_size', 'n_workers'): object.__setattr__(self, name, _check_int(name, getattr(self, name), 1))
+        for name in ('sample_rate', 'block_size', 'n_workers'):
+            object.__setattr__(self, name, _check_int(name, getattr(self, name), 1))
         for name in ('duration_s', 'note_duration_s', 'timeout_s'):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
                 raise ConfigError(f"{name} = {v!r} must be a positive number of seconds")
         if self.note_duration_s >= self.duration_s:
-            raise ConfigError(f"note_duration_s = {self.note_duration_s} must be shorter than duration_s = {self.duration_s}")
+            raise ConfigError(
+                f"note_duration_s = {self.note_duration_s} must be shorter than duration_s = {self.duration_s}"
+            )
         if abs(self.sample_rate * self.duration_s - self.n_samples) > 1e-6:
-            raise ConfigError(f"duration_s = {self.duration_s} is not a whole number of samples at {self.sample_rate} Hz")
+            raise ConfigError(
+                f"duration_s = {self.duration_s} is not a whole number of samples at {self.sample_rate} Hz"
+            )
         if not self.notes or not self.velocities:
-            raise ConfigError(f"notes = {self.notes} and velocities = {self.velocities} must not be empty")
+            raise ConfigError(
+                f"notes = {self.notes} and velocities = {self.velocities} must not be empty"
+            )
         object.__setattr__(self, 'notes', tuple(_check_int('note', n, 0, 127) for n in self.notes))
-        object.__setattr__(self, 'velocities', tuple(_check_int('velocity', v, 1, 127) for v in self.velocities))
+        object.__setattr__(
+            self, 'velocities', tuple(_check_int('velocity', v, 1, 127) for v in self.velocities)
+        )
 
     @property
     def n_samples(self) -> int:
@@ -59,50 +79,73 @@ class RenderConfig:
 # %% ../nbs/03_render.ipynb #155f9a10
 _FAULTS = {None: 0, 'abort': 1, 'hang': 2}
 
+
 @dataclasses.dataclass(frozen=True)
 class RenderJob:
     "One clip to render: a preset as normalised parameters, played at one note and velocity."
-    params_norm: np.ndarray    # normalised parameter vector, shape [41]
-    note: int | None = None    # MIDI note; None takes `RenderConfig.notes[0]`
+
+    params_norm: np.ndarray  # normalised parameter vector, shape [41]
+    note: int | None = None  # MIDI note; None takes `RenderConfig.notes[0]`
     velocity: int | None = None  # MIDI velocity; None takes `RenderConfig.velocities[0]`
-    fault: str | None = None   # TEST HOOK ONLY: 'abort' makes the render child crash, 'hang' makes it hang
+    fault: str | None = (
+        None  # TEST HOOK ONLY: 'abort' makes the render child crash, 'hang' makes it hang
+    )
+
 
 @dataclasses.dataclass(frozen=True)
 class RenderResult:
     "A rendered clip, or why there is none."
-    audio: np.ndarray | None   # mono float32 [n_samples]; None when the clip failed
-    error: str | None = None   # why it failed: crash (signal), non-zero exit or timeout
+
+    audio: np.ndarray | None  # mono float32 [n_samples]; None when the clip failed
+    error: str | None = None  # why it failed: crash (signal), non-zero exit or timeout
 
     @property
-    def ok(self) -> bool: return self.error is None
+    def ok(self) -> bool:
+        return self.error is None
 
 # %% ../nbs/03_render.ipynb #e11abdfd
-_REQUEST = struct.Struct(f'<3i{N_PARAMS}d')   # note, velocity, fault code, 41 normalised values
-_REPLY = struct.Struct('<BI')                 # status (0 ok, 1 failed), payload bytes
+_REQUEST = struct.Struct(f'<3i{N_PARAMS}d')  # note, velocity, fault code, 41 normalised values
+_REPLY = struct.Struct('<BI')  # status (0 ok, 1 failed), payload bytes
 
-def _encode_job(job, # a `RenderJob`, a (params_norm, note, velocity) tuple or a bare params_norm vector
-                config:RenderConfig, # supplies the default note and velocity
-                i:int=0, # the job's position, for error messages
-               ) -> bytes:
+
+def _encode_job(
+    job,  # a `RenderJob`, a (params_norm, note, velocity) tuple or a bare params_norm vector
+    config: RenderConfig,  # supplies the default note and velocity
+    i: int = 0,  # the job's position, for error messages
+) -> bytes:
     "Check one job and pack it for a render server; every error is raised here, before the synth is reached."
-    if not isinstance(job, RenderJob): job = RenderJob(*job) if isinstance(job, tuple) else RenderJob(job)
-    try: p = np.asarray(job.params_norm, dtype=np.float64)
-    except (TypeError, ValueError) as e: raise PresetError(f"job {i}: params_norm is not numeric ({e})") from None
-    if p.shape != (N_PARAMS,): raise PresetError(f"job {i}: params_norm must have shape ({N_PARAMS},), got {p.shape}")
+    if not isinstance(job, RenderJob):
+        job = RenderJob(*job) if isinstance(job, tuple) else RenderJob(job)
+    try:
+        p = np.asarray(job.params_norm, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise PresetError(f"job {i}: params_norm is not numeric ({e})") from None
+    if p.shape != (N_PARAMS,):
+        raise PresetError(f"job {i}: params_norm must have shape ({N_PARAMS},), got {p.shape}")
     if not np.isfinite(p).all():
         bad = [PARAM_NAMES[k] for k in np.flatnonzero(~np.isfinite(p))]
         raise PresetError(f"job {i}: params_norm is not finite for {bad}")
-    note = _check_int(f'job {i}: note', config.notes[0] if job.note is None else job.note, 0, 127, PresetError)
-    velocity = _check_int(f'job {i}: velocity', config.velocities[0] if job.velocity is None else job.velocity, 1, 127, PresetError)
-    if job.fault not in _FAULTS: raise PresetError(f"job {i}: fault = {job.fault!r} must be one of {list(_FAULTS)}")
+    note = _check_int(
+        f'job {i}: note', config.notes[0] if job.note is None else job.note, 0, 127, PresetError
+    )
+    velocity = _check_int(
+        f'job {i}: velocity',
+        config.velocities[0] if job.velocity is None else job.velocity,
+        1,
+        127,
+        PresetError,
+    )
+    if job.fault not in _FAULTS:
+        raise PresetError(f"job {i}: fault = {job.fault!r} must be one of {list(_FAULTS)}")
     return _REQUEST.pack(note, velocity, _FAULTS[job.fault], *snap(p))
 
 # %% ../nbs/03_render.ipynb #7edca703
-def _render_forked(engine, # the server's pristine (never rendered) DawDreamer engine
-                   synth, # its amsynth processor
-                   config:RenderConfig, # the clip's length, note length and timeout
-                   request:bytes, # a packed job
-                  ) -> tuple[int, bytes]:
+def _render_forked(
+    engine,  # the server's pristine (never rendered) DawDreamer engine
+    synth,  # its amsynth processor
+    config: RenderConfig,  # the clip's length, note length and timeout
+    request: bytes,  # a packed job
+) -> tuple[int, bytes]:
     "Render one job in a forked child; return (status, payload) for the client."
     note, velocity, fault, *params = _REQUEST.unpack(request)
     r, w = os.pipe()
@@ -111,33 +154,45 @@ def _render_forked(engine, # the server's pristine (never rendered) DawDreamer e
         code = 1
         try:
             os.close(r)
-            if fault == _FAULTS['abort']: os.abort()
-            while fault == _FAULTS['hang']: time.sleep(1)
-            for k, v in enumerate(params): synth.set_parameter(k, v)
+            if fault == _FAULTS['abort']:
+                os.abort()
+            while fault == _FAULTS['hang']:
+                time.sleep(1)
+            for k, v in enumerate(params):
+                synth.set_parameter(k, v)
             synth.add_midi_note(note, velocity, 0.0, config.note_duration_s)
             engine.render(config.duration_s)
             stereo = engine.get_audio()
             mono = (0.5 * (stereo[0] + stereo[1])).astype(np.float32)
-            with os.fdopen(w, 'wb') as f: f.write(mono.tobytes())
+            with os.fdopen(w, 'wb') as f:
+                f.write(mono.tobytes())
             code = 0
-        except BaseException: traceback.print_exc()
-        finally: os._exit(code)
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
     os.close(w)
     audio, deadline = bytearray(), time.monotonic() + config.timeout_s
     with os.fdopen(r, 'rb', buffering=0) as f:
         while (left := deadline - time.monotonic()) > 0 and select.select([f], [], [], left)[0]:
-            if not (chunk := f.read(1 << 20)): break   # end of file: the child is done
+            if not (chunk := f.read(1 << 20)):
+                break  # end of file: the child is done
             audio += chunk
         else:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             return 1, f"timed out after {config.timeout_s:g} s; render child killed".encode()
     _, status = os.waitpid(pid, 0)
-    if os.WIFSIGNALED(status): reason = f"render child crashed ({signal.Signals(os.WTERMSIG(status)).name})"
-    elif os.WEXITSTATUS(status): reason = f"render child exited with status {os.WEXITSTATUS(status)} (traceback on stderr)"
-    elif len(audio) != 4 * config.n_samples: reason = f"render child sent {len(audio) // 4} samples, expected {config.n_samples}"
-    else: return 0, bytes(audio)
+    if os.WIFSIGNALED(status):
+        reason = f"render child crashed ({signal.Signals(os.WTERMSIG(status)).name})"
+    elif os.WEXITSTATUS(status):
+        reason = f"render child exited with status {os.WEXITSTATUS(status)} (traceback on stderr)"
+    elif len(audio) != 4 * config.n_samples:
+        reason = f"render child sent {len(audio) // 4} samples, expected {config.n_samples}"
+    else:
+        return 0, bytes(audio)
     return 1, reason.encode()
+
 
 def _serve():
     "Main loop of a render server, run by `Renderer` in a fresh interpreter; the config comes as JSON in argv[1]."
@@ -145,120 +200,173 @@ def _serve():
     replies = os.fdopen(os.dup(1), 'wb')
     os.dup2(2, 1)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
     def reply(status, payload):
         replies.write(_REPLY.pack(status, len(payload)) + payload)
         replies.flush()
+
     try:
         import dawdreamer as daw
+
         engine = daw.RenderEngine(config.sample_rate, config.block_size)
         synth = engine.make_plugin_processor('amsynth', config.plugin_path)
         engine.load_graph([(synth, [])])
     except Exception as e:
         reply(1, f"could not load {config.plugin_path}: {e}".encode())
         return
-    reply(0, b'')   # ready
+    reply(0, b'')  # ready
     while request := sys.stdin.buffer.read(_REQUEST.size):
         reply(*_render_forked(engine, synth, config, request))
 
 # %% ../nbs/03_render.ipynb #223fb038
 _PKG_ROOT = str(Path(nsm_modeler.__file__).resolve().parent.parent)
 
+
 class _Server:
     "One render server process and its pipes."
-    def __init__(self, config:RenderConfig):
-        env = dict(os.environ, OPENBLAS_NUM_THREADS='1', OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
-                   PYTHONPATH=os.pathsep.join(filter(None, [_PKG_ROOT, os.environ.get('PYTHONPATH')])))
-        self.proc = subprocess.Popen([sys.executable, '-c', 'from nsm_modeler.render import _serve; _serve()',
-                                      json.dumps(to_dict(config))], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+
+    def __init__(self, config: RenderConfig):
+        env = dict(
+            os.environ,
+            OPENBLAS_NUM_THREADS='1',
+            OMP_NUM_THREADS='1',
+            MKL_NUM_THREADS='1',
+            PYTHONPATH=os.pathsep.join(filter(None, [_PKG_ROOT, os.environ.get('PYTHONPATH')])),
+        )
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                '-c',
+                'from nsm_modeler.render import _serve; _serve()',
+                json.dumps(to_dict(config)),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
 
     def _read(self) -> tuple[int, bytes]:
         head = self.proc.stdout.read(_REPLY.size)
         if len(head) < _REPLY.size:
-            raise RenderError(f"render server {self.proc.pid} exited (status {self.proc.wait()}); see stderr")
+            raise RenderError(
+                f"render server {self.proc.pid} exited (status {self.proc.wait()}); see stderr"
+            )
         status, n = _REPLY.unpack(head)
         return status, self.proc.stdout.read(n)
 
     def wait_ready(self):
         status, payload = self._read()
-        if status: raise RenderError(f"render server failed to start: {payload.decode()}")
+        if status:
+            raise RenderError(f"render server failed to start: {payload.decode()}")
 
-    def request(self, request:bytes) -> RenderResult:
+    def request(self, request: bytes) -> RenderResult:
         try:
             self.proc.stdin.write(request)
             self.proc.stdin.flush()
-        except BrokenPipeError: pass   # `_read` reports the dead server
+        except BrokenPipeError:
+            pass  # `_read` reports the dead server
         status, payload = self._read()
-        if status: return RenderResult(None, payload.decode())
+        if status:
+            return RenderResult(None, payload.decode())
         return RenderResult(np.frombuffer(payload, np.float32).copy())
 
     def close(self):
-        if self.proc.stdin: self.proc.stdin.close()
-        try: self.proc.wait(timeout=5)
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
 
+
 def _close_all(servers):
-    for s in servers: s.close()
+    for s in servers:
+        s.close()
 
 # %% ../nbs/03_render.ipynb #ad9bad26
 class Renderer:
     "Renders amsynth clips in `config.n_workers` clean server processes that fork a fresh child per clip."
-    def __init__(self, config:RenderConfig=RenderConfig(), # how to render; `n_workers` servers start now
-                ):
+
+    def __init__(
+        self,
+        config: RenderConfig = RenderConfig(),  # how to render; `n_workers` servers start now
+    ):
         if not Path(config.plugin_path).is_file():
-            raise RenderError(f"amsynth plugin not found at {config.plugin_path!r}; `make install` installs it")
+            raise RenderError(
+                f"amsynth plugin not found at {config.plugin_path!r}; `make install` installs it"
+            )
         self.config = config
         self._servers = []
         self._close = weakref.finalize(self, _close_all, self._servers)
         self._servers.extend(_Server(config) for _ in range(config.n_workers))
         try:
-            for s in self._servers: s.wait_ready()
+            for s in self._servers:
+                s.wait_ready()
         except BaseException:
             self.close()
             raise
         self._idle = queue.SimpleQueue()
-        for s in self._servers: self._idle.put(s)
+        for s in self._servers:
+            self._idle.put(s)
 
     def close(self):
         "Stop the render servers (idempotent)."
         self._close()
 
-    def __enter__(self): return self
-    def __exit__(self, *exc): self.close()
+    def __enter__(self):
+        return self
 
-    def _run(self, request:bytes) -> RenderResult:
+    def __exit__(self, *exc):
+        self.close()
+
+    def _run(self, request: bytes) -> RenderResult:
         server = self._idle.get()
-        try: return server.request(request)
-        finally: self._idle.put(server)
+        try:
+            return server.request(request)
+        finally:
+            self._idle.put(server)
 
-    def render_many(self, jobs, # `RenderJob`s, (params_norm, note, velocity) tuples or bare params_norm vectors
-                    progress:bool=True, # show a tqdm progress bar
-                   ) -> list[RenderResult]:
+    def render_many(
+        self,
+        jobs,  # `RenderJob`s, (params_norm, note, velocity) tuples or bare params_norm vectors
+        progress: bool = True,  # show a tqdm progress bar
+    ) -> list[RenderResult]:
         "Render every job, `n_workers` at a time; failures (crash, timeout) are recorded and the run goes on."
-        if not self._close.alive: raise RenderError("this Renderer is closed")
+        if not self._close.alive:
+            raise RenderError("this Renderer is closed")
         requests = [_encode_job(job, self.config, i) for i, job in enumerate(jobs)]
         with concurrent.futures.ThreadPoolExecutor(self.config.n_workers) as pool:
             futures = [pool.submit(self._run, r) for r in requests]
-            for f in tqdm(concurrent.futures.as_completed(futures), total=len(futures), desc='rendering',
-                          unit='clip', disable=not progress): f.result()
+            for f in tqdm(
+                concurrent.futures.as_completed(futures),
+                total=len(futures),
+                desc='rendering',
+                unit='clip',
+                disable=not progress,
+            ):
+                f.result()
         return [f.result() for f in futures]
 
-    def render(self, params_norm, # normalised parameter vector, shape [41]
-               note:int|None=None, # MIDI note; None takes `config.notes[0]`
-               velocity:int|None=None, # MIDI velocity; None takes `config.velocities[0]`
-              ) -> np.ndarray: # mono float32 [n_samples]
+    def render(
+        self,
+        params_norm,  # normalised parameter vector, shape [41]
+        note: int | None = None,  # MIDI note; None takes `config.notes[0]`
+        velocity: int | None = None,  # MIDI velocity; None takes `config.velocities[0]`
+    ) -> np.ndarray:  # mono float32 [n_samples]
         "Render one clip; a crash or timeout raises `RenderError`."
         result = self.render_many([RenderJob(params_norm, note, velocity)], progress=False)[0]
-        if not result.ok: raise RenderError(result.error)
+        if not result.ok:
+            raise RenderError(result.error)
         return result.audio
 
 # %% ../nbs/03_render.ipynb #660ad1fb
-def render_benchmark(n_clips:int=64, # clips to render
-                     n_workers:int=2, # render servers
-                     config:RenderConfig|None=None, # base config (its `n_workers` is replaced); None: defaults
-                     seed:int=0, # seed of the random presets
-                    ) -> dict:
+def render_benchmark(
+    n_clips: int = 64,  # clips to render
+    n_workers: int = 2,  # render servers
+    config: RenderConfig | None = None,  # base config (its `n_workers` is replaced); None: defaults
+    seed: int = 0,  # seed of the random presets
+) -> dict:
     "Clips per second, multiple of real time and ms per clip of `Renderer.render_many` on random presets."
     config = dataclasses.replace(config or RenderConfig(), n_workers=n_workers)
     presets = np.random.default_rng(seed).random((n_clips, N_PARAMS))
@@ -266,6 +374,11 @@ def render_benchmark(n_clips:int=64, # clips to render
         start = time.perf_counter()
         results = renderer.render_many(list(presets), progress=False)
         seconds = time.perf_counter() - start
-    return dict(n_clips=n_clips, n_workers=n_workers, clips_per_s=n_clips / seconds,
-                x_realtime=n_clips * config.duration_s / seconds, ms_per_clip=1000 * seconds / n_clips,
-                failures=sum(not r.ok for r in results))
+    return dict(
+        n_clips=n_clips,
+        n_workers=n_workers,
+        clips_per_s=n_clips / seconds,
+        x_realtime=n_clips * config.duration_s / seconds,
+        ms_per_clip=1000 * seconds / n_clips,
+        failures=sum(not r.ok for r in results),
+    )

@@ -16,293 +16,646 @@ __all__ = ['SEED_CLAIMS', 'SEED_SOURCE', 'ESTIMATOR_METRICS', 'RETRIEVER_METRICS
            'recommender_targets', 'synth_targets', 'check_results', 'matcher_targets']
 
 # %% ../nbs/15_results.ipynb #fec54219
-SEED_CLAIMS = {'Parameter MAE': '0.043', 'Tone Match Accuracy': '89.2 %', 'Inference': '23 ms/preset'}
+SEED_CLAIMS = {
+    'Parameter MAE': '0.043',
+    'Tone Match Accuracy': '89.2 %',
+    'Inference': '23 ms/preset',
+}
 SEED_SOURCE = 'the seed project\'s README, "Key Results" table, quoted as given (no split, pool size or method stated there)'
-ESTIMATOR_METRICS = ('param_mae', 'discrete_acc', 'mrstft', 'logmel_l1', 'mfcc_l1', 'loudness_l1', 'voicing_mismatch', 'f0_cents',
-                     'f0_cents_median', 'f0_unscored', 'val_param_mae', 'ms_per_preset')
+ESTIMATOR_METRICS = (
+    'param_mae',
+    'discrete_acc',
+    'mrstft',
+    'logmel_l1',
+    'mfcc_l1',
+    'loudness_l1',
+    'voicing_mismatch',
+    'f0_cents',
+    'f0_cents_median',
+    'f0_unscored',
+    'val_param_mae',
+    'ms_per_preset',
+)
 RETRIEVER_METRICS = ('top1', 'top5', 'mrr', 'category_top1', 'category_chance', 'val_top1')
-SANITY_METHOD = TruePreset.name   # the sanity row: true parameters re-rendered
+SANITY_METHOD = TruePreset.name  # the sanity row: true parameters re-rendered
 
-def _read_tables(run_dir:Path):
+
+def _listing(counts: dict) -> str:  # name -> value
+    "`a 1, b 2`: a mapping as prose, not as a Python dict."
+    return ', '.join(f'{k} {v}' for k, v in counts.items())
+
+
+def _read_tables(run_dir: Path):
     "The evaluate step's tables; a missing one is an error naming it."
     tables = {}
-    for name in ('estimators', 'synthetic', 'retrievers', 'refinement', 'reconstruction', 'suggestions', 'synth_reconstruction', 'synth_adsr',
-                 'synth_waveform', *(f'per_category_{s}' for s in SPLIT_LABELS)):
-        path = run_dir/f'{name}.csv'
-        if not path.is_file(): raise NsmError(f"{path}: missing; run the evaluate step first")
+    for name in (
+        'estimators',
+        'synthetic',
+        'retrievers',
+        'refinement',
+        'reconstruction',
+        'suggestions',
+        'synth_reconstruction',
+        'synth_adsr',
+        'synth_waveform',
+        *(f'per_category_{s}' for s in SPLIT_LABELS),
+    ):
+        path = run_dir / f'{name}.csv'
+        if not path.is_file():
+            raise NsmError(f"{path}: missing; run the evaluate step first")
         tables[name] = pd.read_csv(path)
     for name in ('run', 'synth'):
-        path = run_dir/f'{name}.json'
-        if not path.is_file(): raise NsmError(f"{path}: missing; run the evaluate step first")
-    return tables, json.loads((run_dir/'run.json').read_text()) | {'synth': json.loads((run_dir/'synth.json').read_text())}
+        path = run_dir / f'{name}.json'
+        if not path.is_file():
+            raise NsmError(f"{path}: missing; run the evaluate step first")
+    return tables, json.loads((run_dir / 'run.json').read_text()) | {
+        'synth': json.loads((run_dir / 'synth.json').read_text())
+    }
 
-def with_intervals(df:pd.DataFrame, # a table with `<m>`, `<m>_lo`, `<m>_hi` columns
-                   scale:float=1.0, # multiply values by this (100 for percentages)
-                   fmt:str='.3g', # number format
-                  ) -> pd.DataFrame:
+
+def with_intervals(
+    df: pd.DataFrame,  # a table with `<m>`, `<m>_lo`, `<m>_hi` columns
+    scale: float = 1.0,  # multiply values by this (100 for percentages)
+    fmt: str = '.3g',  # number format
+) -> pd.DataFrame:
     "`df` with each metric that has bounds written as 'value [lo, hi]' and the bound columns dropped."
     out = df.copy()
-    for m in [c[:-3] for c in df.columns if c.endswith('_lo') and f'{c[:-3]}_hi' in df.columns and c[:-3] in df.columns]:
-        out[m] = [f'{v * scale:{fmt}} [{lo * scale:{fmt}}, {hi * scale:{fmt}}]' if pd.notna(lo) else f'{v * scale:{fmt}}'
-                  for v, lo, hi in zip(df[m], df[f'{m}_lo'], df[f'{m}_hi'])]
+    for m in [
+        c[:-3]
+        for c in df.columns
+        if c.endswith('_lo') and f'{c[:-3]}_hi' in df.columns and c[:-3] in df.columns
+    ]:
+        out[m] = [
+            f'{v * scale:{fmt}} [{lo * scale:{fmt}}, {hi * scale:{fmt}}]'
+            if pd.notna(lo)
+            else f'{v * scale:{fmt}}'
+            for v, lo, hi in zip(df[m], df[f'{m}_lo'], df[f'{m}_hi'])
+        ]
         out = out.drop(columns=[f'{m}_lo', f'{m}_hi'])
     return out
 
-def _chosen(table:pd.DataFrame, run:dict, split:str, kind:str):
+
+def _chosen(table: pd.DataFrame, run: dict, split: str, kind: str):
     "The row of the method chosen on validation for `split` (`kind`: 'estimator' or 'retriever'), at the pool note for estimators."
     rows = table[(table['split'] == split) & (table['method'] == run['splits'][split][kind])]
-    if kind == 'estimator': rows = rows[rows['note'] == run['pool_note']]
-    else: rows = rows[rows['val_top1'].notna()]   # the octave protocol, where the choice was made
-    if rows.empty: raise NsmError(f"no {kind} row for the method chosen on the {split} split ({run['splits'][split][kind]!r})")
+    if kind == 'estimator':
+        rows = rows[rows['note'] == run['pool_note']]
+    else:
+        rows = rows[rows['val_top1'].notna()]  # the octave protocol, where the choice was made
+    if rows.empty:
+        raise NsmError(
+            f"no {kind} row for the method chosen on the {split} split ({run['splits'][split][kind]!r})"
+        )
     return rows.iloc[0]
 
-def key_results(estimators:pd.DataFrame, # estimators.csv
-                retrievers:pd.DataFrame, # retrievers.csv
-                run:dict): # run.json
+
+def key_results(
+    estimators: pd.DataFrame,  # estimators.csv
+    retrievers: pd.DataFrame,  # retrievers.csv
+    run: dict,  # run.json
+):
     "The three headline rows: the seed's claim beside this run's figure on each split, for the methods chosen on validation."
     splits = [s for s in SPLIT_LABELS if s in run['splits']]
-    est, ret = ({s: _chosen(t, run, s, k) for s in splits} for t, k in ((estimators, 'estimator'), (retrievers, 'retriever')))
-    def both(fmt, rows): return {SPLIT_LABELS[s]: fmt(rows[s]) for s in splits}
-    def names(rows): return ' / '.join(dict.fromkeys(r['method'] for r in rows.values()))
+    est, ret = (
+        {s: _chosen(t, run, s, k) for s in splits}
+        for t, k in ((estimators, 'estimator'), (retrievers, 'retriever'))
+    )
+
+    def both(fmt, rows):
+        return {SPLIT_LABELS[s]: fmt(rows[s]) for s in splits}
+
+    def names(rows):
+        return ' / '.join(dict.fromkeys(r['method'] for r in rows.values()))
+
     inf = next(i for i in run['inference'] if i['method'] == run['splits']['group']['estimator'])
-    return pd.DataFrame([
-        dict(metric='Parameter MAE', seed_claim=SEED_CLAIMS['Parameter MAE'],
-             **both(lambda r: f"{r['param_mae']:.3f} [{r['param_mae_lo']:.3f}, {r['param_mae_hi']:.3f}]", est), method=names(est),
-             evaluated_on=f"{int(est['group']['n_presets'])} / {int(est[splits[-1]]['n_presets'])} test presets, each once at MIDI note "
-                          f"{run['pool_note']}; 30 continuous normalised parameters"),
-        dict(metric='Tone Match Accuracy', seed_claim=SEED_CLAIMS['Tone Match Accuracy'],
-             **both(lambda r: f"{100 * r['top1']:.1f} % [{100 * r['top1_lo']:.1f}, {100 * r['top1_hi']:.1f}]", ret), method=names(ret),
-             evaluated_on=f"top-1 of {int(ret['group']['n_queries'])} / {int(ret[splits[-1]]['n_queries'])} test presets played at note "
-                          f"{run['query_note']}, against a pool of N = {int(ret['group']['pool_size'])} presets at note {run['pool_note']}"),
-        dict(metric='Inference', seed_claim=SEED_CLAIMS['Inference'], **{SPLIT_LABELS['group']: f"{inf['inference_ms_median']:.1f} ms/preset"},
-             method=inf['method'], evaluated_on=f"a .wav path to parameters (read, features, predict), batch 1, median of {inf['n_calls']} calls "
-                                                f"after warm-up (90th percentile {inf['inference_ms_p90']:.1f} ms), {run['device']}"),
-    ]).fillna('')
+    return pd.DataFrame(
+        [
+            dict(
+                metric='Parameter MAE',
+                seed_claim=SEED_CLAIMS['Parameter MAE'],
+                **both(
+                    lambda r: (
+                        f"{r['param_mae']:.3f} [{r['param_mae_lo']:.3f}, {r['param_mae_hi']:.3f}]"
+                    ),
+                    est,
+                ),
+                method=names(est),
+                evaluated_on=f"{int(est['group']['n_presets'])} / {int(est[splits[-1]]['n_presets'])} test presets, each once at MIDI note "
+                f"{run['pool_note']}; 30 continuous normalised parameters",
+            ),
+            dict(
+                metric='Tone Match Accuracy',
+                seed_claim=SEED_CLAIMS['Tone Match Accuracy'],
+                **both(
+                    lambda r: (
+                        f"{100 * r['top1']:.1f} % [{100 * r['top1_lo']:.1f}, {100 * r['top1_hi']:.1f}]"
+                    ),
+                    ret,
+                ),
+                method=names(ret),
+                evaluated_on=f"top-1 of {int(ret['group']['n_queries'])} / {int(ret[splits[-1]]['n_queries'])} test presets played at note "
+                f"{run['query_note']}, against a pool of N = {int(ret['group']['pool_size'])} presets at note {run['pool_note']}",
+            ),
+            dict(
+                metric='Inference',
+                seed_claim=SEED_CLAIMS['Inference'],
+                **{SPLIT_LABELS['group']: f"{inf['inference_ms_median']:.1f} ms/preset"},
+                method=inf['method'],
+                evaluated_on=f"a .wav path to parameters (read, features, predict), batch 1, median of {inf['n_calls']} calls "
+                f"after warm-up (90th percentile {inf['inference_ms_p90']:.1f} ms), {run['device']}",
+            ),
+        ]
+    ).fillna('')
 
-def _fmt(df:pd.DataFrame): return df.to_markdown(index=False, floatfmt='.4g')
 
-BASELINE_MLP, BASELINE_NEAREST = 'mlp', 'nearest-preset'   # the baselines the predictor's targets are ratios to
+def _fmt(df: pd.DataFrame):
+    return df.to_markdown(index=False, floatfmt='.4g')
 
-def predictor_targets(estimators:pd.DataFrame, # estimators.csv
-                      refinement:pd.DataFrame, # refinement.csv
-                      run:dict, # run.json
-                     ) -> pd.DataFrame:
+
+# the baselines the predictor's targets are ratios to
+BASELINE_MLP, BASELINE_NEAREST = ('mlp', 'nearest-preset')
+
+
+def predictor_targets(
+    estimators: pd.DataFrame,  # estimators.csv
+    refinement: pd.DataFrame,  # refinement.csv
+    run: dict,  # run.json
+) -> pd.DataFrame:
     "Each target of the parameter predictor beside what this run measured, on the near-duplicate-group split, baselines of the same run."
     name, note = run['predictor']['name'], run['pool_note']
-    at = estimators[(estimators['split'] == 'group') & (estimators['note'] == note)].set_index('method')
+    at = estimators[(estimators['split'] == 'group') & (estimators['note'] == note)].set_index(
+        'method'
+    )
     p, mlp, near = at.loc[name], at.loc[BASELINE_MLP], at.loc[BASELINE_NEAREST]
     ref = refinement[(refinement['split'] == 'group') & (refinement['start'] == name)].iloc[0]
     inf = next(i for i in run['inference'] if i['method'] == name)
     train = run['predictor']['training']
-    rows = [('Parameter MAE', f"<= 0.85 x {BASELINE_MLP} = {0.85 * mlp['param_mae']:.4f}", p['param_mae'], p['param_mae'] <= 0.85 * mlp['param_mae']),
-            ('Discrete accuracy', f">= {BASELINE_MLP} + 5 points = {mlp['discrete_acc'] + 0.05:.4f}", p['discrete_acc'], p['discrete_acc'] >= mlp['discrete_acc'] + 0.05),
-            ('Log-mel L1 (dB), predictor alone', f"< {BASELINE_NEAREST} = {near['logmel_l1']:.3f}", p['logmel_l1'], p['logmel_l1'] < near['logmel_l1']),
-            ('MR-STFT, predictor alone', f"< {BASELINE_NEAREST} = {near['mrstft']:.3f}", p['mrstft'], p['mrstft'] < near['mrstft']),
-            ('Median F0 error of the re-render (cents)', '<= 50', p['f0_cents_median'], p['f0_cents_median'] <= 50),
-            (f"Log-mel L1 (dB) after CMA-ES, {int(ref['n_presets'])} presets", f"<= 0.7 x {BASELINE_NEAREST} on the same presets = {0.7 * ref['nearest_preset_logmel_l1']:.3f}",
-             ref['logmel_l1_after'], ref['logmel_l1_after'] <= 0.7 * ref['nearest_preset_logmel_l1']),
-            ('CMA-ES seconds per preset', '<= 5', ref['s_per_preset'], ref['s_per_preset'] <= 5),
-            ('Inference, .wav to parameters, batch 1 (ms, median)', '<= 23', inf['inference_ms_median'], inf['inference_ms_median'] <= 23),
-            ('Training time (s)', '<= 1200', train['seconds'], train['seconds'] <= 1200),
-            ('Training peak memory (GB, whole process)', '<= 6', train['peak_rss_gb'], train['peak_rss_gb'] <= 6)]
-    return pd.DataFrame(rows, columns=['target', 'threshold', 'measured', 'met']).assign(met=lambda d: d['met'].map({True: 'yes', False: '**no**'}))
+    rows = [
+        (
+            'Parameter MAE',
+            f"<= 0.85 x {BASELINE_MLP} = {0.85 * mlp['param_mae']:.4f}",
+            p['param_mae'],
+            p['param_mae'] <= 0.85 * mlp['param_mae'],
+        ),
+        (
+            'Discrete accuracy',
+            f">= {BASELINE_MLP} + 5 points = {mlp['discrete_acc'] + 0.05:.4f}",
+            p['discrete_acc'],
+            p['discrete_acc'] >= mlp['discrete_acc'] + 0.05,
+        ),
+        (
+            'Log-mel L1 (dB), predictor alone',
+            f"< {BASELINE_NEAREST} = {near['logmel_l1']:.3f}",
+            p['logmel_l1'],
+            p['logmel_l1'] < near['logmel_l1'],
+        ),
+        (
+            'MR-STFT, predictor alone',
+            f"< {BASELINE_NEAREST} = {near['mrstft']:.3f}",
+            p['mrstft'],
+            p['mrstft'] < near['mrstft'],
+        ),
+        (
+            'Median F0 error of the re-render (cents)',
+            '<= 50',
+            p['f0_cents_median'],
+            p['f0_cents_median'] <= 50,
+        ),
+        (
+            f"Log-mel L1 (dB) after CMA-ES, {int(ref['n_presets'])} presets",
+            f"<= 0.7 x {BASELINE_NEAREST} on the same presets = {0.7 * ref['nearest_preset_logmel_l1']:.3f}",
+            ref['logmel_l1_after'],
+            ref['logmel_l1_after'] <= 0.7 * ref['nearest_preset_logmel_l1'],
+        ),
+        ('CMA-ES seconds per preset', '<= 5', ref['s_per_preset'], ref['s_per_preset'] <= 5),
+        (
+            'Inference, .wav to parameters, batch 1 (ms, median)',
+            '<= 23',
+            inf['inference_ms_median'],
+            inf['inference_ms_median'] <= 23,
+        ),
+        ('Training time (s)', '<= 1200', train['seconds'], train['seconds'] <= 1200),
+        (
+            'Training peak memory (GB, whole process)',
+            '<= 6',
+            train['peak_rss_gb'],
+            train['peak_rss_gb'] <= 6,
+        ),
+    ]
+    return pd.DataFrame(rows, columns=['target', 'threshold', 'measured', 'met']).assign(
+        met=lambda d: d['met'].map({True: 'yes', False: '**no**'})
+    )
 
-def _test_sets(estimators:pd.DataFrame, retrievers:pd.DataFrame, run:dict):
+
+def _test_sets(estimators: pd.DataFrame, retrievers: pd.DataFrame, run: dict):
     "Presets per split, and how many were scored at each note and queried."
     rows = []
     for s, info in run['splits'].items():
         est = estimators[(estimators['split'] == s) & (estimators['method'] == SANITY_METHOD)]
-        scored = estimators[(estimators['split'] == s) & (estimators['method'] == info['estimator'])]
-        rows.append({'split': SPLIT_LABELS[s], **{f'{k} presets': v for k, v in info['n_presets'].items()},
-                     'test presets scored, per note': ', '.join(f"{int(r['n_presets'])} at {int(r['note'])}" for _, r in scored.iterrows()),
-                     'retrieval queries': int(retrievers.loc[retrievers['split'] == s, 'n_queries'].iat[0]),
-                     'retrieval pool': int(retrievers.loc[retrievers['split'] == s, 'pool_size'].iat[0]),
-                     'sanity row clips': int(est['n_clips'].iat[0]) if len(est) else 0,
-                     'nearest-training-preset oracle MAE': info['nearest_train_mae']})
+        scored = estimators[
+            (estimators['split'] == s) & (estimators['method'] == info['estimator'])
+        ]
+        rows.append(
+            {
+                'split': SPLIT_LABELS[s],
+                **{f'{k} presets': v for k, v in info['n_presets'].items()},
+                'test presets scored, per note': ', '.join(
+                    f"{int(r['n_presets'])} at {int(r['note'])}" for _, r in scored.iterrows()
+                ),
+                'retrieval queries': int(
+                    retrievers.loc[retrievers['split'] == s, 'n_queries'].iat[0]
+                ),
+                'retrieval pool': int(retrievers.loc[retrievers['split'] == s, 'pool_size'].iat[0]),
+                'sanity row clips': int(est['n_clips'].iat[0]) if len(est) else 0,
+                'nearest-training-preset oracle MAE': info['nearest_train_mae'],
+            }
+        )
     return pd.DataFrame(rows)
 
-_ESTIMATOR_COLUMNS = ('method', 'note', 'n_presets', *ESTIMATOR_METRICS, 'silent_rate', 'n_render_failed')
 
-def _trained(t:dict) -> str:
+_ESTIMATOR_COLUMNS = (
+    'method',
+    'note',
+    'n_presets',
+    *ESTIMATOR_METRICS,
+    'silent_rate',
+    'n_render_failed',
+)
+
+
+def _trained(t: dict) -> str:
     "A model card's training summary in words."
-    return (f"{t['epochs']} epochs ({t['stopped_by']}) in {t['seconds']:.0f} s on {t['device']} ({t['precision']}), "
-            f"peak memory {t['peak_rss_gb']:.2f} GB (whole process)")
+    return (
+        f"{t['epochs']} epochs ({t['stopped_by']}) in {t['seconds']:.0f} s on {t['device']} ({t['precision']}), "
+        f"peak memory {t['peak_rss_gb']:.2f} GB (whole process)"
+    )
 
-def write_results(run_dir:str|Path, # the run folder the evaluate step wrote
-                  out:str|Path='reports/results.md'): # markdown destination; a CSV goes beside it
+
+def write_results(
+    run_dir: str | Path,  # the run folder the evaluate step wrote
+    out: str | Path = 'reports/results.md',  # markdown destination; a CSV goes beside it
+):
     "Write the results markdown (key results, then every table) and `results.csv` with the key results."
     run_dir, out = Path(run_dir), Path(out)
     tables, run = _read_tables(run_dir)
     est, ret, ref = tables['estimators'], tables['retrievers'], tables['refinement']
     key = key_results(est, ret, run)
-    dirty = (f" **The working tree had uncommitted changes** ({', '.join(run['git_dirty_files'])}): the code is not exactly that commit."
-             if run.get('git_dirty') else ' The working tree was clean.')
-    lines = ['# Results', '',
-             f"Profile `{run['profile']}`, git `{run.get('git_commit', '?')}`, generated from `{run_dir}` on {run['device']}.{dirty} "
-             f"Seeds {run['seeds']}.", '',
-             'Test and validation presets are human-made. None is a near twin of a training preset (at most 3 parameters '
-             'apart) or a numbered variant of one in the same bank: `splits.check_splits` asserts it whenever a split is '
-             'drawn. Two splits of the same clips are scored: **near-duplicate-group** (the dataset\'s split: unseen '
-             'sounds from the same banks) and **bank-held-out** (whole banks held out: unseen authors; test presets per '
-             f"bank: {run['bank_test_presets']}). The leak that remains is measured without a model: an oracle answering each test "
-             'preset with the training preset closest in parameter space scores the MAE in the test-set table (on the first, '
-             'looser split it scored 0.073). '
-             f"Every test preset is scored once at MIDI note {run['pool_note']}; other "
-             'notes are separate rows. Bracketed ranges are 95 % bootstrap intervals over test presets. The mean and '
-             'random presets are drawn from the human training presets only.', '',
-             '## Key results', '',
-             f"Methods chosen on the validation split, figures on test. Seed claims: {SEED_SOURCE}.", '', _fmt(key), '',
-             '## Test sets', '', _fmt(_test_sets(est, ret, run)), '']
+    dirty = (
+        f" **The working tree had uncommitted changes** ({', '.join(run['git_dirty_files'])}): the code is not exactly that commit."
+        if run.get('git_dirty')
+        else ' The working tree was clean.'
+    )
+    lines = [
+        '# Results',
+        '',
+        f"Profile `{run['profile']}`, git `{run.get('git_commit', '?')}`, generated from `{run_dir}` on {run['device']}.{dirty} "
+        f"Seeds: {_listing(run['seeds'])}.",
+        '',
+        'Test and validation presets are human-made. None is a near twin of a training preset (at most 3 parameters '
+        'apart) or a numbered variant of one in the same bank: `splits.check_splits` asserts it whenever a split is '
+        'drawn. Two splits of the same clips are scored: **near-duplicate-group** (the dataset\'s split: unseen '
+        'sounds from the same banks) and **bank-held-out** (whole banks held out: unseen authors; test presets per '
+        f"bank: {_listing(run['bank_test_presets'])}). The leak that remains is measured without a model: an oracle answering each test "
+        'preset with the training preset closest in parameter space scores the MAE in the test-set table (on the first, '
+        'looser split it scored 0.073). '
+        f"Every test preset is scored once at MIDI note {run['pool_note']}; other "
+        'notes are separate rows. Bracketed ranges are 95 % bootstrap intervals over test presets. The mean and '
+        'random presets are drawn from the human training presets only.',
+        '',
+        '## Key results',
+        '',
+        f"Methods chosen on the validation split, figures on test. Seed claims: {SEED_SOURCE}.",
+        '',
+        _fmt(key),
+        '',
+        '## Test sets',
+        '',
+        _fmt(_test_sets(est, ret, run)),
+        '',
+    ]
     pr, tr = run['predictor'], run['predictor']['training']
-    lines += [f"## The parameter predictor: `{pr['name']}`", '',
-              f"A CNN-BiLSTM ({pr['n_parameters']:,} trainable parameters; `nbs/09_predictor.ipynb`, `configs/training.toml`) trained on the "
-              f"near-duplicate-group split's training clips (human presets and synthetic patches) with `ParameterLoss`, early-stopped on the "
-              f"validation presets: {_trained(tr)}. It is scored on the near-duplicate-group split only: the bank-held-out "
-              'split re-splits the same clips, so its test presets were among this model\'s training presets. Its targets, as ratios to '
-              'the baselines of this same run (test presets at the pool note):', '', _fmt(predictor_targets(est, ref, run)), '',
-              '## Inference', '', 'From a `.wav` path to parameters (read, features, predict) for the estimators, and to the top 5 presets '
-              f"of the {run['pool_size']:,}-preset pool (read, log-mel, embed, search) for the tone matcher; batch 1, after warm-up:", '',
-              _fmt(pd.DataFrame(run['inference'])), '']
+    lines += [
+        f"## The parameter predictor: `{pr['name']}`",
+        '',
+        f"A CNN-BiLSTM ({pr['n_parameters']:,} trainable parameters; `nbs/09_predictor.ipynb`, `configs/training.toml`) trained on the "
+        f"near-duplicate-group split's training clips (human presets and synthetic patches) with `ParameterLoss`, early-stopped on the "
+        f"validation presets: {_trained(tr)}. It is scored on the near-duplicate-group split only: the bank-held-out "
+        'split re-splits the same clips, so its test presets were among this model\'s training presets. Its targets, as ratios to '
+        'the baselines of this same run (test presets at the pool note):',
+        '',
+        _fmt(predictor_targets(est, ref, run)),
+        '',
+        '## Inference',
+        '',
+        'From a `.wav` path to parameters (read, features, predict) for the estimators, and to the top 5 presets '
+        f"of the {run['pool_size']:,}-preset pool (read, log-mel, embed, search) for the tone matcher; batch 1, after warm-up:",
+        '',
+        _fmt(pd.DataFrame(run['inference'])),
+        '',
+    ]
     for s in run['splits']:
         table = est[est['split'] == s]
-        lines += [f'## Parameter estimators: {SPLIT_LABELS[s]} split', '',
-                  'MAE over the 30 continuous normalised parameters, accuracy over the 11 discrete ones; audio metrics compare '
-                  'the re-rendered estimate with the target clip (0 = identical). `f0_cents` is over clips with a frame voiced '
-                  'in both; `f0_unscored` counts the clips it could not score. `val_param_mae` is what the headline choice is '
-                  'made on. `ms_per_preset` is prediction time only, on extracted features.', '',
-                  _fmt(with_intervals(table)[[c for c in _ESTIMATOR_COLUMNS if c in table]]), '',
-                  f"MAE per parameter group, note {run['pool_note']}:", '',
-                  _fmt(table[table['note'] == run['pool_note']][['method', *[c for c in table if c.startswith('mae/')]]]), '']
+        lines += [
+            f'## Parameter estimators: {SPLIT_LABELS[s]} split',
+            '',
+            'MAE over the 30 continuous normalised parameters, accuracy over the 11 discrete ones; audio metrics compare '
+            'the re-rendered estimate with the target clip (0 = identical). `f0_cents` is over clips with a frame voiced '
+            'in both; `f0_unscored` counts the clips it could not score. `val_param_mae` is what the headline choice is '
+            'made on. `ms_per_preset` is prediction time only, on extracted features.',
+            '',
+            _fmt(with_intervals(table)[[c for c in _ESTIMATOR_COLUMNS if c in table]]),
+            '',
+            f"MAE per parameter group, note {run['pool_note']}:",
+            '',
+            _fmt(
+                table[table['note'] == run['pool_note']][
+                    ['method', *[c for c in table if c.startswith('mae/')]]
+                ]
+            ),
+            '',
+        ]
     syn = tables['synthetic']
-    lines += ['## Held-out synthetic patches', '',
-              f"Fresh synthetic patches no method trained on (half uniform over the parameter space, half perturbed from the test presets; "
-              f"`evaluate.held_out_synthetic`), scored like the human test presets, by the methods fitted on the near-duplicate-group split. "
-              'The gap between this table and the human one is the part of a method\'s skill that does not carry over to what people make.', '',
-              _fmt(with_intervals(syn)[[c for c in ('method', 'n_presets', *ESTIMATOR_METRICS) if c in syn and c != 'val_param_mae']]), '']
+    lines += [
+        '## Held-out synthetic patches',
+        '',
+        f"Fresh synthetic patches no method trained on (half uniform over the parameter space, half perturbed from the test presets; "
+        f"`evaluate.held_out_synthetic`), scored like the human test presets, by the methods fitted on the near-duplicate-group split. "
+        'The gap between this table and the human one is the part of a method\'s skill that does not carry over to what people make.',
+        '',
+        _fmt(
+            with_intervals(syn)[
+                [
+                    c
+                    for c in ('method', 'n_presets', *ESTIMATOR_METRICS)
+                    if c in syn and c != 'val_param_mae'
+                ]
+            ]
+        ),
+        '',
+    ]
     mr, mt = run['matcher'], run['matcher']['training']
-    lines += [f"## The tone matcher: `{mr['name']}`", '',
-              f"A Siamese encoder of the log-mel spectrogram ({mr['n_parameters']:,} trainable parameters; `nbs/09a_matcher.ipynb`, "
-              f"`configs/training.toml`) trained with a batch-hard triplet loss on the near-duplicate-group split's training presets "
-              f"(human and synthetic, each at the dataset's notes), early-stopped on the validation presets: {_trained(mt)}. "
-              'It is scored on the near-duplicate-group split only (the bank re-split\'s test presets were among its training presets). '
-              'Its targets, beside the baselines of this same run:', '', _fmt(matcher_targets(ret, run)), '']
+    lines += [
+        f"## The tone matcher: `{mr['name']}`",
+        '',
+        f"A Siamese encoder of the log-mel spectrogram ({mr['n_parameters']:,} trainable parameters; `nbs/09a_matcher.ipynb`, "
+        f"`configs/training.toml`) trained with a batch-hard triplet loss on the near-duplicate-group split's training presets "
+        f"(human and synthetic, each at the dataset's notes), early-stopped on the validation presets: {_trained(mt)}. "
+        'It is scored on the near-duplicate-group split only (the bank re-split\'s test presets were among its training presets). '
+        'Its targets, beside the baselines of this same run:',
+        '',
+        _fmt(matcher_targets(ret, run)),
+        '',
+    ]
     rc, rt = run['recommender'], run['recommender']['training']
-    lines += [f"## The parameter recommender: `{rc['name']}`", '',
-              f"A variational autoencoder over presets ({rc['n_parameters']:,} trainable parameters, a {rc['latent']}-dimensional latent space; "
-              f"`nbs/09c_recommender.ipynb`, `configs/training.toml`) with a descriptor regressor on its latent space, trained with an "
-              f"annealed KL term on the near-duplicate-group split's training presets ({rc['n_train_presets']:,}: sources {rc['sources']}), "
-              f"each described from one render at C4, early-stopped on the validation presets: {_trained(rt)}. "
-              'Scored on that split\'s test presets, which it never saw.', '',
-              '**Reconstruction.** Each test preset encoded (posterior mean) and decoded, beside the mean training preset; the audio '
-              'distances compare the renders of the two at C4.', '',
-              _fmt(with_intervals(tables['reconstruction'])), '',
-              f"**Suggestions** (`nbs/09d_suggest.ipynb`). {rc['suggest_presets']} test presets (a seeded draw), each asked to move every "
-              f"descriptor by {rc['suggest_amount']:g} standard deviations (over the training presets, on the descriptor's working scale) in "
-              f"each direction. A request is *reached* when the rendered suggestion moved that descriptor at least that far in that "
-              f"direction and every other descriptor the preset has stayed within ±{rc['tolerance']:g} standard deviations. `one-knob` is the "
-              'baseline: the one parameter a sound designer would turn (`suggest.ONE_KNOB`) by each of `SuggestConfig.knob_steps`, the smallest move that works. '
-              'Both are checked by the same renders and rule; `renders`: candidates rendered per request. `infeasible`: requests beyond every training preset (or about a '
-              'descriptor the sound lacks), left out of `success`. `change_where_both`: median total parameter change (normalised '
-              'continuous values, +1 per discrete parameter changed) over the requests both methods reached.', '',
-              _fmt(tables['suggestions']), '',
-              'Its targets:', '', _fmt(recommender_targets(tables['suggestions'])), '']
+    lines += [
+        f"## The parameter recommender: `{rc['name']}`",
+        '',
+        f"A variational autoencoder over presets ({rc['n_parameters']:,} trainable parameters, a {rc['latent']}-dimensional latent space; "
+        f"`nbs/09c_recommender.ipynb`, `configs/training.toml`) with a descriptor regressor on its latent space, trained with an "
+        f"annealed KL term on the near-duplicate-group split's training presets ({rc['n_train_presets']:,}: sources {rc['sources']}), "
+        f"each described from one render at C4, early-stopped on the validation presets: {_trained(rt)}. "
+        'Scored on that split\'s test presets, which it never saw.',
+        '',
+        '**Reconstruction.** Each test preset encoded (posterior mean) and decoded, beside the mean training preset; the audio '
+        'distances compare the renders of the two at C4.',
+        '',
+        _fmt(with_intervals(tables['reconstruction'])),
+        '',
+        f"**Suggestions** (`nbs/09d_suggest.ipynb`). {rc['suggest_presets']} test presets (a seeded draw), each asked to move every "
+        f"descriptor by {rc['suggest_amount']:g} standard deviations (over the training presets, on the descriptor's working scale) in "
+        f"each direction. A request is *reached* when the rendered suggestion moved that descriptor at least that far in that "
+        f"direction and every other descriptor the preset has stayed within ±{rc['tolerance']:g} standard deviations. `one-knob` is the "
+        'baseline: the one parameter a sound designer would turn (`suggest.ONE_KNOB`) by each of `SuggestConfig.knob_steps`, the smallest move that works. '
+        'Both are checked by the same renders and rule; `renders`: candidates rendered per request. `infeasible`: requests beyond every training preset (or about a '
+        'descriptor the sound lacks), left out of `success`. `change_where_both`: median total parameter change (normalised '
+        'continuous values, +1 per discrete parameter changed) over the requests both methods reached.',
+        '',
+        _fmt(tables['suggestions']),
+        '',
+        'Its targets:',
+        '',
+        _fmt(recommender_targets(tables['suggestions'])),
+        '',
+    ]
     sy = run['synth']
     wts, ddsp = (tables['synth_reconstruction']['method'].iat[i] for i in (0, 1))
-    lines += ['## WTSv2: differentiable wavetable synthesis', '',
-              f"The seed's WTSv2 ({sy['models'][wts]['n_parameters']:,} trainable parameters; `nbs/09e_wtsv2.ipynb`, `[wtsv2]` in "
-              f"`configs/training.toml`) and a DDSP harmonic-plus-noise baseline ({sy['models'][ddsp]['n_parameters']:,}) trained the same way "
-              f"(the same {sy['models'][wts]['n_clips']['train']} training presets at C4, loss and budget) at **{sy['sample_rate']:,} Hz**: "
-              f"{wts} {_trained(sy['models'][wts]['training'])}; {ddsp} {_trained(sy['models'][ddsp]['training'])}. Scored on the "
-              f"{sy['n_clips']} held-out test presets of the near-duplicate-group split at MIDI note {sy['note']}; every figure here is at "
-              f"{sy['sample_rate']:,} Hz (git `{sy['git_commit']}`).", '',
-              '**Reconstruction**: MR-STFT distance (auraloss, each clip on its own) between the clip and the reconstruction; the '
-              'nearest-preset baseline\'s preset is re-rendered by amsynth and resampled the same way. The decoders hear the clip\'s own '
-              'F0, loudness and MFCCs frame by frame; the nearest preset is one whole preset.', '',
-              _fmt(with_intervals(tables['synth_reconstruction'])), '', 'Its targets:', '', _fmt(synth_targets(tables['synth_reconstruction'])), '',
-              '**ADSR**: normalised absolute error of the estimates of amsynth\'s amplitude envelope, on the same test presets. The heads '
-              'would be used as features or an ensemble member of the predictor only if they beat it here.', '', _fmt(tables['synth_adsr']), '',
-              f"**Waveform**: the learned wavetable's nearest basic shape agrees with the preset's `osc1_waveform` on "
-              f"{sy['waveform_agreement']:.1%} of the test presets; always answering the training presets' commonest waveform "
-              f"({sy['majority_waveform']}) agrees on {sy['majority_agreement']:.1%}. Counts, true waveform by nearest shape:", '',
-              _fmt(tables['synth_waveform']), '']
-    lines += ['## Tone matching (retrieval)', '',
-              'Each test preset is looked up in the pool of every library preset at the pool note; the whole pool is ranked, so '
-              '`mrr` is exact. **Octave protocol**: queries are the test presets at the query note, from the dataset. **Unseen notes**: '
-              'the test presets rendered afresh at notes and a velocity no dataset clip has (near-duplicate-group split). '
-              '`sound_alike_top1` also counts a wrong first result whose own render at the query\'s note and velocity is within '
-              f"{run['alike_db']:g} dB log-mel L1 of the query (presets that differ only in what cannot be heard there). "
-              '`category_chance` is the share of the commonest category among the queries: what `category_top1` scores by always '
-              'answering it. `ms_per_query` ranks the whole pool from extracted features.', '']
-    for protocol, table in ret.groupby('protocol', sort=False):
-        lines += [f'### {protocol}', '', _fmt(with_intervals(table.drop(columns=['protocol', 'k']).dropna(axis=1, how='all'), fmt='.3f')), '']
     lines += [
-              '## Render-in-the-loop refinement: cost and gain', '',
-              'The headline estimator\'s and the predictor\'s estimates refined by CMA-ES over the continuous parameters, amsynth in '
-              'the loop, on a seeded subset of test presets, within a render budget and a time cap per preset (`max_s`). '
-              '`nearest_preset_*` scores the nearest-preset baseline on the same presets and notes. Candidates are played at the note detected from the target\'s pitch '
-              '(`note_detected_ok`: how often that is the note the target was played at); before and after are both played there. '
-              'The search minimises the column marked *(objective)*, so that column is the optimised quantity, not a test score: '
-              'judge it by the others.', '',
-              _fmt(ref.rename(columns={f'{ref["objective"].iat[0]}_{w}': f'{ref["objective"].iat[0]}_{w} (objective)' for w in ('before', 'after')})), '']
+        '## WTSv2: differentiable wavetable synthesis',
+        '',
+        f"The seed's WTSv2 ({sy['models'][wts]['n_parameters']:,} trainable parameters; `nbs/09e_wtsv2.ipynb`, `[wtsv2]` in "
+        f"`configs/training.toml`) and a DDSP harmonic-plus-noise baseline ({sy['models'][ddsp]['n_parameters']:,}) trained the same way "
+        f"(the same {sy['models'][wts]['n_clips']['train']} training presets at C4, loss and budget) at **{sy['sample_rate']:,} Hz**: "
+        f"{wts} {_trained(sy['models'][wts]['training'])}; {ddsp} {_trained(sy['models'][ddsp]['training'])}. Scored on the "
+        f"{sy['n_clips']} held-out test presets of the near-duplicate-group split at MIDI note {sy['note']}; every figure here is at "
+        f"{sy['sample_rate']:,} Hz (git `{sy['git_commit']}`).",
+        '',
+        '**Reconstruction**: MR-STFT distance (auraloss, each clip on its own) between the clip and the reconstruction; the '
+        'nearest-preset baseline\'s preset is re-rendered by amsynth and resampled the same way. The decoders hear the clip\'s own '
+        'F0, loudness and MFCCs frame by frame; the nearest preset is one whole preset.',
+        '',
+        _fmt(with_intervals(tables['synth_reconstruction'])),
+        '',
+        'Its targets:',
+        '',
+        _fmt(synth_targets(tables['synth_reconstruction'])),
+        '',
+        '**ADSR**: normalised absolute error of the estimates of amsynth\'s amplitude envelope, on the same test presets. The heads '
+        'would be used as features or an ensemble member of the predictor only if they beat it here.',
+        '',
+        _fmt(tables['synth_adsr']),
+        '',
+        f"**Waveform**: the learned wavetable's nearest basic shape agrees with the preset's `osc1_waveform` on "
+        f"{sy['waveform_agreement']:.1%} of the test presets; always answering the training presets' commonest waveform "
+        f"({sy['majority_waveform']}) agrees on {sy['majority_agreement']:.1%}. Counts, true waveform by nearest shape:",
+        '',
+        _fmt(tables['synth_waveform']),
+        '',
+    ]
+    lines += [
+        '## Tone matching (retrieval)',
+        '',
+        'Each test preset is looked up in the pool of every library preset at the pool note; the whole pool is ranked, so '
+        '`mrr` is exact. **Octave protocol**: queries are the test presets at the query note, from the dataset. **Unseen notes**: '
+        'the test presets rendered afresh at notes and a velocity no dataset clip has (near-duplicate-group split). '
+        '`sound_alike_top1` also counts a wrong first result whose own render at the query\'s note and velocity is within '
+        f"{run['alike_db']:g} dB log-mel L1 of the query (presets that differ only in what cannot be heard there). "
+        '`category_chance` is the share of the commonest category among the queries: what `category_top1` scores by always '
+        'answering it. `ms_per_query` ranks the whole pool from extracted features.',
+        '',
+    ]
+    for protocol, table in ret.groupby('protocol', sort=False):
+        lines += [
+            f'### {protocol}',
+            '',
+            _fmt(
+                with_intervals(
+                    table.drop(columns=['protocol', 'k']).dropna(axis=1, how='all'), fmt='.3f'
+                )
+            ),
+            '',
+        ]
+    lines += [
+        '## Render-in-the-loop refinement: cost and gain',
+        '',
+        'The headline estimator\'s and the predictor\'s estimates refined by CMA-ES over the continuous parameters, amsynth in '
+        'the loop, on a seeded subset of test presets, within a render budget and a time cap per preset (`max_s`). '
+        '`nearest_preset_*` scores the nearest-preset baseline on the same presets and notes. Candidates are played at the note detected from the target\'s pitch '
+        '(`note_detected_ok`: how often that is the note the target was played at); before and after are both played there. '
+        'The search minimises the column marked *(objective)*, so that column is the optimised quantity, not a test score: '
+        'judge it by the others.',
+        '',
+        _fmt(
+            ref.rename(
+                columns={
+                    f'{ref["objective"].iat[0]}_{w}': f'{ref["objective"].iat[0]}_{w} (objective)'
+                    for w in ('before', 'after')
+                }
+            )
+        ),
+        '',
+    ]
     for s in run['splits']:
         cat = tables[f'per_category_{s}']
-        lines += [f"## Per category: {cat['method'].iat[0]}, {SPLIT_LABELS[s]} split", '', _fmt(cat.drop(columns='method')), '']
+        lines += [
+            f"## Per category: {cat['method'].iat[0]}, {SPLIT_LABELS[s]} split",
+            '',
+            _fmt(cat.drop(columns='method')),
+            '',
+        ]
     figures = sorted(p.name for p in run_dir.glob('*.png'))
     if figures:
-        rel = Path('runs')/run_dir.name if out.parent.name == 'reports' else run_dir
-        lines += ['## Figures', ''] + [f"![{f}]({(rel/f).as_posix()})" for f in figures] + ['']
-    with atomic_write(out, 'w') as f: f.write('\n'.join(lines))
-    with atomic_write(out.with_suffix('.csv'), 'w') as f: key.to_csv(f, index=False)
+        rel = Path('runs') / run_dir.name if out.parent.name == 'reports' else run_dir
+        lines += ['## Figures', ''] + [f"![{f}]({(rel / f).as_posix()})" for f in figures] + ['']
+    with atomic_write(out, 'w') as f:
+        f.write('\n'.join(lines))
+    with atomic_write(out.with_suffix('.csv'), 'w') as f:
+        key.to_csv(f, index=False)
     return key
 
-def recommender_targets(suggestions:pd.DataFrame, # suggestions.csv
-                       ) -> pd.DataFrame:
+
+def recommender_targets(
+    suggestions: pd.DataFrame,  # suggestions.csv
+) -> pd.DataFrame:
     "Per descriptor: the recommender's success against the 90 % target and the one-knob baseline, and the parameter change where both succeeded."
     s = suggestions.set_index(['descriptor', 'method'])
     rows = []
     for d in dict.fromkeys(suggestions['descriptor']):
         v, k = s.loc[(d, 'vae')], s.loc[(d, 'one-knob')]
-        rows.append(dict(descriptor=d, requests=int(v['requests']), vae_success=v['success'], one_knob_success=k['success'],
-                         at_least_90=v['success'] >= 0.9, ahead=v['success'] > k['success'], vae_change=v['change_where_both'],
-                         one_knob_change=k['change_where_both'], less_change=v['change_where_both'] < k['change_where_both']))
+        rows.append(
+            dict(
+                descriptor=d,
+                requests=int(v['requests']),
+                vae_success=v['success'],
+                one_knob_success=k['success'],
+                at_least_90=v['success'] >= 0.9,
+                ahead=v['success'] > k['success'],
+                vae_change=v['change_where_both'],
+                one_knob_change=k['change_where_both'],
+                less_change=v['change_where_both'] < k['change_where_both'],
+            )
+        )
     out = pd.DataFrame(rows)
-    for c in ('at_least_90', 'ahead', 'less_change'): out[c] = out[c].map({True: 'yes', False: '**no**'})
+    for c in ('at_least_90', 'ahead', 'less_change'):
+        out[c] = out[c].map({True: 'yes', False: '**no**'})
     return out
 
-def synth_targets(reconstruction:pd.DataFrame, # synth_reconstruction.csv: WTSv2, the DDSP baseline, the nearest preset, in that order
-                 ) -> pd.DataFrame:
+
+def synth_targets(
+    reconstruction: pd.DataFrame,  # synth_reconstruction.csv: WTSv2, the DDSP baseline, the nearest preset, in that order
+) -> pd.DataFrame:
     "WTSv2's MR-STFT against each baseline's: the gap (negative: WTSv2 is better) and whether the target is met."
     r = reconstruction.set_index('method')['mrstft']
     wts = r.index[0]
-    out = pd.DataFrame([dict(target=f'{wts} below {b}', wtsv2=r[wts], baseline=r[b], gap=r[wts] - r[b], met='yes' if r[wts] < r[b] else '**no**')
-                        for b in r.index[1:]])
+    out = pd.DataFrame(
+        [
+            dict(
+                target=f'{wts} below {b}',
+                wtsv2=r[wts],
+                baseline=r[b],
+                gap=r[wts] - r[b],
+                met='yes' if r[wts] < r[b] else '**no**',
+            )
+            for b in r.index[1:]
+        ]
+    )
     return out
 
-def check_results(path:str|Path='reports/results.md'): # a results file written by `write_results`
+
+def check_results(
+    path: str | Path = 'reports/results.md',  # a results file written by `write_results`
+):
     "Raise `NsmError` naming what is missing if the results file lacks a key result, a split or a metric column."
     path = Path(path)
-    if not path.is_file(): raise NsmError(f"{path}: no results file; run the pipeline")
+    if not path.is_file():
+        raise NsmError(f"{path}: no results file; run the pipeline")
     text = path.read_text()
-    missing = [m for m in (*SEED_CLAIMS, *ESTIMATOR_METRICS, *RETRIEVER_METRICS, *SPLIT_LABELS.values(), 'pool_size',
-                           'renders_per_preset', '(objective)', '## The parameter predictor', '## Held-out synthetic patches',
-                           '## The tone matcher', 'sound_alike_top1', '### unseen notes', '## The parameter recommender', 'one_knob_success',
-                           '## WTSv2') if m not in text]
-    if 'nan' in text.split('## Test sets')[0].lower(): missing.append('a key result is NaN')
-    if missing: raise NsmError(f"{path}: missing {missing}")
+    missing = [
+        m
+        for m in (
+            *SEED_CLAIMS,
+            *ESTIMATOR_METRICS,
+            *RETRIEVER_METRICS,
+            *SPLIT_LABELS.values(),
+            'pool_size',
+            'renders_per_preset',
+            '(objective)',
+            '## The parameter predictor',
+            '## Held-out synthetic patches',
+            '## The tone matcher',
+            'sound_alike_top1',
+            '### unseen notes',
+            '## The parameter recommender',
+            'one_knob_success',
+            '## WTSv2',
+        )
+        if m not in text
+    ]
+    if 'nan' in text.split('## Test sets')[0].lower():
+        missing.append('a key result is NaN')
+    if missing:
+        raise NsmError(f"{path}: missing {missing}")
 
-def matcher_targets(retrievers:pd.DataFrame, # retrievers.csv
-                    run:dict, # run.json
-                   ) -> pd.DataFrame:
+
+def matcher_targets(
+    retrievers: pd.DataFrame,  # retrievers.csv
+    run: dict,  # run.json
+) -> pd.DataFrame:
     "The tone matcher's targets beside what this run measured (near-duplicate-group split), and the best baseline of the same run."
     name = run['matcher']['name']
     ret = retrievers[retrievers['split'] == 'group']
-    octave, unseen = (ret[ret['protocol'].str.startswith(p)].set_index('method') for p in ('octave', 'unseen'))
+    octave, unseen = (
+        ret[ret['protocol'].str.startswith(p)].set_index('method') for p in ('octave', 'unseen')
+    )
     m, u, best = octave.loc[name], unseen.loc[name], octave.drop(index=name)['top1'].max()
     q = next(i for i in run['inference'] if i['method'] == name)
     n, nu = int(m['pool_size']), int(u['n_queries'])
-    rows = [(f'Top-1, octave protocol ({int(m["n_queries"])} queries, N = {n})', '>= 0.95', m['top1'], m['top1'] >= 0.95),
-            (f'MRR, octave protocol (N = {n})', '>= 0.97', m['mrr'], m['mrr'] >= 0.97),
-            (f'Top-1 / best baseline top-1 ({best:.3f}), octave protocol', 'about 10', m['top1'] / best, m['top1'] / best >= 10),
-            (f'Top-1, {u["protocol"]} ({nu} queries, N = {n})', '>= 0.90', u['top1'], u['top1'] >= 0.90),
-            (f'Query from a .wav, batch 1 (ms, median; N = {q.get("pool_size", n)})', '<= 25', q['inference_ms_median'], q['inference_ms_median'] <= 25)]
-    return pd.DataFrame(rows, columns=['target', 'threshold', 'measured', 'met']).assign(met=lambda d: d['met'].map({True: 'yes', False: '**no**'}))
+    rows = [
+        (
+            f'Top-1, octave protocol ({int(m["n_queries"])} queries, N = {n})',
+            '>= 0.95',
+            m['top1'],
+            m['top1'] >= 0.95,
+        ),
+        (f'MRR, octave protocol (N = {n})', '>= 0.97', m['mrr'], m['mrr'] >= 0.97),
+        (
+            f'Top-1 / best baseline top-1 ({best:.3f}), octave protocol',
+            'about 10',
+            m['top1'] / best,
+            m['top1'] / best >= 10,
+        ),
+        (
+            f'Top-1, {u["protocol"]} ({nu} queries, N = {n})',
+            '>= 0.90',
+            u['top1'],
+            u['top1'] >= 0.90,
+        ),
+        (
+            f'Query from a .wav, batch 1 (ms, median; N = {q.get("pool_size", n)})',
+            '<= 25',
+            q['inference_ms_median'],
+            q['inference_ms_median'] <= 25,
+        ),
+    ]
+    return pd.DataFrame(rows, columns=['target', 'threshold', 'measured', 'met']).assign(
+        met=lambda d: d['met'].map({True: 'yes', False: '**no**'})
+    )

@@ -17,34 +17,49 @@ __all__ = ['SPLITS', 'SplitConfig', 'assign_splits', 'check_splits', 'split_summ
 # %% ../nbs/06_splits.ipynb #1447fbd0
 SPLITS = ('train', 'val', 'test')
 
+
 @dataclasses.dataclass(frozen=True)
 class SplitConfig:
     "How human presets are divided into train, val and test."
-    strategy: str = 'group'        # 'group' (by near-duplicate group) or 'bank' (whole banks held out for test)
-    val_fraction: float = 0.1      # share of presets in val
-    test_fraction: float = 0.1     # share of presets in test (for 'bank': used when `test_banks` is empty)
-    test_banks: tuple[str, ...] = ()  # banks held out for test with strategy 'bank'; empty = drawn with the seed
+
+    # 'group' (by near-duplicate group) or 'bank' (whole banks held out for test)
+    strategy: str = 'group'
+    val_fraction: float = 0.1  # share of presets in val
+    # share of presets in test (for 'bank': used when `test_banks` is empty)
+    test_fraction: float = 0.1
+    test_banks: tuple[
+        str, ...
+    ] = ()  # banks held out for test with strategy 'bank'; empty = drawn with the seed
     seed: int = 0
 
     def __post_init__(self):
-        if self.strategy not in ('group', 'bank'): raise ConfigError(f"split strategy must be 'group' or 'bank', got {self.strategy!r}")
+        if self.strategy not in ('group', 'bank'):
+            raise ConfigError(f"split strategy must be 'group' or 'bank', got {self.strategy!r}")
         for name in ('val_fraction', 'test_fraction'):
             v = getattr(self, name)
-            if not 0 <= v < 1: raise ConfigError(f"{name} must be in [0, 1), got {v}")
-        if self.val_fraction + self.test_fraction >= 1: raise ConfigError(
-            f"val_fraction + test_fraction must be below 1, got {self.val_fraction + self.test_fraction}")
+            if not 0 <= v < 1:
+                raise ConfigError(f"{name} must be in [0, 1), got {v}")
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ConfigError(
+                f"val_fraction + test_fraction must be below 1, got {self.val_fraction + self.test_fraction}"
+            )
 
 # %% ../nbs/06_splits.ipynb #6272fb2a
-def _group_table(manifest:pd.DataFrame):
+def _group_table(manifest: pd.DataFrame):
     "One row per near-duplicate group: its size, majority category and banks."
     for col in ('preset_id', 'bank', 'category', 'group'):
-        if col not in manifest: raise DatasetError(f"preset manifest lacks column {col!r}; re-run `nsm presets import`")
-    if manifest.empty: raise DatasetError("preset manifest is empty: no presets to split")
-    return manifest.groupby('group').agg(size=('preset_id', 'size'),
-                                         category=('category', lambda c: c.value_counts().index[0]),
-                                         banks=('bank', lambda b: frozenset(b)))
+        if col not in manifest:
+            raise DatasetError(f"preset manifest lacks column {col!r}; re-run `nsm presets import`")
+    if manifest.empty:
+        raise DatasetError("preset manifest is empty: no presets to split")
+    return manifest.groupby('group').agg(
+        size=('preset_id', 'size'),
+        category=('category', lambda c: c.value_counts().index[0]),
+        banks=('bank', lambda b: frozenset(b)),
+    )
 
-def _deal(groups:pd.DataFrame, fractions:dict, rng:np.random.Generator):
+
+def _deal(groups: pd.DataFrame, fractions: dict, rng: np.random.Generator):
     "Assign each group a split so every category meets `fractions` of its presets, in order of `fractions`."
     out = {}
     for _, cat in groups.groupby('category'):
@@ -53,12 +68,17 @@ def _deal(groups:pd.DataFrame, fractions:dict, rng:np.random.Generator):
         for split, frac in fractions.items():
             target = filled + frac * total
             while k < len(order) and filled + cat.at[order[k], 'size'] / 2 <= target:
-                out[order[k]] = split; filled += cat.at[order[k], 'size']; k += 1
+                out[order[k]] = split
+                filled += cat.at[order[k], 'size']
+                k += 1
         out.update({g: 'train' for g in order[k:]})
     return pd.Series(out)
 
-def assign_splits(manifest:pd.DataFrame, # preset manifest from `import_banks` (preset_id, bank, category, group)
-                  config:SplitConfig=SplitConfig()): # strategy, fractions and seed
+
+def assign_splits(
+    manifest: pd.DataFrame,  # preset manifest from `import_banks` (preset_id, bank, category, group)
+    config: SplitConfig = SplitConfig(),  # strategy, fractions and seed
+):
     "Split of every preset ('train', 'val' or 'test'), indexed like `manifest`; whole groups stay together."
     groups, rng = _group_table(manifest), np.random.default_rng(config.seed)
     if config.strategy == 'group':
@@ -67,54 +87,89 @@ def assign_splits(manifest:pd.DataFrame, # preset manifest from `import_banks` (
         banks = sorted(manifest['bank'].unique())
         test_banks = set(config.test_banks)
         unknown = test_banks - set(banks)
-        if unknown: raise ConfigError(f"test_banks {sorted(unknown)} are not in the manifest; banks: {banks}")
-        if not test_banks:   # draw whole banks until about test_fraction of the presets are held out
+        if unknown:
+            raise ConfigError(
+                f"test_banks {sorted(unknown)} are not in the manifest; banks: {banks}"
+            )
+        if not test_banks:  # draw whole banks until about test_fraction of the presets are held out
             sizes = manifest['bank'].value_counts()
             for b in rng.permutation(banks):
-                if sizes[list(test_banks)].sum() >= config.test_fraction * len(manifest): break
+                if sizes[list(test_banks)].sum() >= config.test_fraction * len(manifest):
+                    break
                 test_banks.add(b)
         in_test = groups['banks'].map(lambda bs: bool(bs & test_banks))
         rest = groups[~in_test]
         val_share = config.val_fraction * groups['size'].sum() / max(rest['size'].sum(), 1)
-        split_of = pd.concat([pd.Series('test', index=groups.index[in_test]), _deal(rest, {'val': val_share}, rng)])
+        split_of = pd.concat(
+            [pd.Series('test', index=groups.index[in_test]), _deal(rest, {'val': val_share}, rng)]
+        )
     return manifest['group'].map(split_of).rename('split')
 
-def _leaks(manifest:pd.DataFrame):
+
+def _leaks(manifest: pd.DataFrame):
     "Messages naming each held-out preset that is a near twin of, or a same-bank numbered variant of, a training preset."
     for col in ('name', *PARAM_NAMES):
-        if col not in manifest: raise DatasetError(f"preset manifest lacks column {col!r}; re-run `nsm presets import`")
+        if col not in manifest:
+            raise DatasetError(f"preset manifest lacks column {col!r}; re-run `nsm presets import`")
     train, held = manifest[manifest['split'] == 'train'], manifest[manifest['split'] != 'train']
     norm = lambda df: normalise(df[list(PARAM_NAMES)].to_numpy(np.float64))
     i, j = near_twin_pairs(norm(held), norm(train))
-    out = [f"{held['split'].iat[a]} preset {held['preset_id'].iat[a]} is a near twin of training preset {train['preset_id'].iat[b]} "
-           f"(at most {NEAR_TWIN_MAX_PARAMS} parameters differ by more than {NEAR_TWIN_TOL:g})" for a, b in zip(i, j)]
+    out = [
+        f"{held['split'].iat[a]} preset {held['preset_id'].iat[a]} is a near twin of training preset {train['preset_id'].iat[b]} "
+        f"(at most {NEAR_TWIN_MAX_PARAMS} parameters differ by more than {NEAR_TWIN_TOL:g})"
+        for a, b in zip(i, j)
+    ]
     train_stems = dict(zip(train['bank'] + '/' + train['name'].map(name_stem), train['preset_id']))
     for row in held.itertuples():
         twin = train_stems.get(f'{row.bank}/{name_stem(row.name)}')
-        if twin: out.append(f"{row.split} preset {row.preset_id} ({row.name!r}) shares bank {row.bank} and name stem with training preset {twin}")
+        if twin:
+            out.append(
+                f"{row.split} preset {row.preset_id} ({row.name!r}) shares bank {row.bank} and name stem with training preset {twin}"
+            )
     return out
 
-def check_splits(manifest:pd.DataFrame, # preset manifest (name, bank, parameter values) with a `split` column
-                ):
+
+def check_splits(
+    manifest: pd.DataFrame,  # preset manifest (name, bank, parameter values) with a `split` column
+):
     "Raise `DatasetError` if a group spans two splits, a split is empty, or a held-out preset is a near twin of a training one."
     spans = manifest.groupby('group')['split'].nunique()
-    if (spans > 1).any(): raise DatasetError(f"{int((spans > 1).sum())} near-duplicate group(s) span two splits, e.g. group {spans[spans > 1].index[0]}")
+    if (spans > 1).any():
+        raise DatasetError(
+            f"{int((spans > 1).sum())} near-duplicate group(s) span two splits, e.g. group {spans[spans > 1].index[0]}"
+        )
     empty = [s for s in SPLITS if not (manifest['split'] == s).any()]
-    if empty: raise DatasetError(f"split(s) {empty} are empty: too few presets ({len(manifest)}) for the requested fractions")
+    if empty:
+        raise DatasetError(
+            f"split(s) {empty} are empty: too few presets ({len(manifest)}) for the requested fractions"
+        )
     leaks = _leaks(manifest)
-    if leaks: raise DatasetError(f"{len(leaks)} held-out preset(s) leak from training: {leaks[0]}")
+    if leaks:
+        raise DatasetError(f"{len(leaks)} held-out preset(s) leak from training: {leaks[0]}")
 
-def split_summary(manifest:pd.DataFrame): # preset manifest with `split` and `category` columns
+
+def split_summary(manifest: pd.DataFrame):  # preset manifest with `split` and `category` columns
     "Presets per category and split, with totals: the table `reports/` shows."
     t = pd.crosstab(manifest['category'], manifest['split'], margins=True, margins_name='total')
     return t.reindex(columns=[*[s for s in SPLITS if s in t.columns], 'total'])
 
 # %% ../nbs/06_splits.ipynb #687e6c1a
-def nearest_train_mae(held:np.ndarray, # normalised parameters of held-out presets, [n, 41]
-                      train:np.ndarray, # normalised parameters of the training presets, [m, 41]
-                      block:int=64, # held-out rows compared at once
-                     ) -> float:
+def nearest_train_mae(
+    held: np.ndarray,  # normalised parameters of held-out presets, [n, 41]
+    train: np.ndarray,  # normalised parameters of the training presets, [m, 41]
+    block: int = 64,  # held-out rows compared at once
+) -> float:
     "Mean over held-out presets of the continuous-parameter MAE to the closest training preset (an oracle's score)."
     held, train = (np.asarray(x, np.float64)[:, CONTINUOUS_INDEX] for x in (held, train))
-    if not len(held) or not len(train): raise DatasetError(f"nearest_train_mae: {len(held)} held-out and {len(train)} training presets")
-    return float(np.concatenate([np.abs(held[lo:lo + block, None] - train[None]).mean(-1).min(1) for lo in range(0, len(held), block)]).mean())
+    if not len(held) or not len(train):
+        raise DatasetError(
+            f"nearest_train_mae: {len(held)} held-out and {len(train)} training presets"
+        )
+    return float(
+        np.concatenate(
+            [
+                np.abs(held[lo : lo + block, None] - train[None]).mean(-1).min(1)
+                for lo in range(0, len(held), block)
+            ]
+        ).mean()
+    )

@@ -14,7 +14,13 @@ from .core import ConfigError, NsmError
 from .params import AMSYNTH_PARAMS, CONTINUOUS_INDEX, DISCRETE_INDEX, param, snap
 from .render import RenderJob
 from .descriptors import DESCRIPTORS, DESCRIPTOR_NAMES, describe, working_values
-from .recommender import N_CHOICES, ParameterRecommender, described, playable, preset_outputs
+from nsm_modeler.recommender import (
+    N_CHOICES,
+    ParameterRecommender,
+    described,
+    playable,
+    preset_outputs,
+)
 
 # %% auto #0
 __all__ = ['WORDS', 'ONE_KNOB', 'SuggestConfig', 'parse_request', 'changes', 'judge', 'param_change', 'predicted_effects',
@@ -26,71 +32,123 @@ __all__ = ['WORDS', 'ONE_KNOB', 'SuggestConfig', 'parse_request', 'changes', 'ju
 @dataclasses.dataclass(frozen=True)
 class SuggestConfig:
     "How suggestions are searched for and judged."
-    amount: float = 0.3                        # a request made with a word ('faster') asks for this many standard deviations
-    max_amount: float = 3.0                    # larger requests are refused
-    tolerance: float = 0.5                     # every descriptor not asked about must stay within ± this many standard deviations
-    scales: tuple[float, ...] = (1.0, 2.0, 4.0)   # latent candidates aim at the request times these
-    sparse: tuple[int, ...] = (1, 2, 4)        # each latent candidate is also tried with only its k most useful changes, for each k
-    learned_knobs: int = 2                     # and the continuous parameters the recommender predicts most useful are swept ...
-    learned_steps: tuple[float, ...] = (0.05, 0.15, 0.3, 0.6)   # ... by these moves, both ways
-    steps: int = 100                           # Adam steps of the latent search
-    lr: float = 0.05                           # its learning rate
-    keep_weight: float = 1.0                   # weight of keeping the unasked descriptors
-    distance_weight: float = 0.01              # weight of |z - z0|^2
-    line_factors: tuple[float, ...] = (0.5, 0.75, 1.5, 2.0, 3.0)   # second round: the closest candidate's change scaled by these
-    target_scales: tuple[float, ...] = (0.5, 0.75, 1.0, 1.25)   # toward a target sound, latent candidates aim at its distance times these
-    knob_steps: tuple[float, ...] = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.65, 0.8, 1.0)   # the one-knob baseline's moves (normalised units)
+
+    # a request made with a word ('faster') asks for this many standard deviations
+    amount: float = 0.3
+    max_amount: float = 3.0  # larger requests are refused
+    # every descriptor not asked about must stay within ± this many standard deviations
+    tolerance: float = 0.5
+    scales: tuple[float, ...] = (1.0, 2.0, 4.0)  # latent candidates aim at the request times these
+    # each latent candidate is also tried with only its k most useful changes, for each k
+    sparse: tuple[int, ...] = (1, 2, 4)
+    # and the continuous parameters the recommender predicts most useful are swept ...
+    learned_knobs: int = 2
+    learned_steps: tuple[float, ...] = (0.05, 0.15, 0.3, 0.6)  # ... by these moves, both ways
+    steps: int = 100  # Adam steps of the latent search
+    lr: float = 0.05  # its learning rate
+    keep_weight: float = 1.0  # weight of keeping the unasked descriptors
+    distance_weight: float = 0.01  # weight of |z - z0|^2
+    # second round: the closest candidate's change scaled by these
+    line_factors: tuple[float, ...] = (0.5, 0.75, 1.5, 2.0, 3.0)
+    # toward a target sound, latent candidates aim at its distance times these
+    target_scales: tuple[float, ...] = (0.5, 0.75, 1.0, 1.25)
+    # the one-knob baseline's moves (normalised units)
+    knob_steps: tuple[float, ...] = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.65, 0.8, 1.0)
 
     def __post_init__(self):
-        if not (0 < self.amount <= self.max_amount and self.tolerance > 0 and self.scales and min(self.scales) > 0
-                and self.steps >= 1 and self.lr > 0 and min(self.sparse, default=1) >= 1 and self.knob_steps and min(self.knob_steps) > 0
-                and min(self.line_factors, default=1) > 0):
-            raise ConfigError(f"SuggestConfig needs 0 < amount <= max_amount, tolerance > 0, positive scales and knob_steps, steps >= 1; got {self}")
+        if not (
+            0 < self.amount <= self.max_amount
+            and self.tolerance > 0
+            and self.scales
+            and min(self.scales) > 0
+            and self.steps >= 1
+            and self.lr > 0
+            and min(self.sparse, default=1) >= 1
+            and self.knob_steps
+            and min(self.knob_steps) > 0
+            and min(self.line_factors, default=1) > 0
+        ):
+            raise ConfigError(
+                f"SuggestConfig needs 0 < amount <= max_amount, tolerance > 0, positive scales and knob_steps, steps >= 1; got {self}"
+            )
 
-WORDS = {w: (d.name, sign) for d in DESCRIPTORS.values() if d.name != 'vibrato' for w, sign in zip(d.words, (-1, 1))}   # 'brighter' -> ('brightness', +1)
 
-def _amount(value, name:str, config:SuggestConfig) -> float:
+WORDS = {
+    w: (d.name, sign)
+    for d in DESCRIPTORS.values()
+    if d.name != 'vibrato'
+    for w, sign in zip(d.words, (-1, 1))
+}  # 'brighter' -> ('brightness', +1)
+
+
+def _amount(value, name: str, config: SuggestConfig) -> float:
     "A signed amount from a number, a numeric string or one of the descriptor's words."
     d = DESCRIPTORS[name]
-    if isinstance(value, str) and value.strip().lower() in d.words: return config.amount * (1 if value.strip().lower() == d.words[1] else -1)
-    try: return float(value)
+    if isinstance(value, str) and value.strip().lower() in d.words:
+        return config.amount * (1 if value.strip().lower() == d.words[1] else -1)
+    try:
+        return float(value)
     except (TypeError, ValueError):
-        raise NsmError(f"{name}={value!r}: say {d.words[0]!r}, {d.words[1]!r} or a signed number of standard deviations") from None
+        raise NsmError(
+            f"{name}={value!r}: say {d.words[0]!r}, {d.words[1]!r} or a signed number of standard deviations"
+        ) from None
 
-def parse_request(config:SuggestConfig=SuggestConfig(), # the default amount and the largest allowed
-                  **asks) -> dict[str, float]: # descriptor=amount|word, or word=amount|True
+
+def parse_request(
+    config: SuggestConfig = SuggestConfig(),  # the default amount and the largest allowed
+    **asks,
+) -> dict[str, float]:  # descriptor=amount|word, or word=amount|True
     "The request as {descriptor: signed amount in standard deviations}; anything unclear raises one line."
     request = {}
     for key, value in asks.items():
-        if value is None or value is False: continue
-        if key in DESCRIPTORS: name, amount = key, _amount(value, key, config)
+        if value is None or value is False:
+            continue
+        if key in DESCRIPTORS:
+            name, amount = key, _amount(value, key, config)
         elif key in WORDS:
             name, sign = WORDS[key]
             amount = config.amount if value is True else _amount(value, name, config)
-            if amount < 0: raise NsmError(f"{key}={value!r}: give a positive amount (or use {DESCRIPTORS[name].words[sign < 0]!r})")
+            if amount < 0:
+                raise NsmError(
+                    f"{key}={value!r}: give a positive amount (or use {DESCRIPTORS[name].words[sign < 0]!r})"
+                )
             amount *= sign
-        else: raise NsmError(f"unknown descriptor {key!r}; choose one of {', '.join(DESCRIPTOR_NAMES)} (or the words {', '.join(WORDS)})")
-        if name in request: raise NsmError(f"{name} is asked for twice")
-        if not np.isfinite(amount) or amount == 0: raise NsmError(f"{name}: the amount must be a non-zero number, got {value!r}")
+        else:
+            raise NsmError(
+                f"unknown descriptor {key!r}; choose one of {', '.join(DESCRIPTOR_NAMES)} (or the words {', '.join(WORDS)})"
+            )
+        if name in request:
+            raise NsmError(f"{name} is asked for twice")
+        if not np.isfinite(amount) or amount == 0:
+            raise NsmError(f"{name}: the amount must be a non-zero number, got {value!r}")
         if abs(amount) > config.max_amount:
-            raise NsmError(f"impossible request: {name} by {amount:+g} standard deviations; at most {config.max_amount:g} is allowed")
+            raise NsmError(
+                f"impossible request: {name} by {amount:+g} standard deviations; at most {config.max_amount:g} is allowed"
+            )
         request[name] = amount
-    if not request: raise NsmError("nothing asked: name at least one descriptor, e.g. brighter=0.3 or attack='faster'")
+    if not request:
+        raise NsmError(
+            "nothing asked: name at least one descriptor, e.g. brighter=0.3 or attack='faster'"
+        )
     return request
 
 # %% ../nbs/09d_suggest.ipynb #627f7296
-def changes(before:np.ndarray, # working values of the original [7]
-            after:np.ndarray, # working values of the candidates [m, 7]
-            std) -> np.ndarray: # the descriptors' standard deviations [7]
+def changes(
+    before: np.ndarray,  # working values of the original [7]
+    after: np.ndarray,  # working values of the candidates [m, 7]
+    std,
+) -> np.ndarray:  # the descriptors' standard deviations [7]
     "Change of every descriptor in standard deviations `[m, 7]`; NaN where undefined before or after."
     return (np.asarray(after, np.float64) - np.asarray(before, np.float64)) / np.asarray(std)
 
-def judge(delta:np.ndarray, # `changes` [m, 7]
-          request:dict[str, float], # {descriptor: signed amount}
-          tolerance:float, # allowed drift of the others (and, with `near`, of the asked ones from their goal)
-          defined:np.ndarray, # which descriptors the original has [7]
-          near:bool=False, # False: each asked descriptor must move at least its amount; True: end within tolerance of it
-         ) -> pd.DataFrame:
+
+def judge(
+    delta: np.ndarray,  # `changes` [m, 7]
+    request: dict[str, float],  # {descriptor: signed amount}
+    tolerance: float,  # allowed drift of the others (and, with `near`, of the asked ones from their goal)
+    defined: np.ndarray,  # which descriptors the original has [7]
+    near: bool = False,  # False: each asked descriptor must move at least its amount; True: end within tolerance of it
+) -> pd.DataFrame:
     "Per candidate: `reached`, `shortfall` (0 when reached) and `drift` (largest change of an unasked descriptor)."
     asked = np.array([n in request for n in DESCRIPTOR_NAMES])
     want = np.array([request.get(n, 0.0) for n in DESCRIPTOR_NAMES])
@@ -98,87 +156,121 @@ def judge(delta:np.ndarray, # `changes` [m, 7]
     gap = np.where(np.isfinite(delta), gap, np.inf)[:, asked]
     drift = np.where(np.isfinite(delta), np.abs(delta), np.inf)[:, ~asked & defined]
     short = np.clip(gap, 0, 10).sum(1) + np.clip(drift - tolerance, 0, 10).sum(1)
-    return pd.DataFrame(dict(reached=(gap <= 1e-9).all(1) & (drift <= tolerance).all(1), shortfall=short,
-                             drift=drift.max(1, initial=0.0)))
+    return pd.DataFrame(
+        dict(
+            reached=(gap <= 1e-9).all(1) & (drift <= tolerance).all(1),
+            shortfall=short,
+            drift=drift.max(1, initial=0.0),
+        )
+    )
 
-def param_change(before:np.ndarray, # normalised preset [41]
-                 after:np.ndarray, # candidates [m, 41]
-                ) -> np.ndarray:
+
+def param_change(
+    before: np.ndarray,  # normalised preset [41]
+    after: np.ndarray,  # candidates [m, 41]
+) -> np.ndarray:
     "Total change of each candidate `[m]`: absolute change of the continuous parameters, plus 1 per discrete one changed."
     after = np.atleast_2d(after)
     cont = np.abs(after[:, CONTINUOUS_INDEX] - before[CONTINUOUS_INDEX]).sum(1)
-    return cont + (np.abs(snap(after)[:, DISCRETE_INDEX] - snap(before)[DISCRETE_INDEX]) > 1e-6).sum(1)
+    return cont + (
+        np.abs(snap(after)[:, DISCRETE_INDEX] - snap(before)[DISCRETE_INDEX]) > 1e-6
+    ).sum(1)
 
 # %% ../nbs/09d_suggest.ipynb #924f0a6a
-ONE_KNOB = dict(brightness='filter_cutoff', attack='amp_attack', decay='amp_decay', sustain='amp_sustain',
-                noisiness='distortion_crunch', richness='filter_cutoff', vibrato='freq_mod_amount')   # turning each up raises its descriptor
+ONE_KNOB = dict(
+    brightness='filter_cutoff',
+    attack='amp_attack',
+    decay='amp_decay',
+    sustain='amp_sustain',
+    noisiness='distortion_crunch',
+    richness='filter_cutoff',
+    vibrato='freq_mod_amount',
+)  # turning each up raises its descriptor
 
-def predicted_effects(recommender:ParameterRecommender, # a trained recommender
-                      preset:np.ndarray, # normalised preset [41]
-                      trials:np.ndarray, # changed versions of it [m, 41]
-                     ) -> np.ndarray:
+
+def predicted_effects(
+    recommender: ParameterRecommender,  # a trained recommender
+    preset: np.ndarray,  # normalised preset [41]
+    trials: np.ndarray,  # changed versions of it [m, 41]
+) -> np.ndarray:
     "The recommender's predicted change of every standardised descriptor from `preset` to each trial `[m, 7]`."
-    pred = recommender.predicted_descriptors(recommender.encode(np.concatenate([preset[None], trials])))
+    pred = recommender.predicted_descriptors(
+        recommender.encode(np.concatenate([preset[None], trials]))
+    )
     return pred[1:] - pred[0]
 
-def single_changes(preset:np.ndarray, # normalised preset [41]
-                   candidate:np.ndarray, # a changed preset [41]
-                   changed:np.ndarray, # which parameters to try
-                  ) -> np.ndarray:
+
+def single_changes(
+    preset: np.ndarray,  # normalised preset [41]
+    candidate: np.ndarray,  # a changed preset [41]
+    changed: np.ndarray,  # which parameters to try
+) -> np.ndarray:
     "`preset` with each of `changed` set to the candidate's value alone `[len(changed), 41]`."
     one = np.repeat(preset[None], len(changed), 0)
     one[np.arange(len(changed)), changed] = candidate[changed]
     return one
 
-def _useful(effect:np.ndarray, target:np.ndarray, asked:np.ndarray) -> np.ndarray:
+
+def _useful(effect: np.ndarray, target: np.ndarray, asked: np.ndarray) -> np.ndarray:
     "Predicted move of the asked descriptors toward `target`, minus the drift of the others, per row of `effect` `[m, 7]`."
     return (effect[:, asked] * np.sign(target[asked])).sum(1) - np.abs(effect[:, ~asked]).sum(1)
 
-def usefulness(recommender:ParameterRecommender, # a trained recommender
-               preset:np.ndarray, # normalised preset [41]
-               candidate:np.ndarray, # a changed preset [41]
-               target:np.ndarray, # wanted change of each standardised descriptor [7] (0: keep)
-               asked:np.ndarray, # which descriptors are asked about [7]
-              ) -> pd.Series:
+
+def usefulness(
+    recommender: ParameterRecommender,  # a trained recommender
+    preset: np.ndarray,  # normalised preset [41]
+    candidate: np.ndarray,  # a changed preset [41]
+    target: np.ndarray,  # wanted change of each standardised descriptor [7] (0: keep)
+    asked: np.ndarray,  # which descriptors are asked about [7]
+) -> pd.Series:
     "Each changed parameter's predicted usefulness when applied alone: its move of the asked descriptors toward `target`, minus its drift of the others."
     changed = np.flatnonzero(np.abs(candidate - preset) > 1e-6)
     effect = predicted_effects(recommender, preset, single_changes(preset, candidate, changed))
     return pd.Series(_useful(effect, target, asked), index=changed).sort_values(ascending=False)
 
-def _sparse(preset:np.ndarray, candidate:np.ndarray, order:pd.Series, k:int) -> np.ndarray:
+
+def _sparse(preset: np.ndarray, candidate: np.ndarray, order: pd.Series, k: int) -> np.ndarray:
     "`candidate`'s `k` most useful changes applied to `preset`."
     out = preset.copy()
     keep = order.index[:k]
     out[keep] = candidate[keep]
     return out
 
-def knob_effects(recommender:ParameterRecommender, # a trained recommender
-                 preset:np.ndarray, # normalised preset [41]
-                 target:np.ndarray, # wanted change of each standardised descriptor [7]
-                 asked:np.ndarray, # which descriptors are asked about [7]
-                 probe:float=0.1, # the trial move of each parameter, normalised units
-                ) -> pd.Series:
+
+def knob_effects(
+    recommender: ParameterRecommender,  # a trained recommender
+    preset: np.ndarray,  # normalised preset [41]
+    target: np.ndarray,  # wanted change of each standardised descriptor [7]
+    asked: np.ndarray,  # which descriptors are asked about [7]
+    probe: float = 0.1,  # the trial move of each parameter, normalised units
+) -> pd.Series:
     "Every continuous parameter, most useful first: the recommender's predicted usefulness of moving it by `probe` (in the better of its two directions)."
     trials = np.repeat(preset[None], 2 * len(CONTINUOUS_INDEX), 0)
     for k, i in enumerate(CONTINUOUS_INDEX):
-        trials[2 * k, i], trials[2 * k + 1, i] = min(preset[i] + probe, 1.0), max(preset[i] - probe, 0.0)
+        trials[2 * k, i], trials[2 * k + 1, i] = (
+            min(preset[i] + probe, 1.0),
+            max(preset[i] - probe, 0.0),
+        )
     useful = _useful(predicted_effects(recommender, preset, trials), target, asked)
     moved = np.abs(trials - preset).sum(1) > 1e-6
     useful = np.where(moved, useful, -np.inf).reshape(-1, 2)
     return pd.Series(useful.max(1), index=CONTINUOUS_INDEX).sort_values(ascending=False)
 
-def _sweep(preset:np.ndarray, i:int, sign:float, steps:tuple[float, ...]) -> np.ndarray:
+
+def _sweep(preset: np.ndarray, i: int, sign: float, steps: tuple[float, ...]) -> np.ndarray:
     "`preset` with parameter `i` moved by each of `steps` in direction `sign` (clipped) `[len(steps), 41]`."
     out = np.repeat(preset[None], len(steps), 0)
     out[:, i] = np.clip(preset[i] + sign * np.array(steps), 0, 1)
     return out
 
-def latent_candidates(recommender:ParameterRecommender, # a trained recommender
-                      preset:np.ndarray, # normalised preset [41]
-                      target:np.ndarray, # wanted change of each standardised descriptor [7] (0: keep)
-                      asked:np.ndarray, # which descriptors are asked about [7] (the rest are kept)
-                      config:SuggestConfig=SuggestConfig(),
-                     ) -> np.ndarray:
+
+def latent_candidates(
+    recommender: ParameterRecommender,  # a trained recommender
+    preset: np.ndarray,  # normalised preset [41]
+    target: np.ndarray,  # wanted change of each standardised descriptor [7] (0: keep)
+    asked: np.ndarray,  # which descriptors are asked about [7] (the rest are kept)
+    config: SuggestConfig = SuggestConfig(),
+) -> np.ndarray:
     "Distinct candidate presets `[m, 41]`: the latent search aimed at `target` times each of `config.scales`, decoded onto `preset`."
     net, dev = recommender.net_, recommender.device
     preset = snap(preset).astype(np.float32)
@@ -194,27 +286,44 @@ def latent_candidates(recommender:ParameterRecommender, # a trained recommender
     opt = torch.optim.Adam([z], lr=config.lr)
     for _ in range(config.steps):
         opt.zero_grad()
-        loss = (weight * (net.descriptors(z) - goal) ** 2).sum() + config.distance_weight * ((z - z0) ** 2).sum()
+        loss = (weight * (net.descriptors(z) - goal) ** 2).sum() + config.distance_weight * (
+            (z - z0) ** 2
+        ).sum()
         loss.backward()
         opt.step()
     with torch.no_grad():
         cont, logits = net.decode(z)
         out = np.repeat(preset[None], len(z), 0)
-        out[:, CONTINUOUS_INDEX] = np.clip(preset[CONTINUOUS_INDEX] + (cont - base_cont).cpu().numpy(), 0, 1)
-        moved, base = preset_outputs(cont, logits).cpu().numpy(), preset_outputs(base_cont, base_logits).cpu().numpy()
+        out[:, CONTINUOUS_INDEX] = np.clip(
+            preset[CONTINUOUS_INDEX] + (cont - base_cont).cpu().numpy(), 0, 1
+        )
+        moved, base = (
+            preset_outputs(cont, logits).cpu().numpy(),
+            preset_outputs(base_cont, base_logits).cpu().numpy(),
+        )
         switch = np.abs(moved[:, DISCRETE_INDEX] - base[:, DISCRETE_INDEX]) > 1e-6
         out[:, DISCRETE_INDEX] = np.where(switch, moved[:, DISCRETE_INDEX], preset[DISCRETE_INDEX])
     orders = [usefulness(recommender, preset, c, target, asked) for c in out]
     best = knob_effects(recommender, preset, target, asked).head(config.learned_knobs)
-    knobs = [_sweep(preset, i, sign, config.learned_steps) for i in best.index for sign in (1.0, -1.0)]   # the synth, not the prediction, decides the direction
-    out = np.concatenate([out, [_sparse(preset, c, order, k) for c, order in zip(out, orders) for k in config.sparse], *knobs])
+    knobs = [
+        _sweep(preset, i, sign, config.learned_steps) for i in best.index for sign in (1.0, -1.0)
+    ]  # the synth, not the prediction, decides the direction
+    out = np.concatenate(
+        [
+            out,
+            [_sparse(preset, c, order, k) for c, order in zip(out, orders) for k in config.sparse],
+            *knobs,
+        ]
+    )
     out = np.unique(snap(out).astype(np.float32), axis=0)
     return out[param_change(preset, out) > 1e-6]
 
-def knob_candidates(preset:np.ndarray, # normalised preset [41]
-                    request:dict[str, float], # {descriptor: signed amount}
-                    config:SuggestConfig=SuggestConfig(),
-                   ) -> np.ndarray:
+
+def knob_candidates(
+    preset: np.ndarray,  # normalised preset [41]
+    request: dict[str, float],  # {descriptor: signed amount}
+    config: SuggestConfig = SuggestConfig(),
+) -> np.ndarray:
     "The baseline's candidates `[m, 41]`: each asked descriptor's `ONE_KNOB` moved in its direction by each of `knob_steps`."
     preset = snap(preset).astype(np.float32)
     out = []
@@ -228,14 +337,17 @@ def knob_candidates(preset:np.ndarray, # normalised preset [41]
     return out[param_change(preset, out) > 1e-6]
 
 # %% ../nbs/09d_suggest.ipynb #c274844f
-def along(preset:np.ndarray, # normalised preset [41]
-          candidate:np.ndarray, # a changed preset [41]
-          factors:tuple[float, ...], # multiples of the change to try
-         ) -> np.ndarray:
+def along(
+    preset: np.ndarray,  # normalised preset [41]
+    candidate: np.ndarray,  # a changed preset [41]
+    factors: tuple[float, ...],  # multiples of the change to try
+) -> np.ndarray:
     "`preset` plus the candidate's continuous change times each factor (clipped), with the candidate's discrete choices `[m, 41]`."
     out = np.repeat(candidate[None], len(factors), 0).astype(np.float32)
     step = (candidate - preset)[CONTINUOUS_INDEX]
-    out[:, CONTINUOUS_INDEX] = np.clip(preset[CONTINUOUS_INDEX] + np.array(factors)[:, None] * step, 0, 1)
+    out[:, CONTINUOUS_INDEX] = np.clip(
+        preset[CONTINUOUS_INDEX] + np.array(factors)[:, None] * step, 0, 1
+    )
     out = np.unique(snap(out).astype(np.float32), axis=0)
     return out[param_change(preset, out) > 1e-6]
 
@@ -243,284 +355,544 @@ def along(preset:np.ndarray, # normalised preset [41]
 @dataclasses.dataclass
 class Suggestion:
     "A checked suggestion."
-    request: dict                  # {descriptor: signed amount in standard deviations}, or the target's changes
-    method: str                    # 'vae' or 'one-knob'
-    before: np.ndarray             # the original normalised preset [41]
-    after: np.ndarray              # the suggested one [41]
-    reached: bool                  # every asked descriptor moved enough and the others stayed within tolerance
-    measured: pd.DataFrame         # per descriptor: before, after (unit), change (standard deviations), asked
-    adjustments: pd.DataFrame      # per changed parameter, largest first: from, to (display), change, expected effect
-    candidates: pd.DataFrame       # every candidate tried: reached, shortfall, drift, param_change
-    audio_before: np.ndarray       # the renders the descriptors were measured on
+
+    request: dict  # {descriptor: signed amount in standard deviations}, or the target's changes
+    method: str  # 'vae' or 'one-knob'
+    before: np.ndarray  # the original normalised preset [41]
+    after: np.ndarray  # the suggested one [41]
+    reached: bool  # every asked descriptor moved enough and the others stayed within tolerance
+    # per descriptor: before, after (unit), change (standard deviations), asked
+    measured: pd.DataFrame
+    # per changed parameter, largest first: from, to (display), change, expected effect
+    adjustments: pd.DataFrame
+    candidates: pd.DataFrame  # every candidate tried: reached, shortfall, drift, param_change
+    audio_before: np.ndarray  # the renders the descriptors were measured on
     audio_after: np.ndarray
 
     @property
-    def param_change(self) -> float: return float(param_change(self.before, self.after[None])[0])
+    def param_change(self) -> float:
+        return float(param_change(self.before, self.after[None])[0])
 
     def lines(self) -> list[str]:
         "What `nsm suggest` prints."
-        out = [f"{'reached' if self.reached else 'NOT reached'} ({self.method}; {len(self.candidates)} candidates rendered and measured; "
-               f"parameter change {self.param_change:.3f})", 'adjustments:']
-        out += [f"  {r.parameter:<18} {r.before:>16} -> {r.after:<16} expected: {r.expected}" for r in self.adjustments.itertuples()]
+        out = [
+            f"{'reached' if self.reached else 'NOT reached'} ({self.method}; {len(self.candidates)} candidates rendered and measured; "
+            f"parameter change {self.param_change:.3f})",
+            'adjustments:',
+        ]
+        out += [
+            f"  {r.parameter:<18} {r.before:>16} -> {r.after:<16} expected: {r.expected}"
+            for r in self.adjustments.itertuples()
+        ]
         out.append('measured (C4):')
         for name, r in self.measured.iterrows():
             unit = DESCRIPTORS[name].unit
-            out.append(f"  {name:<11} {r.before:>10.4g} -> {r.after:<10.4g} {unit:<9} {r.change:+.2f} sd" + (f"  (asked {r.asked:+.2f})" if np.isfinite(r.asked) else ''))
+            out.append(
+                f"  {name:<11} {r.before:>10.4g} -> {r.after:<10.4g} {unit:<9} {r.change:+.2f} sd"
+                + (f"  (asked {r.asked:+.2f})" if np.isfinite(r.asked) else '')
+            )
         return out
 
-def _display(i:int, norm:float) -> str:
+
+def _display(i: int, norm: float) -> str:
     p = AMSYNTH_PARAMS[i]
     return p.display_text(float(p.from_normalised(norm)))
 
-def adjustments(recommender:ParameterRecommender, # a trained recommender
-                before:np.ndarray, # normalised preset [41]
-                after:np.ndarray, # the suggestion [41]
-               ) -> pd.DataFrame:
+
+def adjustments(
+    recommender: ParameterRecommender,  # a trained recommender
+    before: np.ndarray,  # normalised preset [41]
+    after: np.ndarray,  # the suggestion [41]
+) -> pd.DataFrame:
     "Each changed parameter, largest change first: display values before and after, and the predicted effect of that change alone."
     size = np.abs(after - before)
     size[DISCRETE_INDEX] = (size[DISCRETE_INDEX] > 1e-6).astype(float)
     changed = [i for i in np.argsort(-size, kind='stable') if size[i] > 1e-6]
-    if not changed: return pd.DataFrame(columns=['parameter', 'before', 'after', 'change', 'expected'])
-    effect = predicted_effects(recommender, before, single_changes(before, after, np.array(changed)))
-    def words(e): return ', '.join(f"{DESCRIPTOR_NAMES[j]} {e[j]:+.2f}" for j in np.argsort(-np.abs(e))[:2] if abs(e[j]) >= 0.05) or 'little'
-    return pd.DataFrame(dict(parameter=[AMSYNTH_PARAMS[i].name for i in changed], before=[_display(i, before[i]) for i in changed],
-                             after=[_display(i, after[i]) for i in changed], change=[float(after[i] - before[i]) for i in changed],
-                             expected=[words(e) for e in effect]))
+    if not changed:
+        return pd.DataFrame(columns=['parameter', 'before', 'after', 'change', 'expected'])
+    effect = predicted_effects(
+        recommender, before, single_changes(before, after, np.array(changed))
+    )
 
-def _results(renderer, recommender:ParameterRecommender, presets:np.ndarray, progress:bool=False) -> list:
+    def words(e):
+        return (
+            ', '.join(
+                f"{DESCRIPTOR_NAMES[j]} {e[j]:+.2f}"
+                for j in np.argsort(-np.abs(e))[:2]
+                if abs(e[j]) >= 0.05
+            )
+            or 'little'
+        )
+
+    return pd.DataFrame(
+        dict(
+            parameter=[AMSYNTH_PARAMS[i].name for i in changed],
+            before=[_display(i, before[i]) for i in changed],
+            after=[_display(i, after[i]) for i in changed],
+            change=[float(after[i] - before[i]) for i in changed],
+            expected=[words(e) for e in effect],
+        )
+    )
+
+
+def _results(
+    renderer, recommender: ParameterRecommender, presets: np.ndarray, progress: bool = False
+) -> list:
     "`RenderResult`s of presets played as the training presets were for their descriptors."
     m = recommender.config.measure
-    return renderer.render_many([RenderJob(p, m.note, m.velocity) for p in presets], progress=progress)
+    return renderer.render_many(
+        [RenderJob(p, m.note, m.velocity) for p in presets], progress=progress
+    )
 
-def renders(renderer, recommender:ParameterRecommender, presets:np.ndarray, progress:bool=False) -> np.ndarray:
+
+def renders(
+    renderer, recommender: ParameterRecommender, presets: np.ndarray, progress: bool = False
+) -> np.ndarray:
     "Presets rendered as the training presets were for their descriptors `[n, n_samples]` (a failed or non-finite render: silence)."
-    return playable(_results(renderer, recommender, presets, progress), recommender.render_.n_samples)
+    return playable(
+        _results(renderer, recommender, presets, progress), recommender.render_.n_samples
+    )
 
-def _describe_renders(renderer, recommender:ParameterRecommender, presets:np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+
+def _describe_renders(
+    renderer, recommender: ParameterRecommender, presets: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     "(audio, working values) of presets rendered and described (failed or silent: NaN)."
     audio, table = described(_results(renderer, recommender, presets), recommender.render_)
     return audio, working_values(table)
 
-def check_request(request:dict[str, float], # {descriptor: signed amount}
-                  before:np.ndarray, # working values of the preset [7]
-                  recommender:ParameterRecommender, # its `scale_` gives the range the training presets reach
-                  source:str='preset'): # what the preset is, for the message
+
+def check_request(
+    request: dict[str, float],  # {descriptor: signed amount}
+    before: np.ndarray,  # working values of the preset [7]
+    recommender: ParameterRecommender,  # its `scale_` gives the range the training presets reach
+    source: str = 'preset',  # what the preset is, for the message
+):
     "Raise one line if no preset could fulfil `request` from here: an undefined descriptor, or a target beyond every training preset."
     s = recommender.scale_
     for name, amount in request.items():
         j, d = DESCRIPTOR_NAMES.index(name), DESCRIPTORS[name]
-        if not np.isfinite(before[j]): raise NsmError(f"{source}: impossible request: {name} is undefined for this sound (no steady pitch)")
+        if not np.isfinite(before[j]):
+            raise NsmError(
+                f"{source}: impossible request: {name} is undefined for this sound (no steady pitch)"
+            )
         goal = before[j] + amount * s.std[j]
-        if (amount < 0 and goal < s.low[j] - 1e-9) or (amount > 0 and goal > s.high[j] + 1e-9):   # only a move further out is refused
+        # only a move further out is refused
+        if (amount < 0 and goal < s.low[j] - 1e-9) or (amount > 0 and goal > s.high[j] + 1e-9):
             edge = d.from_working(s.low[j] if amount < 0 else s.high[j])
-            raise NsmError(f"{source}: impossible request: {name} is {float(d.from_working(before[j])):.4g} {d.unit}; {amount:+g} sd would take it "
-                           f"{'below' if amount < 0 else 'above'} {float(edge):.4g} {d.unit}, the {'lowest' if amount < 0 else 'highest'} any training preset reaches")
+            raise NsmError(
+                f"{source}: impossible request: {name} is {float(d.from_working(before[j])):.4g} {d.unit}; {amount:+g} sd would take it "
+                f"{'below' if amount < 0 else 'above'} {float(edge):.4g} {d.unit}, the {'lowest' if amount < 0 else 'highest'} any training preset reaches"
+            )
 
-def _pick(table:pd.DataFrame) -> int:
+
+def _pick(table: pd.DataFrame) -> int:
     "Row of the best candidate: the smallest parameter change among those that reach the request, else the smallest shortfall."
     ok = table[table['reached']]
     return int(ok['param_change'].idxmin() if len(ok) else table['shortfall'].idxmin())
 
-_AFTER = [f'after_{n}' for n in DESCRIPTOR_NAMES]   # a judged table's columns of each candidate's working descriptors
+
+# a judged table's columns of each candidate's working descriptors
+_AFTER = [f'after_{n}' for n in DESCRIPTOR_NAMES]
+
 
 def _judged(recommender, renderer, preset, before, request, cands, config, near):
     "(audio, judged table) of candidate presets; the table also holds each descriptor's working value after (`_AFTER`)."
     audio, after = _describe_renders(renderer, recommender, cands)
-    table = judge(changes(before, after, recommender.scale_.std), request, config.tolerance, np.isfinite(before), near)
-    return audio, table.assign(param_change=param_change(preset, cands), **dict(zip(_AFTER, after.T)))
+    table = judge(
+        changes(before, after, recommender.scale_.std),
+        request,
+        config.tolerance,
+        np.isfinite(before),
+        near,
+    )
+    return audio, table.assign(
+        param_change=param_change(preset, cands), **dict(zip(_AFTER, after.T))
+    )
 
-def search(recommender:ParameterRecommender, # a trained recommender
-           preset:np.ndarray, # normalised preset [41], snapped
-           before:np.ndarray, # its working descriptors [7]
-           request:dict[str, float], # {descriptor: signed amount}, or (near) the change each descriptor needs
-           renderer, # a `Renderer`
-           config:SuggestConfig=SuggestConfig(),
-           method:str='vae', # 'vae' or 'one-knob'
-           near:bool=False, # judge by closeness to the request (a target sound) rather than by reaching it
-          ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+
+def search(
+    recommender: ParameterRecommender,  # a trained recommender
+    preset: np.ndarray,  # normalised preset [41], snapped
+    before: np.ndarray,  # its working descriptors [7]
+    # {descriptor: signed amount}, or (near) the change each descriptor needs
+    request: dict[str, float],
+    renderer,  # a `Renderer`
+    config: SuggestConfig = SuggestConfig(),
+    method: str = 'vae',  # 'vae' or 'one-knob'
+    near: bool = False,  # judge by closeness to the request (a target sound) rather than by reaching it
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     "(candidates `[m, 41]`, their renders, the judged table with `round`): the candidates of `method`, and for the recommender a second, calibrating round if none reached the request."
     asked = np.array([n in request for n in DESCRIPTOR_NAMES])
     target = np.array([request.get(n, 0.0) for n in DESCRIPTOR_NAMES])
-    if method == 'vae': cands = latent_candidates(recommender, preset, target, asked, dataclasses.replace(config, scales=config.target_scales) if near else config)
-    elif method == 'one-knob': cands = knob_candidates(preset, request, config)
-    else: raise NsmError(f"method={method!r}: choose 'vae' or 'one-knob'")
-    if not len(cands): return cands, np.zeros((0, recommender.render_.n_samples), np.float32), pd.DataFrame()
+    if method == 'vae':
+        cands = latent_candidates(
+            recommender,
+            preset,
+            target,
+            asked,
+            dataclasses.replace(config, scales=config.target_scales) if near else config,
+        )
+    elif method == 'one-knob':
+        cands = knob_candidates(preset, request, config)
+    else:
+        raise NsmError(f"method={method!r}: choose 'vae' or 'one-knob'")
+    if not len(cands):
+        return cands, np.zeros((0, recommender.render_.n_samples), np.float32), pd.DataFrame()
     audio, table = _judged(recommender, renderer, preset, before, request, cands, config, near)
     table['round'] = 1
     if method == 'vae' and not table['reached'].any() and config.line_factors:
         more = along(preset, cands[_pick(table)], config.line_factors)
-        more = more[~(np.abs(more[:, None] - cands[None]).max(-1) < 1e-6).any(1)]     # not tried yet
+        more = more[~(np.abs(more[:, None] - cands[None]).max(-1) < 1e-6).any(1)]  # not tried yet
         if len(more):
-            audio2, table2 = _judged(recommender, renderer, preset, before, request, more, config, near)
+            audio2, table2 = _judged(
+                recommender, renderer, preset, before, request, more, config, near
+            )
             cands, audio = np.concatenate([cands, more]), np.concatenate([audio, audio2])
             table = pd.concat([table, table2.assign(round=2)], ignore_index=True)
     return cands, audio, table
 
-def suggest(recommender:ParameterRecommender, # a trained recommender
-            preset:np.ndarray, # normalised preset [41]
-            request:dict[str, float], # from `parse_request`
-            renderer, # a `Renderer` (any notes: each job names its own)
-            config:SuggestConfig=SuggestConfig(),
-            method:str='vae', # 'vae' (the latent search) or 'one-knob' (the baseline)
-            source:str='preset', # what the preset is, for messages
-           ) -> Suggestion:
+
+def suggest(
+    recommender: ParameterRecommender,  # a trained recommender
+    preset: np.ndarray,  # normalised preset [41]
+    request: dict[str, float],  # from `parse_request`
+    renderer,  # a `Renderer` (any notes: each job names its own)
+    config: SuggestConfig = SuggestConfig(),
+    method: str = 'vae',  # 'vae' (the latent search) or 'one-knob' (the baseline)
+    source: str = 'preset',  # what the preset is, for messages
+) -> Suggestion:
     "Search, render, measure and return the best checked suggestion for `request`."
     preset = snap(np.asarray(preset, np.float32)).astype(np.float32)
     audio0, before = _describe_renders(renderer, recommender, preset[None])
     check_request(request, before[0], recommender, source)
-    return _suggestion(recommender, preset, request, method, audio0[0], before[0], *search(recommender, preset, before[0], request, renderer, config, method))
+    return _suggestion(
+        recommender,
+        preset,
+        request,
+        method,
+        audio0[0],
+        before[0],
+        *search(recommender, preset, before[0], request, renderer, config, method),
+    )
 
-def _suggestion(recommender, preset, request, method, audio0, before, cands, audio, table) -> Suggestion:
+
+def _suggestion(
+    recommender, preset, request, method, audio0, before, cands, audio, table
+) -> Suggestion:
     "The `Suggestion` of the best judged candidate."
-    if not len(cands): raise NsmError(f"no suggestion: every {method} candidate equals the preset (its knobs are at their limits)")
+    if not len(cands):
+        raise NsmError(
+            f"no suggestion: every {method} candidate equals the preset (its knobs are at their limits)"
+        )
     best = _pick(table)
     after = table.loc[best, _AFTER].to_numpy(np.float64)
     delta = changes(before, after[None], recommender.scale_.std)[0]
-    expected = np.diff(recommender.predicted_descriptors(recommender.encode(np.stack([preset, cands[best]]))), axis=0)[0]
-    measured = pd.DataFrame(dict(before=[float(DESCRIPTORS[n].from_working(v)) for n, v in zip(DESCRIPTOR_NAMES, before)],
-                                 after=[float(DESCRIPTORS[n].from_working(v)) for n, v in zip(DESCRIPTOR_NAMES, after)],
-                                 change=delta, expected=expected, asked=[request.get(n, np.nan) for n in DESCRIPTOR_NAMES]), index=list(DESCRIPTOR_NAMES))
-    return Suggestion(request, method, preset, cands[best], bool(table['reached'][best]), measured,
-                      adjustments(recommender, preset, cands[best]), table, audio0, audio[best])
+    expected = np.diff(
+        recommender.predicted_descriptors(recommender.encode(np.stack([preset, cands[best]]))),
+        axis=0,
+    )[0]
+    measured = pd.DataFrame(
+        dict(
+            before=[
+                float(DESCRIPTORS[n].from_working(v)) for n, v in zip(DESCRIPTOR_NAMES, before)
+            ],
+            after=[float(DESCRIPTORS[n].from_working(v)) for n, v in zip(DESCRIPTOR_NAMES, after)],
+            change=delta,
+            expected=expected,
+            asked=[request.get(n, np.nan) for n in DESCRIPTOR_NAMES],
+        ),
+        index=list(DESCRIPTOR_NAMES),
+    )
+    return Suggestion(
+        request,
+        method,
+        preset,
+        cands[best],
+        bool(table['reached'][best]),
+        measured,
+        adjustments(recommender, preset, cands[best]),
+        table,
+        audio0,
+        audio[best],
+    )
 
 # %% ../nbs/09d_suggest.ipynb #fe08d25a
-def suggest_toward(recommender:ParameterRecommender, # a trained recommender
-                   preset:np.ndarray, # normalised preset [41]
-                   target_audio:np.ndarray, # the wanted sound, one clip at the recommender's sample rate
-                   renderer, # a `Renderer`
-                   config:SuggestConfig=SuggestConfig(),
-                   source:str='target'): # the target's file name, for messages
+def suggest_toward(
+    recommender: ParameterRecommender,  # a trained recommender
+    preset: np.ndarray,  # normalised preset [41]
+    target_audio: np.ndarray,  # the wanted sound, one clip at the recommender's sample rate
+    renderer,  # a `Renderer`
+    config: SuggestConfig = SuggestConfig(),
+    source: str = 'target',  # the target's file name, for messages
+):
     "The preset moved toward the target's descriptors: a `Suggestion` whose request is the change each descriptor needs."
     r = recommender.render_
-    goal = working_values(describe(target_audio, r.sample_rate, r.note_duration_s, source=source))[0]
+    goal = working_values(describe(target_audio, r.sample_rate, r.note_duration_s, source=source))[
+        0
+    ]
     preset = snap(np.asarray(preset, np.float32)).astype(np.float32)
     audio0, before = _describe_renders(renderer, recommender, preset[None])
     need = changes(before[0], goal[None], recommender.scale_.std)[0]
     request = {n: float(v) for n, v in zip(DESCRIPTOR_NAMES, need) if np.isfinite(v)}
-    return _suggestion(recommender, preset, request, 'vae', audio0[0], before[0], *search(recommender, preset, before[0], request, renderer, config, 'vae', near=True))
+    return _suggestion(
+        recommender,
+        preset,
+        request,
+        'vae',
+        audio0[0],
+        before[0],
+        *search(recommender, preset, before[0], request, renderer, config, 'vae', near=True),
+    )
 
 # %% ../nbs/09d_suggest.ipynb #00eae0fe
-def morph(recommender:ParameterRecommender, # a trained recommender
-          a:np.ndarray, # normalised preset [41]: the first step
-          b:np.ndarray, # normalised preset [41]: the last step
-          steps:int=5, # presets in the walk, both ends included (>= 2)
-         ) -> np.ndarray:
+def morph(
+    recommender: ParameterRecommender,  # a trained recommender
+    a: np.ndarray,  # normalised preset [41]: the first step
+    b: np.ndarray,  # normalised preset [41]: the last step
+    steps: int = 5,  # presets in the walk, both ends included (>= 2)
+) -> np.ndarray:
     "Presets `[steps, 41]` from `a` to `b` along the latent line."
-    if steps < 2: raise NsmError(f"steps={steps}: a morph needs at least 2 steps")
+    if steps < 2:
+        raise NsmError(f"steps={steps}: a morph needs at least 2 steps")
     a, b = (snap(np.asarray(p, np.float32)).astype(np.float32) for p in (a, b))
     za, zb = recommender.encode(np.stack([a, b]))
     t = np.linspace(0, 1, steps)[:, None]
     dec = recommender.decode(za + t * (zb - za))
     res_a, res_b = a - dec[0], b - dec[-1]
     out = dec.copy()
-    out[:, CONTINUOUS_INDEX] = np.clip(dec[:, CONTINUOUS_INDEX] + (1 - t) * res_a[CONTINUOUS_INDEX] + t * res_b[CONTINUOUS_INDEX], 0, 1)
+    out[:, CONTINUOUS_INDEX] = np.clip(
+        dec[:, CONTINUOUS_INDEX] + (1 - t) * res_a[CONTINUOUS_INDEX] + t * res_b[CONTINUOUS_INDEX],
+        0,
+        1,
+    )
     out[0], out[-1] = a, b
     return snap(out).astype(np.float32)
 
 # %% ../nbs/09d_suggest.ipynb #18b927cf
-def plot_morph(audio:np.ndarray, # the steps' renders [steps, n_samples]
-               sample_rate:int=44100, # Hz
-               names:tuple[str, str]=('a', 'b'), # the two ends' names
-               title:str='morph'): # figure title
+def plot_morph(
+    audio: np.ndarray,  # the steps' renders [steps, n_samples]
+    sample_rate: int = 44100,  # Hz
+    names: tuple[str, str] = ('a', 'b'),  # the two ends' names
+    title: str = 'morph',  # figure title
+):
     "One log-mel spectrogram per step, side by side."
     import matplotlib.pyplot as plt
     from nsm_modeler.features import FeatureConfig, extract_log_mel
+
     mel = extract_log_mel(np.asarray(audio, np.float32), FeatureConfig(sample_rate=sample_rate))
     fig, axes = plt.subplots(1, len(mel), figsize=(2.3 * len(mel), 2.8), sharey=True)
     for k, (ax, m) in enumerate(zip(np.atleast_1d(axes), mel)):
-        ax.imshow(m.T, origin='lower', aspect='auto', vmin=-100, vmax=max(float(mel.max()), -40), cmap='magma', extent=[0, len(m) / 100, 0, m.shape[1]])
-        ax.set(title=names[0] if k == 0 else names[1] if k == len(mel) - 1 else f'step {k}', xlabel='s')
+        ax.imshow(
+            m.T,
+            origin='lower',
+            aspect='auto',
+            vmin=-100,
+            vmax=max(float(mel.max()), -40),
+            cmap='magma',
+            extent=[0, len(m) / 100, 0, m.shape[1]],
+        )
+        ax.set(
+            title=names[0] if k == 0 else names[1] if k == len(mel) - 1 else f'step {k}', xlabel='s'
+        )
     np.atleast_1d(axes)[0].set_ylabel('mel band')
-    fig.suptitle(title); fig.tight_layout()
+    fig.suptitle(title)
+    fig.tight_layout()
     return fig
 
 # %% ../nbs/09d_suggest.ipynb #3d80b42b
-def evaluate_suggestions(recommender:ParameterRecommender, # a trained recommender
-                         presets:np.ndarray, # held-out normalised presets [n, 41]
-                         ids, # their ids [n]
-                         renderer, # a `Renderer`
-                         config:SuggestConfig=SuggestConfig(),
-                         amount:float|None=None, # the request size; None: `config.amount`
-                         progress:bool=True) -> pd.DataFrame:
+def evaluate_suggestions(
+    recommender: ParameterRecommender,  # a trained recommender
+    presets: np.ndarray,  # held-out normalised presets [n, 41]
+    ids,  # their ids [n]
+    renderer,  # a `Renderer`
+    config: SuggestConfig = SuggestConfig(),
+    amount: float | None = None,  # the request size; None: `config.amount`
+    progress: bool = True,
+) -> pd.DataFrame:
     "One row per (preset, descriptor, direction, method): feasible, reached, measured change of the asked descriptor, drift, param_change, renders."
     amount = amount or config.amount
     rows = []
-    for pid, preset in tqdm(list(zip(ids, snap(np.asarray(presets, np.float32)).astype(np.float32))), desc='suggestions', unit='preset', disable=not progress):
+    for pid, preset in tqdm(
+        list(zip(ids, snap(np.asarray(presets, np.float32)).astype(np.float32))),
+        desc='suggestions',
+        unit='preset',
+        disable=not progress,
+    ):
         before = _describe_renders(renderer, recommender, preset[None])[1][0]
         for name in DESCRIPTOR_NAMES:
             for sign in (1, -1):
-                request, key = {name: sign * amount}, dict(preset_id=pid, descriptor=name, direction=DESCRIPTORS[name].words[sign > 0])
-                try: check_request(request, before, recommender)
+                request, key = (
+                    {name: sign * amount},
+                    dict(
+                        preset_id=pid, descriptor=name, direction=DESCRIPTORS[name].words[sign > 0]
+                    ),
+                )
+                try:
+                    check_request(request, before, recommender)
                 except NsmError:
-                    rows += [dict(key, method=m, feasible=False) for m in ('vae', 'one-knob')]; continue
+                    rows += [dict(key, method=m, feasible=False) for m in ('vae', 'one-knob')]
+                    continue
                 for method in ('vae', 'one-knob'):
-                    cands, audio, table = search(recommender, preset, before, request, renderer, config, method)
-                    if not len(cands):        # nothing to try: the knob is already at its limit
-                        rows.append(dict(key, method=method, feasible=True, reached=False, asked=request[name], renders=0)); continue
+                    cands, audio, table = search(
+                        recommender, preset, before, request, renderer, config, method
+                    )
+                    if not len(cands):  # nothing to try: the knob is already at its limit
+                        rows.append(
+                            dict(
+                                key,
+                                method=method,
+                                feasible=True,
+                                reached=False,
+                                asked=request[name],
+                                renders=0,
+                            )
+                        )
+                        continue
                     best = _pick(table)
-                    moved = changes(before, table.loc[[best], _AFTER].to_numpy(np.float64), recommender.scale_.std)[0, DESCRIPTOR_NAMES.index(name)]
-                    rows.append(dict(key, method=method, feasible=True, reached=bool(table['reached'][best]), asked=request[name], moved=float(moved),
-                                     drift=float(table['drift'][best]), param_change=float(table['param_change'][best]), renders=len(cands),
-                                     round=int(table['round'][best])))
+                    moved = changes(
+                        before,
+                        table.loc[[best], _AFTER].to_numpy(np.float64),
+                        recommender.scale_.std,
+                    )[0, DESCRIPTOR_NAMES.index(name)]
+                    rows.append(
+                        dict(
+                            key,
+                            method=method,
+                            feasible=True,
+                            reached=bool(table['reached'][best]),
+                            asked=request[name],
+                            moved=float(moved),
+                            drift=float(table['drift'][best]),
+                            param_change=float(table['param_change'][best]),
+                            renders=len(cands),
+                            round=int(table['round'][best]),
+                        )
+                    )
     return pd.DataFrame(rows)
 
-def suggestion_table(per_request:pd.DataFrame, # `evaluate_suggestions`
-                    ) -> pd.DataFrame:
+
+def suggestion_table(
+    per_request: pd.DataFrame,  # `evaluate_suggestions`
+) -> pd.DataFrame:
     "Per descriptor and method: feasible requests, success rate, and the median parameter change where both methods succeeded."
     f = per_request[per_request['feasible']].copy()
-    if not len(f): return pd.DataFrame()
-    both = f.pivot_table(index=['preset_id', 'descriptor', 'direction'], columns='method', values='reached', aggfunc='first').all(axis=1)
-    f['both'] = both.reindex(pd.MultiIndex.from_frame(f[['preset_id', 'descriptor', 'direction']])).to_numpy()
-    out = f.groupby(['descriptor', 'method'], sort=False).agg(requests=('reached', 'size'), success=('reached', 'mean'),
-                                                               median_drift=('drift', 'median'), renders=('renders', 'mean'))
-    out['change_where_both'] = f[f['both']].groupby(['descriptor', 'method'], sort=False)['param_change'].median()
+    if not len(f):
+        return pd.DataFrame()
+    both = f.pivot_table(
+        index=['preset_id', 'descriptor', 'direction'],
+        columns='method',
+        values='reached',
+        aggfunc='first',
+    ).all(axis=1)
+    f['both'] = both.reindex(
+        pd.MultiIndex.from_frame(f[['preset_id', 'descriptor', 'direction']])
+    ).to_numpy()
+    out = f.groupby(['descriptor', 'method'], sort=False).agg(
+        requests=('reached', 'size'),
+        success=('reached', 'mean'),
+        median_drift=('drift', 'median'),
+        renders=('renders', 'mean'),
+    )
+    out['change_where_both'] = (
+        f[f['both']].groupby(['descriptor', 'method'], sort=False)['param_change'].median()
+    )
     out['both_succeeded'] = f[f['both']].groupby(['descriptor', 'method'], sort=False).size()
     infeasible = per_request[~per_request['feasible']].groupby(['descriptor', 'method']).size()
     out['infeasible'] = infeasible.reindex(out.index).fillna(0).astype(int)
     return out.reset_index()
 
 # %% ../nbs/09d_suggest.ipynb #3dd6d173
-def reconstruction_scores(recommender:ParameterRecommender, # a trained recommender
-                          params:np.ndarray, # held-out normalised presets [n, 41]
-                          train_params:np.ndarray, # the training presets (their consensus is the baseline)
-                          renderer, # a `Renderer`
-                          feature_config, # `FeatureConfig` of the audio metrics
-                          seed:int=0, # seeds the bootstrap
-                          progress:bool=True) -> pd.DataFrame:
+def reconstruction_scores(
+    recommender: ParameterRecommender,  # a trained recommender
+    params: np.ndarray,  # held-out normalised presets [n, 41]
+    train_params: np.ndarray,  # the training presets (their consensus is the baseline)
+    renderer,  # a `Renderer`
+    feature_config,  # `FeatureConfig` of the audio metrics
+    seed: int = 0,  # seeds the bootstrap
+    progress: bool = True,
+) -> pd.DataFrame:
     "Per method (the VAE's round trip, the mean training preset): parameter and audio distances to the held-out presets, with 95 % intervals."
     from nsm_modeler.baselines import consensus
     from nsm_modeler.evaluate import audio_metrics, bootstrap_ci, param_metrics
+
     true_audio = renders(renderer, recommender, params, progress)
     rows = []
-    for method, est in (('vae round trip', recommender.reconstruct(params)), ('mean training preset', np.repeat(consensus(train_params)[None], len(params), 0))):
+    for method, est in (
+        ('vae round trip', recommender.reconstruct(params)),
+        ('mean training preset', np.repeat(consensus(train_params)[None], len(params), 0)),
+    ):
         audio, pm = renders(renderer, recommender, est, progress), param_metrics(est, params)
-        per = audio_metrics(audio, true_audio, feature_config)['per_clip'].assign(param_mae=np.abs(est - params)[:, CONTINUOUS_INDEX].mean(1))
-        row = dict(method=method, n_presets=len(params), param_mae=pm['param_mae'], discrete_acc=pm['discrete_acc'])
+        per = audio_metrics(audio, true_audio, feature_config)['per_clip'].assign(
+            param_mae=np.abs(est - params)[:, CONTINUOUS_INDEX].mean(1)
+        )
+        row = dict(
+            method=method,
+            n_presets=len(params),
+            param_mae=pm['param_mae'],
+            discrete_acc=pm['discrete_acc'],
+        )
         for k in ('param_mae', 'logmel_l1', 'mrstft'):
             row[k] = float(per[k].mean())
             row[f'{k}_lo'], row[f'{k}_hi'] = bootstrap_ci(per[k], seed=seed)
         rows.append(row)
     return pd.DataFrame(rows)
 
-def score_recommender(recommender:ParameterRecommender, # a trained recommender
-                      test:pd.DataFrame, # held-out presets: preset_id, category and params (as `recommender.preset_rows` gives)
-                      train_params:np.ndarray, # normalised training presets [m, 41]
-                      renderer, # a `Renderer`
-                      feature_config, # `FeatureConfig` of the audio metrics
-                      n_suggest:int=16, # test presets (a seeded draw) asked every request
-                      amount:float=0.3, # the request size, standard deviations
-                      seed:int=0, # seeds the draw, the bootstrap and the map
-                      config:SuggestConfig=SuggestConfig(), # the search (its `amount` is replaced by `amount`)
-                      progress:bool=True) -> dict:
+
+def score_recommender(
+    recommender: ParameterRecommender,  # a trained recommender
+    test: pd.DataFrame,  # held-out presets: preset_id, category and params (as `recommender.preset_rows` gives)
+    train_params: np.ndarray,  # normalised training presets [m, 41]
+    renderer,  # a `Renderer`
+    feature_config,  # `FeatureConfig` of the audio metrics
+    n_suggest: int = 16,  # test presets (a seeded draw) asked every request
+    amount: float = 0.3,  # the request size, standard deviations
+    seed: int = 0,  # seeds the draw, the bootstrap and the map
+    config: SuggestConfig = SuggestConfig(),  # the search (its `amount` is replaced by `amount`)
+    progress: bool = True,
+) -> dict:
     "reconstruction, requests (every request's outcome), suggestions (the success table) and figures (latent_map, morph)."
     from nsm_modeler.recommender import latent_map
+
     params = np.stack(test['params']).astype(np.float32)
-    recon = reconstruction_scores(recommender, params, train_params, renderer, feature_config, seed, progress)
-    pick = np.sort(np.random.default_rng(seed).choice(len(test), min(n_suggest, len(test)), replace=False))
-    requests = evaluate_suggestions(recommender, params[pick], test['preset_id'].to_numpy()[pick], renderer, dataclasses.replace(config, amount=amount), progress=progress)
-    a, b = pick[0], next((i for i in pick if test['category'].iat[i] != test['category'].iat[pick[0]]), pick[-1])
+    recon = reconstruction_scores(
+        recommender, params, train_params, renderer, feature_config, seed, progress
+    )
+    pick = np.sort(
+        np.random.default_rng(seed).choice(len(test), min(n_suggest, len(test)), replace=False)
+    )
+    requests = evaluate_suggestions(
+        recommender,
+        params[pick],
+        test['preset_id'].to_numpy()[pick],
+        renderer,
+        dataclasses.replace(config, amount=amount),
+        progress=progress,
+    )
+    a, b = (
+        pick[0],
+        next(
+            (i for i in pick if test['category'].iat[i] != test['category'].iat[pick[0]]), pick[-1]
+        ),
+    )
     walk = morph(recommender, params[a], params[b], steps=5)
-    figures = dict(recommender_map=latent_map(recommender, params, test['category'].to_numpy(), title=f"{recommender.name}: latent means of the {len(params)} test presets, t-SNE"),
-                   morph=plot_morph(renders(renderer, recommender, walk), recommender.render_.sample_rate, (str(test['preset_id'].iat[a]), str(test['preset_id'].iat[b])),
-                                    title=f"morph in {recommender.name}'s latent space, 5 steps, C4"))
-    return dict(reconstruction=recon, requests=requests, suggestions=suggestion_table(requests), figures=figures)
+    figures = dict(
+        recommender_map=latent_map(
+            recommender,
+            params,
+            test['category'].to_numpy(),
+            title=f"{recommender.name}: latent means of the {len(params)} test presets, t-SNE",
+        ),
+        morph=plot_morph(
+            renders(renderer, recommender, walk),
+            recommender.render_.sample_rate,
+            (str(test['preset_id'].iat[a]), str(test['preset_id'].iat[b])),
+            title=f"morph in {recommender.name}'s latent space, 5 steps, C4",
+        ),
+    )
+    return dict(
+        reconstruction=recon,
+        requests=requests,
+        suggestions=suggestion_table(requests),
+        figures=figures,
+    )

@@ -10,9 +10,23 @@ import numpy as np
 import pandas as pd
 import torch
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, Timer, TQDMProgressBar
+from pytorch_lightning.callbacks import (
+    EarlyStopping,
+    LearningRateMonitor,
+    ModelCheckpoint,
+    Timer,
+    TQDMProgressBar,
+)
 from pytorch_lightning.loggers import MLFlowLogger, TensorBoardLogger
-from .core import ConfigError, NsmError, atomic_write, from_dict, git_commit, pick_device, to_dict
+from nsm_modeler.core import (
+    ConfigError,
+    NsmError,
+    atomic_write,
+    from_dict,
+    git_commit,
+    pick_device,
+    to_dict,
+)
 from .params import param_spec_hash
 from .dataset import DatasetSplit
 
@@ -27,111 +41,174 @@ PRECISIONS = ('auto', '32-true', '16-mixed', 'bf16-mixed')
 DEVICES = ('auto', 'cuda', 'mps', 'cpu')
 SOURCES = ('human', 'perturbed', 'uniform')
 
+
 @dataclasses.dataclass(frozen=True)
 class TrainerConfig:
     "How a model is trained: what every NSM model's section of `configs/training.toml` shares."
-    max_epochs: int = 9                  # upper bound on epochs (and the cosine schedule's length)
-    max_minutes: float = 16.0            # wall-time cap; training stops at the end of the epoch that passes it
-    batch_size: int = 64                 # clips per optimiser step
-    lr: float = 2e-3                     # AdamW peak learning rate, decayed by a cosine schedule over max_epochs
-    weight_decay: float = 1e-4           # AdamW weight decay
-    patience: int = 6                    # epochs without a lower validation loss before early stopping
-    sources: tuple[str, ...] = SOURCES   # training clips used, by source: 'human', 'perturbed', 'uniform'
-    train_clips_per_epoch: int = 0       # 0: every training clip each epoch; else a fresh seeded draw of this many
-    augment_p: float = 0.5               # chance that a training clip is augmented
-    gain_db: float = 3.0                 # augmentation: a random gain within ±gain_db
-    noise_floor_db: float = -70.0        # augmentation: a noise floor up to this level per mel band (dB)
-    precision: str = 'auto'              # one of PRECISIONS; 'auto': 16-mixed on CUDA, 32-true elsewhere
-    device: str = 'auto'                 # one of DEVICES; 'auto': cuda, then mps, then cpu
-    num_workers: int = 0                 # DataLoader worker processes (0: read in the training process)
-    seed: int = 0                        # seeds weights, batch order, augmentation and dropout
+
+    max_epochs: int = 9  # upper bound on epochs (and the cosine schedule's length)
+    # wall-time cap; training stops at the end of the epoch that passes it
+    max_minutes: float = 16.0
+    batch_size: int = 64  # clips per optimiser step
+    lr: float = 2e-3  # AdamW peak learning rate, decayed by a cosine schedule over max_epochs
+    weight_decay: float = 1e-4  # AdamW weight decay
+    patience: int = 6  # epochs without a lower validation loss before early stopping
+    # training clips used, by source: 'human', 'perturbed', 'uniform'
+    sources: tuple[str, ...] = SOURCES
+    # 0: every training clip each epoch; else a fresh seeded draw of this many
+    train_clips_per_epoch: int = 0
+    augment_p: float = 0.5  # chance that a training clip is augmented
+    gain_db: float = 3.0  # augmentation: a random gain within ±gain_db
+    noise_floor_db: float = -70.0  # augmentation: a noise floor up to this level per mel band (dB)
+    precision: str = 'auto'  # one of PRECISIONS; 'auto': 16-mixed on CUDA, 32-true elsewhere
+    device: str = 'auto'  # one of DEVICES; 'auto': cuda, then mps, then cpu
+    num_workers: int = 0  # DataLoader worker processes (0: read in the training process)
+    seed: int = 0  # seeds weights, batch order, augmentation and dropout
 
     def __post_init__(self):
-        if self.precision not in PRECISIONS: raise ConfigError(f"precision={self.precision!r}; choose one of {PRECISIONS}")
-        if self.device not in DEVICES: raise ConfigError(f"device={self.device!r}; choose one of {DEVICES}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision={self.precision!r}; choose one of {PRECISIONS}")
+        if self.device not in DEVICES:
+            raise ConfigError(f"device={self.device!r}; choose one of {DEVICES}")
         bad = [s for s in self.sources if s not in SOURCES]
-        if bad or not self.sources: raise ConfigError(f"sources={list(self.sources)}: choose one or more of {SOURCES}")
+        if bad or not self.sources:
+            raise ConfigError(f"sources={list(self.sources)}: choose one or more of {SOURCES}")
         if min(self.max_epochs, self.batch_size) < 1 or self.patience < 1 or self.max_minutes <= 0:
-            raise ConfigError(f"max_epochs, batch_size and patience must be >= 1 and max_minutes > 0; got {self.max_epochs}, "
-                              f"{self.batch_size}, {self.patience}, {self.max_minutes}")
-        if not (self.lr > 0 and self.weight_decay >= 0 and 0 <= self.augment_p <= 1 and self.gain_db >= 0
-                and self.train_clips_per_epoch >= 0 and self.num_workers >= 0):
-            raise ConfigError(f"need lr > 0, weight_decay >= 0, 0 <= augment_p <= 1, gain_db >= 0, train_clips_per_epoch >= 0 "
-                              f"and num_workers >= 0; got {self}")
+            raise ConfigError(
+                f"max_epochs, batch_size and patience must be >= 1 and max_minutes > 0; got {self.max_epochs}, "
+                f"{self.batch_size}, {self.patience}, {self.max_minutes}"
+            )
+        if not (
+            self.lr > 0
+            and self.weight_decay >= 0
+            and 0 <= self.augment_p <= 1
+            and self.gain_db >= 0
+            and self.train_clips_per_epoch >= 0
+            and self.num_workers >= 0
+        ):
+            raise ConfigError(
+                f"need lr > 0, weight_decay >= 0, 0 <= augment_p <= 1, gain_db >= 0, train_clips_per_epoch >= 0 "
+                f"and num_workers >= 0; got {self}"
+            )
 
     @property
-    def torch_device(self): return pick_device(None if self.device == 'auto' else self.device)
+    def torch_device(self):
+        return pick_device(None if self.device == 'auto' else self.device)
 
     @property
     def resolved_precision(self) -> str:
         "The Lightning precision to train with on this config's device."
-        if self.precision != 'auto': return self.precision
+        if self.precision != 'auto':
+            return self.precision
         return '16-mixed' if self.torch_device.type == 'cuda' else '32-true'
 
 # %% ../nbs/08_training.ipynb #4d319944
-TRAINING_SECTIONS = ('predictor', 'matcher', 'recommender', 'wtsv2')   # one per model that trains on this stack
+# one per model that trains on this stack
+TRAINING_SECTIONS = ('predictor', 'matcher', 'recommender', 'wtsv2')
 
-def merge_tables(base:dict, # a TOML table
-                 over:dict, # values that replace base's, key by key, recursing into sub-tables
-                ) -> dict:
+
+def merge_tables(
+    base: dict,  # a TOML table
+    over: dict,  # values that replace base's, key by key, recursing into sub-tables
+) -> dict:
     "`base` with `over` merged in."
     out = dict(base)
-    for k, v in over.items(): out[k] = merge_tables(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    for k, v in over.items():
+        out[k] = (
+            merge_tables(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        )
     return out
 
-def load_section(cls:type, # the model's config dataclass
-                 path:str|Path, # configs/training.toml
-                 section:str, # the model's section, one of TRAINING_SECTIONS
-                 overrides:dict|None=None, # {section: {...}} from a profile, merged over the file
-                ):
+
+def load_section(
+    cls: type,  # the model's config dataclass
+    path: str | Path,  # configs/training.toml
+    section: str,  # the model's section, one of TRAINING_SECTIONS
+    overrides: dict | None = None,  # {section: {...}} from a profile, merged over the file
+):
     "Read `[section]` of a training config into `cls`; every error names the file and the key."
     path = Path(path)
-    if not path.is_file(): raise ConfigError(f"{path}: training config not found")
-    try: data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as e: raise ConfigError(f"{path}: not valid TOML ({e})") from e
+    if not path.is_file():
+        raise ConfigError(f"{path}: training config not found")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML ({e})") from e
     overrides = overrides or {}
     for where, table in ((str(path), data), ('profile overrides', overrides)):
         unknown = sorted(set(table) - set(TRAINING_SECTIONS))
-        if unknown: raise ConfigError(f"{where}: unknown section(s) {unknown}; sections are {list(TRAINING_SECTIONS)}")
-    return from_dict(cls, merge_tables(data.get(section, {}), overrides.get(section, {})), f"{path} [{section}]")
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown section(s) {unknown}; sections are {list(TRAINING_SECTIONS)}"
+            )
+    return from_dict(
+        cls, merge_tables(data.get(section, {}), overrides.get(section, {})), f"{path} [{section}]"
+    )
 
 # %% ../nbs/08_training.ipynb #0c45597c
-def model_inputs(features:dict, # per-frame features: stored (memory-mapped) or from `extract_features`
-                 rows=slice(None), # which clips: an index (one clip, no batch axis), a slice or an index array
-                ) -> dict[str, torch.Tensor]:
+def model_inputs(
+    features: dict,  # per-frame features: stored (memory-mapped) or from `extract_features`
+    rows=slice(None),  # which clips: an index (one clip, no batch axis), a slice or an index array
+) -> dict[str, torch.Tensor]:
     "`log_mel` `[..., frames, n_mels]` (dB) and `control` `[..., frames, 3]`: pitch re A4 in octaves (0 if unvoiced), voicing, loudness / 50 dB."
     voiced = np.asarray(features['voiced'][rows])
     f0 = np.nan_to_num(np.asarray(features['f0_hz'][rows], np.float32), nan=440.0)
     pitch = np.where(voiced, np.log2(np.maximum(f0, 1.0) / 440.0), 0.0)
-    control = np.stack([pitch, voiced, np.asarray(features['loudness_db'][rows], np.float32) / 50.0], axis=-1)
-    return dict(log_mel=torch.from_numpy(np.asarray(features['log_mel'][rows], np.float32)),
-                control=torch.from_numpy(control.astype(np.float32)))
+    control = np.stack(
+        [pitch, voiced, np.asarray(features['loudness_db'][rows], np.float32) / 50.0], axis=-1
+    )
+    return dict(
+        log_mel=torch.from_numpy(np.asarray(features['log_mel'][rows], np.float32)),
+        control=torch.from_numpy(control.astype(np.float32)),
+    )
+
 
 class ClipDataset(torch.utils.data.Dataset):
     "Clips of a (memory-mapped) split, read one at a time: the model's inputs and the clip's normalised parameters."
-    def __init__(self, split:DatasetSplit, # a split from `dataset.load_split`
-                 rows:np.ndarray|None=None): # which clips; None: all
+
+    def __init__(
+        self,
+        split: DatasetSplit,  # a split from `dataset.load_split`
+        rows: np.ndarray | None = None,  # which clips; None: all
+    ):
         self.split = split
         self.rows = np.arange(len(split)) if rows is None else np.asarray(rows)
-    def __len__(self): return len(self.rows)
-    def __getitem__(self, i:int):
-        r = int(self.rows[i])
-        return {**model_inputs(self.split.features, r), 'params': torch.from_numpy(np.array(self.split.params[r], np.float32))}
 
-def source_rows(split:DatasetSplit, # a training split
-                sources:tuple[str, ...], # the sources to keep
-               ) -> np.ndarray:
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, i: int):
+        r = int(self.rows[i])
+        return {
+            **model_inputs(self.split.features, r),
+            'params': torch.from_numpy(np.array(self.split.params[r], np.float32)),
+        }
+
+
+def source_rows(
+    split: DatasetSplit,  # a training split
+    sources: tuple[str, ...],  # the sources to keep
+) -> np.ndarray:
     "Rows of the split's clips whose source is one of `sources`."
-    rows = np.flatnonzero(split.clips['source'].isin(sources).to_numpy()) if 'source' in split.clips else np.arange(len(split))
-    if not len(rows): raise ConfigError(f"no training clips from sources {list(sources)}")
+    rows = (
+        np.flatnonzero(split.clips['source'].isin(sources).to_numpy())
+        if 'source' in split.clips
+        else np.arange(len(split))
+    )
+    if not len(rows):
+        raise ConfigError(f"no training clips from sources {list(sources)}")
     return rows
 
 # %% ../nbs/08_training.ipynb #d8e7b5bb
 class SplitDataModule(pl.LightningDataModule):
     "Training and validation batches streamed from memory-mapped splits."
-    def __init__(self, train:DatasetSplit, # training clips
-                 val:DatasetSplit, # validation clips (early stopping, checkpoint choice)
-                 config:TrainerConfig): # batch size, sources, workers and seed
+
+    def __init__(
+        self,
+        train: DatasetSplit,  # training clips
+        val: DatasetSplit,  # validation clips (early stopping, checkpoint choice)
+        config: TrainerConfig,  # batch size, sources, workers and seed
+    ):
         super().__init__()
         self.config = config
         self.train_rows = source_rows(train, config.sources)
@@ -140,26 +217,39 @@ class SplitDataModule(pl.LightningDataModule):
 
     def train_dataloader(self):
         n = self.config.train_clips_per_epoch or None
-        sampler = torch.utils.data.RandomSampler(self.train_set, num_samples=min(n, len(self.train_set)) if n else None, generator=self.generator)
-        return torch.utils.data.DataLoader(self.train_set, batch_size=self.config.batch_size, sampler=sampler,
-                                           num_workers=self.config.num_workers, persistent_workers=self.config.num_workers > 0)
+        sampler = torch.utils.data.RandomSampler(
+            self.train_set,
+            num_samples=min(n, len(self.train_set)) if n else None,
+            generator=self.generator,
+        )
+        return torch.utils.data.DataLoader(
+            self.train_set,
+            batch_size=self.config.batch_size,
+            sampler=sampler,
+            num_workers=self.config.num_workers,
+            persistent_workers=self.config.num_workers > 0,
+        )
 
     def val_dataloader(self):
-        return torch.utils.data.DataLoader(self.val_set, batch_size=2 * self.config.batch_size, num_workers=self.config.num_workers)
+        return torch.utils.data.DataLoader(
+            self.val_set, batch_size=2 * self.config.batch_size, num_workers=self.config.num_workers
+        )
 
 # %% ../nbs/08_training.ipynb #7b01b485
-def augment(batch:dict, # `model_inputs` of a batch, plus anything else (passed through)
-            config:TrainerConfig, # augment_p, gain_db, noise_floor_db
-            generator:torch.Generator|None=None, # seeds the draws; None: torch's global generator
-           ) -> dict:
+def augment(
+    batch: dict,  # `model_inputs` of a batch, plus anything else (passed through)
+    config: TrainerConfig,  # augment_p, gain_db, noise_floor_db
+    generator: torch.Generator | None = None,  # seeds the draws; None: torch's global generator
+) -> dict:
     "A copy of `batch` with a random gain and noise floor on `augment_p` of its clips."
-    if config.augment_p == 0: return batch
+    if config.augment_p == 0:
+        return batch
     log_mel, control = batch['log_mel'], batch['control']
     n, dev = len(log_mel), log_mel.device
     draw = lambda: torch.rand(n, generator=generator).to(dev)
     on = (draw() < config.augment_p).float()
     gain = on * (2 * draw() - 1) * config.gain_db
-    floor = config.noise_floor_db - 30 * draw()                      # a floor 0 to 30 dB below the limit
+    floor = config.noise_floor_db - 30 * draw()  # a floor 0 to 30 dB below the limit
     shifted = log_mel + gain[:, None, None]
     noisy = 10 * torch.log10(10 ** (shifted / 10) + (10 ** (floor / 10))[:, None, None])
     log_mel = torch.where(on[:, None, None] > 0, noisy, log_mel)
@@ -168,43 +258,79 @@ def augment(batch:dict, # `model_inputs` of a batch, plus anything else (passed 
     return {**batch, 'log_mel': log_mel, 'control': control}
 
 # %% ../nbs/08_training.ipynb #bac3f308
-def provenance(model:str, # the model's name
-               config, # its config dataclass
-               dataset_fingerprint:str, # `build.json`'s fingerprint of the data it trains on
-              ) -> dict:
+def provenance(
+    model: str,  # the model's name
+    config,  # its config dataclass
+    dataset_fingerprint: str,  # `build.json`'s fingerprint of the data it trains on
+) -> dict:
     "What a checkpoint records about how it was made."
-    return dict(model=model, config=to_dict(config), param_spec_hash=param_spec_hash(),
-                dataset_fingerprint=dataset_fingerprint, git_commit=git_commit())
+    return dict(
+        model=model,
+        config=to_dict(config),
+        param_spec_hash=param_spec_hash(),
+        dataset_fingerprint=dataset_fingerprint,
+        git_commit=git_commit(),
+    )
 
-def _same_training(a:dict, b:dict): return all(a.get(k) == b.get(k) for k in ('model', 'config', 'param_spec_hash', 'dataset_fingerprint'))
+
+def _same_training(a: dict, b: dict):
+    return all(
+        a.get(k) == b.get(k) for k in ('model', 'config', 'param_spec_hash', 'dataset_fingerprint')
+    )
+
 
 class NsmModule(pl.LightningModule):
     "A LightningModule with NSM's optimiser, schedule, augmentation, loss logging and checkpoint provenance."
-    def __init__(self, trainer_config:TrainerConfig, # optimiser, schedule and augmentation settings
-                 provenance:dict): # from `provenance`, written into every checkpoint
+
+    def __init__(
+        self,
+        trainer_config: TrainerConfig,  # optimiser, schedule and augmentation settings
+        provenance: dict,  # from `provenance`, written into every checkpoint
+    ):
         super().__init__()
-        torch.manual_seed(trainer_config.seed)   # the weights a subclass creates next start from the seed, whatever ran before in this process
+        # the weights a subclass creates next start from the seed, whatever ran before in this process
+        torch.manual_seed(trainer_config.seed)
         self.trainer_config, self.provenance = trainer_config, provenance
         self.augment_generator = torch.Generator().manual_seed(trainer_config.seed + 1)
 
-    def losses(self, batch:dict) -> dict[str, torch.Tensor]:
+    def losses(self, batch: dict) -> dict[str, torch.Tensor]:
         "The total loss as 'loss' and each component under its name; every model implements it."
         raise NotImplementedError
 
-    def _log_losses(self, stage:str, losses:dict, n:int):
-        self.log_dict({f'{stage}/{k}': v.detach() for k, v in losses.items()}, on_step=False, on_epoch=True, batch_size=n,
-                      prog_bar=False)
+    def _log_losses(self, stage: str, losses: dict, n: int):
+        self.log_dict(
+            {f'{stage}/{k}': v.detach() for k, v in losses.items()},
+            on_step=False,
+            on_epoch=True,
+            batch_size=n,
+            prog_bar=False,
+        )
 
     def training_step(self, batch, batch_idx):
         losses = self.losses(augment(batch, self.trainer_config, self.augment_generator))
         self._log_losses('train', losses, len(batch['params']))
-        self.log('loss', losses['loss'].detach(), prog_bar=True, on_step=True, on_epoch=False, logger=False)
+        self.log(
+            'loss',
+            losses['loss'].detach(),
+            prog_bar=True,
+            on_step=True,
+            on_epoch=False,
+            logger=False,
+        )
         return losses['loss']
 
     def validation_step(self, batch, batch_idx):
         losses = self.losses(batch)
         self._log_losses('val', losses, len(batch['params']))
-        self.log('val_loss', losses['loss'], prog_bar=True, on_step=False, on_epoch=True, batch_size=len(batch['params']), logger=False)
+        self.log(
+            'val_loss',
+            losses['loss'],
+            prog_bar=True,
+            on_step=False,
+            on_epoch=True,
+            batch_size=len(batch['params']),
+            logger=False,
+        )
 
     def param_groups(self) -> list[dict]:
         "The optimiser's parameter groups; a model may give some parameters another learning rate (`lr`) here."
@@ -213,166 +339,288 @@ class NsmModule(pl.LightningModule):
     def configure_optimizers(self):
         cfg = self.trainer_config
         opt = torch.optim.AdamW(self.param_groups(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        return dict(optimizer=opt, lr_scheduler=dict(scheduler=torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.max_epochs), interval='epoch'))
+        return dict(
+            optimizer=opt,
+            lr_scheduler=dict(
+                scheduler=torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.max_epochs),
+                interval='epoch',
+            ),
+        )
 
-    def on_save_checkpoint(self, checkpoint): checkpoint['nsm'] = self.provenance
+    def on_save_checkpoint(self, checkpoint):
+        checkpoint['nsm'] = self.provenance
 
 # %% ../nbs/08_training.ipynb #401b0491
 @dataclasses.dataclass
 class TrainingReport:
     "What one `fit` did."
-    best_val_loss: float          # the lowest validation loss: the weights kept
-    epochs: int                   # epochs completed (counting those before a resume)
-    stopped_by: str               # 'early stopping', 'time cap' or 'max_epochs'
-    seconds: float                # wall time of this call
-    peak_rss_gb: float            # the process's peak resident memory
-    device: str                   # where it trained
-    precision: str                # Lightning precision used
-    history: list[dict]           # per epoch: every logged train/ and val/ loss, lr, seconds
-    best_checkpoint: str          # path of best.ckpt
-    mlflow_run_id: str|None       # the MLflow run, for `log_artifacts`
-    resumed_from: str|None        # last.ckpt it resumed from, if any
+
+    best_val_loss: float  # the lowest validation loss: the weights kept
+    epochs: int  # epochs completed (counting those before a resume)
+    stopped_by: str  # 'early stopping', 'time cap' or 'max_epochs'
+    seconds: float  # wall time of this call
+    peak_rss_gb: float  # the process's peak resident memory
+    device: str  # where it trained
+    precision: str  # Lightning precision used
+    history: list[dict]  # per epoch: every logged train/ and val/ loss, lr, seconds
+    best_checkpoint: str  # path of best.ckpt
+    mlflow_run_id: str | None  # the MLflow run, for `log_artifacts`
+    resumed_from: str | None  # last.ckpt it resumed from, if any
+
 
 class EpochHistory(pl.Callback):
     "Records every epoch's logged metrics (the report's `history`)."
-    def __init__(self): self.rows, self.start = [], time.perf_counter()
+
+    def __init__(self):
+        self.rows, self.start = [], time.perf_counter()
+
     def on_train_epoch_end(self, trainer, module):
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if '/' in k}
-        self.rows.append(dict(epoch=trainer.current_epoch, seconds=round(time.perf_counter() - self.start, 1), **metrics))
+        self.rows.append(
+            dict(
+                epoch=trainer.current_epoch,
+                seconds=round(time.perf_counter() - self.start, 1),
+                **metrics,
+            )
+        )
 
 # %% ../nbs/08_training.ipynb #70b07362
 _ACCELERATORS = dict(cuda='gpu', mps='mps', cpu='cpu')
 
-def _check_resume(last:Path, module:NsmModule):
+
+def _check_resume(last: Path, module: NsmModule):
     "Raise unless checkpoint `last` was made by the same training as `module`."
     saved = torch.load(last, map_location='cpu', weights_only=False).get('nsm', {})
     if not _same_training(saved, module.provenance):
-        diff = [k for k in ('model', 'config', 'param_spec_hash', 'dataset_fingerprint') if saved.get(k) != module.provenance.get(k)]
-        raise NsmError(f"{last}: made by another training (different {', '.join(diff)}); remove it or train into another folder")
+        diff = [
+            k
+            for k in ('model', 'config', 'param_spec_hash', 'dataset_fingerprint')
+            if saved.get(k) != module.provenance.get(k)
+        ]
+        raise NsmError(
+            f"{last}: made by another training (different {', '.join(diff)}); remove it or train into another folder"
+        )
 
-def fit(module:NsmModule, # the model to train
-        data:SplitDataModule, # its batches
-        out_dir:str|Path, # checkpoints go to <out_dir>/checkpoints
-        run_name:str, # names the TensorBoard folder and the MLflow run
-        *,
-        tracking_uri:str|None='sqlite:///mlflow.db', # MLflow store; None: no MLflow run
-        experiment:str='nsm-training', # MLflow experiment
-        parent_run_id:str|None=None, # the pipeline's MLflow run, if any: this run becomes its child
-        tensorboard_dir:str|Path|None='runs', # TensorBoard root; None: no event files
-        resume:bool=True, # continue from <out_dir>/checkpoints/last.ckpt if it is there
-        progress:bool=True, # tqdm progress bar
-       ) -> TrainingReport:
+
+def fit(
+    module: NsmModule,  # the model to train
+    data: SplitDataModule,  # its batches
+    out_dir: str | Path,  # checkpoints go to <out_dir>/checkpoints
+    run_name: str,  # names the TensorBoard folder and the MLflow run
+    *,
+    tracking_uri: str | None = 'sqlite:///mlflow.db',  # MLflow store; None: no MLflow run
+    experiment: str = 'nsm-training',  # MLflow experiment
+    # the pipeline's MLflow run, if any: this run becomes its child
+    parent_run_id: str | None = None,
+    tensorboard_dir: str | Path | None = 'runs',  # TensorBoard root; None: no event files
+    resume: bool = True,  # continue from <out_dir>/checkpoints/last.ckpt if it is there
+    progress: bool = True,  # tqdm progress bar
+) -> TrainingReport:
     "Train `module` on `data` with Lightning; the module ends holding the best epoch's weights."
     cfg = module.trainer_config
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    ckpt_dir = Path(out_dir)/'checkpoints'
-    last = ckpt_dir/'last.ckpt'
+    ckpt_dir = Path(out_dir) / 'checkpoints'
+    last = ckpt_dir / 'last.ckpt'
     resume_from = last if resume and last.is_file() else None
-    if resume_from: _check_resume(last, module)
+    if resume_from:
+        _check_resume(last, module)
     history = EpochHistory()
-    callbacks = [ModelCheckpoint(dirpath=ckpt_dir, filename='best', monitor='val/loss', mode='min', save_last=True, enable_version_counter=False),
-                 EarlyStopping('val/loss', patience=cfg.patience, mode='min'), Timer(duration=datetime.timedelta(minutes=cfg.max_minutes), interval='epoch'),
-                 history]
-    if progress: callbacks.append(TQDMProgressBar(refresh_rate=10))
+    callbacks = [
+        ModelCheckpoint(
+            dirpath=ckpt_dir,
+            filename='best',
+            monitor='val/loss',
+            mode='min',
+            save_last=True,
+            enable_version_counter=False,
+        ),
+        EarlyStopping('val/loss', patience=cfg.patience, mode='min'),
+        Timer(duration=datetime.timedelta(minutes=cfg.max_minutes), interval='epoch'),
+        history,
+    ]
+    if progress:
+        callbacks.append(TQDMProgressBar(refresh_rate=10))
     loggers = []
-    if tensorboard_dir is not None: loggers.append(TensorBoardLogger(str(tensorboard_dir), name=run_name, default_hp_metric=False))
+    if tensorboard_dir is not None:
+        loggers.append(
+            TensorBoardLogger(str(tensorboard_dir), name=run_name, default_hp_metric=False)
+        )
     if tracking_uri is not None:
-        loggers.append(MLFlowLogger(experiment_name=experiment, run_name=run_name, tracking_uri=tracking_uri,
-                                    tags={'mlflow.parentRunId': parent_run_id} if parent_run_id else None))
-    if loggers: callbacks.append(LearningRateMonitor('epoch'))
+        loggers.append(
+            MLFlowLogger(
+                experiment_name=experiment,
+                run_name=run_name,
+                tracking_uri=tracking_uri,
+                tags={'mlflow.parentRunId': parent_run_id} if parent_run_id else None,
+            )
+        )
+    if loggers:
+        callbacks.append(LearningRateMonitor('epoch'))
     device = cfg.torch_device
-    trainer = pl.Trainer(accelerator=_ACCELERATORS[device.type], devices=1, precision=cfg.resolved_precision, max_epochs=cfg.max_epochs,
-                         callbacks=callbacks, logger=loggers or False, deterministic='warn', enable_progress_bar=progress,
-                         enable_model_summary=False, log_every_n_steps=10, default_root_dir=str(out_dir), num_sanity_val_steps=0)
-    for lg in loggers: lg.log_hyperparams({'model': module.provenance['model'], **_flat(module.provenance['config'])})
+    trainer = pl.Trainer(
+        accelerator=_ACCELERATORS[device.type],
+        devices=1,
+        precision=cfg.resolved_precision,
+        max_epochs=cfg.max_epochs,
+        callbacks=callbacks,
+        logger=loggers or False,
+        deterministic='warn',
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        log_every_n_steps=10,
+        default_root_dir=str(out_dir),
+        num_sanity_val_steps=0,
+    )
+    for lg in loggers:
+        lg.log_hyperparams(
+            {'model': module.provenance['model'], **_flat(module.provenance['config'])}
+        )
     start = time.perf_counter()
     trainer.fit(module, datamodule=data, ckpt_path=str(resume_from) if resume_from else None)
-    best = ckpt_dir/'best.ckpt'
+    best = ckpt_dir / 'best.ckpt'
     module.load_state_dict(torch.load(best, map_location='cpu', weights_only=False)['state_dict'])
     module.eval()
-    stopped = ('early stopping' if trainer.early_stopping_callback.stopped_epoch else
-               'time cap' if trainer.current_epoch < cfg.max_epochs else 'max_epochs')
+    stopped = (
+        'early stopping'
+        if trainer.early_stopping_callback.stopped_epoch
+        else 'time cap'
+        if trainer.current_epoch < cfg.max_epochs
+        else 'max_epochs'
+    )
     mlflow = next((lg for lg in loggers if isinstance(lg, MLFlowLogger)), None)
-    return TrainingReport(best_val_loss=float(trainer.checkpoint_callback.best_model_score), epochs=trainer.current_epoch, stopped_by=stopped,
-                          seconds=round(time.perf_counter() - start, 1), peak_rss_gb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
-                          device=str(device), precision=cfg.resolved_precision, history=history.rows, best_checkpoint=str(best),
-                          mlflow_run_id=mlflow.run_id if mlflow else None, resumed_from=str(resume_from) if resume_from else None)
+    return TrainingReport(
+        best_val_loss=float(trainer.checkpoint_callback.best_model_score),
+        epochs=trainer.current_epoch,
+        stopped_by=stopped,
+        seconds=round(time.perf_counter() - start, 1),
+        peak_rss_gb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+        device=str(device),
+        precision=cfg.resolved_precision,
+        history=history.rows,
+        best_checkpoint=str(best),
+        mlflow_run_id=mlflow.run_id if mlflow else None,
+        resumed_from=str(resume_from) if resume_from else None,
+    )
 
-def _flat(d:dict, prefix:str=''):
+
+def _flat(d: dict, prefix: str = ''):
     "A nested config as dotted keys (MLflow and TensorBoard take flat hyper-parameters)."
     out = {}
     for k, v in d.items():
-        if isinstance(v, dict): out.update(_flat(v, f'{prefix}{k}.'))
-        else: out[f'{prefix}{k}'] = str(v) if isinstance(v, (list, tuple)) else v
+        if isinstance(v, dict):
+            out.update(_flat(v, f'{prefix}{k}.'))
+        else:
+            out[f'{prefix}{k}'] = str(v) if isinstance(v, (list, tuple)) else v
     return out
 
-def log_artifacts(report:TrainingReport, # from `fit`
-                  folder:str|Path, # e.g. the saved model directory
-                  tracking_uri:str='sqlite:///mlflow.db', # the store `fit` logged to
-                  metrics:dict|None=None): # final metrics to add to the run
+
+def log_artifacts(
+    report: TrainingReport,  # from `fit`
+    folder: str | Path,  # e.g. the saved model directory
+    tracking_uri: str = 'sqlite:///mlflow.db',  # the store `fit` logged to
+    metrics: dict | None = None,  # final metrics to add to the run
+):
     "Attach a folder (the trained model) and final metrics to the training's MLflow run."
-    if report.mlflow_run_id is None: return
+    if report.mlflow_run_id is None:
+        return
     from mlflow.tracking import MlflowClient
+
     client = MlflowClient(tracking_uri)
     client.log_artifacts(report.mlflow_run_id, str(folder), artifact_path='model')
-    for k, v in (metrics or {}).items(): client.log_metric(report.mlflow_run_id, k, float(v))
+    for k, v in (metrics or {}).items():
+        client.log_metric(report.mlflow_run_id, k, float(v))
 
-def report_card(report:TrainingReport) -> dict:
+
+def report_card(report: TrainingReport) -> dict:
     "A model card's `training` entry: what `fit` did, with the per-epoch history."
-    return dict(epochs=report.epochs, stopped_by=report.stopped_by, seconds=report.seconds, peak_rss_gb=report.peak_rss_gb,
-                device=report.device, precision=report.precision, best_val_loss=report.best_val_loss, mlflow_run_id=report.mlflow_run_id,
-                history=report.history)
+    return dict(
+        epochs=report.epochs,
+        stopped_by=report.stopped_by,
+        seconds=report.seconds,
+        peak_rss_gb=report.peak_rss_gb,
+        device=report.device,
+        precision=report.precision,
+        best_val_loss=report.best_val_loss,
+        mlflow_run_id=report.mlflow_run_id,
+        history=report.history,
+    )
 
-def update_card(model_dir:str|Path, # a model directory
-                entries:dict): # merged over the card's top-level entries
+
+def update_card(
+    model_dir: str | Path,  # a model directory
+    entries: dict,  # merged over the card's top-level entries
+):
     "Merge `entries` into the directory's `card.json` (written atomically); returns the card."
-    path = Path(model_dir)/'card.json'
+    path = Path(model_dir) / 'card.json'
     card = {**(json.loads(path.read_text()) if path.is_file() else {}), **entries}
-    with atomic_write(path, 'w') as f: json.dump(card, f, indent=1, default=float)
+    with atomic_write(path, 'w') as f:
+        json.dump(card, f, indent=1, default=float)
     return card
 
-def finished_model(model, # an untrained model object with `trained_like(other)`
-                   load, # reads a model directory, e.g. `ParameterPredictor.load`
-                   out_dir:str|Path, # its model directory
-                   fresh:bool, # True: delete the directory's model, card and checkpoints instead, to train from scratch
-                  ):
+
+def finished_model(
+    model,  # an untrained model object with `trained_like(other)`
+    load,  # reads a model directory, e.g. `ParameterPredictor.load`
+    out_dir: str | Path,  # its model directory
+    fresh: bool,  # True: delete the directory's model, card and checkpoints instead, to train from scratch
+):
     "The model in `out_dir` if it finished a training exactly like `model`'s would be; else None (an interrupted one resumes from its checkpoints)."
     out_dir = Path(out_dir)
     if fresh:
-        for stale in (out_dir/'checkpoints', out_dir/'model.pt', out_dir/'card.json'):
+        for stale in (out_dir / 'checkpoints', out_dir / 'model.pt', out_dir / 'card.json'):
             shutil.rmtree(stale) if stale.is_dir() else stale.unlink(missing_ok=True)
         return None
-    if not (out_dir/'model.pt').is_file(): return None
+    if not (out_dir / 'model.pt').is_file():
+        return None
     done = load(out_dir)
     return done if model.trained_like(done) and 'training' in done.card_ else None
 
-def setup_training(cls:type, # the model class, e.g. `ParameterPredictor`: `cls(config, out_dir, features, fingerprint, progress=, tracking=)` and `cls.load`
-                   config, # its config, loaded (with the profile's overrides)
-                   data_config:str|Path, # the dataset to train on
-                   out_dir:str|Path, # the model directory
-                   *,
-                   fresh:bool=False, # delete the directory's model and checkpoints first, to train from scratch
-                   progress:bool=True, # tqdm bars while training
-                   **tracking): # `fit`'s tracking_uri, parent_run_id, tensorboard_dir, run_name (None: the model's name)
+
+def setup_training(
+    cls: type,  # the model class, e.g. `ParameterPredictor`: `cls(config, out_dir, features, fingerprint, progress=, tracking=)` and `cls.load`
+    config,  # its config, loaded (with the profile's overrides)
+    data_config: str | Path,  # the dataset to train on
+    out_dir: str | Path,  # the model directory
+    *,
+    fresh: bool = False,  # delete the directory's model and checkpoints first, to train from scratch
+    progress: bool = True,  # tqdm bars while training
+    # `fit`'s tracking_uri, parent_run_id, tensorboard_dir, run_name (None: the model's name)
+    **tracking,
+):
     "(the model to train, the data config, the finished model already in `out_dir` or None): how every `train_*` entry point starts."
     from nsm_modeler.dataset import DataConfig, verify_checksums
+
     data = DataConfig.load(data_config)
     verify_checksums(data.out_dir)
-    fingerprint = (Path(data.out_dir)/'fingerprint.txt').read_text().strip()
-    model = cls(config, out_dir, data.features, fingerprint, progress=progress, tracking={**tracking, 'run_name': tracking.get('run_name') or config.name})
+    fingerprint = (Path(data.out_dir) / 'fingerprint.txt').read_text().strip()
+    model = cls(
+        config,
+        out_dir,
+        data.features,
+        fingerprint,
+        progress=progress,
+        tracking={**tracking, 'run_name': tracking.get('run_name') or config.name},
+    )
     return model, data, finished_model(model, cls.load, out_dir, fresh)
 
 # %% ../nbs/08_training.ipynb #c46870f0
-def plot_history(history:list[dict], # `TrainingReport.history` (or a model card's)
-                 title:str=''): # figure title
+def plot_history(
+    history: list[dict],  # `TrainingReport.history` (or a model card's)
+    title: str = '',  # figure title
+):
     "Total loss (train and validation) and every validation component, per epoch."
     import matplotlib.pyplot as plt
+
     df = pd.DataFrame(history)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6))
-    for col, style in (('train/loss', '-'), ('val/loss', '-o')): ax1.plot(df['epoch'] + 1, df[col], style, ms=3, label=col)
-    ax1.set(xlabel='epoch', ylabel='loss', title='total'); ax1.legend()
+    for col, style in (('train/loss', '-'), ('val/loss', '-o')):
+        ax1.plot(df['epoch'] + 1, df[col], style, ms=3, label=col)
+    ax1.set(xlabel='epoch', ylabel='loss', title='total')
+    ax1.legend()
     for col in [c for c in df if c.startswith('val/') and c not in ('val/loss', 'val/discrete_ce')]:
         ax2.plot(df['epoch'] + 1, df[col], label=col.removeprefix('val/'))
-    ax2.set(xlabel='epoch', title='validation, per component'); ax2.legend(fontsize=7, ncol=2)
-    fig.suptitle(title); fig.tight_layout()
+    ax2.set(xlabel='epoch', title='validation, per component')
+    ax2.legend(fontsize=7, ncol=2)
+    fig.suptitle(title)
+    fig.tight_layout()
     return fig

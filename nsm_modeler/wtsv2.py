@@ -11,13 +11,31 @@ from torch import nn
 import torch.nn.functional as F
 import pytorch_lightning as pl
 from tqdm.auto import tqdm
-from .core import ConfigError, NsmError, atomic_write, from_dict, pick_device, to_dict, torch_threads
+from nsm_modeler.core import (
+    ConfigError,
+    NsmError,
+    atomic_write,
+    from_dict,
+    pick_device,
+    to_dict,
+    torch_threads,
+)
 from .params import N_PARAMS, param
 from .features import hz_to_midi
 from .render import RenderConfig, Renderer, RenderJob
 from .dataset import DatasetSplit
-from .training import (NsmModule, TrainerConfig, fit, load_section, log_artifacts, provenance, report_card,
-                                  setup_training, update_card, _same_training)
+from nsm_modeler.training import (
+    NsmModule,
+    TrainerConfig,
+    fit,
+    load_section,
+    log_artifacts,
+    provenance,
+    report_card,
+    setup_training,
+    update_card,
+    _same_training,
+)
 
 # %% auto #0
 __all__ = ['WAVETABLE_INPUT', 'WAVETABLE_LEN', 'N_MFCC', 'ADSR_PARAMS', 'CLIP_KEYS', 'ADSR_INDEX', 'BASIC_SHAPES', 'OSC_SHAPES',
@@ -30,87 +48,127 @@ __all__ = ['WAVETABLE_INPUT', 'WAVETABLE_LEN', 'N_MFCC', 'ADSR_PARAMS', 'CLIP_KE
            'plot_examples']
 
 # %% ../nbs/09e_wtsv2.ipynb #7f069a5a
-WAVETABLE_INPUT = 64_000     # samples the wavetable generator reads: 4 s at 16 kHz (64000 / 16 / 8 = 500 -> Linear(500, 512))
-WAVETABLE_LEN = 512          # samples per wavetable
-N_MFCC = 30                  # the dataset's MFCCs per frame
+WAVETABLE_INPUT = 64_000  # samples the wavetable generator reads: 4 s at 16 kHz (64000 / 16 / 8 = 500 -> Linear(500, 512))
+WAVETABLE_LEN = 512  # samples per wavetable
+N_MFCC = 30  # the dataset's MFCCs per frame
 ADSR_PARAMS = ('amp_attack', 'amp_decay', 'amp_sustain')
+
 
 @dataclasses.dataclass(frozen=True)
 class SynthNetConfig:
     "Sizes of WTSv2 and of its DDSP baseline (the seed leaves these four open)."
-    sample_rate: int = 16_000      # the models' rate (amsynth's 44.1 kHz renders are resampled to it)
-    block_size: int = 160          # samples per frame: 100 frames per second, the dataset's feature rate
-    hidden_size: int = 128         # width of the feature combiner, its GRU and the output MLP
-    n_harmonic: int = 32           # harmonics of the harmonic path (32 x 262 Hz passes 8 kHz at C4, the clips' note)
-    n_bands: int = 65              # filtered-noise bands (a 128-tap FIR per frame)
-    num_wavetables: int = 4        # wavetables generated per clip, mixed by attention
+
+    sample_rate: int = 16_000  # the models' rate (amsynth's 44.1 kHz renders are resampled to it)
+    block_size: int = 160  # samples per frame: 100 frames per second, the dataset's feature rate
+    hidden_size: int = 128  # width of the feature combiner, its GRU and the output MLP
+    # harmonics of the harmonic path (32 x 262 Hz passes 8 kHz at C4, the clips' note)
+    n_harmonic: int = 32
+    n_bands: int = 65  # filtered-noise bands (a 128-tap FIR per frame)
+    num_wavetables: int = 4  # wavetables generated per clip, mixed by attention
 
     def __post_init__(self):
         if min(self.hidden_size, self.n_harmonic, self.num_wavetables) < 1 or self.n_bands < 2:
-            raise ConfigError(f"hidden_size, n_harmonic and num_wavetables must be >= 1 and n_bands >= 2; got {self}")
+            raise ConfigError(
+                f"hidden_size, n_harmonic and num_wavetables must be >= 1 and n_bands >= 2; got {self}"
+            )
         if WAVETABLE_INPUT % self.block_size or self.sample_rate * 4 != WAVETABLE_INPUT:
-            raise ConfigError(f"sample_rate must be 16000 and block_size divide {WAVETABLE_INPUT} (the wavetable generator reads 4 s at 16 kHz); got {self}")
+            raise ConfigError(
+                f"sample_rate must be 16000 and block_size divide {WAVETABLE_INPUT} (the wavetable generator reads 4 s at 16 kHz); got {self}"
+            )
 
     @property
-    def n_frames(self) -> int: return WAVETABLE_INPUT // self.block_size
+    def n_frames(self) -> int:
+        return WAVETABLE_INPUT // self.block_size
+
 
 @dataclasses.dataclass(frozen=True)
 class SynthLossConfig:
     "The training loss: auraloss's multi-resolution STFT distance, plus the ADSR heads' error on the training presets."
-    adsr_weight: float = 1.0       # weight of the L1 error of the ADSR heads against the presets' amp_attack, amp_decay, amp_sustain (normalised)
-    adsr_lr_factor: float = 5.0    # the ADSR extractors and heads learn at this multiple of the learning rate (small GRUs, few steps)
+
+    adsr_weight: float = 1.0  # weight of the L1 error of the ADSR heads against the presets' amp_attack, amp_decay, amp_sustain (normalised)
+    adsr_lr_factor: float = 5.0  # the ADSR extractors and heads learn at this multiple of the learning rate (small GRUs, few steps)
 
     def __post_init__(self):
-        if self.adsr_weight < 0 or self.adsr_lr_factor <= 0: raise ConfigError(f"need adsr_weight >= 0 and adsr_lr_factor > 0; got {self}")
+        if self.adsr_weight < 0 or self.adsr_lr_factor <= 0:
+            raise ConfigError(f"need adsr_weight >= 0 and adsr_lr_factor > 0; got {self}")
+
 
 @dataclasses.dataclass(frozen=True)
 class SynthClipsConfig:
     "Which amsynth renders the models train and validate on."
-    n_train: int = 300             # training presets (a seeded draw of the training split's human presets), one clip each
-    n_val: int = 32                # validation presets, one clip each
-    note: int = 60                 # the note every clip is played at (the evaluation's; C4)
+
+    # training presets (a seeded draw of the training split's human presets), one clip each
+    n_train: int = 300
+    n_val: int = 32  # validation presets, one clip each
+    note: int = 60  # the note every clip is played at (the evaluation's; C4)
+
 
 @dataclasses.dataclass(frozen=True)
 class SynthConfig:
     "The `[wtsv2]` section of `configs/training.toml`."
+
     name: str = 'wtsv2'
     net: SynthNetConfig = SynthNetConfig()
     loss: SynthLossConfig = SynthLossConfig()
     clips: SynthClipsConfig = SynthClipsConfig()
-    trainer: TrainerConfig = TrainerConfig(max_epochs=5, max_minutes=9.5, batch_size=8, lr=2e-3, patience=3, sources=('human',), augment_p=0.0)
+    trainer: TrainerConfig = TrainerConfig(
+        max_epochs=5,
+        max_minutes=9.5,
+        batch_size=8,
+        lr=2e-3,
+        patience=3,
+        sources=('human',),
+        augment_p=0.0,
+    )
 
     def __post_init__(self):
-        if self.trainer.augment_p != 0: raise ConfigError(f"[wtsv2.trainer] augment_p = {self.trainer.augment_p}: must be 0 (the models hear the clips as they are)")
-        if self.trainer.sources != ('human',): raise ConfigError(f"[wtsv2.trainer] sources = {list(self.trainer.sources)}: the clips are human presets only")
+        if self.trainer.augment_p != 0:
+            raise ConfigError(
+                f"[wtsv2.trainer] augment_p = {self.trainer.augment_p}: must be 0 (the models hear the clips as they are)"
+            )
+        if self.trainer.sources != ('human',):
+            raise ConfigError(
+                f"[wtsv2.trainer] sources = {list(self.trainer.sources)}: the clips are human presets only"
+            )
 
     @classmethod
-    def load(cls, path:str|Path='configs/training.toml', # the training config
-             overrides:dict|None=None): # a profile's {'wtsv2': {...}} overrides
+    def load(
+        cls,
+        path: str | Path = 'configs/training.toml',  # the training config
+        overrides: dict | None = None,  # a profile's {'wtsv2': {...}} overrides
+    ):
         return load_section(cls, path, 'wtsv2', overrides)
 
 # %% ../nbs/09e_wtsv2.ipynb #af771264
-def upsample(x:torch.Tensor, # frame-rate controls [batch, n_frames, channels]
-             block_size:int, # samples per frame
-            ) -> torch.Tensor:
+def upsample(
+    x: torch.Tensor,  # frame-rate controls [batch, n_frames, channels]
+    block_size: int,  # samples per frame
+) -> torch.Tensor:
     "Linear interpolation to the sample rate: `[batch, n_frames * block_size, channels]`."
-    return F.interpolate(x.transpose(1, 2), scale_factor=block_size, mode='linear', align_corners=False).transpose(1, 2)
+    return F.interpolate(
+        x.transpose(1, 2), scale_factor=block_size, mode='linear', align_corners=False
+    ).transpose(1, 2)
 
-def scale_function(x:torch.Tensor) -> torch.Tensor:
+
+def scale_function(x: torch.Tensor) -> torch.Tensor:
     "DDSP's positive amplitude nonlinearity: 2 sigmoid(x)^log(10) + 1e-7."
     return 2 * torch.sigmoid(x) ** math.log(10) + 1e-7
 
 # %% ../nbs/09e_wtsv2.ipynb #032c1a34
-def wavetable_phase(f0:torch.Tensor, # F0 per sample, Hz [batch, n_samples]
-                    sample_rate:int, # Hz
-                   ) -> torch.Tensor:
+def wavetable_phase(
+    f0: torch.Tensor,  # F0 per sample, Hz [batch, n_samples]
+    sample_rate: int,  # Hz
+) -> torch.Tensor:
     "The oscillator's phase in cycles, in [0, 1) `[batch, n_samples]` (starting at 0)."
     steps = f0.double() / sample_rate
     return (torch.cumsum(steps, 1) - steps).remainder(1.0).to(f0.dtype)
 
-def wavetable_osc(table:torch.Tensor, # one wavetable per clip [batch, table_len]
-                  f0:torch.Tensor, # F0 per sample, Hz [batch, n_samples]
-                  sample_rate:int, # Hz
-                 ) -> torch.Tensor:
+
+def wavetable_osc(
+    table: torch.Tensor,  # one wavetable per clip [batch, table_len]
+    f0: torch.Tensor,  # F0 per sample, Hz [batch, n_samples]
+    sample_rate: int,  # Hz
+) -> torch.Tensor:
     "The table played at `f0`, linearly interpolated: `[batch, n_samples]`."
     n = table.shape[1]
     pos = wavetable_phase(f0, sample_rate) * n
@@ -118,79 +176,101 @@ def wavetable_osc(table:torch.Tensor, # one wavetable per clip [batch, table_len
     frac = pos - low
     return torch.lerp(table.gather(1, low), table.gather(1, (low + 1) % n), frac)
 
-def peak_frequency(audio:np.ndarray, # one clip
-                   sample_rate:int, # Hz
-                  ) -> float:
+
+def peak_frequency(
+    audio: np.ndarray,  # one clip
+    sample_rate: int,  # Hz
+) -> float:
     "The strongest spectral peak in Hz, refined by parabolic interpolation of the log magnitude (Hann window)."
     mag = np.log(np.abs(np.fft.rfft(audio * np.hanning(len(audio)))) + 1e-12)
     k = int(np.argmax(mag[1:-1])) + 1
-    a, b, c = mag[k - 1:k + 2]
+    a, b, c = mag[k - 1 : k + 2]
     return (k + 0.5 * (a - c) / (a - 2 * b + c)) * sample_rate / len(audio)
 
 # %% ../nbs/09e_wtsv2.ipynb #70cf389e
-def band_limit(tables:torch.Tensor, # wavetables [batch, n_tables, table_len]
-               max_harmonic:torch.Tensor, # the highest harmonic kept, per clip [batch]
-               smoothing:torch.Tensor|None=None, # 0 (none) to 1 (only the first harmonics), per table [batch, n_tables]
-              ) -> torch.Tensor:
+def band_limit(
+    tables: torch.Tensor,  # wavetables [batch, n_tables, table_len]
+    max_harmonic: torch.Tensor,  # the highest harmonic kept, per clip [batch]
+    # 0 (none) to 1 (only the first harmonics), per table [batch, n_tables]
+    smoothing: torch.Tensor | None = None,
+) -> torch.Tensor:
     "The tables without harmonics above `max_harmonic` (and rolled off by `smoothing`)."
     spec = torch.fft.rfft(tables, dim=-1)
     k = torch.arange(spec.shape[-1], device=tables.device, dtype=tables.dtype)
     gain = (k <= max_harmonic[:, None, None]).to(tables.dtype)
     if smoothing is not None:
-        width = 2.0 ** (1 + 7 * (1 - smoothing))[..., None]          # 256 harmonics (no smoothing) down to 2
+        # 256 harmonics (no smoothing) down to 2
+        width = 2.0 ** (1 + 7 * (1 - smoothing))[..., None]
         gain = gain * torch.exp(-0.5 * (k / width) ** 2)
     return torch.fft.irfft(spec * gain, n=tables.shape[-1], dim=-1)
 
 # %% ../nbs/09e_wtsv2.ipynb #bdeed06e
-def harmonic_synth(amplitudes:torch.Tensor, # per frame [batch, n_frames, n_harmonic]
-                   f0:torch.Tensor, # per frame, Hz [batch, n_frames, 1]
-                   block_size:int, sample_rate:int,
-                  ) -> torch.Tensor:
+def harmonic_synth(
+    amplitudes: torch.Tensor,  # per frame [batch, n_frames, n_harmonic]
+    f0: torch.Tensor,  # per frame, Hz [batch, n_frames, 1]
+    block_size: int,
+    sample_rate: int,
+) -> torch.Tensor:
     "A bank of sines at multiples of F0 with the given amplitudes: `[batch, n_frames * block_size]`."
     f0_up = upsample(f0, block_size)[..., 0]
     phase = 2 * torch.pi * wavetable_phase(f0_up, sample_rate)
     k = torch.arange(1, amplitudes.shape[-1] + 1, device=f0.device, dtype=f0.dtype)
     return (torch.sin(phase[..., None] * k) * upsample(amplitudes, block_size)).sum(-1)
 
-def harmonic_amplitudes(raw:torch.Tensor, # `proj_matrices[0]`'s output [batch, n_frames, n_harmonic + 1]
-                        f0:torch.Tensor, # per frame, Hz [batch, n_frames, 1]
-                        sample_rate:int,
-                       ) -> torch.Tensor:
+
+def harmonic_amplitudes(
+    raw: torch.Tensor,  # `proj_matrices[0]`'s output [batch, n_frames, n_harmonic + 1]
+    f0: torch.Tensor,  # per frame, Hz [batch, n_frames, 1]
+    sample_rate: int,
+) -> torch.Tensor:
     "Per-harmonic amplitudes: total x a normalised distribution without the harmonics above Nyquist."
     total, dist = scale_function(raw[..., :1]), scale_function(raw[..., 1:])
     k = torch.arange(1, dist.shape[-1] + 1, device=raw.device, dtype=raw.dtype)
     dist = dist * (f0 * k < sample_rate / 2)
     return total * dist / dist.sum(-1, keepdim=True).clamp(min=1e-7)
 
-def filtered_noise(magnitudes:torch.Tensor, # per frame [batch, n_frames, n_bands]
-                   block_size:int,
-                   generator:torch.Generator|None=None, # seeds the noise (None: torch's global generator)
-                  ) -> torch.Tensor:
+
+def filtered_noise(
+    magnitudes: torch.Tensor,  # per frame [batch, n_frames, n_bands]
+    block_size: int,
+    generator: torch.Generator | None = None,  # seeds the noise (None: torch's global generator)
+) -> torch.Tensor:
     "White noise filtered per frame by a zero-phase FIR with these band magnitudes: `[batch, n_frames * block_size]`."
     b, t, _ = magnitudes.shape
-    ir = torch.fft.irfft(magnitudes.to(torch.complex64))                     # zero phase, [b, t, 2 (n_bands - 1)]
+    ir = torch.fft.irfft(magnitudes.to(torch.complex64))  # zero phase, [b, t, 2 (n_bands - 1)]
     n = ir.shape[-1]
     ir = torch.roll(ir, n // 2, -1) * torch.hann_window(n, device=ir.device)
     noise = torch.rand(b, t, block_size, generator=generator).to(magnitudes) * 2 - 1
     size = block_size + n
-    out = torch.fft.irfft(torch.fft.rfft(noise, size) * torch.fft.rfft(ir, size), size)[..., n // 2:n // 2 + block_size]
+    out = torch.fft.irfft(torch.fft.rfft(noise, size) * torch.fft.rfft(ir, size), size)[
+        ..., n // 2 : n // 2 + block_size
+    ]
     return out.reshape(b, t * block_size)
 
 # %% ../nbs/09e_wtsv2.ipynb #77c70666
-def normalised_to_display(name:str, # 'amp_attack', 'amp_decay' or 'amp_sustain'
-                          f:torch.Tensor, # normalised values in [0, 1]
-                         ) -> torch.Tensor:
+def normalised_to_display(
+    name: str,  # 'amp_attack', 'amp_decay' or 'amp_sustain'
+    f: torch.Tensor,  # normalised values in [0, 1]
+) -> torch.Tensor:
     "amsynth's display value (seconds, or a level) of a normalised value, differentiably."
     p = param(name)
     v = p.minimum + f * (p.maximum - p.minimum)
-    return p.offset + v ** p.base if p.law.name == 'POWER' else p.offset + p.base * v
+    return p.offset + v**p.base if p.law.name == 'POWER' else p.offset + p.base * v
 
-def adsr_envelope(attack:torch.Tensor, decay:torch.Tensor, sustain:torch.Tensor, # normalised amp_attack, amp_decay, amp_sustain [batch]
-                  n_samples:int, sample_rate:int,
-                 ) -> torch.Tensor:
+
+def adsr_envelope(
+    attack: torch.Tensor,
+    decay: torch.Tensor,
+    sustain: torch.Tensor,  # normalised amp_attack, amp_decay, amp_sustain [batch]
+    n_samples: int,
+    sample_rate: int,
+) -> torch.Tensor:
     "The attack-decay-sustain envelope at the sample rate `[batch, n_samples]`."
     t = torch.arange(n_samples, device=attack.device, dtype=attack.dtype) / sample_rate
-    a, d = normalised_to_display('amp_attack', attack)[:, None], normalised_to_display('amp_decay', decay)[:, None]
+    a, d = (
+        normalised_to_display('amp_attack', attack)[:, None],
+        normalised_to_display('amp_decay', decay)[:, None],
+    )
     s = normalised_to_display('amp_sustain', sustain)[:, None]
     rise, fall = (t / a).clamp(max=1), ((t - a) / d).clamp(0, 1)
     return rise * (1 - (1 - s) * fall)
@@ -198,435 +278,787 @@ def adsr_envelope(attack:torch.Tensor, decay:torch.Tensor, sustain:torch.Tensor,
 # %% ../nbs/09e_wtsv2.ipynb #4b88407d
 class LearnedReverb(nn.Module):
     "A learnable reverb: dry tap + decaying noise, `length` samples, applied by FFT convolution."
-    def __init__(self, length:int, # impulse length in samples (the seed: one second)
-                 sample_rate:int):
+
+    def __init__(
+        self,
+        length: int,  # impulse length in samples (the seed: one second)
+        sample_rate: int,
+    ):
         super().__init__()
         self.noise = nn.Parameter(torch.rand(length) * 2 - 1)
-        self.decay = nn.Parameter(torch.tensor(2.0))         # decay rate, softplus(decay) x 10 per second
-        self.wet = nn.Parameter(torch.tensor(-4.0))          # sigmoid(wet): the tail's level
+        self.decay = nn.Parameter(torch.tensor(2.0))  # decay rate, softplus(decay) x 10 per second
+        self.wet = nn.Parameter(torch.tensor(-4.0))  # sigmoid(wet): the tail's level
         self.register_buffer('t', torch.arange(length) / sample_rate, persistent=False)
 
     def impulse(self) -> torch.Tensor:
         "The impulse response `[length]`."
-        tail = self.noise * torch.exp(-F.softplus(self.decay) * 10 * self.t) * torch.sigmoid(self.wet)
+        tail = (
+            self.noise * torch.exp(-F.softplus(self.decay) * 10 * self.t) * torch.sigmoid(self.wet)
+        )
         return torch.cat([torch.ones_like(tail[:1]), tail[1:]])
 
-    def forward(self, x:torch.Tensor): # dry audio [batch, n_samples]
+    def forward(self, x: torch.Tensor):  # dry audio [batch, n_samples]
         n = x.shape[-1] + len(self.t)
-        return torch.fft.irfft(torch.fft.rfft(x, n) * torch.fft.rfft(self.impulse(), n), n)[..., :x.shape[-1]]
+        return torch.fft.irfft(torch.fft.rfft(x, n) * torch.fft.rfft(self.impulse(), n), n)[
+            ..., : x.shape[-1]
+        ]
 
 # %% ../nbs/09e_wtsv2.ipynb #f4f15b01
-def mlp(n_in:int, hidden:int, n_layers:int=3) -> nn.Sequential:
+def mlp(n_in: int, hidden: int, n_layers: int = 3) -> nn.Sequential:
     "DDSP's MLP: `n_layers` x (Linear, LayerNorm, LeakyReLU)."
     layers = []
-    for i in range(n_layers): layers += [nn.Linear(n_in if i == 0 else hidden, hidden), nn.LayerNorm(hidden), nn.LeakyReLU()]
+    for i in range(n_layers):
+        layers += [
+            nn.Linear(n_in if i == 0 else hidden, hidden),
+            nn.LayerNorm(hidden),
+            nn.LeakyReLU(),
+        ]
     return nn.Sequential(*layers)
+
 
 class MfccEncoder(nn.Module):
     "LayerNorm(30) -> GRU(30 -> 512) -> Linear(512 -> 16): a timbre code per frame."
+
     def __init__(self):
         super().__init__()
-        self.norm, self.gru, self.proj = nn.LayerNorm(N_MFCC), nn.GRU(N_MFCC, 512, batch_first=True), nn.Linear(512, 16)
-    def forward(self, mfcc): return self.proj(self.gru(self.norm(mfcc))[0])
+        self.norm, self.gru, self.proj = (
+            nn.LayerNorm(N_MFCC),
+            nn.GRU(N_MFCC, 512, batch_first=True),
+            nn.Linear(512, 16),
+        )
 
-def conditioning(batch:dict) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, mfcc):
+        return self.proj(self.gru(self.norm(mfcc))[0])
+
+
+def conditioning(batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
     "(pitch as MIDI note / 127, loudness as (dB + 100) / 100), each `[batch, n_frames, 1]`."
     f0 = batch['f0_hz'].clamp(min=20.0)
-    return ((69 + 12 * torch.log2(f0 / 440)) / 127)[..., None], ((batch['loudness_db'] + 100) / 100)[..., None]
+    return ((69 + 12 * torch.log2(f0 / 440)) / 127)[..., None], (
+        (batch['loudness_db'] + 100) / 100
+    )[..., None]
+
 
 class HarmonicNoise(nn.Module):
     "The DDSP baseline: the seed's decoder driving a harmonic oscillator bank and filtered noise, then the reverb."
-    def __init__(self, config:SynthNetConfig=SynthNetConfig()):
+
+    def __init__(self, config: SynthNetConfig = SynthNetConfig()):
         super().__init__()
         h, self.config = config.hidden_size, config
         self.mfcc_encoder = MfccEncoder()
-        self.feature_combiner = nn.ModuleList([mlp(1, h), mlp(1, h), mlp(16, h)])   # pitch, loudness, MFCC code
+        # pitch, loudness, MFCC code
+        self.feature_combiner = nn.ModuleList([mlp(1, h), mlp(1, h), mlp(16, h)])
         self.gru_combiner = nn.GRU(3 * h, h, batch_first=True)
         self.out_mlp = mlp(4 * h, h)
-        self.proj_matrices = nn.ModuleList([nn.Linear(h, config.n_harmonic + 1), nn.Linear(h, config.n_bands)])
+        self.proj_matrices = nn.ModuleList(
+            [nn.Linear(h, config.n_harmonic + 1), nn.Linear(h, config.n_bands)]
+        )
         self.reverb = LearnedReverb(config.sample_rate, config.sample_rate)
 
-    def controls(self, batch:dict) -> torch.Tensor:
+    def controls(self, batch: dict) -> torch.Tensor:
         "The decoder's hidden state per frame `[batch, n_frames, hidden_size]`."
         pitch, loudness = conditioning(batch)
-        parts = [self.feature_combiner[0](pitch), self.feature_combiner[1](loudness), self.feature_combiner[2](self.mfcc_encoder(batch['mfcc']))]
+        parts = [
+            self.feature_combiner[0](pitch),
+            self.feature_combiner[1](loudness),
+            self.feature_combiner[2](self.mfcc_encoder(batch['mfcc'])),
+        ]
         hidden = torch.cat(parts, -1)
         return self.out_mlp(torch.cat([self.gru_combiner(hidden)[0], hidden], -1))
 
-    def harmonic_and_noise(self, hidden:torch.Tensor, f0:torch.Tensor, envelope:torch.Tensor|float=1.0,
-                           generator:torch.Generator|None=None) -> torch.Tensor:
+    def harmonic_and_noise(
+        self,
+        hidden: torch.Tensor,
+        f0: torch.Tensor,
+        envelope: torch.Tensor | float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         "The harmonic path plus the noise path, their frame amplitudes scaled by `envelope`: `[batch, n_samples]`."
         c = self.config
         amps = harmonic_amplitudes(self.proj_matrices[0](hidden), f0, c.sample_rate) * envelope
         bands = scale_function(self.proj_matrices[1](hidden) - 5) * envelope
-        return harmonic_synth(amps, f0, c.block_size, c.sample_rate) + filtered_noise(bands, c.block_size, generator)
+        return harmonic_synth(amps, f0, c.block_size, c.sample_rate) + filtered_noise(
+            bands, c.block_size, generator
+        )
 
-    def forward(self, batch:dict, # audio, f0_hz, loudness_db, mfcc (frame-rate features of the clip)
-                generator:torch.Generator|None=None) -> dict:
+    def forward(
+        self,
+        batch: dict,  # audio, f0_hz, loudness_db, mfcc (frame-rate features of the clip)
+        generator: torch.Generator | None = None,
+    ) -> dict:
         "The reconstruction `audio` `[batch, n_samples]`."
         f0 = batch['f0_hz'][..., None]
-        return dict(audio=self.reverb(self.harmonic_and_noise(self.controls(batch), f0, generator=generator)))
+        return dict(
+            audio=self.reverb(
+                self.harmonic_and_noise(self.controls(batch), f0, generator=generator)
+            )
+        )
 
     @property
-    def n_parameters(self) -> int: return sum(p.numel() for p in self.parameters())
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
 
 # %% ../nbs/09e_wtsv2.ipynb #5feec016
 class WavetableSynth(nn.Module):
     "The differentiable wavetable synthesizer: attention-mixed tables played at F0, under a frame-rate amplitude control."
-    def __init__(self, sample_rate:int, # Hz
-                 duration_s:float, # the longest clip it plays
-                 block_size:int, # samples per frame
-                 amplitude_control:bool=True): # False: ignore the amplitude (unit level)
+
+    def __init__(
+        self,
+        sample_rate: int,  # Hz
+        duration_s: float,  # the longest clip it plays
+        block_size: int,  # samples per frame
+        amplitude_control: bool = True,  # False: ignore the amplitude (unit level)
+    ):
         super().__init__()
-        self.sample_rate, self.block_size, self.amplitude_control = sample_rate, block_size, amplitude_control
+        self.sample_rate, self.block_size, self.amplitude_control = (
+            sample_rate,
+            block_size,
+            amplitude_control,
+        )
         self.max_samples = round(sample_rate * duration_s)
 
-    def forward(self, tables:torch.Tensor, # [batch, n_tables, table_len], band-limited
-                attention:torch.Tensor, # weights summing to 1 [batch, n_tables]
-                f0:torch.Tensor, # per frame, Hz [batch, n_frames, 1]
-                amplitude:torch.Tensor, # per frame [batch, n_frames, 1]
-               ) -> torch.Tensor:
-        if f0.shape[1] * self.block_size > self.max_samples: raise ValueError(f"{f0.shape[1]} frames: longer than {self.max_samples} samples")
+    def forward(
+        self,
+        tables: torch.Tensor,  # [batch, n_tables, table_len], band-limited
+        attention: torch.Tensor,  # weights summing to 1 [batch, n_tables]
+        f0: torch.Tensor,  # per frame, Hz [batch, n_frames, 1]
+        amplitude: torch.Tensor,  # per frame [batch, n_frames, 1]
+    ) -> torch.Tensor:
+        if f0.shape[1] * self.block_size > self.max_samples:
+            raise ValueError(f"{f0.shape[1]} frames: longer than {self.max_samples} samples")
         mixed = (attention[..., None] * tables).sum(1)
         out = wavetable_osc(mixed, upsample(f0, self.block_size)[..., 0], self.sample_rate)
         return out * upsample(amplitude, self.block_size)[..., 0] if self.amplitude_control else out
 
-def _adsr_extractor(): return nn.GRU(1, 8, batch_first=True, bidirectional=True)
-def _adsr_head(): return nn.Sequential(nn.Linear(16, 1), nn.Sigmoid())
+
+def _adsr_extractor():
+    return nn.GRU(1, 8, batch_first=True, bidirectional=True)
+
+
+def _adsr_head():
+    return nn.Sequential(nn.Linear(16, 1), nn.Sigmoid())
+
 
 class WTSv2(HarmonicNoise):
     "The seed's WTSv2: the DDSP decoder plus learned wavetables, ADSR heads and the reverb."
-    def __init__(self, config:SynthNetConfig=SynthNetConfig()):
+
+    def __init__(self, config: SynthNetConfig = SynthNetConfig()):
         super().__init__(config)
         w, n = config.num_wavetables, config.num_wavetables
         self.loudness_mlp = nn.Sequential(nn.Linear(1, 1), nn.Sigmoid())
-        self.wavetable_generator = nn.Sequential(nn.Conv1d(1, w, 16, stride=16), nn.Tanh(), nn.Conv1d(w, w, 8, stride=8), nn.Tanh(),
-                                                 nn.Linear(500, WAVETABLE_LEN), nn.Tanh())
+        self.wavetable_generator = nn.Sequential(
+            nn.Conv1d(1, w, 16, stride=16),
+            nn.Tanh(),
+            nn.Conv1d(w, w, 8, stride=8),
+            nn.Tanh(),
+            nn.Linear(500, WAVETABLE_LEN),
+            nn.Tanh(),
+        )
         self.attention_wt = nn.Linear(WAVETABLE_LEN, 1)
         self.smoothing_control = nn.Sequential(nn.Linear(WAVETABLE_LEN, 1), nn.Sigmoid())
-        self.attack_extractor, self.decay_extractor, self.sustain_extractor = _adsr_extractor(), _adsr_extractor(), _adsr_extractor()
-        self.attack_head, self.decay_head, self.sustain_head = _adsr_head(), _adsr_head(), _adsr_head()
+        self.attack_extractor, self.decay_extractor, self.sustain_extractor = (
+            _adsr_extractor(),
+            _adsr_extractor(),
+            _adsr_extractor(),
+        )
+        self.attack_head, self.decay_head, self.sustain_head = (
+            _adsr_head(),
+            _adsr_head(),
+            _adsr_head(),
+        )
         self.adsr_conv = nn.Conv1d(1, 1, config.block_size, stride=config.block_size)
-        with torch.no_grad(): self.adsr_conv.weight.fill_(1 / config.block_size); self.adsr_conv.bias.zero_()   # starts as a block average
-        self.wavetable_synth = WavetableSynth(config.sample_rate, WAVETABLE_INPUT / config.sample_rate, config.block_size)
+        with torch.no_grad():
+            self.adsr_conv.weight.fill_(1 / config.block_size)
+            self.adsr_conv.bias.zero_()  # starts as a block average
+        self.wavetable_synth = WavetableSynth(
+            config.sample_rate, WAVETABLE_INPUT / config.sample_rate, config.block_size
+        )
 
-    def start_adsr_at(self, values): # normalised amp_attack, amp_decay, amp_sustain [3], e.g. the training presets' mean
+    def start_adsr_at(
+        self,
+        # normalised amp_attack, amp_decay, amp_sustain [3], e.g. the training presets' mean
+        values,
+    ):
         "Set the ADSR heads' biases so that they start near `values` (an untrained head's 0.5 would mean a 2 s attack and decay)."
         with torch.no_grad():
-            for head, v in zip((self.attack_head, self.decay_head, self.sustain_head), np.clip(np.asarray(values, np.float64), 0.01, 0.99)):
+            for head, v in zip(
+                (self.attack_head, self.decay_head, self.sustain_head),
+                np.clip(np.asarray(values, np.float64), 0.01, 0.99),
+            ):
                 head[0].bias.fill_(float(np.log(v / (1 - v))))
 
-    def adsr(self, loudness:torch.Tensor) -> torch.Tensor: # (dB + 100) / 100 per frame [batch, n_frames, 1]
+    def adsr(
+        self, loudness: torch.Tensor
+    ) -> torch.Tensor:  # (dB + 100) / 100 per frame [batch, n_frames, 1]
         "Normalised amp_attack, amp_decay, amp_sustain `[batch, 3]`."
-        last = lambda gru: torch.cat(list(gru(loudness)[1]), -1)     # both directions' final states [batch, 16]
-        return torch.cat([self.attack_head(last(self.attack_extractor)), self.decay_head(last(self.decay_extractor)),
-                          self.sustain_head(last(self.sustain_extractor))], -1)
+        # both directions' final states [batch, 16]
+        last = lambda gru: torch.cat(list(gru(loudness)[1]), -1)
+        return torch.cat(
+            [
+                self.attack_head(last(self.attack_extractor)),
+                self.decay_head(last(self.decay_extractor)),
+                self.sustain_head(last(self.sustain_extractor)),
+            ],
+            -1,
+        )
 
-    def wavetables(self, audio:torch.Tensor, # the clip [batch, 64000]
-                   f0:torch.Tensor, # per frame, Hz [batch, n_frames, 1]
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    def wavetables(
+        self,
+        audio: torch.Tensor,  # the clip [batch, 64000]
+        f0: torch.Tensor,  # per frame, Hz [batch, n_frames, 1]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         "(the band-limited, smoothed tables `[batch, n_tables, 512]`, their attention weights `[batch, n_tables]`)."
-        window = F.pad(audio, (0, max(0, WAVETABLE_INPUT - audio.shape[1])))[:, None, :WAVETABLE_INPUT]   # a shorter clip is zero-padded
+        window = F.pad(audio, (0, max(0, WAVETABLE_INPUT - audio.shape[1])))[
+            :, None, :WAVETABLE_INPUT
+        ]  # a shorter clip is zero-padded
         raw = self.wavetable_generator(window)
         max_harmonic = torch.floor(self.config.sample_rate / 2 / f0.amax((1, 2)))
         tables = band_limit(raw, max_harmonic, self.smoothing_control(raw)[..., 0])
         return tables, torch.softmax(self.attention_wt(tables)[..., 0], -1)
 
-    def forward(self, batch:dict, generator:torch.Generator|None=None) -> dict:
+    def forward(self, batch: dict, generator: torch.Generator | None = None) -> dict:
         "The reconstruction `audio` `[batch, n_samples]`, the `adsr` estimate `[batch, 3]`, the mixed `wavetable` `[batch, 512]`."
         c, f0 = self.config, batch['f0_hz'][..., None]
         _, loudness = conditioning(batch)
         adsr = self.adsr(loudness)
         n_samples = f0.shape[1] * c.block_size
-        envelope = self.adsr_conv(adsr_envelope(*adsr.T, n_samples, c.sample_rate)[:, None]).transpose(1, 2)   # [batch, n_frames, 1]
+        envelope = self.adsr_conv(
+            adsr_envelope(*adsr.T, n_samples, c.sample_rate)[:, None]
+        ).transpose(1, 2)  # [batch, n_frames, 1]
         tables, attention = self.wavetables(batch['audio'], f0)
-        wavetable = self.wavetable_synth(tables, attention, f0, self.loudness_mlp(loudness) * envelope)
+        wavetable = self.wavetable_synth(
+            tables, attention, f0, self.loudness_mlp(loudness) * envelope
+        )
         dry = wavetable + self.harmonic_and_noise(self.controls(batch), f0, generator=generator)
-        return dict(audio=self.reverb(dry), adsr=adsr, wavetable=(attention[..., None] * tables).sum(1))
+        return dict(
+            audio=self.reverb(dry), adsr=adsr, wavetable=(attention[..., None] * tables).sum(1)
+        )
 
 # %% ../nbs/09e_wtsv2.ipynb #7eb26dab
-CLIP_KEYS = ('audio', 'f0_hz', 'loudness_db', 'mfcc', 'params')   # what a batch holds
+CLIP_KEYS = ('audio', 'f0_hz', 'loudness_db', 'mfcc', 'params')  # what a batch holds
 
-def pick_clips(split:DatasetSplit, # a split of the dataset
-               n:int, # presets wanted (fewer if the split has fewer)
-               note:int, # the note every clip is played at
-               seed:int=0, # seeds the draw
-              ) -> np.ndarray:
+
+def pick_clips(
+    split: DatasetSplit,  # a split of the dataset
+    n: int,  # presets wanted (fewer if the split has fewer)
+    note: int,  # the note every clip is played at
+    seed: int = 0,  # seeds the draw
+) -> np.ndarray:
     "Row indices of `n` human presets' clips at `note`, a seeded draw, in stored order."
     c = split.clips.reset_index(drop=True)
     rows = np.flatnonzero(((c['source'] == 'human') & (c['note'] == note)).to_numpy())
-    if not len(rows): raise NsmError(f"no human clip at note {note} in this split; the dataset plays {sorted(c['note'].unique())}")
+    if not len(rows):
+        raise NsmError(
+            f"no human clip at note {note} in this split; the dataset plays {sorted(c['note'].unique())}"
+        )
     return np.sort(np.random.default_rng(seed).permutation(rows)[:n])
 
-def synth_inputs(audio:np.ndarray, # clips at `source_rate` [n, n_samples], 4 s
-                 features:dict, # their per-frame `f0_hz`, `voiced`, `loudness_db`, `mfcc` (from `extract_features` or the dataset)
-                 notes, # the MIDI note of each clip (F0 where YIN heard no pitch)
-                 params:np.ndarray, # their presets, normalised [n, 41]
-                 source_rate:int, # Hz
-                 sample_rate:int=16_000, # the models' rate
-                ) -> dict[str, np.ndarray]:
+
+def synth_inputs(
+    audio: np.ndarray,  # clips at `source_rate` [n, n_samples], 4 s
+    features: dict,  # their per-frame `f0_hz`, `voiced`, `loudness_db`, `mfcc` (from `extract_features` or the dataset)
+    notes,  # the MIDI note of each clip (F0 where YIN heard no pitch)
+    params: np.ndarray,  # their presets, normalised [n, 41]
+    source_rate: int,  # Hz
+    sample_rate: int = 16_000,  # the models' rate
+) -> dict[str, np.ndarray]:
     "The clips at the models' rate with their conditioning: the `CLIP_KEYS` arrays, plus `note`."
     import librosa
-    if round(audio.shape[1] / source_rate * sample_rate) != WAVETABLE_INPUT:
-        raise ConfigError(f"WTSv2 reads {WAVETABLE_INPUT / sample_rate:g} s clips; these are {audio.shape[1] / source_rate:g} s")
-    frames = WAVETABLE_INPUT * 100 // sample_rate
-    resampled = librosa.resample(np.asarray(audio, np.float32), orig_sr=source_rate, target_sr=sample_rate, res_type='soxr_hq', axis=-1)
-    f0, voiced = np.asarray(features['f0_hz'][:, :frames], np.float32), np.asarray(features['voiced'][:, :frames])
-    note_hz = 440 * 2 ** ((np.asarray(notes) - 69) / 12)
-    return dict(audio=resampled[:, :WAVETABLE_INPUT].astype(np.float32), f0_hz=np.where(voiced & (f0 > 0), f0, note_hz[:, None]).astype(np.float32),
-                loudness_db=np.asarray(features['loudness_db'][:, :frames], np.float32), mfcc=np.asarray(features['mfcc'][:, :frames], np.float32),
-                params=np.asarray(params, np.float32), note=np.asarray(notes))
 
-def render_clips(split:DatasetSplit, # a split of the dataset
-                 rows:np.ndarray, # its clips to render
-                 render:RenderConfig, # the dataset's render settings (4 s clips)
-                 params:np.ndarray|None=None, # other presets to play at these clips' notes (None: the clips' own)
-                 sample_rate:int=16_000, # the models' rate
-                 progress:bool=True) -> dict[str, np.ndarray]:
+    if round(audio.shape[1] / source_rate * sample_rate) != WAVETABLE_INPUT:
+        raise ConfigError(
+            f"WTSv2 reads {WAVETABLE_INPUT / sample_rate:g} s clips; these are {audio.shape[1] / source_rate:g} s"
+        )
+    frames = WAVETABLE_INPUT * 100 // sample_rate
+    resampled = librosa.resample(
+        np.asarray(audio, np.float32),
+        orig_sr=source_rate,
+        target_sr=sample_rate,
+        res_type='soxr_hq',
+        axis=-1,
+    )
+    f0, voiced = (
+        np.asarray(features['f0_hz'][:, :frames], np.float32),
+        np.asarray(features['voiced'][:, :frames]),
+    )
+    note_hz = 440 * 2 ** ((np.asarray(notes) - 69) / 12)
+    return dict(
+        audio=resampled[:, :WAVETABLE_INPUT].astype(np.float32),
+        f0_hz=np.where(voiced & (f0 > 0), f0, note_hz[:, None]).astype(np.float32),
+        loudness_db=np.asarray(features['loudness_db'][:, :frames], np.float32),
+        mfcc=np.asarray(features['mfcc'][:, :frames], np.float32),
+        params=np.asarray(params, np.float32),
+        note=np.asarray(notes),
+    )
+
+
+def render_clips(
+    split: DatasetSplit,  # a split of the dataset
+    rows: np.ndarray,  # its clips to render
+    render: RenderConfig,  # the dataset's render settings (4 s clips)
+    # other presets to play at these clips' notes (None: the clips' own)
+    params: np.ndarray | None = None,
+    sample_rate: int = 16_000,  # the models' rate
+    progress: bool = True,
+) -> dict[str, np.ndarray]:
     "`synth_inputs` of the split's clips, re-rendered, with the stored features; plus `preset_id`."
     from nsm_modeler.recommender import playable
+
     clips = split.clips.iloc[rows]
     params = np.asarray(split.params[rows] if params is None else params, np.float32)
     with Renderer(render) as renderer:
-        results = renderer.render_many([RenderJob(p, int(n), int(v)) for p, n, v in zip(params, clips['note'], clips['velocity'])], progress=progress)
+        results = renderer.render_many(
+            [
+                RenderJob(p, int(n), int(v))
+                for p, n, v in zip(params, clips['note'], clips['velocity'])
+            ],
+            progress=progress,
+        )
     features = {k: split.features[k][rows] for k in ('f0_hz', 'voiced', 'loudness_db', 'mfcc')}
-    return dict(synth_inputs(playable(results, render.n_samples), features, clips['note'].to_numpy(), params, render.sample_rate, sample_rate),
-                preset_id=clips['preset_id'].to_numpy().astype(str))
+    return dict(
+        synth_inputs(
+            playable(results, render.n_samples),
+            features,
+            clips['note'].to_numpy(),
+            params,
+            render.sample_rate,
+            sample_rate,
+        ),
+        preset_id=clips['preset_id'].to_numpy().astype(str),
+    )
 
-def cached_clips(path:str|Path, # an .npz file
-                 key:str, # what made the clips; a cache with another key is rebuilt
-                 make) -> dict[str, np.ndarray]: # makes the clips when the cache cannot serve them
+
+def cached_clips(
+    path: str | Path,  # an .npz file
+    key: str,  # what made the clips; a cache with another key is rebuilt
+    make,
+) -> dict[str, np.ndarray]:  # makes the clips when the cache cannot serve them
     "The clips stored at `path` if they were made the same way, else `make()`'s (then stored, atomically)."
     path = Path(path)
     if path.is_file():
         with np.load(path) as z:
-            if str(z['key']) == key: return {k: z[k] for k in z.files if k != 'key'}
+            if str(z['key']) == key:
+                return {k: z[k] for k in z.files if k != 'key'}
     arrays = make()
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path) as f: np.savez(f, key=np.array(key), **arrays)
+    with atomic_write(path) as f:
+        np.savez(f, key=np.array(key), **arrays)
     return arrays
 
 # %% ../nbs/09e_wtsv2.ipynb #41d0411b
 ADSR_INDEX = np.array([param(n).index for n in ADSR_PARAMS])
 
-def synth_loss(out:dict, # a network's output
-               batch:dict, # the clips it reconstructed (with their presets' `params`)
-               config:SynthLossConfig, mrstft:nn.Module) -> dict[str, torch.Tensor]:
+
+def synth_loss(
+    out: dict,  # a network's output
+    batch: dict,  # the clips it reconstructed (with their presets' `params`)
+    config: SynthLossConfig,
+    mrstft: nn.Module,
+) -> dict[str, torch.Tensor]:
     "The total loss and its parts: `mrstft`, and `adsr_mae` for a network with ADSR heads."
     parts = dict(mrstft=mrstft(out['audio'][:, None].float(), batch['audio'][:, None].float()))
-    if 'adsr' in out: parts['adsr_mae'] = (out['adsr'].float() - batch['params'][:, ADSR_INDEX]).abs().mean()
+    if 'adsr' in out:
+        parts['adsr_mae'] = (out['adsr'].float() - batch['params'][:, ADSR_INDEX]).abs().mean()
     return dict(loss=parts['mrstft'] + config.adsr_weight * parts.get('adsr_mae', 0.0), **parts)
+
 
 class SynthModule(NsmModule):
     "A synthesis network and its loss on the shared training stack."
-    def __init__(self, config:SynthConfig, network:type, prov:dict):
+
+    def __init__(self, config: SynthConfig, network: type, prov: dict):
         import auraloss
+
         super().__init__(config.trainer, prov)
-        self.config, self.net, self.mrstft = config, network(config.net), auraloss.freq.MultiResolutionSTFTLoss()
-    def losses(self, batch:dict) -> dict[str, torch.Tensor]: return synth_loss(self.net(batch), batch, self.config.loss, self.mrstft)
+        self.config, self.net, self.mrstft = (
+            config,
+            network(config.net),
+            auraloss.freq.MultiResolutionSTFTLoss(),
+        )
+
+    def losses(self, batch: dict) -> dict[str, torch.Tensor]:
+        return synth_loss(self.net(batch), batch, self.config.loss, self.mrstft)
 
     def param_groups(self) -> list[dict]:
         "The ADSR extractors and heads at `adsr_lr_factor` x the learning rate; the rest at the learning rate."
         is_adsr = lambda name: name.split('_')[0] in ('attack', 'decay', 'sustain')
         named = list(self.net.named_parameters())
-        groups = [dict(params=[p for n, p in named if not is_adsr(n)]), dict(params=[p for n, p in named if is_adsr(n)],
-                                                                              lr=self.config.trainer.lr * self.config.loss.adsr_lr_factor)]
+        groups = [
+            dict(params=[p for n, p in named if not is_adsr(n)]),
+            dict(
+                params=[p for n, p in named if is_adsr(n)],
+                lr=self.config.trainer.lr * self.config.loss.adsr_lr_factor,
+            ),
+        ]
         return [g for g in groups if g['params']]
 
+
 class _Clips(torch.utils.data.Dataset):
-    def __init__(self, clips:dict): self.clips = {k: torch.as_tensor(clips[k]) for k in CLIP_KEYS}
-    def __len__(self): return len(self.clips['audio'])
-    def __getitem__(self, i): return {k: v[i] for k, v in self.clips.items()}
+    def __init__(self, clips: dict):
+        self.clips = {k: torch.as_tensor(clips[k]) for k in CLIP_KEYS}
+
+    def __len__(self):
+        return len(self.clips['audio'])
+
+    def __getitem__(self, i):
+        return {k: v[i] for k, v in self.clips.items()}
+
 
 class ClipBatches(pl.LightningDataModule):
     "Shuffled training batches and ordered validation batches of rendered clips."
-    def __init__(self, train:dict, val:dict, config:TrainerConfig):
+
+    def __init__(self, train: dict, val: dict, config: TrainerConfig):
         super().__init__()
         self.train_set, self.val_set, self.config = _Clips(train), _Clips(val), config
         self.generator = torch.Generator().manual_seed(config.seed)
+
     def train_dataloader(self):
-        return torch.utils.data.DataLoader(self.train_set, batch_size=self.config.batch_size, shuffle=True, generator=self.generator,
-                                           drop_last=len(self.train_set) > self.config.batch_size)
-    def val_dataloader(self): return torch.utils.data.DataLoader(self.val_set, batch_size=self.config.batch_size)
+        return torch.utils.data.DataLoader(
+            self.train_set,
+            batch_size=self.config.batch_size,
+            shuffle=True,
+            generator=self.generator,
+            drop_last=len(self.train_set) > self.config.batch_size,
+        )
+
+    def val_dataloader(self):
+        return torch.utils.data.DataLoader(self.val_set, batch_size=self.config.batch_size)
 
 # %% ../nbs/09e_wtsv2.ipynb #a7ade8a2
 class SynthModel:
     "WTSv2, trained on amsynth renders: reconstruct clips, read its ADSR estimate and wavetable; train, save, load."
-    network, model_name = WTSv2, None       # `DdspBaseline` swaps the network
 
-    def __init__(self, config:SynthConfig=SynthConfig(), # sizes, loss, clips and training
-                 out_dir:str|Path='models/wtsv2', # checkpoints and (by `save`) the model go here
-                 feature_config=None, # the dataset's features (kept for the record)
-                 dataset_fingerprint:str='', # the training data's fingerprint, recorded in checkpoints
-                 device:str|None=None, # inference device; None: the best present
-                 progress:bool=True, # tqdm bars while training
-                 tracking:dict|None=None): # keyword arguments of `training.fit`
+    network, model_name = WTSv2, None  # `DdspBaseline` swaps the network
+
+    def __init__(
+        self,
+        config: SynthConfig = SynthConfig(),  # sizes, loss, clips and training
+        out_dir: str | Path = 'models/wtsv2',  # checkpoints and (by `save`) the model go here
+        feature_config=None,  # the dataset's features (kept for the record)
+        dataset_fingerprint: str = '',  # the training data's fingerprint, recorded in checkpoints
+        device: str | None = None,  # inference device; None: the best present
+        progress: bool = True,  # tqdm bars while training
+        tracking: dict | None = None,  # keyword arguments of `training.fit`
+    ):
         self.config, self.out_dir, self.feature_config = config, Path(out_dir), feature_config
-        self.dataset_fingerprint, self.progress, self.tracking = dataset_fingerprint, progress, dict(tracking or {})
+        self.dataset_fingerprint, self.progress, self.tracking = (
+            dataset_fingerprint,
+            progress,
+            dict(tracking or {}),
+        )
         self.device, self.name = pick_device(device), self.model_name or config.name
 
-    def fit(self, train:dict, val:dict): # clips from `render_clips`
+    def fit(self, train: dict, val: dict):  # clips from `render_clips`
         "Train from scratch (or resume the same training from `out_dir`); keeps the best epoch's weights."
-        module = SynthModule(self.config, self.network, provenance(self.name, self.config, self.dataset_fingerprint))
-        if isinstance(module.net, WTSv2): module.net.start_adsr_at(np.asarray(train['params'])[:, ADSR_INDEX].mean(0))
+        module = SynthModule(
+            self.config, self.network, provenance(self.name, self.config, self.dataset_fingerprint)
+        )
+        if isinstance(module.net, WTSv2):
+            module.net.start_adsr_at(np.asarray(train['params'])[:, ADSR_INDEX].mean(0))
         tracking = dict(self.tracking)
-        self.report_ = fit(module, ClipBatches(train, val, self.config.trainer), self.out_dir, tracking.pop('run_name', self.name),
-                           progress=self.progress, **tracking)
+        self.report_ = fit(
+            module,
+            ClipBatches(train, val, self.config.trainer),
+            self.out_dir,
+            tracking.pop('run_name', self.name),
+            progress=self.progress,
+            **tracking,
+        )
         self.net_, self.provenance_ = module.net.to(self.device).eval(), module.provenance
         return self
 
     @torch.no_grad()
-    def run(self, clips:dict, # from `render_clips`
-            batch_size:int=8, seed:int=0) -> dict[str, np.ndarray]: # seeds the noise path
+    def run(
+        self,
+        clips: dict,  # from `render_clips`
+        batch_size: int = 8,
+        seed: int = 0,
+    ) -> dict[str, np.ndarray]:  # seeds the noise path
         "The network's outputs for every clip, as arrays: `audio` (16 kHz), and for WTSv2 `adsr` and `wavetable`."
-        if not hasattr(self, 'net_'): raise NsmError(f"{self.name}: call fit() or load() first")
+        if not hasattr(self, 'net_'):
+            raise NsmError(f"{self.name}: call fit() or load() first")
         generator, outs = torch.Generator().manual_seed(seed), []
         for lo in range(0, len(clips['audio']), batch_size):
-            batch = {k: torch.as_tensor(np.asarray(clips[k][lo:lo + batch_size]), device=self.device) for k in CLIP_KEYS}
-            outs.append({k: v.float().cpu().numpy() for k, v in self.net_(batch, generator).items()})
+            batch = {
+                k: torch.as_tensor(np.asarray(clips[k][lo : lo + batch_size]), device=self.device)
+                for k in CLIP_KEYS
+            }
+            outs.append(
+                {k: v.float().cpu().numpy() for k, v in self.net_(batch, generator).items()}
+            )
         return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
 
-    def save(self, model_dir:str|Path|None=None, # None: `out_dir`
-             card:dict|None=None): # extra entries for card.json
+    def save(
+        self,
+        model_dir: str | Path | None = None,  # None: `out_dir`
+        card: dict | None = None,  # extra entries for card.json
+    ):
         "Write `model.pt` and `card.json` into the model directory, each atomically."
         model_dir = Path(model_dir or self.out_dir)
-        state = dict(state_dict={k: v.cpu() for k, v in self.net_.state_dict().items()}, config=to_dict(self.config), provenance=self.provenance_,
-                     network=self.network.__name__)
+        state = dict(
+            state_dict={k: v.cpu() for k, v in self.net_.state_dict().items()},
+            config=to_dict(self.config),
+            provenance=self.provenance_,
+            network=self.network.__name__,
+        )
         model_dir.mkdir(parents=True, exist_ok=True)
-        with atomic_write(model_dir/'model.pt') as f: torch.save(state, f)
-        self.card_ = update_card(model_dir, dict(name=self.name, n_parameters=self.net_.n_parameters, provenance=self.provenance_,
-                                                 sample_rate=self.config.net.sample_rate,
-                                                 **({'training': report_card(self.report_)} if hasattr(self, 'report_') else {}), **(card or {})))
+        with atomic_write(model_dir / 'model.pt') as f:
+            torch.save(state, f)
+        self.card_ = update_card(
+            model_dir,
+            dict(
+                name=self.name,
+                n_parameters=self.net_.n_parameters,
+                provenance=self.provenance_,
+                sample_rate=self.config.net.sample_rate,
+                **({'training': report_card(self.report_)} if hasattr(self, 'report_') else {}),
+                **(card or {}),
+            ),
+        )
         return model_dir
 
     @classmethod
-    def load(cls, model_dir:str|Path, # a directory written by `save`
-             device:str|None=None): # None: the best present
+    def load(
+        cls,
+        model_dir: str | Path,  # a directory written by `save`
+        device: str | None = None,  # None: the best present
+    ):
         "A trained model from its directory."
         model_dir = Path(model_dir)
-        if not (model_dir/'model.pt').is_file(): raise NsmError(f"{model_dir}: no trained {cls.network.__name__} here (model.pt missing); run `make reproduce`")
-        try: state = torch.load(model_dir/'model.pt', map_location='cpu', weights_only=False)
-        except Exception as e: raise NsmError(f"{model_dir/'model.pt'}: unreadable model file ({type(e).__name__}: {e})") from None
+        if not (model_dir / 'model.pt').is_file():
+            raise NsmError(
+                f"{model_dir}: no trained {cls.network.__name__} here (model.pt missing); run `make reproduce`"
+            )
+        try:
+            state = torch.load(model_dir / 'model.pt', map_location='cpu', weights_only=False)
+        except Exception as e:
+            raise NsmError(
+                f"{model_dir / 'model.pt'}: unreadable model file ({type(e).__name__}: {e})"
+            ) from None
         if state.get('network') != cls.network.__name__:
-            raise NsmError(f"{model_dir}: holds {state.get('network', 'another model')}, not {cls.network.__name__}")
-        config = from_dict(SynthConfig, state['config'], str(model_dir/'model.pt'))
-        m = cls(config, model_dir, None, state['provenance'].get('dataset_fingerprint', ''), device, progress=False)
+            raise NsmError(
+                f"{model_dir}: holds {state.get('network', 'another model')}, not {cls.network.__name__}"
+            )
+        config = from_dict(SynthConfig, state['config'], str(model_dir / 'model.pt'))
+        m = cls(
+            config,
+            model_dir,
+            None,
+            state['provenance'].get('dataset_fingerprint', ''),
+            device,
+            progress=False,
+        )
         net = cls.network(config.net)
         net.load_state_dict(state['state_dict'])
         m.net_, m.provenance_ = net.to(m.device).eval(), state['provenance']
-        m.card_ = json.loads((model_dir/'card.json').read_text()) if (model_dir/'card.json').is_file() else {}
+        m.card_ = (
+            json.loads((model_dir / 'card.json').read_text())
+            if (model_dir / 'card.json').is_file()
+            else {}
+        )
         return m
 
-    def trained_like(self, other:SynthModel) -> bool:
+    def trained_like(self, other: SynthModel) -> bool:
         "Whether `other` (a loaded model) was trained by the same model, config and dataset as this one would be."
-        return _same_training(other.provenance_, provenance(self.name, self.config, self.dataset_fingerprint))
+        return _same_training(
+            other.provenance_, provenance(self.name, self.config, self.dataset_fingerprint)
+        )
+
 
 class DdspBaseline(SynthModel):
     "The DDSP harmonic-plus-noise baseline, trained the same way as WTSv2."
+
     network, model_name = HarmonicNoise, 'ddsp-hn'
 
 # %% ../nbs/09e_wtsv2.ipynb #0877ab44
-def training_clips(data, # the dataset's `DataConfig`
-                   config:SynthConfig, cache_dir:str|Path, progress:bool=True) -> tuple[dict, dict]:
+def training_clips(
+    data,  # the dataset's `DataConfig`
+    config: SynthConfig,
+    cache_dir: str | Path,
+    progress: bool = True,
+) -> tuple[dict, dict]:
     "(training clips, validation clips), rendered once and cached in `cache_dir`."
     from nsm_modeler.dataset import load_split
-    fingerprint = (Path(data.out_dir)/'fingerprint.txt').read_text().strip()
+
+    fingerprint = (Path(data.out_dir) / 'fingerprint.txt').read_text().strip()
     out = []
     for split, n in (('train', config.clips.n_train), ('val', config.clips.n_val)):
-        key = json.dumps(dict(dataset=fingerprint, split=split, n=n, note=config.clips.note, seed=config.trainer.seed, sample_rate=config.net.sample_rate))
+        key = json.dumps(
+            dict(
+                dataset=fingerprint,
+                split=split,
+                n=n,
+                note=config.clips.note,
+                seed=config.trainer.seed,
+                sample_rate=config.net.sample_rate,
+            )
+        )
+
         def make(split=split, n=n):
             s = load_split(data.out_dir, split, verify=False)
-            return render_clips(s, pick_clips(s, n, config.clips.note, config.trainer.seed), data.render, sample_rate=config.net.sample_rate, progress=progress)
-        out.append(cached_clips(Path(cache_dir)/f'{split}.npz', key, make))
+            return render_clips(
+                s,
+                pick_clips(s, n, config.clips.note, config.trainer.seed),
+                data.render,
+                sample_rate=config.net.sample_rate,
+                progress=progress,
+            )
+
+        out.append(cached_clips(Path(cache_dir) / f'{split}.npz', key, make))
     return tuple(out)
 
-def reconstruction_errors(model:SynthModel, # a trained model
-                          clips:dict, # from `render_clips`
-                         ) -> dict[str, np.ndarray]:
+
+def reconstruction_errors(
+    model: SynthModel,  # a trained model
+    clips: dict,  # from `render_clips`
+) -> dict[str, np.ndarray]:
     "Per clip: `mrstft` at the model's rate (auraloss, each clip on its own), and for WTSv2 the ADSR heads' absolute errors `adsr_abs` [n, 3]."
     from nsm_modeler.evaluate import mrstft_per_clip
+
     out = model.run(clips)
     errors = dict(mrstft=mrstft_per_clip(out['audio'], clips['audio'], torch.device('cpu')))
-    if 'adsr' in out: errors['adsr_abs'] = np.abs(out['adsr'] - clips['params'][:, ADSR_INDEX])
+    if 'adsr' in out:
+        errors['adsr_abs'] = np.abs(out['adsr'] - clips['params'][:, ADSR_INDEX])
     return errors
 
-def train_synth(training_config:str|Path='configs/training.toml', # the training config
-                data_config:str|Path='configs/data_config.toml', # the dataset to train on
-                out_dir:str|Path='models/wtsv2', # the model directory to write
-                *,
-                baseline:bool=False, # True: the DDSP baseline instead of WTSv2
-                overrides:dict|None=None, # a profile's {'wtsv2': {...}} overrides
-                tracking_uri:str|None='sqlite:///mlflow.db', # MLflow store; None: no MLflow
-                parent_run_id:str|None=None, # the pipeline's MLflow run, if any
-                tensorboard_dir:str|Path|None='runs', # TensorBoard root; None: none
-                run_name:str|None=None, # MLflow run and TensorBoard folder; None: the model's name
-                fresh:bool=False, # retrain from scratch even if out_dir holds this training's model or checkpoints
-                progress:bool=True) -> SynthModel:
+
+def train_synth(
+    training_config: str | Path = 'configs/training.toml',  # the training config
+    data_config: str | Path = 'configs/data_config.toml',  # the dataset to train on
+    out_dir: str | Path = 'models/wtsv2',  # the model directory to write
+    *,
+    baseline: bool = False,  # True: the DDSP baseline instead of WTSv2
+    overrides: dict | None = None,  # a profile's {'wtsv2': {...}} overrides
+    tracking_uri: str | None = 'sqlite:///mlflow.db',  # MLflow store; None: no MLflow
+    parent_run_id: str | None = None,  # the pipeline's MLflow run, if any
+    tensorboard_dir: str | Path | None = 'runs',  # TensorBoard root; None: none
+    run_name: str | None = None,  # MLflow run and TensorBoard folder; None: the model's name
+    fresh: bool = False,  # retrain from scratch even if out_dir holds this training's model or checkpoints
+    progress: bool = True,
+) -> SynthModel:
     "Train WTSv2 (or the DDSP baseline) on amsynth renders of a built dataset's presets; write its model directory."
     cls = DdspBaseline if baseline else SynthModel
-    model, data, done = setup_training(cls, SynthConfig.load(training_config, overrides), data_config, out_dir, fresh=fresh, progress=progress,
-                                       tracking_uri=tracking_uri, parent_run_id=parent_run_id, tensorboard_dir=tensorboard_dir, run_name=run_name)
-    if done is not None: return done
-    train, val = training_clips(data, model.config, Path(out_dir).parent/'synth_clips', progress)
-    with torch_threads(None): model.fit(train, val)
+    model, data, done = setup_training(
+        cls,
+        SynthConfig.load(training_config, overrides),
+        data_config,
+        out_dir,
+        fresh=fresh,
+        progress=progress,
+        tracking_uri=tracking_uri,
+        parent_run_id=parent_run_id,
+        tensorboard_dir=tensorboard_dir,
+        run_name=run_name,
+    )
+    if done is not None:
+        return done
+    train, val = training_clips(data, model.config, Path(out_dir).parent / 'synth_clips', progress)
+    with torch_threads(None):
+        model.fit(train, val)
     errors = reconstruction_errors(model, val)
-    check = dict(mrstft=float(errors['mrstft'].mean()), **({'adsr_mae': float(errors['adsr_abs'].mean())} if 'adsr_abs' in errors else {}))
-    model.save(card=dict(data_config=str(data_config), training_config=str(training_config), val=check,
-                         n_clips=dict(train=len(train['audio']), val=len(val['audio']))))
-    if tracking_uri: log_artifacts(model.report_, out_dir, tracking_uri, metrics={f'val_{k}': v for k, v in check.items()})
+    check = dict(
+        mrstft=float(errors['mrstft'].mean()),
+        **({'adsr_mae': float(errors['adsr_abs'].mean())} if 'adsr_abs' in errors else {}),
+    )
+    model.save(
+        card=dict(
+            data_config=str(data_config),
+            training_config=str(training_config),
+            val=check,
+            n_clips=dict(train=len(train['audio']), val=len(val['audio'])),
+        )
+    )
+    if tracking_uri:
+        log_artifacts(
+            model.report_, out_dir, tracking_uri, metrics={f'val_{k}': v for k, v in check.items()}
+        )
     return model
 
 # %% ../nbs/09e_wtsv2.ipynb #9bdbf8ec
-def example_clips(n:int=8, # presets, from the start of the bank
-                  bank:str='BriansBank01', # one of amsynth's banks
-                  note:int=60, # MIDI note
-                 ) -> dict[str, np.ndarray]:
+def example_clips(
+    n: int = 8,  # presets, from the start of the bank
+    bank: str = 'BriansBank01',  # one of amsynth's banks
+    note: int = 60,  # MIDI note
+) -> dict[str, np.ndarray]:
     "Clips of the first `n` presets of one of amsynth's banks, rendered at `note`, with their conditioning (for tests and the docs)."
     from nsm_modeler.params import AMSYNTH_BANKS, normalise
     from nsm_modeler.presets import read_bank
     from nsm_modeler.features import FeatureConfig, extract_features
     from nsm_modeler.recommender import playable
-    params = np.stack([normalise(p.values) for p in read_bank(Path(AMSYNTH_BANKS)/f'{bank}.amSynth.bank')[:n]]).astype(np.float32)
+
+    params = np.stack(
+        [normalise(p.values) for p in read_bank(Path(AMSYNTH_BANKS) / f'{bank}.amSynth.bank')[:n]]
+    ).astype(np.float32)
     render = RenderConfig(notes=(note,))
-    with Renderer(render) as renderer: audio = playable(renderer.render_many([RenderJob(p, note) for p in params], progress=False), render.n_samples)
-    return synth_inputs(audio, extract_features(audio, FeatureConfig(sample_rate=render.sample_rate)), [note] * n, params, render.sample_rate)
+    with Renderer(render) as renderer:
+        audio = playable(
+            renderer.render_many([RenderJob(p, note) for p in params], progress=False),
+            render.n_samples,
+        )
+    return synth_inputs(
+        audio,
+        extract_features(audio, FeatureConfig(sample_rate=render.sample_rate)),
+        [note] * n,
+        params,
+        render.sample_rate,
+    )
 
 # %% ../nbs/09e_wtsv2.ipynb #fd6de41a
 BASIC_SHAPES = ('sine', 'saw', 'square', 'triangle', 'noise')
-OSC_SHAPES = {0: ('sine',), 1: ('square',), 2: ('saw', 'triangle'), 3: ('noise',), 4: ('noise',)}   # osc1_waveform choice -> shapes that agree
+# osc1_waveform choice -> shapes that agree
+OSC_SHAPES = {0: ('sine',), 1: ('square',), 2: ('saw', 'triangle'), 3: ('noise',), 4: ('noise',)}
 
-def shape_spectra(n_harmonics:int=16) -> np.ndarray:
+
+def shape_spectra(n_harmonics: int = 16) -> np.ndarray:
     "Unit-norm harmonic magnitudes of the basic shapes `[5, n_harmonics]` (noise: flat)."
     k = np.arange(1, n_harmonics + 1)
     odd = k % 2 == 1
-    spectra = np.stack([k == 1, 1 / k, odd / k, odd / k ** 2, np.ones(n_harmonics)]).astype(np.float64)
+    spectra = np.stack([k == 1, 1 / k, odd / k, odd / k**2, np.ones(n_harmonics)]).astype(
+        np.float64
+    )
     return spectra / np.linalg.norm(spectra, axis=1, keepdims=True)
 
-def nearest_shape(tables:np.ndarray, # one period each [n, table_len]
-                  n_harmonics:int=16) -> np.ndarray:
+
+def nearest_shape(
+    tables: np.ndarray,  # one period each [n, table_len]
+    n_harmonics: int = 16,
+) -> np.ndarray:
     "The basic shape whose first harmonic magnitudes are closest (cosine) to each table's `[n]`."
-    mag = np.abs(np.fft.rfft(tables, axis=-1))[:, 1:n_harmonics + 1]
+    mag = np.abs(np.fft.rfft(tables, axis=-1))[:, 1 : n_harmonics + 1]
     mag = mag / np.maximum(np.linalg.norm(mag, axis=1, keepdims=True), 1e-12)
     return np.array(BASIC_SHAPES)[np.argmax(mag @ shape_spectra(n_harmonics).T, axis=1)]
 
 # %% ../nbs/09e_wtsv2.ipynb #ee6bf1eb
-def _ci_row(method:str, values:np.ndarray, **extra) -> dict:
+def _ci_row(method: str, values: np.ndarray, **extra) -> dict:
     from nsm_modeler.evaluate import bootstrap_ci
-    lo, hi = bootstrap_ci(values)
-    return dict(method=method, sample_rate=16_000, n_clips=len(values), mrstft=float(np.mean(values)), mrstft_lo=lo, mrstft_hi=hi, **extra)
 
-def score_synths(models:list[SynthModel], # trained WTSv2 and DDSP baseline
-                 train:DatasetSplit, # the training split (the nearest-preset baseline's lookup table)
-                 test:DatasetSplit, # the held-out split: every human preset at `note` is scored
-                 render:RenderConfig, # the dataset's render settings
-                 note:int=60, # MIDI note
-                 predictor=None, # a fitted parameter estimator, for the ADSR comparison
-                 n_examples:int=3, # test presets shown in the figure and kept for the audio players
-                 seed:int=0, progress:bool=True) -> dict:
+    lo, hi = bootstrap_ci(values)
+    return dict(
+        method=method,
+        sample_rate=16_000,
+        n_clips=len(values),
+        mrstft=float(np.mean(values)),
+        mrstft_lo=lo,
+        mrstft_hi=hi,
+        **extra,
+    )
+
+
+def score_synths(
+    models: list[SynthModel],  # trained WTSv2 and DDSP baseline
+    train: DatasetSplit,  # the training split (the nearest-preset baseline's lookup table)
+    test: DatasetSplit,  # the held-out split: every human preset at `note` is scored
+    render: RenderConfig,  # the dataset's render settings
+    note: int = 60,  # MIDI note
+    predictor=None,  # a fitted parameter estimator, for the ADSR comparison
+    n_examples: int = 3,  # test presets shown in the figure and kept for the audio players
+    seed: int = 0,
+    progress: bool = True,
+) -> dict:
     "Tables `reconstruction`, `adsr`, `waveform`; a `summary`; `figures`; and `examples` (audio of a few presets, for players)."
     from nsm_modeler.baselines import NearestPreset
     from nsm_modeler.evaluate import mrstft_per_clip, subset
     from nsm_modeler.params import AMSYNTH_PARAMS
+
     rows = pick_clips(test, len(test), note, seed)
     clips = render_clips(test, rows, render, progress=progress)
     scored = subset(test, rows)
@@ -636,42 +1068,112 @@ def score_synths(models:list[SynthModel], # trained WTSv2 and DDSP baseline
     for m in models:
         outputs[m.name] = m.run(clips)
         err = mrstft_per_clip(outputs[m.name]['audio'], clips['audio'], torch.device('cpu'))
-        table.append(_ci_row(m.name, err, n_parameters=m.card_.get('n_parameters'), train_s=m.card_.get('training', {}).get('seconds')))
-    table.append(_ci_row(f'{nearest.name} (re-rendered)', mrstft_per_clip(near['audio'], clips['audio'], torch.device('cpu'))))
+        table.append(
+            _ci_row(
+                m.name,
+                err,
+                n_parameters=m.card_.get('n_parameters'),
+                train_s=m.card_.get('training', {}).get('seconds'),
+            )
+        )
+    table.append(
+        _ci_row(
+            f'{nearest.name} (re-rendered)',
+            mrstft_per_clip(near['audio'], clips['audio'], torch.device('cpu')),
+        )
+    )
     wts = next(m.name for m in models if m.network is WTSv2)
     true = clips['params'][:, ADSR_INDEX]
     human = np.asarray(train.params)[(train.clips['source'] == 'human').to_numpy()]
-    estimates = {f'{wts} ADSR heads': outputs[wts]['adsr'], 'mean training preset': np.broadcast_to(human[:, ADSR_INDEX].mean(0), true.shape)}
-    if predictor is not None: estimates[f'{predictor.name} (parameter predictor)'] = predictor.predict(scored)[:, ADSR_INDEX]
-    adsr = pd.DataFrame([dict(method=k, **dict(zip(ADSR_PARAMS, np.abs(v - true).mean(0))), mean=float(np.abs(v - true).mean())) for k, v in estimates.items()])
+    estimates = {
+        f'{wts} ADSR heads': outputs[wts]['adsr'],
+        'mean training preset': np.broadcast_to(human[:, ADSR_INDEX].mean(0), true.shape),
+    }
+    if predictor is not None:
+        estimates[f'{predictor.name} (parameter predictor)'] = predictor.predict(scored)[
+            :, ADSR_INDEX
+        ]
+    adsr = pd.DataFrame(
+        [
+            dict(
+                method=k,
+                **dict(zip(ADSR_PARAMS, np.abs(v - true).mean(0))),
+                mean=float(np.abs(v - true).mean()),
+            )
+            for k, v in estimates.items()
+        ]
+    )
     waveform_index = param('osc1_waveform').index
     names = AMSYNTH_PARAMS[waveform_index].choices
     choice = lambda p: np.rint(p[:, waveform_index] * (len(names) - 1)).astype(int)
     shapes, truth = nearest_shape(outputs[wts]['wavetable']), choice(clips['params'])
     agree = np.array([s in OSC_SHAPES[w] for s, w in zip(shapes, truth)])
     common = np.bincount(choice(human), minlength=len(names)).argmax()
-    summary = dict(n_clips=len(rows), note=note, sample_rate=16_000, waveform_agreement=float(agree.mean()),
-                   majority_waveform=names[common], majority_agreement=float(np.mean(truth == common)))
-    waveform = pd.crosstab(pd.Series([names[w] for w in truth], name='osc1_waveform'), pd.Series(shapes, name='nearest shape'))
-    pick = np.sort(np.random.default_rng(seed).choice(len(rows), min(n_examples, len(rows)), replace=False))
-    examples = dict(preset_id=clips['preset_id'][pick], target=clips['audio'][pick], **{m: o['audio'][pick] for m, o in outputs.items()},
-                    wavetable=outputs[wts]['wavetable'][pick], nearest_shape=shapes[pick], osc1_waveform=np.array([names[w] for w in truth[pick]]))
-    return dict(reconstruction=pd.DataFrame(table), adsr=adsr, waveform=waveform, summary=summary, examples=examples,
-                figures=dict(synth_examples=plot_examples(examples, [m.name for m in models])))
+    summary = dict(
+        n_clips=len(rows),
+        note=note,
+        sample_rate=16_000,
+        waveform_agreement=float(agree.mean()),
+        majority_waveform=names[common],
+        majority_agreement=float(np.mean(truth == common)),
+    )
+    waveform = pd.crosstab(
+        pd.Series([names[w] for w in truth], name='osc1_waveform'),
+        pd.Series(shapes, name='nearest shape'),
+    )
+    pick = np.sort(
+        np.random.default_rng(seed).choice(len(rows), min(n_examples, len(rows)), replace=False)
+    )
+    examples = dict(
+        preset_id=clips['preset_id'][pick],
+        target=clips['audio'][pick],
+        **{m: o['audio'][pick] for m, o in outputs.items()},
+        wavetable=outputs[wts]['wavetable'][pick],
+        nearest_shape=shapes[pick],
+        osc1_waveform=np.array([names[w] for w in truth[pick]]),
+    )
+    return dict(
+        reconstruction=pd.DataFrame(table),
+        adsr=adsr,
+        waveform=waveform,
+        summary=summary,
+        examples=examples,
+        figures=dict(synth_examples=plot_examples(examples, [m.name for m in models])),
+    )
 
-def plot_examples(examples:dict, # `score_synths`'s examples
-                  methods:list[str]): # which reconstructions to show, in order
+
+def plot_examples(
+    examples: dict,  # `score_synths`'s examples
+    methods: list[str],  # which reconstructions to show, in order
+):
     "Log-mel spectrograms (16 kHz) of target and reconstructions per example, and the learned wavetable."
     import librosa, matplotlib.pyplot as plt
+
     n, cols = len(examples['target']), ['target', *methods]
-    fig, axes = plt.subplots(n, len(cols) + 1, figsize=(3.2 * (len(cols) + 1), 2.4 * n), squeeze=False)
+    fig, axes = plt.subplots(
+        n, len(cols) + 1, figsize=(3.2 * (len(cols) + 1), 2.4 * n), squeeze=False
+    )
     for i in range(n):
         for j, col in enumerate(cols):
-            mel = librosa.power_to_db(librosa.feature.melspectrogram(y=examples[col][i], sr=16_000, n_fft=1024, hop_length=256, n_mels=80), ref=1.0, top_db=80)
+            mel = librosa.power_to_db(
+                librosa.feature.melspectrogram(
+                    y=examples[col][i], sr=16_000, n_fft=1024, hop_length=256, n_mels=80
+                ),
+                ref=1.0,
+                top_db=80,
+            )
             axes[i, j].imshow(mel, origin='lower', aspect='auto', cmap='magma')
-            axes[i, j].set(title=f"{examples['preset_id'][i]}: {col}" if j == 0 else col, xticks=[], yticks=[])
+            axes[i, j].set(
+                title=f"{examples['preset_id'][i]}: {col}" if j == 0 else col, xticks=[], yticks=[]
+            )
         axes[i, -1].plot(examples['wavetable'][i])
-        axes[i, -1].set(title=f"table ~ {examples['nearest_shape'][i]} (osc1: {examples['osc1_waveform'][i]})", xticks=[], yticks=[])
-    fig.suptitle('Held-out presets at C4, 16 kHz: log-mel spectrograms (80 bands, 4 s) and the learned wavetable')
+        axes[i, -1].set(
+            title=f"table ~ {examples['nearest_shape'][i]} (osc1: {examples['osc1_waveform'][i]})",
+            xticks=[],
+            yticks=[],
+        )
+    fig.suptitle(
+        'Held-out presets at C4, 16 kHz: log-mel spectrograms (80 bands, 4 s) and the learned wavetable'
+    )
     fig.tight_layout()
     return fig
