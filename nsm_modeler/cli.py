@@ -19,91 +19,144 @@ __all__ = ['cmd_presets_import', 'cmd_data', 'cmd_reproduce', 'cmd_render', 'wri
 def cmd_presets_import(args):
     "Import amsynth banks into a preset library, check the round trip and write `reports/presets.md`."
     from nsm_modeler.library import import_banks, roundtrip_check, write_import_report
+
     report = import_banks(args.banks_dir, args.out, progress=not args.quiet)
     roundtrip = None if args.no_roundtrip else roundtrip_check(args.out, progress=not args.quiet)
     write_import_report(report, args.report, roundtrip)
-    print(f"{report.n_presets} presets in {report.n_banks} banks: {report.n_distinct} distinct written to {args.out} "
-          f"({report.n_duplicates} exact duplicates, {report.n_groups} near-duplicate groups)")
+    print(
+        f"{report.n_presets} presets in {report.n_banks} banks: {report.n_distinct} distinct written to {args.out} "
+        f"({report.n_duplicates} exact duplicates, {report.n_groups} near-duplicate groups)"
+    )
     if roundtrip is not None:
-        print(f"round trip through amsynth: {roundtrip.n_passed}/{roundtrip.n_checked} presets pass "
-              f"(worst error {roundtrip.worst_error:.1e}); report in {args.report}")
-        if roundtrip.n_passed != roundtrip.n_checked: return 1
+        print(
+            f"round trip through amsynth: {roundtrip.n_passed}/{roundtrip.n_checked} presets pass "
+            f"(worst error {roundtrip.worst_error:.1e}); report in {args.report}"
+        )
+        if roundtrip.n_passed != roundtrip.n_checked:
+            return 1
     return 0
+
 
 def cmd_data(args):
     "Build (or resume) the dataset a data config describes."
-    from nsm_modeler.dataset import DataGenerator
-    summary = DataGenerator(config_path=args.config, progress=not args.quiet).process_batch()
-    print(f"{summary['n_kept']} clips kept, {summary['n_rejected']} rejected (see reports/validation.md); "
-          f"splits {summary['per_split']}; {summary['size_bytes'] / 1e9:.2f} GB in {summary['build_s']:.0f} s")
+    from nsm_modeler.dataset import DataGenerator, build_note
+
+    gen = DataGenerator(config_path=args.config, progress=not args.quiet)
+    summary = gen.process_batch(force=args.force)
+    print(build_note(summary, gen.config.out_dir))
+    print(
+        f"{summary['n_kept']} clips kept, {summary['n_rejected']} rejected (see reports/validation.md); "
+        f"splits {summary['per_split']}; {summary['size_bytes'] / 1e9:.2f} GB"
+    )
     return 0
 
+
 def cmd_reproduce(args):
-    "Run the papermill pipeline (data, train, evaluate, synth, results) for a profile, tracked in MLflow."
-    from nsm_modeler.pipeline import run_pipeline
+    "Run the papermill pipeline (data, train, evaluate, synth, results) for a profile, tracked in MLflow; print where everything is and the key results."
+    from nsm_modeler.pipeline import run_pipeline, run_summary
     from nsm_modeler.results import check_results
-    seconds = run_pipeline(args.profile, tuple(args.steps), progress=not args.quiet)
-    if 'results' in args.steps: check_results('reports/results.md')
-    print(f"profile {args.profile}: " + ', '.join(f"{k} {v:.0f} s" for k, v in seconds.items())
-          + f" (total {sum(seconds.values()):.0f} s); notebooks in reports/runs/{args.profile}/, results in reports/results.md")
+
+    seconds = run_pipeline(
+        args.profile, tuple(args.steps), progress=not args.quiet, force=args.force
+    )
+    if 'results' in args.steps:
+        check_results('reports/results.md')
+    print(run_summary(args.profile, seconds))
     return 0
+
 
 def cmd_render(args):
     "Render an amsynth `.fxp` to a mono float32 `.wav`."
     from nsm_modeler.presets import load_amsynth_fxp
     from nsm_modeler.params import normalise
     from nsm_modeler.render import RenderConfig, Renderer
+
     preset = load_amsynth_fxp(args.preset)
     hold = args.hold if args.hold is not None else min(3.0, 0.75 * args.duration)
-    config = RenderConfig(duration_s=args.duration, note_duration_s=hold, notes=(args.note,), velocities=(args.velocity,), n_workers=1)
-    with Renderer(config) as renderer: audio = renderer.render(normalise(preset.values))
+    config = RenderConfig(
+        duration_s=args.duration,
+        note_duration_s=hold,
+        notes=(args.note,),
+        velocities=(args.velocity,),
+        n_workers=1,
+    )
+    with Renderer(config) as renderer:
+        audio = renderer.render(normalise(preset.values))
     write_wav(args.out, audio, config.sample_rate)
-    print(f"{args.out}: '{preset.name}' at note {args.note}, velocity {args.velocity}, {args.duration:g} s "
-          f"(peak {20 * np.log10(max(np.abs(audio).max(), 1e-10)):.1f} dBFS)")
+    print(
+        f"{args.out}: '{preset.name}' at note {args.note}, velocity {args.velocity}, {args.duration:g} s "
+        f"(peak {20 * np.log10(max(np.abs(audio).max(), 1e-10)):.1f} dBFS)"
+    )
     return 0
 
-def write_wav(path:str|Path, # destination `.wav`; replaced only once fully written
-              audio:np.ndarray, # mono float32 samples
-              sample_rate:int): # Hz
+
+def write_wav(
+    path: str | Path,  # destination `.wav`; replaced only once fully written
+    audio: np.ndarray,  # mono float32 samples
+    sample_rate: int,  # Hz
+):
     "Write a float32 `.wav` atomically."
     path = Path(path)
-    if path.suffix.lower() != '.wav': raise NsmError(f"{path}: output must be a .wav file")
-    with atomic_write(path) as f: sf.write(f, audio, sample_rate, format='WAV', subtype='FLOAT')
+    if path.suffix.lower() != '.wav':
+        raise NsmError(f"{path}: output must be a .wav file")
+    with atomic_write(path) as f:
+        sf.write(f, audio, sample_rate, format='WAV', subtype='FLOAT')
 
 # %% ../nbs/07_cli.ipynb #b1a29b78
-def preset_info(path:str|Path): # an amsynth `.fxp`
+def preset_info(path: str | Path):  # an amsynth `.fxp`
     "Lines describing an amsynth preset file: name, and each parameter's control, normalised and display value."
     from nsm_modeler.presets import load_amsynth_fxp
     from nsm_modeler.params import AMSYNTH_PARAMS
+
     preset = load_amsynth_fxp(path)
-    lines = [f"{path}: amsynth preset '{preset.name}'" + (f" (filled with defaults: {', '.join(preset.missing)})" if preset.missing else '')]
+    lines = [
+        f"{path}: amsynth preset '{preset.name}'"
+        + (f" (filled with defaults: {', '.join(preset.missing)})" if preset.missing else '')
+    ]
     lines.append(f"  {'parameter':<18} {'group':<16} {'control':>9} {'normalised':>10}  display")
     for p in AMSYNTH_PARAMS:
         v = preset.values[p.index]
-        lines.append(f"  {p.name:<18} {p.group:<16} {v:>9.4g} {float(p.to_normalised(v)):>10.4f}  {p.display_text(v)}")
+        lines.append(
+            f"  {p.name:<18} {p.group:<16} {v:>9.4g} {float(p.to_normalised(v)):>10.4f}  {p.display_text(v)}"
+        )
     return lines
 
-def audio_info(path:str|Path): # an audio file
+
+def audio_info(path: str | Path):  # an audio file
     "Lines describing an audio file and whether NSM can use it (the reason if not)."
     from nsm_modeler.features import FeatureConfig, for_user_audio, load_audio
+
     path = Path(path)
-    if not path.is_file(): raise NsmError(f"{path}: file not found")
-    try: info = sf.info(str(path))
-    except sf.SoundFileError as e: raise NsmError(f"{path}: not a readable audio file ({e})") from e
-    lines = [f"{path}: {info.format} {info.subtype}, {info.samplerate} Hz, {info.channels} channel(s), {info.duration:.2f} s"]
+    if not path.is_file():
+        raise NsmError(f"{path}: file not found")
+    try:
+        info = sf.info(str(path))
+    except sf.SoundFileError as e:
+        raise NsmError(f"{path}: not a readable audio file ({e})") from e
+    lines = [
+        f"{path}: {info.format} {info.subtype}, {info.samplerate} Hz, {info.channels} channel(s), {info.duration:.2f} s"
+    ]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
         audio = load_audio(path, for_user_audio(FeatureConfig()))
     lines += [f"  note: {w.message}" for w in caught]
-    lines.append(f"  usable by NSM: peak {20 * np.log10(np.abs(audio).max()):.1f} dBFS in the first {FeatureConfig().duration_s:g} s")
+    lines.append(
+        f"  usable by NSM: peak {20 * np.log10(np.abs(audio).max()):.1f} dBFS in the first {FeatureConfig().duration_s:g} s"
+    )
     return lines
+
 
 def cmd_info(args):
     "Describe a `.fxp` preset or an audio file."
     suffix = Path(args.file).suffix.lower()
-    if suffix == '.fxp': lines = preset_info(args.file)
-    elif suffix in ('.wav', '.flac', '.aif', '.aiff', '.ogg'): lines = audio_info(args.file)
-    else: raise NsmError(f"{args.file}: unknown file type {suffix or '(none)'}; expected .fxp or .wav")
+    if suffix == '.fxp':
+        lines = preset_info(args.file)
+    elif suffix in ('.wav', '.flac', '.aif', '.aiff', '.ogg'):
+        lines = audio_info(args.file)
+    else:
+        raise NsmError(
+            f"{args.file}: unknown file type {suffix or '(none)'}; expected .fxp or .wav"
+        )
     print('\n'.join(lines))
     return 0
 
@@ -112,97 +165,179 @@ def cmd_train(args):
     "Train the parameter predictor (or the tone matcher, or the recommender) on a built dataset and write its model directory."
     if args.model == 'matcher':
         from nsm_modeler.matcher import train_matcher
-        model = train_matcher(args.config, args.data_config, args.out or 'models/matcher', fresh=args.fresh, progress=not args.quiet)
+
+        model = train_matcher(
+            args.config,
+            args.data_config,
+            args.out or 'models/matcher',
+            fresh=args.fresh,
+            progress=not args.quiet,
+        )
         check = f"validation top-1 {model.card_['val']['top1']:.3f} (N = {model.card_['val']['pool_size']})"
     elif args.model == 'recommender':
         from nsm_modeler.recommender import train_recommender
-        model = train_recommender(args.config, args.data_config, args.out or 'models/recommender', fresh=args.fresh, progress=not args.quiet)
+
+        model = train_recommender(
+            args.config,
+            args.data_config,
+            args.out or 'models/recommender',
+            fresh=args.fresh,
+            progress=not args.quiet,
+        )
         check = f"validation round trip: parameter MAE {model.card_['val']['param_mae']:.4f}, discrete accuracy {model.card_['val']['discrete_acc']:.3f}"
     elif args.model in ('wtsv2', 'ddsp'):
         from nsm_modeler.wtsv2 import train_synth
-        model = train_synth(args.config, args.data_config, args.out or f'models/{args.model}', baseline=args.model == 'ddsp', fresh=args.fresh, progress=not args.quiet)
+
+        model = train_synth(
+            args.config,
+            args.data_config,
+            args.out or f'models/{args.model}',
+            baseline=args.model == 'ddsp',
+            fresh=args.fresh,
+            progress=not args.quiet,
+        )
         check = f"validation MR-STFT {model.card_['val']['mrstft']:.3f} at 16 kHz"
     else:
         from nsm_modeler.predictor import train_predictor
-        model = train_predictor(args.config, args.data_config, args.out or 'models/production', fresh=args.fresh, progress=not args.quiet)
+
+        model = train_predictor(
+            args.config,
+            args.data_config,
+            args.out or 'models/production',
+            fresh=args.fresh,
+            progress=not args.quiet,
+        )
         check = f"validation parameter MAE {model.card_['val']['param_mae']:.4f}"
     card, t = model.card_, model.card_['training']
-    reused = '' if hasattr(model, 'report_') else ' (already trained this way: reused; --fresh retrains)'
-    print(f"{model.name}{reused}: {card['n_parameters']:,} parameters, {t['epochs']} epochs ({t['stopped_by']}) in {t['seconds']:.0f} s on "
-          f"{t['device']} ({t['precision']}), peak memory {t['peak_rss_gb']:.2f} GB; best validation loss {t['best_val_loss']:.4f}, "
-          f"{check}; model in {model.out_dir}")
+    reused = (
+        '' if hasattr(model, 'report_') else ' (already trained this way: reused; --fresh retrains)'
+    )
+    print(
+        f"{model.name}{reused}: {card['n_parameters']:,} parameters, {t['epochs']} epochs ({t['stopped_by']}) in {t['seconds']:.0f} s on "
+        f"{t['device']} ({t['precision']}), peak memory {t['peak_rss_gb']:.2f} GB; best validation loss {t['best_val_loss']:.4f}, "
+        f"{check}; model in {model.out_dir}"
+    )
     return 0
 
-def _check_suffix(path:str|Path|None, suffix:str):
+
+def _check_suffix(path: str | Path | None, suffix: str):
     "Raise unless `path` (if given) ends in `suffix`."
-    if path is not None and Path(path).suffix.lower() != suffix: raise NsmError(f"{path}: output must be a {suffix} file")
+    if path is not None and Path(path).suffix.lower() != suffix:
+        raise NsmError(f"{path}: output must be a {suffix} file")
+
 
 def prediction_lines(pred) -> list[str]:
     "What `nsm predict` prints: the note heard, every parameter's display value by group, the distance."
     import librosa
+
     heard = f"MIDI note {pred.note} ({librosa.midi_to_note(pred.note, unicode=False)})"
-    lines = [f"{pred.source}: heard at {heard}" + ('' if pred.note_detected else ' (no clear pitch: the fallback note)')]
+    lines = [
+        f"{pred.source}: heard at {heard}"
+        + ('' if pred.note_detected else ' (no clear pitch: the fallback note)')
+    ]
     table = pred.table
     for group, rows in table.groupby('group', sort=False):
         lines.append(f"  {group}")
         lines += [f"    {r.parameter:<20} {r.display}" for r in rows.itertuples()]
     if pred.refinement:
         r = pred.refinement
-        lines.append(f"refined for {r['seconds']:.1f} s ({r['renders']} renders) from {r.get('start', 'the estimate')}: "
-                     f"log-mel L1 {r['start_distance']:.2f} -> {r['distance']:.2f} dB")
+        lines.append(
+            f"refined for {r['seconds']:.1f} s ({r['renders']} renders) from {r.get('start', 'the estimate')}: "
+            f"log-mel L1 {r['start_distance']:.2f} -> {r['distance']:.2f} dB"
+        )
     if pred.distance:
-        lines.append(f"input vs re-render: log-mel L1 {pred.distance['logmel_l1']:.2f} dB, MR-STFT {pred.distance['mrstft']:.3f}")
+        lines.append(
+            f"input vs re-render: log-mel L1 {pred.distance['logmel_l1']:.2f} dB, MR-STFT {pred.distance['mrstft']:.3f}"
+        )
     return lines
+
 
 def cmd_predict(args):
     "Estimate the amsynth preset that plays a sound; write it as `.fxp` (and its re-render as `.wav`)."
     from nsm_modeler.modeler import SynthModeler
-    _check_suffix(args.out, '.fxp'); _check_suffix(args.render, '.wav')
-    if args.refine < 0: raise NsmError(f"--refine {args.refine}: seconds must be >= 0")
-    if args.from_matches and not args.refine: raise NsmError(f"--from-matches {args.from_matches} needs --refine: it chooses where refinement starts")
+
+    _check_suffix(args.out, '.fxp')
+    _check_suffix(args.render, '.wav')
+    if args.refine < 0:
+        raise NsmError(f"--refine {args.refine}: seconds must be >= 0")
+    if args.from_matches and not args.refine:
+        raise NsmError(
+            f"--from-matches {args.from_matches} needs --refine: it chooses where refinement starts"
+        )
     modeler = SynthModeler.load(args.model, index_dir=args.index)
-    pred = modeler.predict_parameters(args.sound, refine_s=args.refine, start_from_matches=args.from_matches, progress=not args.quiet)
-    for note in pred.notes: print(f"nsm: note: {note}", file=sys.stderr)
+    pred = modeler.predict_parameters(
+        args.sound,
+        refine_s=args.refine,
+        start_from_matches=args.from_matches,
+        progress=not args.quiet,
+    )
+    for note in pred.notes:
+        print(f"nsm: note: {note}", file=sys.stderr)
     print('\n'.join(prediction_lines(pred)))
     pred.write_fxp(args.out)
-    if args.render: pred.write_wav(args.render)
+    if args.render:
+        pred.write_wav(args.render)
     print(f"wrote {args.out}" + (f" and {args.render}" if args.render else ''))
     return 0
+
 
 def cmd_index_build(args):
     "Render and embed every preset of a library folder into a preset index (only changed presets on a rebuild)."
     from nsm_modeler.matcher import ToneMatcher
     from nsm_modeler.preset_index import PresetIndex
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
-        index = PresetIndex.build(ToneMatcher.load(args.matcher), args.presets, args.out, note=args.note, velocity=args.velocity,
-                                  progress=not args.quiet)
+        index = PresetIndex.build(
+            ToneMatcher.load(args.matcher),
+            args.presets,
+            args.out,
+            note=args.note,
+            velocity=args.velocity,
+            progress=not args.quiet,
+        )
     for w in caught:
-        if issubclass(w.category, UserWarning): print(f"nsm: warning: {w.message}", file=sys.stderr)
+        if issubclass(w.category, UserWarning):
+            print(f"nsm: warning: {w.message}", file=sys.stderr)
     m = index.meta
-    print(f"indexed {m['n_presets']} presets of {args.presets} ({m['n_embedded']} embedded, {m['n_reused']} unchanged, "
-          f"{len(m['skipped'])} skipped) with matcher {m['model_id']} at note {m['note']}, velocity {m['velocity']}: {args.out}")
+    print(
+        f"indexed {m['n_presets']} presets of {args.presets} ({m['n_embedded']} embedded, {m['n_reused']} unchanged, "
+        f"{len(m['skipped'])} skipped) with matcher {m['model_id']} at note {m['note']}, velocity {m['velocity']}: {args.out}"
+    )
     return 0
+
 
 def cmd_match(args):
     "The presets of the index that sound most like a sound, as a ranked table (and the best one rendered)."
     from nsm_modeler.modeler import SynthModeler
+
     _check_suffix(args.render, '.wav')
-    if args.k < 1: raise NsmError(f"-k {args.k}: ask for at least one preset")
+    if args.k < 1:
+        raise NsmError(f"-k {args.k}: ask for at least one preset")
     modeler = SynthModeler(index_dir=args.index, matcher_dir=args.matcher)
     found = modeler.match(args.sound, k=args.k)
-    for note in found.attrs['notes']: print(f"nsm: note: {note}", file=sys.stderr)
+    for note in found.attrs['notes']:
+        print(f"nsm: note: {note}", file=sys.stderr)
     index, _ = modeler.tone_matching()
     print(f"{args.sound}: the {len(found)} closest of {len(index)} presets ({args.index})")
-    print(found.drop(columns='path').to_string(index=False, formatters={'similarity': '{:.3f}'.format}))
+    print(
+        found.drop(columns='path').to_string(
+            index=False, formatters={'similarity': '{:.3f}'.format}
+        )
+    )
     if args.render:
         from nsm_modeler.features import detect_midi_note, load_audio, for_user_audio
         from nsm_modeler.presets import load_amsynth_fxp
         from nsm_modeler.params import normalise
         from nsm_modeler.render import RenderConfig, Renderer
+
         fc = modeler.matcher_.feature_config
-        note = detect_midi_note(load_audio(args.sound, for_user_audio(fc)), fc) or index.meta['note']
-        with Renderer(RenderConfig(notes=(note,), velocities=(index.meta['velocity'],))) as renderer:
+        note = (
+            detect_midi_note(load_audio(args.sound, for_user_audio(fc)), fc) or index.meta['note']
+        )
+        with Renderer(
+            RenderConfig(notes=(note,), velocities=(index.meta['velocity'],))
+        ) as renderer:
             audio = renderer.render(normalise(load_amsynth_fxp(found['path'][0]).values))
         write_wav(args.render, audio, renderer.config.sample_rate)
         print(f"wrote {args.render}: {found['name'][0]} at MIDI note {note}")
@@ -213,150 +348,372 @@ def _asks(args) -> dict:
     "The descriptor requests given on the command line; an option that names no descriptor is kept, for `parse_request` to refuse by name."
     from nsm_modeler.descriptors import DESCRIPTOR_NAMES
     from nsm_modeler.suggest import WORDS
-    asks = {k: getattr(args, k) for k in (*DESCRIPTOR_NAMES, *WORDS) if getattr(args, k, None) is not None}
+
+    asks = {
+        k: getattr(args, k)
+        for k in (*DESCRIPTOR_NAMES, *WORDS)
+        if getattr(args, k, None) is not None
+    }
     extra = list(getattr(args, 'extra', []))
     while extra:
         key = extra.pop(0)
-        if not key.startswith('--'): raise NsmError(f"unexpected argument {key!r}")
+        if not key.startswith('--'):
+            raise NsmError(f"unexpected argument {key!r}")
         asks[key[2:]] = extra.pop(0) if extra and not extra[0].startswith('--') else True
     return asks
+
 
 def cmd_suggest(args):
     "Suggest changes to a preset toward a wanted timbre; write the new preset (and its render)."
     from nsm_modeler.modeler import SynthModeler, read_preset, write_preset
     from nsm_modeler.suggest import SuggestConfig
-    _check_suffix(args.out, '.fxp'); _check_suffix(args.render, '.wav')
+
+    _check_suffix(args.out, '.fxp')
+    _check_suffix(args.render, '.wav')
     read_preset(args.preset)
-    s = SynthModeler(recommender_dir=args.recommender).suggest(args.preset, target_wav=args.target, method=args.method,
-                                                                config=SuggestConfig(tolerance=args.tolerance), **_asks(args))
+    s = SynthModeler(recommender_dir=args.recommender).suggest(
+        args.preset,
+        target_wav=args.target,
+        method=args.method,
+        config=SuggestConfig(tolerance=args.tolerance),
+        **_asks(args),
+    )
     asked = ', '.join(f"{k} {v:+.2f}" for k, v in s.request.items())
-    print(f"{args.preset}: asked {asked} (standard deviations over amsynth's presets)" if args.target is None else
-          f"{args.preset}: toward {args.target} ({asked})")
+    print(
+        f"{args.preset}: asked {asked} (standard deviations over amsynth's presets)"
+        if args.target is None
+        else f"{args.preset}: toward {args.target} ({asked})"
+    )
     print('\n'.join(s.lines()))
     write_preset(args.out, s.after, f"NSM {Path(args.preset).stem}")
     print(f"wrote {args.out}")
     if args.render:
         write_wav(args.render, s.audio_after, 44100)
         print(f"wrote {args.render}")
-    if not s.reached: print("nsm: note: the request was not reached within tolerance; the closest candidate was written", file=sys.stderr)
+    if not s.reached:
+        print(
+            "nsm: note: the request was not reached within tolerance; the closest candidate was written",
+            file=sys.stderr,
+        )
     return 0
+
 
 def cmd_morph(args):
     "Presets between two presets through the recommender's latent space, written as step_<k>.fxp."
     from nsm_modeler.modeler import SynthModeler, write_preset
+
     out = Path(args.out)
-    if out.exists() and not out.is_dir(): raise NsmError(f"{out}: not a folder")
+    if out.exists() and not out.is_dir():
+        raise NsmError(f"{out}: not a folder")
     walk = SynthModeler(recommender_dir=args.recommender).morph(args.a, args.b, args.steps)
     out.mkdir(parents=True, exist_ok=True)
-    for k, p in enumerate(walk): write_preset(out/f'step_{k}.fxp', p, f"morph {k}/{len(walk) - 1}")
-    print(f"wrote {len(walk)} presets to {out}: step_0.fxp ({args.a}) ... step_{len(walk) - 1}.fxp ({args.b})")
+    for k, p in enumerate(walk):
+        write_preset(out / f'step_{k}.fxp', p, f"morph {k}/{len(walk) - 1}")
+    print(
+        f"wrote {len(walk)} presets to {out}: step_0.fxp ({args.a}) ... step_{len(walk) - 1}.fxp ({args.b})"
+    )
     if args.render:
         from nsm_modeler.render import RenderConfig, Renderer
         from nsm_modeler.suggest import plot_morph
-        with Renderer(RenderConfig(notes=(args.note,))) as r: audio = np.stack([x.audio for x in r.render_many(list(walk), progress=not args.quiet)])
-        for k, a in enumerate(audio): write_wav(out/f'step_{k}.wav', a, 44100)
-        fig = plot_morph(audio, names=(Path(args.a).stem, Path(args.b).stem), title=f'{Path(args.a).stem} -> {Path(args.b).stem}')
-        with atomic_write(out/'morph.png') as f: fig.savefig(f, format='png', dpi=110)
+
+        with Renderer(RenderConfig(notes=(args.note,))) as r:
+            audio = np.stack([x.audio for x in r.render_many(list(walk), progress=not args.quiet)])
+        for k, a in enumerate(audio):
+            write_wav(out / f'step_{k}.wav', a, 44100)
+        fig = plot_morph(
+            audio,
+            names=(Path(args.a).stem, Path(args.b).stem),
+            title=f'{Path(args.a).stem} -> {Path(args.b).stem}',
+        )
+        with atomic_write(out / 'morph.png') as f:
+            fig.savefig(f, format='png', dpi=110)
         print(f"wrote step_*.wav and morph.png (MIDI note {args.note})")
     return 0
 
 # %% ../nbs/07_cli.ipynb #9769252c
 def build_parser():
     "The `nsm` argument parser, one sub-command per task."
-    parser = argparse.ArgumentParser(prog='nsm', description='Neural Synth Modeler: learn, match and edit amsynth sounds.')
+    parser = argparse.ArgumentParser(
+        prog='nsm', description='Neural Synth Modeler: learn, match and edit amsynth sounds.'
+    )
     sub = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
-    presets = sub.add_parser('presets', help='manage the preset library').add_subparsers(dest='action', required=True, metavar='ACTION')
-    imp = presets.add_parser('import', help="import amsynth .bank files into .fxp presets and a manifest")
-    imp.add_argument('banks_dir', help='folder of amsynth .bank files, e.g. /usr/share/amsynth/banks')
-    imp.add_argument('-o', '--out', default='data/presets', help='library folder (default: %(default)s)')
-    imp.add_argument('--report', default='reports/presets.md', help='markdown report (default: %(default)s)')
-    imp.add_argument('--no-roundtrip', action='store_true', help='skip the check through the amsynth plugin')
+    presets = sub.add_parser('presets', help='manage the preset library').add_subparsers(
+        dest='action', required=True, metavar='ACTION'
+    )
+    imp = presets.add_parser(
+        'import', help="import amsynth .bank files into .fxp presets and a manifest"
+    )
+    imp.add_argument(
+        'banks_dir', help='folder of amsynth .bank files, e.g. /usr/share/amsynth/banks'
+    )
+    imp.add_argument(
+        '-o', '--out', default='data/presets', help='library folder (default: %(default)s)'
+    )
+    imp.add_argument(
+        '--report', default='reports/presets.md', help='markdown report (default: %(default)s)'
+    )
+    imp.add_argument(
+        '--no-roundtrip', action='store_true', help='skip the check through the amsynth plugin'
+    )
     imp.set_defaults(func=cmd_presets_import)
     data = sub.add_parser('data', help='render, validate and store the dataset (resumable)')
-    data.add_argument('--config', default='configs/data_config.toml', help='data config TOML (default: %(default)s)')
+    data.add_argument(
+        '--config',
+        default='configs/data_config.toml',
+        help='data config TOML (default: %(default)s)',
+    )
+    data.add_argument(
+        '--force',
+        action='store_true',
+        help='rebuild even if a finished build of the config is there',
+    )
     data.set_defaults(func=cmd_data)
     render = sub.add_parser('render', help='render an amsynth .fxp to a .wav')
     render.add_argument('preset', help='amsynth .fxp preset')
     render.add_argument('-o', '--out', required=True, help='output .wav (mono, float32, 44.1 kHz)')
     render.add_argument('--note', type=int, default=60, help='MIDI note (default: %(default)s)')
-    render.add_argument('--velocity', type=int, default=100, help='MIDI velocity 1-127 (default: %(default)s)')
-    render.add_argument('--duration', type=float, default=4.0, help='clip length in seconds (default: %(default)s)')
-    render.add_argument('--hold', type=float, default=None, help='seconds the note is held (default: 3, or 3/4 of a shorter clip)')
+    render.add_argument(
+        '--velocity', type=int, default=100, help='MIDI velocity 1-127 (default: %(default)s)'
+    )
+    render.add_argument(
+        '--duration', type=float, default=4.0, help='clip length in seconds (default: %(default)s)'
+    )
+    render.add_argument(
+        '--hold',
+        type=float,
+        default=None,
+        help='seconds the note is held (default: 3, or 3/4 of a shorter clip)',
+    )
     render.set_defaults(func=cmd_render)
-    repro = sub.add_parser('reproduce', help='run the pipeline notebooks (data, train, evaluate, synth, results) for a profile')
-    repro.add_argument('--profile', default='full', help='configs/profiles/<name>.toml (default: %(default)s)')
-    repro.add_argument('--steps', nargs='+', default=['data', 'train', 'evaluate', 'synth', 'results'], help='steps to run, in order (default: all)')
+    repro = sub.add_parser(
+        'reproduce',
+        help='run the pipeline notebooks (data, train, evaluate, synth, results) for a profile',
+    )
+    repro.add_argument(
+        '--profile', default='full', help='configs/profiles/<name>.toml (default: %(default)s)'
+    )
+    repro.add_argument(
+        '--steps',
+        nargs='+',
+        default=['data', 'train', 'evaluate', 'synth', 'results'],
+        help='steps to run, in order (default: all)',
+    )
+    repro.add_argument(
+        '--force',
+        action='store_true',
+        help='the data step rebuilds the dataset even if a finished build is there (default: reuse it)',
+    )
     repro.set_defaults(func=cmd_reproduce)
-    train = sub.add_parser('train', help='train the parameter predictor (or the tone matcher, or the recommender) on a built dataset')
-    train.add_argument('--model', choices=('predictor', 'matcher', 'recommender', 'wtsv2', 'ddsp'), default='predictor',
-                       help='which model; wtsv2 and ddsp are the differentiable synthesizer and its baseline (default: %(default)s)')
-    train.add_argument('--config', default='configs/training.toml', help='training config TOML (default: %(default)s)')
-    train.add_argument('--data-config', default='configs/data_config.toml', help='the dataset to train on (default: %(default)s)')
-    train.add_argument('--out', default=None, help='model directory to write (default: models/production, models/matcher, models/recommender, models/wtsv2 or models/ddsp)')
-    train.add_argument('--fresh', action='store_true', help='train from scratch, even if --out holds this training (finished or not)')
+    train = sub.add_parser(
+        'train',
+        help='train the parameter predictor (or the tone matcher, or the recommender) on a built dataset',
+    )
+    train.add_argument(
+        '--model',
+        choices=('predictor', 'matcher', 'recommender', 'wtsv2', 'ddsp'),
+        default='predictor',
+        help='which model; wtsv2 and ddsp are the differentiable synthesizer and its baseline (default: %(default)s)',
+    )
+    train.add_argument(
+        '--config',
+        default='configs/training.toml',
+        help='training config TOML (default: %(default)s)',
+    )
+    train.add_argument(
+        '--data-config',
+        default='configs/data_config.toml',
+        help='the dataset to train on (default: %(default)s)',
+    )
+    train.add_argument(
+        '--out',
+        default=None,
+        help='model directory to write (default: models/production, models/matcher, models/recommender, models/wtsv2 or models/ddsp)',
+    )
+    train.add_argument(
+        '--fresh',
+        action='store_true',
+        help='train from scratch, even if --out holds this training (finished or not)',
+    )
     train.set_defaults(func=cmd_train)
     predict = sub.add_parser('predict', help='estimate the amsynth preset that plays a sound')
-    predict.add_argument('sound', help='an audio file (.wav, .flac, ...): mono or stereo, at least 16 kHz; the first 4 s are used')
+    predict.add_argument(
+        'sound',
+        help='an audio file (.wav, .flac, ...): mono or stereo, at least 16 kHz; the first 4 s are used',
+    )
     predict.add_argument('-o', '--out', required=True, help='the amsynth .fxp to write')
-    predict.add_argument('--render', default=None, help='also write the estimate, rendered at the detected note, to this .wav')
-    predict.add_argument('--refine', type=float, nargs='?', const=5.0, default=0.0, metavar='SECONDS',
-                         help='polish the estimate with CMA-ES and amsynth in the loop for at most this long (5 s if no number)')
-    predict.add_argument('--model', default='models/production', help='model directory (default: %(default)s)')
-    predict.add_argument('--from-matches', type=int, default=0, metavar='K',
-                         help='with --refine: start from the closest of the estimate and the preset index\'s top K presets')
-    predict.add_argument('--index', default='models/preset_index', help='preset index for --from-matches (default: %(default)s)')
+    predict.add_argument(
+        '--render',
+        default=None,
+        help='also write the estimate, rendered at the detected note, to this .wav',
+    )
+    predict.add_argument(
+        '--refine',
+        type=float,
+        nargs='?',
+        const=5.0,
+        default=0.0,
+        metavar='SECONDS',
+        help='polish the estimate with CMA-ES and amsynth in the loop for at most this long (5 s if no number)',
+    )
+    predict.add_argument(
+        '--model', default='models/production', help='model directory (default: %(default)s)'
+    )
+    predict.add_argument(
+        '--from-matches',
+        type=int,
+        default=0,
+        metavar='K',
+        help='with --refine: start from the closest of the estimate and the preset index\'s top K presets',
+    )
+    predict.add_argument(
+        '--index',
+        default='models/preset_index',
+        help='preset index for --from-matches (default: %(default)s)',
+    )
     predict.set_defaults(func=cmd_predict)
-    index = sub.add_parser('index', help='the preset index tone matching searches').add_subparsers(dest='action', required=True, metavar='ACTION')
-    build = index.add_parser('build', help='render and embed every .fxp of a library folder (a rebuild re-embeds only changed presets)')
-    build.add_argument('--presets', default='data/presets', help='library folder of amsynth .fxp presets (default: %(default)s)')
-    build.add_argument('--matcher', default='models/matcher', help='tone matcher model directory (default: %(default)s)')
-    build.add_argument('-o', '--out', default='models/preset_index', help='index folder to write (default: %(default)s)')
-    build.add_argument('--note', type=int, default=60, help='MIDI note each preset plays (default: %(default)s)')
-    build.add_argument('--velocity', type=int, default=100, help='MIDI velocity (default: %(default)s)')
+    index = sub.add_parser('index', help='the preset index tone matching searches').add_subparsers(
+        dest='action', required=True, metavar='ACTION'
+    )
+    build = index.add_parser(
+        'build',
+        help='render and embed every .fxp of a library folder (a rebuild re-embeds only changed presets)',
+    )
+    build.add_argument(
+        '--presets',
+        default='data/presets',
+        help='library folder of amsynth .fxp presets (default: %(default)s)',
+    )
+    build.add_argument(
+        '--matcher',
+        default='models/matcher',
+        help='tone matcher model directory (default: %(default)s)',
+    )
+    build.add_argument(
+        '-o',
+        '--out',
+        default='models/preset_index',
+        help='index folder to write (default: %(default)s)',
+    )
+    build.add_argument(
+        '--note', type=int, default=60, help='MIDI note each preset plays (default: %(default)s)'
+    )
+    build.add_argument(
+        '--velocity', type=int, default=100, help='MIDI velocity (default: %(default)s)'
+    )
     build.set_defaults(func=cmd_index_build)
     match = sub.add_parser('match', help='find the indexed presets that sound most like a sound')
-    match.add_argument('sound', help='an audio file (.wav, .flac, ...): mono or stereo, at least 16 kHz; the first 4 s are used')
+    match.add_argument(
+        'sound',
+        help='an audio file (.wav, .flac, ...): mono or stereo, at least 16 kHz; the first 4 s are used',
+    )
     match.add_argument('-k', type=int, default=5, help='presets to list (default: %(default)s)')
-    match.add_argument('--render', default=None, help='render the best match at the sound\'s note to this .wav')
-    match.add_argument('--index', default='models/preset_index', help='preset index folder (default: %(default)s)')
-    match.add_argument('--matcher', default=None, help='tone matcher model directory (default: the one the index was built with)')
+    match.add_argument(
+        '--render', default=None, help='render the best match at the sound\'s note to this .wav'
+    )
+    match.add_argument(
+        '--index', default='models/preset_index', help='preset index folder (default: %(default)s)'
+    )
+    match.add_argument(
+        '--matcher',
+        default=None,
+        help='tone matcher model directory (default: the one the index was built with)',
+    )
     match.set_defaults(func=cmd_match)
-    suggest = sub.add_parser('suggest', help='suggest parameter changes toward a wanted timbre (brighter, faster attack, like a sound)')
+    suggest = sub.add_parser(
+        'suggest',
+        help='suggest parameter changes toward a wanted timbre (brighter, faster attack, like a sound)',
+    )
     suggest.add_argument('preset', help='amsynth .fxp preset to change')
     suggest.add_argument('-o', '--out', required=True, help='the suggested .fxp to write')
-    suggest.add_argument('--render', default=None, help='also write the suggestion rendered at C4 to this .wav')
+    suggest.add_argument(
+        '--render', default=None, help='also write the suggestion rendered at C4 to this .wav'
+    )
     from nsm_modeler.descriptors import DESCRIPTORS
     from nsm_modeler.suggest import WORDS
+
     for d in DESCRIPTORS.values():
-        suggest.add_argument(f'--{d.name}', default=None, metavar='AMOUNT',
-                             help=f"{d.definition} ({d.unit or 'ratio'}): {d.words[0]!r}, {d.words[1]!r} or a signed number of standard deviations")
+        suggest.add_argument(
+            f'--{d.name}',
+            default=None,
+            metavar='AMOUNT',
+            help=f"{d.definition} ({d.unit or 'ratio'}): {d.words[0]!r}, {d.words[1]!r} or a signed number of standard deviations",
+        )
     for word, (name, sign) in WORDS.items():
-        suggest.add_argument(f'--{word}', nargs='?', const=True, default=None, metavar='AMOUNT', help=f"{name} {'+' if sign > 0 else '-'}AMOUNT (0.5 if no number)")
-    suggest.add_argument('--target', default=None, help='move toward this sound\'s descriptors instead (an audio file)')
-    suggest.add_argument('--method', choices=('vae', 'one-knob'), default='vae', help='the recommender, or the one-knob baseline (default: %(default)s)')
-    suggest.add_argument('--tolerance', type=float, default=0.5, help='allowed drift of the descriptors not asked about, in standard deviations (default: %(default)s)')
-    suggest.add_argument('--recommender', default='models/recommender', help='recommender model directory (default: %(default)s)')
+        suggest.add_argument(
+            f'--{word}',
+            nargs='?',
+            const=True,
+            default=None,
+            metavar='AMOUNT',
+            help=f"{name} {'+' if sign > 0 else '-'}AMOUNT (0.5 if no number)",
+        )
+    suggest.add_argument(
+        '--target',
+        default=None,
+        help='move toward this sound\'s descriptors instead (an audio file)',
+    )
+    suggest.add_argument(
+        '--method',
+        choices=('vae', 'one-knob'),
+        default='vae',
+        help='the recommender, or the one-knob baseline (default: %(default)s)',
+    )
+    suggest.add_argument(
+        '--tolerance',
+        type=float,
+        default=0.5,
+        help='allowed drift of the descriptors not asked about, in standard deviations (default: %(default)s)',
+    )
+    suggest.add_argument(
+        '--recommender',
+        default='models/recommender',
+        help='recommender model directory (default: %(default)s)',
+    )
     suggest.set_defaults(func=cmd_suggest)
-    morph = sub.add_parser('morph', help='presets between two presets, through the recommender\'s latent space')
-    morph.add_argument('a', help='the first amsynth .fxp'); morph.add_argument('b', help='the last amsynth .fxp')
-    morph.add_argument('-o', '--out', required=True, help='folder for step_<k>.fxp (created if missing)')
-    morph.add_argument('--steps', type=int, default=5, help='presets in the walk, both ends included (default: %(default)s)')
-    morph.add_argument('--render', action='store_true', help='also render each step (step_<k>.wav) and plot their spectrograms (morph.png)')
-    morph.add_argument('--note', type=int, default=60, help='MIDI note of the renders (default: %(default)s)')
-    morph.add_argument('--recommender', default='models/recommender', help='recommender model directory (default: %(default)s)')
+    morph = sub.add_parser(
+        'morph', help='presets between two presets, through the recommender\'s latent space'
+    )
+    morph.add_argument('a', help='the first amsynth .fxp')
+    morph.add_argument('b', help='the last amsynth .fxp')
+    morph.add_argument(
+        '-o', '--out', required=True, help='folder for step_<k>.fxp (created if missing)'
+    )
+    morph.add_argument(
+        '--steps',
+        type=int,
+        default=5,
+        help='presets in the walk, both ends included (default: %(default)s)',
+    )
+    morph.add_argument(
+        '--render',
+        action='store_true',
+        help='also render each step (step_<k>.wav) and plot their spectrograms (morph.png)',
+    )
+    morph.add_argument(
+        '--note', type=int, default=60, help='MIDI note of the renders (default: %(default)s)'
+    )
+    morph.add_argument(
+        '--recommender',
+        default='models/recommender',
+        help='recommender model directory (default: %(default)s)',
+    )
     morph.set_defaults(func=cmd_morph)
     info = sub.add_parser('info', help='describe a .fxp preset or a .wav file')
     info.add_argument('file', help='.fxp or .wav file')
     info.set_defaults(func=cmd_info)
-    for p in (imp, data, render, repro, info, train, predict, build, match, suggest, morph): p.add_argument('-q', '--quiet', action='store_true', help='no progress bars')
+    for p in (imp, data, render, repro, info, train, predict, build, match, suggest, morph):
+        p.add_argument('-q', '--quiet', action='store_true', help='no progress bars')
     return parser
 
-def main(argv:list[str]|None=None): # arguments; None reads `sys.argv`
+
+def main(argv: list[str] | None = None):  # arguments; None reads `sys.argv`
     "Run `nsm`; returns the exit status (0 ok, 1 bad input or failure, 2 bad arguments)."
     parser = build_parser()
     args, args.extra = parser.parse_known_args(argv)
-    if args.extra and args.command != 'suggest': parser.error(f"unrecognized arguments: {' '.join(args.extra)}")
-    try: return args.func(args)
+    if args.extra and args.command != 'suggest':
+        parser.error(f"unrecognized arguments: {' '.join(args.extra)}")
+    try:
+        return args.func(args)
     except NsmError as e:
         print(f"nsm: error: {e}", file=sys.stderr)
         return 1

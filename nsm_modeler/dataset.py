@@ -9,68 +9,102 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
-from .core import (AudioError, ConfigError, DatasetError, atomic_write, from_dict, load_config,
-                              sha256_file, to_dict)
+from nsm_modeler.core import (
+    AudioError,
+    ConfigError,
+    DatasetError,
+    atomic_write,
+    from_dict,
+    load_config,
+    sha256_file,
+    to_dict,
+)
 from .params import AMSYNTH_PARAMS, N_PARAMS, PARAM_NAMES, normalise, snap
 from .library import load_manifest
 from .render import RenderConfig, Renderer, RenderJob
 from .features import FeatureConfig, extract_features, validate_audio
-from .splits import SPLITS, SplitConfig, assign_splits, check_splits, nearest_train_mae, split_summary
+from nsm_modeler.splits import (
+    SPLITS,
+    SplitConfig,
+    assign_splits,
+    check_splits,
+    nearest_train_mae,
+    split_summary,
+)
 
 # %% auto #0
 __all__ = ['FEATURE_DTYPES', 'SyntheticConfig', 'DataConfig', 'synthetic_patches', 'plan_clips', 'example_config', 'clip_problem',
-           'config_fingerprint', 'DataGenerator', 'write_reports', 'DatasetSplit', 'verify_checksums', 'load_split']
+           'config_fingerprint', 'DataGenerator', 'build_note', 'write_reports', 'DatasetSplit', 'verify_checksums',
+           'load_split']
 
 # %% ../nbs/05_dataset.ipynb #954338e1
 @dataclasses.dataclass(frozen=True)
 class SyntheticConfig:
     "How many synthetic training patches to draw, and how."
-    n_uniform: int = 0              # patches drawn uniformly over the parameter space
-    n_perturbed: int = 0            # perturbed copies of training-split human presets
-    perturb_sigma: float = 0.05     # std of the Gaussian noise added to continuous normalised values
-    perturb_discrete_p: float = 0.1 # chance that each discrete parameter is re-drawn
+
+    n_uniform: int = 0  # patches drawn uniformly over the parameter space
+    n_perturbed: int = 0  # perturbed copies of training-split human presets
+    perturb_sigma: float = 0.05  # std of the Gaussian noise added to continuous normalised values
+    perturb_discrete_p: float = 0.1  # chance that each discrete parameter is re-drawn
 
     def __post_init__(self):
-        if min(self.n_uniform, self.n_perturbed) < 0: raise ConfigError(f"n_uniform and n_perturbed must be >= 0, got {self.n_uniform}, {self.n_perturbed}")
+        if min(self.n_uniform, self.n_perturbed) < 0:
+            raise ConfigError(
+                f"n_uniform and n_perturbed must be >= 0, got {self.n_uniform}, {self.n_perturbed}"
+            )
         if not (self.perturb_sigma >= 0 and 0 <= self.perturb_discrete_p <= 1):
-            raise ConfigError(f"perturb_sigma must be >= 0 and perturb_discrete_p in [0, 1], got {self.perturb_sigma}, {self.perturb_discrete_p}")
+            raise ConfigError(
+                f"perturb_sigma must be >= 0 and perturb_discrete_p in [0, 1], got {self.perturb_sigma}, {self.perturb_discrete_p}"
+            )
+
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
     "Everything that defines a dataset build; its fingerprint names the build."
-    presets_dir: str = 'data/presets'    # library written by `nsm presets import`
-    out_dir: str = 'data/dataset'        # where the dataset is written
-    reports_dir: str = 'reports'         # where validation.md and dataset.md go
-    max_presets: int = 0                 # 0: every preset; else about this many, as a seeded draw of whole groups
-    seed: int = 0                        # seeds the subset and the synthetic patches (splits have their own)
-    shard_size: int = 256                # clips per resumable shard
-    max_peak: float = 1.0                # a clip whose peak exceeds this is rejected as clipped
+
+    presets_dir: str = 'data/presets'  # library written by `nsm presets import`
+    out_dir: str = 'data/dataset'  # where the dataset is written
+    reports_dir: str = 'reports'  # where validation.md and dataset.md go
+    max_presets: int = 0  # 0: every preset; else about this many, as a seeded draw of whole groups
+    seed: int = 0  # seeds the subset and the synthetic patches (splits have their own)
+    shard_size: int = 256  # clips per resumable shard
+    max_peak: float = 1.0  # a clip whose peak exceeds this is rejected as clipped
     render: RenderConfig = RenderConfig()
     features: FeatureConfig = FeatureConfig()
     splits: SplitConfig = SplitConfig()
     synthetic: SyntheticConfig = SyntheticConfig()
 
     def __post_init__(self):
-        if self.render.sample_rate != self.features.sample_rate or self.render.n_samples != self.features.n_samples:
-            raise ConfigError(f"render ({self.render.sample_rate} Hz, {self.render.duration_s} s) and features "
-                              f"({self.features.sample_rate} Hz, {self.features.duration_s} s) must agree on rate and length")
-        if self.max_presets < 0 or self.shard_size < 1: raise ConfigError(f"max_presets must be >= 0 and shard_size >= 1, got {self.max_presets}, {self.shard_size}")
+        if (
+            self.render.sample_rate != self.features.sample_rate
+            or self.render.n_samples != self.features.n_samples
+        ):
+            raise ConfigError(
+                f"render ({self.render.sample_rate} Hz, {self.render.duration_s} s) and features "
+                f"({self.features.sample_rate} Hz, {self.features.duration_s} s) must agree on rate and length"
+            )
+        if self.max_presets < 0 or self.shard_size < 1:
+            raise ConfigError(
+                f"max_presets must be >= 0 and shard_size >= 1, got {self.max_presets}, {self.shard_size}"
+            )
 
     @classmethod
-    def load(cls, path:str|Path): # a TOML file
+    def load(cls, path: str | Path):  # a TOML file
         "Read a data config from TOML."
         return load_config(cls, path)
 
 # %% ../nbs/05_dataset.ipynb #0c190081
-def _subset(manifest:pd.DataFrame, max_presets:int, rng:np.random.Generator):
+def _subset(manifest: pd.DataFrame, max_presets: int, rng: np.random.Generator):
     "About `max_presets` presets made of whole near-duplicate groups, drawn with `rng`."
-    if not max_presets or max_presets >= len(manifest): return manifest
+    if not max_presets or max_presets >= len(manifest):
+        return manifest
     sizes = manifest['group'].value_counts().sort_index()
     order = sizes.index.to_numpy()[rng.permutation(len(sizes))]
-    keep = order[:int(np.searchsorted(np.cumsum(sizes[order].to_numpy()), max_presets)) + 1]
+    keep = order[: int(np.searchsorted(np.cumsum(sizes[order].to_numpy()), max_presets)) + 1]
     return manifest[manifest['group'].isin(keep)]
 
-def _random_discrete(norm:np.ndarray, mask:np.ndarray, rng:np.random.Generator):
+
+def _random_discrete(norm: np.ndarray, mask: np.ndarray, rng: np.random.Generator):
     "Re-draw the discrete parameters where `mask` is set, each choice equally likely."
     for p in AMSYNTH_PARAMS:
         if p.is_discrete:
@@ -78,25 +112,51 @@ def _random_discrete(norm:np.ndarray, mask:np.ndarray, rng:np.random.Generator):
             norm[rows, p.index] = rng.integers(0, p.n_choices, rows.sum()) / (p.n_choices - 1)
     return norm
 
-def synthetic_patches(train_norm:np.ndarray, # normalised training-split human presets, [n, 41]
-                      config:SyntheticConfig, # how many of each kind
-                      rng:np.random.Generator): # the build's random generator
+
+def synthetic_patches(
+    train_norm: np.ndarray,  # normalised training-split human presets, [n, 41]
+    config: SyntheticConfig,  # how many of each kind
+    rng: np.random.Generator,  # the build's random generator
+):
     "Uniform and perturbed synthetic patches as a table of (preset_id, source, parent row, normalised params)."
-    uniform = _random_discrete(rng.uniform(0, 1, (config.n_uniform, N_PARAMS)), np.ones((config.n_uniform, N_PARAMS), bool), rng)
-    if config.n_perturbed and not len(train_norm): raise DatasetError("no training-split presets to perturb")
-    parents = rng.integers(0, len(train_norm), config.n_perturbed) if config.n_perturbed else np.zeros(0, int)
-    perturbed = np.clip(train_norm[parents] + rng.normal(0, config.perturb_sigma, (config.n_perturbed, N_PARAMS)), 0, 1)
+    uniform = _random_discrete(
+        rng.uniform(0, 1, (config.n_uniform, N_PARAMS)),
+        np.ones((config.n_uniform, N_PARAMS), bool),
+        rng,
+    )
+    if config.n_perturbed and not len(train_norm):
+        raise DatasetError("no training-split presets to perturb")
+    parents = (
+        rng.integers(0, len(train_norm), config.n_perturbed)
+        if config.n_perturbed
+        else np.zeros(0, int)
+    )
+    perturbed = np.clip(
+        train_norm[parents] + rng.normal(0, config.perturb_sigma, (config.n_perturbed, N_PARAMS)),
+        0,
+        1,
+    )
     continuous = np.array([not p.is_discrete for p in AMSYNTH_PARAMS])
     perturbed[:, ~continuous] = train_norm[parents][:, ~continuous]
-    perturbed = _random_discrete(perturbed, rng.uniform(size=perturbed.shape) < config.perturb_discrete_p, rng)
+    perturbed = _random_discrete(
+        perturbed, rng.uniform(size=perturbed.shape) < config.perturb_discrete_p, rng
+    )
     norm = snap(np.concatenate([uniform, perturbed]))
-    return pd.DataFrame({'preset_id': [f'uniform-{i:05d}' for i in range(config.n_uniform)] + [f'perturbed-{i:05d}' for i in range(config.n_perturbed)],
-                         'source': ['uniform'] * config.n_uniform + ['perturbed'] * config.n_perturbed,
-                         'parent_row': np.concatenate([np.full(config.n_uniform, -1), parents]),
-                         'params': list(norm)})
+    return pd.DataFrame(
+        {
+            'preset_id': [f'uniform-{i:05d}' for i in range(config.n_uniform)]
+            + [f'perturbed-{i:05d}' for i in range(config.n_perturbed)],
+            'source': ['uniform'] * config.n_uniform + ['perturbed'] * config.n_perturbed,
+            'parent_row': np.concatenate([np.full(config.n_uniform, -1), parents]),
+            'params': list(norm),
+        }
+    )
 
-def plan_clips(config:DataConfig, # the build's config
-               manifest:pd.DataFrame|None=None): # preset manifest; None reads `config.presets_dir`
+
+def plan_clips(
+    config: DataConfig,  # the build's config
+    manifest: pd.DataFrame | None = None,  # preset manifest; None reads `config.presets_dir`
+):
     "Every clip of the build, in a fixed order: presets (human, then synthetic) x notes x velocities."
     manifest = load_manifest(config.presets_dir) if manifest is None else manifest
     rng = np.random.default_rng(config.seed)
@@ -106,207 +166,435 @@ def plan_clips(config:DataConfig, # the build's config
     human_norm = normalise(human[list(PARAM_NAMES)].to_numpy())
     train = human.index[human['split'] == 'train'].to_numpy()
     synth = synthetic_patches(human_norm[train], config.synthetic, rng)
-    synth['parent_id'] = [human['preset_id'].iat[train[r]] if r >= 0 else '' for r in synth.pop('parent_row')]
-    presets = pd.concat([human[['preset_id', 'category', 'split']].assign(source='human', parent_id='', params=list(human_norm)),
-                         synth.assign(category='synthetic', split='train')], ignore_index=True)
-    rows = [(i, n, v) for i in range(len(presets)) for n in config.render.notes for v in config.render.velocities]
+    synth['parent_id'] = [
+        human['preset_id'].iat[train[r]] if r >= 0 else '' for r in synth.pop('parent_row')
+    ]
+    presets = pd.concat(
+        [
+            human[['preset_id', 'category', 'split']].assign(
+                source='human', parent_id='', params=list(human_norm)
+            ),
+            synth.assign(category='synthetic', split='train'),
+        ],
+        ignore_index=True,
+    )
+    rows = [
+        (i, n, v)
+        for i in range(len(presets))
+        for n in config.render.notes
+        for v in config.render.velocities
+    ]
     clips = presets.iloc[[r[0] for r in rows]].reset_index(drop=True)
     clips['note'], clips['velocity'] = [r[1] for r in rows], [r[2] for r in rows]
-    clips.insert(0, 'clip_id', clips['preset_id'] + '@' + clips['note'].astype(str) + 'v' + clips['velocity'].astype(str))
+    clips.insert(
+        0,
+        'clip_id',
+        clips['preset_id'] + '@' + clips['note'].astype(str) + 'v' + clips['velocity'].astype(str),
+    )
     return clips
 
 # %% ../nbs/05_dataset.ipynb #22c4cd4a
-def example_config(folder:str|Path, # an empty folder: banks, library, dataset and reports go in it
-                   max_presets:int=24, # human presets, as whole near-duplicate groups
-                   n_synthetic:int=8, # synthetic patches, half uniform, half perturbed
-                   notes:tuple[int, ...]=(48, 60), # MIDI notes, the first the default
-                   banks:tuple[str, ...]=('amsynth_factory.bank', 'BriansBank01.amSynth.bank'), # shipped banks to import
-                  ) -> DataConfig:
+def example_config(
+    folder: str | Path,  # an empty folder: banks, library, dataset and reports go in it
+    max_presets: int = 24,  # human presets, as whole near-duplicate groups
+    n_synthetic: int = 8,  # synthetic patches, half uniform, half perturbed
+    notes: tuple[int, ...] = (48, 60),  # MIDI notes, the first the default
+    # shipped banks to import
+    banks: tuple[str, ...] = ('amsynth_factory.bank', 'BriansBank01.amSynth.bank'),
+) -> DataConfig:
     "Import a few shipped banks into `folder` and return the config of a small dataset built from them."
     from nsm_modeler.library import import_banks
     from nsm_modeler.params import AMSYNTH_BANKS
+
     folder = Path(folder)
-    (folder/'banks').mkdir(parents=True, exist_ok=True)
-    for b in banks: shutil.copy(Path(AMSYNTH_BANKS)/b, folder/'banks')
-    import_banks(folder/'banks', folder/'presets', progress=False)
-    return DataConfig(presets_dir=str(folder/'presets'), out_dir=str(folder/'dataset'), reports_dir=str(folder/'reports'),
-                      max_presets=max_presets, shard_size=16, render=RenderConfig(notes=notes),
-                      splits=SplitConfig(val_fraction=0.2, test_fraction=0.2),
-                      synthetic=SyntheticConfig(n_uniform=n_synthetic // 2, n_perturbed=n_synthetic - n_synthetic // 2))
+    (folder / 'banks').mkdir(parents=True, exist_ok=True)
+    for b in banks:
+        shutil.copy(Path(AMSYNTH_BANKS) / b, folder / 'banks')
+    import_banks(folder / 'banks', folder / 'presets', progress=False)
+    return DataConfig(
+        presets_dir=str(folder / 'presets'),
+        out_dir=str(folder / 'dataset'),
+        reports_dir=str(folder / 'reports'),
+        max_presets=max_presets,
+        shard_size=16,
+        render=RenderConfig(notes=notes),
+        splits=SplitConfig(val_fraction=0.2, test_fraction=0.2),
+        synthetic=SyntheticConfig(
+            n_uniform=n_synthetic // 2, n_perturbed=n_synthetic - n_synthetic // 2
+        ),
+    )
 
 # %% ../nbs/05_dataset.ipynb #9ef7422f
-def clip_problem(audio:np.ndarray|None, # rendered samples, or None if rendering failed
-                 error:str|None, # the renderer's failure reason
-                 n_samples:int, # the length every clip must have
-                 max_peak:float): # largest allowed absolute sample
+def clip_problem(
+    audio: np.ndarray | None,  # rendered samples, or None if rendering failed
+    error: str | None,  # the renderer's failure reason
+    n_samples: int,  # the length every clip must have
+    max_peak: float,  # largest allowed absolute sample
+):
     "Why a rendered clip cannot be used, or None if it can."
-    if audio is None: return f"render failed: {error}"
-    try: validate_audio(audio, 'clip')
-    except AudioError as e: return str(e).removeprefix('clip: ')
-    if audio.shape != (n_samples,): return f"length {audio.shape} instead of ({n_samples},)"
+    if audio is None:
+        return f"render failed: {error}"
+    try:
+        validate_audio(audio, 'clip')
+    except AudioError as e:
+        return str(e).removeprefix('clip: ')
+    if audio.shape != (n_samples,):
+        return f"length {audio.shape} instead of ({n_samples},)"
     peak = float(np.abs(audio).max())
-    if peak > max_peak: return f"clipped (peak {peak:.3f} above {max_peak:g})"
+    if peak > max_peak:
+        return f"clipped (peak {peak:.3f} above {max_peak:g})"
     return None
 
 # %% ../nbs/05_dataset.ipynb #0e161a03
-FEATURE_DTYPES = {'log_mel': np.float16, 'mfcc': np.float16, 'f0_hz': np.float32, 'voiced': np.bool_, 'loudness_db': np.float16}
+FEATURE_DTYPES = {
+    'log_mel': np.float16,
+    'mfcc': np.float16,
+    'f0_hz': np.float32,
+    'voiced': np.bool_,
+    'loudness_db': np.float16,
+}
 
-def config_fingerprint(config:DataConfig, # a data config
-                       clips:pd.DataFrame|None=None, # its planned clips (`plan_clips`); None: the config alone
-                      ):
+
+def config_fingerprint(
+    config: DataConfig,  # a data config
+    clips: pd.DataFrame | None = None,  # its planned clips (`plan_clips`); None: the config alone
+):
     "sha256 of the resolved config (less the output folders) and of the planned clips' ids, splits and parameters."
     d = to_dict(config)
-    for k in ('out_dir', 'reports_dir'): d.pop(k)
+    for k in ('out_dir', 'reports_dir'):
+        d.pop(k)
     digest = hashlib.sha256(json.dumps(d, sort_keys=True).encode())
-    if clips is not None:   # a re-imported library (new groups, so new splits and perturbed parents) is a new build
-        digest.update(pd.util.hash_pandas_object(clips[['clip_id', 'split']], index=False).to_numpy().tobytes())
+    # a re-imported library (new groups, so new splits and perturbed parents) is a new build
+    if clips is not None:
+        digest.update(
+            pd.util.hash_pandas_object(clips[['clip_id', 'split']], index=False)
+            .to_numpy()
+            .tobytes()
+        )
         digest.update(np.ascontiguousarray(np.stack(clips['params']), np.float64).tobytes())
     return digest.hexdigest()
 
-def _save_npz(path:Path, **arrays):
-    with atomic_write(path) as f: np.savez(f, **arrays)
 
-def _build_shard(clips:pd.DataFrame, renderer:Renderer, config:DataConfig):
+def _save_npz(path: Path, **arrays):
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)
+
+
+def _build_shard(clips: pd.DataFrame, renderer: Renderer, config: DataConfig):
     "Render, validate and featurise one shard's clips; returns arrays for the kept clips and reasons for the rest."
-    results = renderer.render_many([RenderJob(p, n, v) for p, n, v in zip(clips['params'], clips['note'], clips['velocity'])], progress=False)
-    problems = [clip_problem(r.audio, r.error, config.render.n_samples, config.max_peak) for r in results]
+    results = renderer.render_many(
+        [RenderJob(p, n, v) for p, n, v in zip(clips['params'], clips['note'], clips['velocity'])],
+        progress=False,
+    )
+    problems = [
+        clip_problem(r.audio, r.error, config.render.n_samples, config.max_peak) for r in results
+    ]
     kept = np.array([p is None for p in problems])
     audio = [r.audio for r, k in zip(results, kept) if k]
     feats = extract_features(np.stack(audio), config.features) if audio else {}
-    return dict(kept=kept, reason=np.array([p or '' for p in problems]),
-                **{k: feats[k].astype(d) if feats else np.zeros((0,), d) for k, d in FEATURE_DTYPES.items()})
+    return dict(
+        kept=kept,
+        reason=np.array([p or '' for p in problems]),
+        **{
+            k: feats[k].astype(d) if feats else np.zeros((0,), d) for k, d in FEATURE_DTYPES.items()
+        },
+    )
 
 # %% ../nbs/05_dataset.ipynb #0e7db6ab
 class DataGenerator:
     "Builds, validates and stores a dataset as described by a `DataConfig`."
-    def __init__(self, config:DataConfig|None=None, # the build's config ...
-                 config_path:str|Path|None=None, # ... or a TOML file holding it
-                 progress:bool=True): # show tqdm progress bars
-        if (config is None) == (config_path is None): raise ConfigError("give exactly one of config and config_path")
+
+    def __init__(
+        self,
+        config: DataConfig | None = None,  # the build's config ...
+        config_path: str | Path | None = None,  # ... or a TOML file holding it
+        progress: bool = True,  # show tqdm progress bars
+    ):
+        if (config is None) == (config_path is None):
+            raise ConfigError("give exactly one of config and config_path")
         self.config = config or DataConfig.load(config_path)
         self.out, self.progress = Path(self.config.out_dir), progress
 
-    def _claim_out_dir(self, fp:str):
+    def _claim_out_dir(self, fp: str):
         "Create `out_dir` for the build fingerprinted `fp`, or check that it already belongs to it."
-        stamp = self.out/'fingerprint.txt'
+        stamp = self.out / 'fingerprint.txt'
         if stamp.is_file() and stamp.read_text().strip() != fp:
-            raise DatasetError(f"{self.out} holds a build with another config or preset library; remove it or set another out_dir")
-        (self.out/'shards').mkdir(parents=True, exist_ok=True)
-        with atomic_write(stamp, 'w') as f: f.write(fp + '\n')
-        with atomic_write(self.out/'config.json', 'w') as f: json.dump(to_dict(self.config), f, indent=1)  # the resolved config
+            raise DatasetError(
+                f"{self.out} holds a build with another config or preset library; remove it or set another out_dir"
+            )
+        (self.out / 'shards').mkdir(parents=True, exist_ok=True)
+        with atomic_write(stamp, 'w') as f:
+            f.write(fp + '\n')
+        with atomic_write(self.out / 'config.json', 'w') as f:
+            json.dump(to_dict(self.config), f, indent=1)  # the resolved config
 
-    def process_batch(self):
-        "Build what is missing (resumable), then store, check and report the dataset; returns its summary."
+    def _clear(self):
+        "Remove a build from `out_dir` (shards, stored splits, stamps), leaving other files alone."
+        for name in ('shards', *SPLITS):
+            shutil.rmtree(self.out / name, ignore_errors=True)
+        for name in ('fingerprint.txt', 'build.json', 'checksums.json', 'rejects.parquet'):
+            (self.out / name).unlink(missing_ok=True)
+
+    def finished(
+        self,
+        fingerprint: str,  # `config_fingerprint` of the config and its planned clips
+        shard_paths: list[Path],  # every shard the build needs
+    ) -> dict | None:
+        "The stored summary of a finished build with this fingerprint whose shards and stored files are all intact, else None."
+        stamp, build = self.out / 'fingerprint.txt', self.out / 'build.json'
+        if not (stamp.is_file() and build.is_file()) or stamp.read_text().strip() != fingerprint:
+            return None
+        summary = json.loads(build.read_text())
+        if summary.get('fingerprint') != fingerprint or not all(p.is_file() for p in shard_paths):
+            return None
+        try:
+            verify_checksums(self.out)
+        except DatasetError:
+            return None  # a damaged store: rebuilt from the shards
+        summary.setdefault(
+            'built_at', time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(build.stat().st_mtime))
+        )
+        return summary
+
+    def process_batch(
+        self,
+        force: bool = False,  # rebuild from scratch, even a finished build of this config
+    ):
+        "Build what is missing (resumable), then store, check and report the dataset; returns its summary. A finished, intact build is reused (`reused` in the summary)."
         start = time.perf_counter()
         clips = plan_clips(self.config)
         fingerprint = config_fingerprint(self.config, clips)
-        self._claim_out_dir(fingerprint)
         n_shards = -(-len(clips) // self.config.shard_size)
-        shard_paths = [self.out/'shards'/f'{i:05d}.npz' for i in range(n_shards)]
+        shard_paths = [self.out / 'shards' / f'{i:05d}.npz' for i in range(n_shards)]
+        if force:
+            self._clear()
+        elif (done := self.finished(fingerprint, shard_paths)) is not None:
+            return dict(
+                done, build_s=round(time.perf_counter() - start, 1), shards_built=0, reused=True
+            )
+        self._claim_out_dir(fingerprint)
         todo = [i for i, p in enumerate(shard_paths) if not p.is_file()]
         if todo:
             with Renderer(self.config.render) as renderer:
                 for i in tqdm(todo, desc='dataset shards', unit='shard', disable=not self.progress):
                     lo = i * self.config.shard_size
-                    _save_npz(shard_paths[i], **_build_shard(clips.iloc[lo:lo + self.config.shard_size], renderer, self.config))
+                    _save_npz(
+                        shard_paths[i],
+                        **_build_shard(
+                            clips.iloc[lo : lo + self.config.shard_size], renderer, self.config
+                        ),
+                    )
         summary, clips = self._store(clips, shard_paths)
         summary['fingerprint'] = fingerprint
         summary['build_s'] = round(time.perf_counter() - start, 1)
         summary['shards_built'] = len(todo)
         # wall time of every call that built shards, summed over resumed runs: the cost of the whole build
-        previous = json.loads((self.out/'build.json').read_text()) if (self.out/'build.json').is_file() else {}
-        summary['total_build_s'] = round(previous.get('total_build_s', 0) + (summary['build_s'] if todo else 0), 1)
+        previous = (
+            json.loads((self.out / 'build.json').read_text())
+            if (self.out / 'build.json').is_file()
+            else {}
+        )
+        summary['total_build_s'] = round(
+            previous.get('total_build_s', 0) + (summary['build_s'] if todo else 0), 1
+        )
+        summary['built_at'] = time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())
         write_reports(summary, clips, self.config)
-        with atomic_write(self.out/'build.json', 'w') as f: json.dump(summary, f, indent=1)
-        return summary
+        with atomic_write(self.out / 'build.json', 'w') as f:
+            json.dump(summary, f, indent=1)
+        return dict(summary, reused=False)
 
-    def _store(self, clips:pd.DataFrame, shard_paths:list[Path]):
+    def _store(self, clips: pd.DataFrame, shard_paths: list[Path]):
         "Gather shards into one array file per feature and split, a clip table and checksums; returns the summary and clips with their verdicts."
         shards = []
         for path in shard_paths:
-            with np.load(path) as z: shards.append({k: z[k] for k in z.files})
-        clips = clips.assign(kept=np.concatenate([s['kept'] for s in shards]), reason=np.concatenate([s['reason'] for s in shards]))
+            with np.load(path) as z:
+                shards.append({k: z[k] for k in z.files})
+        clips = clips.assign(
+            kept=np.concatenate([s['kept'] for s in shards]),
+            reason=np.concatenate([s['reason'] for s in shards]),
+        )
         feats = {k: np.concatenate([s[k] for s in shards if len(s[k])]) for k in FEATURE_DTYPES}
         kept = clips[clips['kept']].reset_index(drop=True)
         for split in SPLITS:
             rows = kept.index[kept['split'] == split].to_numpy()
-            (self.out/split).mkdir(exist_ok=True)
-            arrays = {**{k: v[rows] for k, v in feats.items()}, 'params': np.stack(kept['params'].iloc[rows]).astype(np.float32)} if len(rows) else {}
+            (self.out / split).mkdir(exist_ok=True)
+            arrays = (
+                {
+                    **{k: v[rows] for k, v in feats.items()},
+                    'params': np.stack(kept['params'].iloc[rows]).astype(np.float32),
+                }
+                if len(rows)
+                else {}
+            )
             for name, arr in arrays.items():
-                with atomic_write(self.out/split/f'{name}.npy') as f: np.save(f, arr)
-            table = kept.iloc[rows].drop(columns=['params', 'kept', 'reason']).reset_index(drop=True)
-            with atomic_write(self.out/split/'clips.parquet') as f: table.to_parquet(f, index=False)
+                with atomic_write(self.out / split / f'{name}.npy') as f:
+                    np.save(f, arr)
+            table = (
+                kept.iloc[rows].drop(columns=['params', 'kept', 'reason']).reset_index(drop=True)
+            )
+            with atomic_write(self.out / split / 'clips.parquet') as f:
+                table.to_parquet(f, index=False)
         rejects = clips[~clips['kept']].drop(columns=['params', 'kept'])
-        with atomic_write(self.out/'rejects.parquet') as f: rejects.to_parquet(f, index=False)
+        with atomic_write(self.out / 'rejects.parquet') as f:
+            rejects.to_parquet(f, index=False)
         files = sorted(p for p in self.out.rglob('*') if p.is_file() and p.parent.name in SPLITS)
         checksums = {str(p.relative_to(self.out)): sha256_file(p) for p in files}
-        with atomic_write(self.out/'checksums.json', 'w') as f: json.dump(checksums, f, indent=1)
-        return dict(n_planned=len(clips), n_kept=len(kept),
-                    n_rejected=len(rejects), size_bytes=sum(p.stat().st_size for p in files),
-                    per_split={s: int((kept['split'] == s).sum()) for s in SPLITS},
-                    per_source={s: int((kept['source'] == s).sum()) for s in ('human', 'uniform', 'perturbed')},
-                    rejects_by_reason={k: int(v) for k, v in _reason_kinds(rejects['reason']).value_counts().items()}), clips
+        with atomic_write(self.out / 'checksums.json', 'w') as f:
+            json.dump(checksums, f, indent=1)
+        return dict(
+            n_planned=len(clips),
+            n_kept=len(kept),
+            n_rejected=len(rejects),
+            size_bytes=sum(p.stat().st_size for p in files),
+            per_split={s: int((kept['split'] == s).sum()) for s in SPLITS},
+            per_source={
+                s: int((kept['source'] == s).sum()) for s in ('human', 'uniform', 'perturbed')
+            },
+            rejects_by_reason={
+                k: int(v) for k, v in _reason_kinds(rejects['reason']).value_counts().items()
+            },
+        ), clips
+
+# %% ../nbs/05_dataset.ipynb #82edcca7
+def build_note(
+    summary: dict,  # from `DataGenerator.process_batch`
+    out_dir: str | Path,  # the dataset's folder
+) -> str:
+    "One line about a build: reused (and when it was built) or what was built."
+    if summary.get('reused'):
+        return (
+            f"dataset reused: {out_dir} (built {summary.get('built_at', '?')}, {summary['n_kept']:,} clips); "
+            "--force rebuilds"
+        )
+    return (
+        f"dataset built: {out_dir} ({summary['n_kept']:,} clips kept, {summary['n_rejected']:,} rejected; "
+        f"{summary['shards_built']} shards rendered in {summary['build_s']:.0f} s)"
+    )
 
 # %% ../nbs/05_dataset.ipynb #93962c0a
-def _reason_kinds(reasons:pd.Series): return reasons.str.replace(r'-?(?:\d[\d.]*|inf\b)', 'N', regex=True)
-def _md_table(df:pd.DataFrame): return df.to_markdown() if len(df) else '_none_'
+def _reason_kinds(reasons: pd.Series):
+    return reasons.str.replace(r'-?(?:\d[\d.]*|inf\b)', 'N', regex=True)
 
-def write_reports(summary:dict, # from `DataGenerator.process_batch`
-                  clips:pd.DataFrame, # planned clips with `kept` and `reason`
-                  config:DataConfig): # the build's config
+
+def _md_table(df: pd.DataFrame):
+    return df.to_markdown() if len(df) else '_none_'
+
+
+def write_reports(
+    summary: dict,  # from `DataGenerator.process_batch`
+    clips: pd.DataFrame,  # planned clips with `kept` and `reason`
+    config: DataConfig,  # the build's config
+):
     "Write `dataset.md` (counts) and `validation.md` (every reject and its reason) into `config.reports_dir`."
     out = Path(config.reports_dir)
     kept = clips[clips['kept']]
     presets = kept.drop_duplicates('preset_id')
     human = presets[presets['source'] == 'human']
-    lines = [f"# Dataset `{config.out_dir}`", '', f"Config fingerprint `{summary['fingerprint'][:12]}`; notes {list(config.render.notes)}, "
-             f"velocities {list(config.render.velocities)}, {config.render.duration_s:g} s clips; split strategy `{config.splits.strategy}`, seed {config.splits.seed}.", '',
-             f"Clips planned {summary['n_planned']}, kept {summary['n_kept']}, rejected {summary['n_rejected']} "
-             f"(see `validation.md`); {summary['size_bytes'] / 1e6:.1f} MB on disk.", '',
-             '## Clips per split and source', '', _md_table(pd.crosstab(kept['source'], kept['split'], margins=True, margins_name='total')), '',
-             '## Human presets per category and split', '', _md_table(split_summary(human)) if len(human) else '_none_', '',
-             '## Leakage', '', 'No validation or test preset is a near twin (at most 3 parameters apart) or a same-bank numbered variant '
-             'of a training preset (`splits.check_splits`, asserted when the clips were planned). An oracle answering each '
-             'held-out preset with the closest training preset in parameter space would score continuous MAE '
-             + ', '.join(f"{nearest_train_mae(np.stack(human.loc[human['split'] == s, 'params']), np.stack(human.loc[human['split'] == 'train', 'params'])):.3f} on {s}"
-                         for s in ('val', 'test') if (human['split'] == s).any() and (human['split'] == 'train').any()) + '.', '']
-    with atomic_write(out/'dataset.md', 'w') as f: f.write('\n'.join(lines))
+    lines = [
+        f"# Dataset `{config.out_dir}`",
+        '',
+        f"Config fingerprint `{summary['fingerprint'][:12]}`; notes {list(config.render.notes)}, "
+        f"velocities {list(config.render.velocities)}, {config.render.duration_s:g} s clips; split strategy `{config.splits.strategy}`, seed {config.splits.seed}.",
+        '',
+        f"Clips planned {summary['n_planned']}, kept {summary['n_kept']}, rejected {summary['n_rejected']} "
+        f"(see `validation.md`); {summary['size_bytes'] / 1e6:.1f} MB on disk.",
+        '',
+        '## Clips per split and source',
+        '',
+        _md_table(pd.crosstab(kept['source'], kept['split'], margins=True, margins_name='total')),
+        '',
+        '## Human presets per category and split',
+        '',
+        _md_table(split_summary(human)) if len(human) else '_none_',
+        '',
+        '## Leakage',
+        '',
+        'No validation or test preset is a near twin (at most 3 parameters apart) or a same-bank numbered variant '
+        'of a training preset (`splits.check_splits`, asserted when the clips were planned). An oracle answering each '
+        'held-out preset with the closest training preset in parameter space would score continuous MAE '
+        + ', '.join(
+            f"{nearest_train_mae(np.stack(human.loc[human['split'] == s, 'params']), np.stack(human.loc[human['split'] == 'train', 'params'])):.3f} on {s}"
+            for s in ('val', 'test')
+            if (human['split'] == s).any() and (human['split'] == 'train').any()
+        )
+        + '.',
+        '',
+    ]
+    with atomic_write(out / 'dataset.md', 'w') as f:
+        f.write('\n'.join(lines))
     rejects = clips[~clips['kept']]
-    by_reason = _reason_kinds(rejects['reason']).value_counts().rename_axis('reason').rename('clips').to_frame()
-    lines = ['# Validation', '', f"{len(clips)} clips checked: finite audio, exactly {config.render.n_samples} samples, "
-             f"peak above -80 dBFS (not silent), peak at most {config.max_peak:g} (not clipped); parameters in [0, 1].", '',
-             f"Rejected: {len(rejects)} ({len(rejects) / max(len(clips), 1):.1%}).", '', '## By reason', '', _md_table(by_reason), '',
-             '## Every reject', '', _md_table(rejects[['clip_id', 'source', 'split', 'reason']].set_index('clip_id')), '']
-    with atomic_write(out/'validation.md', 'w') as f: f.write('\n'.join(lines))
+    by_reason = (
+        _reason_kinds(rejects['reason'])
+        .value_counts()
+        .rename_axis('reason')
+        .rename('clips')
+        .to_frame()
+    )
+    lines = [
+        '# Validation',
+        '',
+        f"{len(clips)} clips checked: finite audio, exactly {config.render.n_samples} samples, "
+        f"peak above -80 dBFS (not silent), peak at most {config.max_peak:g} (not clipped); parameters in [0, 1].",
+        '',
+        f"Rejected: {len(rejects)} ({len(rejects) / max(len(clips), 1):.1%}).",
+        '',
+        '## By reason',
+        '',
+        _md_table(by_reason),
+        '',
+        '## Every reject',
+        '',
+        _md_table(rejects[['clip_id', 'source', 'split', 'reason']].set_index('clip_id')),
+        '',
+    ]
+    with atomic_write(out / 'validation.md', 'w') as f:
+        f.write('\n'.join(lines))
 
 # %% ../nbs/05_dataset.ipynb #60eb262b
 @dataclasses.dataclass
 class DatasetSplit:
     "One split of a built dataset: clip table, normalised parameters and features, memory-mapped."
-    clips: pd.DataFrame            # one row per clip: clip_id, preset_id, source, category, note, velocity, ...
-    params: np.ndarray             # normalised parameters, float32 [n_clips, 41]
-    features: dict[str, np.ndarray]  # log_mel [n, n_frames, n_mels], mfcc, f0_hz, voiced, loudness_db
 
-    def __len__(self): return len(self.clips)
+    # one row per clip: clip_id, preset_id, source, category, note, velocity, ...
+    clips: pd.DataFrame
+    params: np.ndarray  # normalised parameters, float32 [n_clips, 41]
+    # log_mel [n, n_frames, n_mels], mfcc, f0_hz, voiced, loudness_db
+    features: dict[str, np.ndarray]
 
-def verify_checksums(out_dir:str|Path): # a built dataset
+    def __len__(self):
+        return len(self.clips)
+
+
+def verify_checksums(out_dir: str | Path):  # a built dataset
     "Raise `DatasetError` naming the first stored file that is missing or differs from `checksums.json`."
     out = Path(out_dir)
-    if not (out/'checksums.json').is_file(): raise DatasetError(f"{out}: no dataset here (checksums.json missing); run `nsm data`")
-    for rel, digest in json.loads((out/'checksums.json').read_text()).items():
-        if not (out/rel).is_file(): raise DatasetError(f"{out/rel}: missing from the dataset")
-        if sha256_file(out/rel) != digest: raise DatasetError(f"{out/rel}: checksum mismatch (file changed or truncated); rebuild with `nsm data`")
+    if not (out / 'checksums.json').is_file():
+        raise DatasetError(f"{out}: no dataset here (checksums.json missing); run `nsm data`")
+    for rel, digest in json.loads((out / 'checksums.json').read_text()).items():
+        if not (out / rel).is_file():
+            raise DatasetError(f"{out / rel}: missing from the dataset")
+        if sha256_file(out / rel) != digest:
+            raise DatasetError(
+                f"{out / rel}: checksum mismatch (file changed or truncated); rebuild with `nsm data`"
+            )
 
-def load_split(out_dir:str|Path, # a dataset built by `DataGenerator`
-               split:str, # 'train', 'val' or 'test'
-               verify:bool=True): # check sha256 of every stored file first
+
+def load_split(
+    out_dir: str | Path,  # a dataset built by `DataGenerator`
+    split: str,  # 'train', 'val' or 'test'
+    verify: bool = True,  # check sha256 of every stored file first
+):
     "Open one split of a built dataset, memory-mapped."
-    if split not in SPLITS: raise DatasetError(f"unknown split {split!r}; choose from {SPLITS}")
+    if split not in SPLITS:
+        raise DatasetError(f"unknown split {split!r}; choose from {SPLITS}")
     out = Path(out_dir)
-    if verify: verify_checksums(out)
-    folder = out/split
-    if not (folder/'clips.parquet').is_file(): raise DatasetError(f"{folder}: split not built; run `nsm data`")
-    clips = pd.read_parquet(folder/'clips.parquet')
-    if clips.empty: raise DatasetError(f"{folder}: split {split!r} is empty")
-    arrays = {k: np.load(folder/f'{k}.npy', mmap_mode='r') for k in (*FEATURE_DTYPES, 'params')}
+    if verify:
+        verify_checksums(out)
+    folder = out / split
+    if not (folder / 'clips.parquet').is_file():
+        raise DatasetError(f"{folder}: split not built; run `nsm data`")
+    clips = pd.read_parquet(folder / 'clips.parquet')
+    if clips.empty:
+        raise DatasetError(f"{folder}: split {split!r} is empty")
+    arrays = {k: np.load(folder / f'{k}.npy', mmap_mode='r') for k in (*FEATURE_DTYPES, 'params')}
     return DatasetSplit(clips, arrays.pop('params'), arrays)

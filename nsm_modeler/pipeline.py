@@ -4,228 +4,524 @@
 
 # %% ../nbs/14_pipeline.ipynb #1fa7063c
 from __future__ import annotations
-import dataclasses, json, re, shutil, time
+import contextlib, dataclasses, io, json, os, re, shutil, sys, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from .core import (ConfigError, NsmError, atomic_write, command_output, git_commit, load_config, pick_device,
-                              sha256_file, to_dict)
+from nsm_modeler.core import (
+    ConfigError,
+    NsmError,
+    atomic_write,
+    command_output,
+    git_commit,
+    load_config,
+    pick_device,
+    sha256_file,
+    to_dict,
+)
 from .splits import SplitConfig
 from .evaluate import SPLIT_LABELS
 from .baselines import MLPConfig, RefineConfig
 
 # %% auto #0
 __all__ = ['PROFILES_DIR', 'STEPS', 'SYNTH_FOLDERS', 'EvaluateConfig', 'Profile', 'load_profile', 'install_model', 'run_training',
-           'build_index', 'run_evaluation', 'run_synth_evaluation', 'run_pipeline']
+           'build_index', 'run_evaluation', 'run_synth_evaluation', 'StepOutput', 'run_pipeline', 'run_summary']
 
 # %% ../nbs/14_pipeline.ipynb #ae967826
 @dataclasses.dataclass(frozen=True)
 class EvaluateConfig:
     "What the evaluate step fits and how much it spends."
-    seed: int = 0                 # seeds the baselines, the subsets and the bootstrap
-    pool_note: int = 60           # every test preset is scored once at this MIDI note; the retrieval pool plays it too
-    query_note: int = 72          # retrieval queries: test presets played at this (different) note
-    other_notes: bool = True      # also score the headline estimator at the dataset's other notes (group split), as separate rows
-    refine_clips: int = 8         # test presets refined by CMA-ES: a stated, seeded subset, as it costs renders
-    knn_k: int = 1                # neighbours of the nearest-preset estimator
-    inference_calls: int = 100    # timed end-to-end calls (a .wav path to parameters) of the headline estimator and the predictor
-    synthetic_clips: int = 64     # held-out synthetic patches scored beside the human test presets (group split)
-    unseen_notes: tuple[int, ...] = (55, 67)   # the stricter retrieval protocol: test presets rendered at notes ...
-    unseen_velocity: int = 80     # ... and a velocity no dataset clip has (group split)
-    alike_db: float = 1.0         # a wrong first match within this log-mel L1 (dB) of the query counts as a sound-alike hit
-    match_starts: int = 3         # refinement from the closest of the predictor's estimate and the tone matcher's top k library presets
-    suggest_presets: int = 16     # test presets (a seeded draw) asked every suggestion request (each descriptor, both directions)
-    suggest_amount: float = 0.3   # the size of those requests, in standard deviations of each descriptor
-    bank_split: SplitConfig = SplitConfig(strategy='bank')   # the second split: whole banks held out
+
+    seed: int = 0  # seeds the baselines, the subsets and the bootstrap
+    # every test preset is scored once at this MIDI note; the retrieval pool plays it too
+    pool_note: int = 60
+    query_note: int = 72  # retrieval queries: test presets played at this (different) note
+    other_notes: bool = True  # also score the headline estimator at the dataset's other notes (group split), as separate rows
+    # test presets refined by CMA-ES: a stated, seeded subset, as it costs renders
+    refine_clips: int = 8
+    knn_k: int = 1  # neighbours of the nearest-preset estimator
+    inference_calls: int = 100  # timed end-to-end calls (a .wav path to parameters) of the headline estimator and the predictor
+    # held-out synthetic patches scored beside the human test presets (group split)
+    synthetic_clips: int = 64
+    # the stricter retrieval protocol: test presets rendered at notes ...
+    unseen_notes: tuple[int, ...] = (55, 67)
+    unseen_velocity: int = 80  # ... and a velocity no dataset clip has (group split)
+    alike_db: float = 1.0  # a wrong first match within this log-mel L1 (dB) of the query counts as a sound-alike hit
+    match_starts: int = 3  # refinement from the closest of the predictor's estimate and the tone matcher's top k library presets
+    suggest_presets: int = 16  # test presets (a seeded draw) asked every suggestion request (each descriptor, both directions)
+    # the size of those requests, in standard deviations of each descriptor
+    suggest_amount: float = 0.3
+    bank_split: SplitConfig = SplitConfig(strategy='bank')  # the second split: whole banks held out
     mlp: MLPConfig = MLPConfig()
     refine: RefineConfig = RefineConfig()
 
     def __post_init__(self):
-        if self.bank_split.strategy != 'bank': raise ConfigError(f"evaluate.bank_split.strategy must be 'bank', got {self.bank_split.strategy!r}")
-        if self.pool_note == self.query_note: raise ConfigError(f"pool_note and query_note must differ, both are {self.pool_note}")
+        if self.bank_split.strategy != 'bank':
+            raise ConfigError(
+                f"evaluate.bank_split.strategy must be 'bank', got {self.bank_split.strategy!r}"
+            )
+        if self.pool_note == self.query_note:
+            raise ConfigError(f"pool_note and query_note must differ, both are {self.pool_note}")
         if self.suggest_presets < 1 or self.suggest_amount <= 0:
-            raise ConfigError(f"suggest_presets must be >= 1 and suggest_amount > 0, got {self.suggest_presets}, {self.suggest_amount}")
+            raise ConfigError(
+                f"suggest_presets must be >= 1 and suggest_amount > 0, got {self.suggest_presets}, {self.suggest_amount}"
+            )
         if min(self.refine_clips, self.inference_calls, self.synthetic_clips) < 1:
-            raise ConfigError(f"refine_clips, inference_calls and synthetic_clips must be >= 1, got {self.refine_clips}, {self.inference_calls}, {self.synthetic_clips}")
+            raise ConfigError(
+                f"refine_clips, inference_calls and synthetic_clips must be >= 1, got {self.refine_clips}, {self.inference_calls}, {self.synthetic_clips}"
+            )
+
 
 @dataclasses.dataclass(frozen=True)
 class Profile:
     "A named, frozen experiment: which data, which training, which evaluation."
-    name: str                     # 'quick', 'full', ...
-    data_config: str              # path of the data config TOML
-    training_config: str = 'configs/training.toml'   # the models' training config
-    production: bool = False      # the train step also installs its model as models/production (what `nsm predict` loads)
-    training: dict = dataclasses.field(default_factory=dict)   # overrides of the training config, e.g. {'predictor': {'trainer': {...}}}
+
+    name: str  # 'quick', 'full', ...
+    data_config: str  # path of the data config TOML
+    training_config: str = 'configs/training.toml'  # the models' training config
+    production: bool = False  # the train step also installs its model as models/production (what `nsm predict` loads)
+    # overrides of the training config, e.g. {'predictor': {'trainer': {...}}}
+    training: dict = dataclasses.field(default_factory=dict)
     evaluate: EvaluateConfig = EvaluateConfig()
 
     @property
-    def model_dir(self) -> Path: return Path('models')/self.name
+    def model_dir(self) -> Path:
+        return Path('models') / self.name
+
 
 PROFILES_DIR = Path('configs/profiles')
 STEPS = ('data', 'train', 'evaluate', 'synth', 'results')
 
-def load_profile(name:str, # a profile name (configs/profiles/<name>.toml) or a TOML path
-                ) -> Profile:
+
+def load_profile(
+    name: str,  # a profile name (configs/profiles/<name>.toml) or a TOML path
+) -> Profile:
     "Read a profile; the error lists the profiles there are."
-    path = Path(name) if name.endswith('.toml') else PROFILES_DIR/f'{name}.toml'
+    path = Path(name) if name.endswith('.toml') else PROFILES_DIR / f'{name}.toml'
     if not path.is_file():
         known = sorted(p.stem for p in PROFILES_DIR.glob('*.toml'))
         raise ConfigError(f"{path}: no such profile; known profiles: {known}")
     profile = load_config(Profile, path)
     from nsm_modeler.predictor import PredictorConfig
     from nsm_modeler.matcher import MatcherConfig
-    for config in (PredictorConfig, MatcherConfig): config.load(profile.training_config, profile.training)   # a bad training override fails here, naming the key
+
+    for config in (PredictorConfig, MatcherConfig):
+        # a bad training override fails here, naming the key
+        config.load(profile.training_config, profile.training)
     return profile
 
 # %% ../nbs/14_pipeline.ipynb #8cb914fd
-def install_model(model_dir:str|Path, # a trained model directory
-                  target:str|Path, # where `nsm predict` looks, e.g. models/production
-                 ) -> Path:
+def install_model(
+    model_dir: str | Path,  # a trained model directory
+    target: str | Path,  # where `nsm predict` looks, e.g. models/production
+) -> Path:
     "Copy a model's files (weights and card) to `target`, replacing the old model only once the copy is complete."
     model_dir, target = Path(model_dir), Path(target)
     staging, old = target.with_name(f'.{target.name}.new'), target.with_name(f'.{target.name}.old')
-    for stale in (staging, old): shutil.rmtree(stale, ignore_errors=True)
+    for stale in (staging, old):
+        shutil.rmtree(stale, ignore_errors=True)
     staging.mkdir(parents=True)
-    for name in ('model.pt', 'card.json'): shutil.copy2(model_dir/name, staging/name)
-    if target.exists(): target.rename(old)
+    for name in ('model.pt', 'card.json'):
+        shutil.copy2(model_dir / name, staging / name)
+    if target.exists():
+        target.rename(old)
     staging.rename(target)
     shutil.rmtree(old, ignore_errors=True)
     return target
 
-SYNTH_FOLDERS = ('wtsv2', 'ddsp')   # models/<profile>/<folder>: WTSv2 and its DDSP baseline
 
-def run_training(profile:Profile, # the run's profile
-                 run_dir:str|Path, # where training.json and the curves go
-                 parent_run_id:str|None=None, # the pipeline's MLflow step run: the training runs become its children
-                 progress:bool=True) -> dict:
+SYNTH_FOLDERS = ('wtsv2', 'ddsp')  # models/<profile>/<folder>: WTSv2 and its DDSP baseline
+
+
+def run_training(
+    profile: Profile,  # the run's profile
+    run_dir: str | Path,  # where training.json and the curves go
+    # the pipeline's MLflow step run: the training runs become its children
+    parent_run_id: str | None = None,
+    progress: bool = True,
+) -> dict:
     "Train (or reuse) the profile's predictor, tone matcher, recommender, WTSv2 and its DDSP baseline, build the preset index; write the summary and curves; install for production if the profile says so."
     from nsm_modeler.predictor import train_predictor
     from nsm_modeler.matcher import train_matcher
     from nsm_modeler.recommender import train_recommender
     from nsm_modeler.wtsv2 import train_synth
     from nsm_modeler.training import plot_history
-    from nsm_modeler.modeler import PRODUCTION_INDEX, PRODUCTION_MATCHER, PRODUCTION_MODEL, PRODUCTION_RECOMMENDER
+    from nsm_modeler.modeler import (
+        PRODUCTION_INDEX,
+        PRODUCTION_MATCHER,
+        PRODUCTION_MODEL,
+        PRODUCTION_RECOMMENDER,
+    )
+
     run_dir = Path(run_dir)
     common = dict(overrides=profile.training, parent_run_id=parent_run_id, progress=progress)
-    est = train_predictor(profile.training_config, profile.data_config, profile.model_dir, run_name=f'{profile.name}-predictor', **common)
-    matcher = train_matcher(profile.training_config, profile.data_config, profile.model_dir/'matcher', run_name=f'{profile.name}-matcher', **common)
-    rec = train_recommender(profile.training_config, profile.data_config, profile.model_dir/'recommender', run_name=f'{profile.name}-recommender', **common)
-    synths = {folder: train_synth(profile.training_config, profile.data_config, profile.model_dir/folder, baseline=folder == 'ddsp',
-                                  run_name=f'{profile.name}-{folder}', **common) for folder in SYNTH_FOLDERS}
-    summary = dict(model=est.name, model_dir=str(profile.model_dir), **_model_summary(est), matcher=_model_summary(matcher), recommender=_model_summary(rec),
-                   **{folder: _model_summary(m) for folder, m in synths.items()})
+    _say(f"training into {profile.model_dir}/ (a model trained the same way before is reused)")
+    est = train_predictor(
+        profile.training_config,
+        profile.data_config,
+        profile.model_dir,
+        run_name=f'{profile.name}-predictor',
+        **common,
+    )
+    _say_trained('parameter predictor', est)
+    matcher = train_matcher(
+        profile.training_config,
+        profile.data_config,
+        profile.model_dir / 'matcher',
+        run_name=f'{profile.name}-matcher',
+        **common,
+    )
+    _say_trained('tone matcher', matcher)
+    rec = train_recommender(
+        profile.training_config,
+        profile.data_config,
+        profile.model_dir / 'recommender',
+        run_name=f'{profile.name}-recommender',
+        **common,
+    )
+    _say_trained('recommender', rec)
+    synths = {
+        folder: _say_trained(
+            folder,
+            train_synth(
+                profile.training_config,
+                profile.data_config,
+                profile.model_dir / folder,
+                baseline=folder == 'ddsp',
+                run_name=f'{profile.name}-{folder}',
+                **common,
+            ),
+        )
+        for folder in SYNTH_FOLDERS
+    }
+    summary = dict(
+        model=est.name,
+        model_dir=str(profile.model_dir),
+        **_model_summary(est),
+        matcher=_model_summary(matcher),
+        recommender=_model_summary(rec),
+        **{folder: _model_summary(m) for folder, m in synths.items()},
+    )
     if profile.production:
         summary['installed_as'] = str(install_model(profile.model_dir, PRODUCTION_MODEL))
-        summary['matcher']['installed_as'] = str(install_model(profile.model_dir/'matcher', PRODUCTION_MATCHER))
-        summary['recommender']['installed_as'] = str(install_model(profile.model_dir/'recommender', PRODUCTION_RECOMMENDER))
+        summary['matcher']['installed_as'] = str(
+            install_model(profile.model_dir / 'matcher', PRODUCTION_MATCHER)
+        )
+        summary['recommender']['installed_as'] = str(
+            install_model(profile.model_dir / 'recommender', PRODUCTION_RECOMMENDER)
+        )
         from nsm_modeler.matcher import ToneMatcher
+
         matcher = ToneMatcher.load(PRODUCTION_MATCHER)
-    summary['index'] = build_index(profile, matcher, Path(PRODUCTION_INDEX) if profile.production else profile.model_dir/'preset_index', progress)
-    with atomic_write(run_dir/'training.json', 'w') as f: json.dump(summary, f, indent=1)
-    for model, name, figure in ((summary, est.name, 'training_curves.png'), (summary['matcher'], matcher.name, 'matcher_training_curves.png'),
-                                (summary['recommender'], rec.name, 'recommender_training_curves.png'),
-                                *((summary[folder], m.name, f'{folder}_training_curves.png') for folder, m in synths.items())):
-        _save_figure(plot_history(model['history'], f"{name} ({model['n_parameters']:,} parameters), profile {profile.name}"), run_dir/figure)
+    _say('preset index: embedding the dataset\'s human presets')
+    summary['index'] = build_index(
+        profile,
+        matcher,
+        Path(PRODUCTION_INDEX) if profile.production else profile.model_dir / 'preset_index',
+        progress,
+    )
+    with atomic_write(run_dir / 'training.json', 'w') as f:
+        json.dump(summary, f, indent=1)
+    for model, name, figure in (
+        (summary, est.name, 'training_curves.png'),
+        (summary['matcher'], matcher.name, 'matcher_training_curves.png'),
+        (summary['recommender'], rec.name, 'recommender_training_curves.png'),
+        *(
+            (summary[folder], m.name, f'{folder}_training_curves.png')
+            for folder, m in synths.items()
+        ),
+    ):
+        _save_figure(
+            plot_history(
+                model['history'],
+                f"{name} ({model['n_parameters']:,} parameters), profile {profile.name}",
+            ),
+            run_dir / figure,
+        )
     return summary
+
+
+def _say(line: str):
+    "Print a progress line from a step's kernel: the runner shows the kernel's printed lines in the terminal."
+    print(line, flush=True)
+
+
+def _say_trained(what: str, model):
+    "Say how a model was trained (or that it was reused); returns the model."
+    s = _model_summary(model)
+    how = (
+        'reused (trained the same way before)'
+        if s['reused']
+        else f"{s.get('epochs', '?')} epochs in {s.get('seconds', 0):.0f} s ({s.get('stopped_by', '?')})"
+    )
+    _say(f"{what} {s['name']}: {how}, best val loss {s.get('best_val_loss', float('nan')):.4g}")
+    return model
+
 
 def _model_summary(model) -> dict:
     "What training.json records about one trained (or reused) model."
     card = model.card_
-    return dict(name=model.name, n_parameters=card['n_parameters'], reused=not hasattr(model, 'report_'), val=card['val'],
-                **_training_summary(card), history=card['training']['history'])
+    return dict(
+        name=model.name,
+        n_parameters=card['n_parameters'],
+        reused=not hasattr(model, 'report_'),
+        val=card['val'],
+        **_training_summary(card),
+        history=card['training']['history'],
+    )
 
-def build_index(profile:Profile, # the run's profile: its dataset's human presets are indexed
-                matcher, # the trained `ToneMatcher`
-                out_dir:str|Path, # the index folder
-                progress:bool=True) -> dict:
+
+def build_index(
+    profile: Profile,  # the run's profile: its dataset's human presets are indexed
+    matcher,  # the trained `ToneMatcher`
+    out_dir: str | Path,  # the index folder
+    progress: bool = True,
+) -> dict:
     "Build (or update) the preset index of the presets the profile's dataset holds; returns its summary with the build time."
     from nsm_modeler.dataset import DataConfig
     from nsm_modeler.library import load_manifest
     from nsm_modeler.preset_index import PresetIndex
+
     data = DataConfig.load(profile.data_config)
-    ids = set(pd.concat([pd.read_parquet(Path(data.out_dir)/s/'clips.parquet', columns=['preset_id', 'source']) for s in ('train', 'val', 'test')])
-              .query("source == 'human'")['preset_id'])
+    ids = set(
+        pd.concat(
+            [
+                pd.read_parquet(
+                    Path(data.out_dir) / s / 'clips.parquet', columns=['preset_id', 'source']
+                )
+                for s in ('train', 'val', 'test')
+            ]
+        ).query("source == 'human'")['preset_id']
+    )
     manifest = load_manifest(data.presets_dir)
     start = time.perf_counter()
-    index = PresetIndex.build(matcher, data.presets_dir, out_dir, files=manifest.loc[manifest['preset_id'].isin(ids), 'path'].tolist(), progress=progress)
-    return dict(dir=str(out_dir), seconds=round(time.perf_counter() - start, 1), **{k: index.meta[k] for k in ('model_id', 'n_presets', 'n_embedded', 'n_reused', 'note', 'velocity')},
-                n_skipped=len(index.meta['skipped']))
+    index = PresetIndex.build(
+        matcher,
+        data.presets_dir,
+        out_dir,
+        files=manifest.loc[manifest['preset_id'].isin(ids), 'path'].tolist(),
+        progress=progress,
+    )
+    return dict(
+        dir=str(out_dir),
+        seconds=round(time.perf_counter() - start, 1),
+        **{
+            k: index.meta[k]
+            for k in ('model_id', 'n_presets', 'n_embedded', 'n_reused', 'note', 'velocity')
+        },
+        n_skipped=len(index.meta['skipped']),
+    )
 
 # %% ../nbs/14_pipeline.ipynb #7d736e57
-def _save_figure(fig, path:Path):
+def _save_figure(fig, path: Path):
     import matplotlib.pyplot as plt
-    with atomic_write(path) as f: fig.savefig(f, format='png', dpi=110, bbox_inches='tight')
+
+    with atomic_write(path) as f:
+        fig.savefig(f, format='png', dpi=110, bbox_inches='tight')
     plt.close(fig)
 
-def _write_csv(df:pd.DataFrame, path:Path):
-    with atomic_write(path, 'w') as f: df.to_csv(f, index=False)
 
-def _refinement_row(base, few, split:str, renderer, data, cfg:EvaluateConfig, progress:bool, nearest):
+def _write_csv(df: pd.DataFrame, path: Path):
+    with atomic_write(path, 'w') as f:
+        df.to_csv(f, index=False)
+
+
+def _refinement_row(
+    base, few, split: str, renderer, data, cfg: EvaluateConfig, progress: bool, nearest
+):
     "CMA-ES from `base`'s predictions on the subset `few`: before and after, and the nearest preset on the same clips and notes."
     from nsm_modeler.evaluate import evaluate_estimator
     from nsm_modeler.baselines import RefinedEstimator
+
     refined = RefinedEstimator(base, renderer, data.features, cfg.refine, progress=progress)
     played = refined.notes(refined.targets(few))
-    before, after, near = (evaluate_estimator(e, few, renderer, data.features, notes=played, progress=False).row for e in (base, refined, nearest))
-    return dict(method=refined.name, split=split, start=base.name, n_presets=len(few), objective=cfg.refine.distance,
-                budget=cfg.refine.budget, max_s=cfg.refine.max_s, renders_per_preset=refined.stats_['renders'].mean(),
-                s_per_preset=refined.stats_['seconds'].mean(), note_detected_ok=float((played == few.clips['note'].to_numpy()).mean()),
-                **{f'{m}_{when}': r[m] for m in ('logmel_l1', 'mrstft', 'mfcc_l1', 'f0_cents', 'voicing_mismatch', 'param_mae')
-                   for when, r in (('before', before), ('after', after))},
-                nearest_preset_logmel_l1=near['logmel_l1'], nearest_preset_mrstft=near['mrstft'])
+    before, after, near = (
+        evaluate_estimator(e, few, renderer, data.features, notes=played, progress=False).row
+        for e in (base, refined, nearest)
+    )
+    return dict(
+        method=refined.name,
+        split=split,
+        start=base.name,
+        n_presets=len(few),
+        objective=cfg.refine.distance,
+        budget=cfg.refine.budget,
+        max_s=cfg.refine.max_s,
+        renders_per_preset=refined.stats_['renders'].mean(),
+        s_per_preset=refined.stats_['seconds'].mean(),
+        note_detected_ok=float((played == few.clips['note'].to_numpy()).mean()),
+        **{
+            f'{m}_{when}': r[m]
+            for m in ('logmel_l1', 'mrstft', 'mfcc_l1', 'f0_cents', 'voicing_mismatch', 'param_mae')
+            for when, r in (('before', before), ('after', after))
+        },
+        nearest_preset_logmel_l1=near['logmel_l1'],
+        nearest_preset_mrstft=near['mrstft'],
+    )
 
-def _score_split(split:str, train, val, test, pool, renderer, data, cfg:EvaluateConfig, progress:bool, predictor=None, matcher=None):
+
+def _score_split(
+    split: str,
+    train,
+    val,
+    test,
+    pool,
+    renderer,
+    data,
+    cfg: EvaluateConfig,
+    progress: bool,
+    predictor=None,
+    matcher=None,
+):
     "Every baseline (and the trained predictor and tone matcher, if given) on one split: estimator, synthetic, refinement and retriever rows; the headline estimator and its report."
-    from nsm_modeler.evaluate import (at_note, dataset_notes, evaluate_estimator, evaluate_retriever, held_out_synthetic, param_metrics,
-                                      render_targets, replayed, retrieval_queries, sanity_row, subset)
-    from nsm_modeler.baselines import CosineMFCC, L2LogMel, MeanPreset, MLPEstimator, NearestPreset, NearestToEstimate, RandomPreset, human_params
+    from nsm_modeler.evaluate import (
+        at_note,
+        dataset_notes,
+        evaluate_estimator,
+        evaluate_retriever,
+        held_out_synthetic,
+        param_metrics,
+        render_targets,
+        replayed,
+        retrieval_queries,
+        sanity_row,
+        subset,
+    )
+    from nsm_modeler.baselines import (
+        CosineMFCC,
+        L2LogMel,
+        MeanPreset,
+        MLPEstimator,
+        NearestPreset,
+        NearestToEstimate,
+        RandomPreset,
+        human_params,
+    )
     from nsm_modeler.splits import nearest_train_mae
     from nsm_modeler.modeler import MatchedStart
+
     common, at = dict(seed=cfg.seed, progress=progress), dict(split=split, note=cfg.pool_note)
     test_at, val_at = at_note(test, cfg.pool_note), at_note(val, cfg.pool_note)
-    targets = render_targets(test_at, renderer, data.features)   # rendered once, scored against by every method
+    # rendered once, scored against by every method
+    targets = render_targets(test_at, renderer, data.features)
     rows = [dict(at, **sanity_row(test_at, renderer, data.features, targets=targets, **common))]
-    baselines = [MeanPreset(), RandomPreset(seed=cfg.seed), NearestPreset(k=cfg.knn_k), MLPEstimator(cfg.mlp, progress=progress)]
-    for est in baselines: est.fit(train, val)
-    estimators, reports = baselines + ([predictor] if predictor is not None else []), {}   # the predictor was trained by the train step
+    baselines = [
+        MeanPreset(),
+        RandomPreset(seed=cfg.seed),
+        NearestPreset(k=cfg.knn_k),
+        MLPEstimator(cfg.mlp, progress=progress),
+    ]
+    for est in baselines:
+        est.fit(train, val)
+    # the predictor was trained by the train step
+    estimators, reports = (baselines + ([predictor] if predictor is not None else []), {})
     for est in estimators:
         val_mae = param_metrics(est.predict(val_at), val_at.params)['param_mae']
-        reports[est.name] = evaluate_estimator(est, test_at, renderer, data.features, targets=targets, **common)
+        reports[est.name] = evaluate_estimator(
+            est, test_at, renderer, data.features, targets=targets, **common
+        )
         rows.append(dict(at, **reports[est.name].row, val_param_mae=val_mae))
-    chosen = min(estimators, key=lambda e: next(r['val_param_mae'] for r in rows if r['method'] == e.name))
-    notes = [n for n in dataset_notes(test.clips) if n != cfg.pool_note] if cfg.other_notes and split == 'group' else []
-    rows += [dict(split=split, note=n, **evaluate_estimator(e, at_note(test, n), renderer, data.features, **common).row)
-             for n in notes for e in dict.fromkeys([chosen, *([predictor] if predictor is not None else [])])]
+    chosen = min(
+        estimators, key=lambda e: next(r['val_param_mae'] for r in rows if r['method'] == e.name)
+    )
+    notes = (
+        [n for n in dataset_notes(test.clips) if n != cfg.pool_note]
+        if cfg.other_notes and split == 'group'
+        else []
+    )
+    rows += [
+        dict(
+            split=split,
+            note=n,
+            **evaluate_estimator(e, at_note(test, n), renderer, data.features, **common).row,
+        )
+        for n in notes
+        for e in dict.fromkeys([chosen, *([predictor] if predictor is not None else [])])
+    ]
     synthetic = []
-    if split == 'group':   # the synthetic distribution, held out: how far skill on it carries over to people's presets
-        patches = held_out_synthetic(test_at, renderer, data.features, cfg.synthetic_clips, cfg.pool_note, seed=cfg.seed + 1)
-        synthetic = [dict(test_set='held-out synthetic', **evaluate_estimator(e, patches, renderer, data.features, **common).row) for e in estimators]
-    few = subset(test_at, np.sort(np.random.default_rng(cfg.seed).choice(len(test_at), min(cfg.refine_clips, len(test_at)), replace=False)))
+    # the synthetic distribution, held out: how far skill on it carries over to people's presets
+    if split == 'group':
+        patches = held_out_synthetic(
+            test_at, renderer, data.features, cfg.synthetic_clips, cfg.pool_note, seed=cfg.seed + 1
+        )
+        synthetic = [
+            dict(
+                test_set='held-out synthetic',
+                **evaluate_estimator(e, patches, renderer, data.features, **common).row,
+            )
+            for e in estimators
+        ]
+    few = subset(
+        test_at,
+        np.sort(
+            np.random.default_rng(cfg.seed).choice(
+                len(test_at), min(cfg.refine_clips, len(test_at)), replace=False
+            )
+        ),
+    )
     nearest = next(e for e in baselines if isinstance(e, NearestPreset))
-    refinement = [_refinement_row(base, few, split, renderer, data, cfg, progress, nearest)
-                  for base in dict.fromkeys([chosen, *([predictor] if predictor is not None else [])])]
-    if predictor is not None and matcher is not None:   # start from the closest of the estimate and the matcher's top k library presets
-        library = subset(pool, ~pool.clips['preset_id'].isin(test.clips['preset_id']).to_numpy())   # a user's sound is not in the library
-        matched = MatchedStart(predictor, matcher, library, renderer, data.features, cfg.match_starts)
-        refinement.append(dict(_refinement_row(matched, few, split, renderer, data, cfg, progress, nearest), start_from_match_share=matched.match_share_))
-    retrievers = [CosineMFCC().fit(train), L2LogMel(), NearestToEstimate(baselines[-1])] + ([matcher] if matcher is not None else [])   # the MLP is fitted
+    refinement = [
+        _refinement_row(base, few, split, renderer, data, cfg, progress, nearest)
+        for base in dict.fromkeys([chosen, *([predictor] if predictor is not None else [])])
+    ]
+    # start from the closest of the estimate and the matcher's top k library presets
+    if predictor is not None and matcher is not None:
+        # a user's sound is not in the library
+        library = subset(pool, ~pool.clips['preset_id'].isin(test.clips['preset_id']).to_numpy())
+        matched = MatchedStart(
+            predictor, matcher, library, renderer, data.features, cfg.match_starts
+        )
+        refinement.append(
+            dict(
+                _refinement_row(matched, few, split, renderer, data, cfg, progress, nearest),
+                start_from_match_share=matched.match_share_,
+            )
+        )
+    retrievers = [CosineMFCC().fit(train), L2LogMel(), NearestToEstimate(baselines[-1])] + (
+        [matcher] if matcher is not None else []
+    )  # the MLP is fitted
     val_queries, test_queries = (retrieval_queries(s, pool, cfg.query_note) for s in (val, test))
-    scoring = dict(seed=cfg.seed, renderer=renderer, feature_config=data.features, alike_db=cfg.alike_db)
-    retrieval = [dict(split=split, protocol=f'octave ({cfg.query_note} vs {cfg.pool_note})', **evaluate_retriever(r, test_queries, pool, **scoring),
-                      val_top1=evaluate_retriever(r, val_queries, pool)['top1']) for r in retrievers]
-    if split == 'group':   # the stricter protocol: notes and a velocity no dataset clip has
-        seen = set(zip(pd.concat([s.clips for s in (train, val, test)])['note'], pd.concat([s.clips for s in (train, val, test)])['velocity']))
+    scoring = dict(
+        seed=cfg.seed, renderer=renderer, feature_config=data.features, alike_db=cfg.alike_db
+    )
+    retrieval = [
+        dict(
+            split=split,
+            protocol=f'octave ({cfg.query_note} vs {cfg.pool_note})',
+            **evaluate_retriever(r, test_queries, pool, **scoring),
+            val_top1=evaluate_retriever(r, val_queries, pool)['top1'],
+        )
+        for r in retrievers
+    ]
+    if split == 'group':  # the stricter protocol: notes and a velocity no dataset clip has
+        seen = set(
+            zip(
+                pd.concat([s.clips for s in (train, val, test)])['note'],
+                pd.concat([s.clips for s in (train, val, test)])['velocity'],
+            )
+        )
         if any((n, cfg.unseen_velocity) in seen for n in cfg.unseen_notes):
-            raise ConfigError(f"evaluate.unseen_notes {list(cfg.unseen_notes)} at velocity {cfg.unseen_velocity}: the dataset plays some of them; choose others")
-        unseen = replayed(test_queries, renderer, data.features, cfg.unseen_notes, cfg.unseen_velocity)
+            raise ConfigError(
+                f"evaluate.unseen_notes {list(cfg.unseen_notes)} at velocity {cfg.unseen_velocity}: the dataset plays some of them; choose others"
+            )
+        unseen = replayed(
+            test_queries, renderer, data.features, cfg.unseen_notes, cfg.unseen_velocity
+        )
         protocol = f"unseen notes ({', '.join(map(str, cfg.unseen_notes))} at velocity {cfg.unseen_velocity})"
-        retrieval += [dict(split=split, protocol=protocol, **evaluate_retriever(r, unseen, pool, **scoring)) for r in retrievers]
-    oracle_mae = nearest_train_mae(test_at.params, human_params(train))   # how much a split leaks, with no model at all
+        retrieval += [
+            dict(split=split, protocol=protocol, **evaluate_retriever(r, unseen, pool, **scoring))
+            for r in retrievers
+        ]
+    # how much a split leaks, with no model at all
+    oracle_mae = nearest_train_mae(test_at.params, human_params(train))
     return rows, synthetic, refinement, retrieval, chosen, reports[chosen.name], oracle_mae
 
-def run_evaluation(profile:Profile, # the run's profile
-                   run_dir:str|Path, # where tables and figures go
-                   progress:bool=True): # tqdm bars
+
+def run_evaluation(
+    profile: Profile,  # the run's profile
+    run_dir: str | Path,  # where tables and figures go
+    progress: bool = True,  # tqdm bars
+):
     "Fit and score every baseline beside the trained predictor and tone matcher on both splits of the profile's dataset, and the recommender; write the tables and figures; return the tables."
     import tempfile, soundfile as sf
     from nsm_modeler.dataset import DataConfig, load_split, verify_checksums
@@ -237,182 +533,695 @@ def run_evaluation(profile:Profile, # the run's profile
     from nsm_modeler.recommender import ParameterRecommender, preset_rows
     from nsm_modeler.suggest import SuggestConfig, score_recommender
     from nsm_modeler.modeler import PRODUCTION_MODEL
-    from nsm_modeler.evaluate import at_note, bank_held_out, human_only, per_category, plot_logmel_pairs, plot_param_errors, time_inference
+    from nsm_modeler.evaluate import (
+        at_note,
+        bank_held_out,
+        human_only,
+        per_category,
+        plot_logmel_pairs,
+        plot_param_errors,
+        time_inference,
+    )
+
     run_dir, cfg = Path(run_dir), profile.evaluate
     run_dir.mkdir(parents=True, exist_ok=True)
     data = DataConfig.load(profile.data_config)
     verify_checksums(data.out_dir)
-    if not (profile.model_dir/'model.pt').is_file(): raise NsmError(f"{profile.model_dir}: no trained predictor; run the train step first")
-    predictor, matcher = ParameterPredictor.load(profile.model_dir), ToneMatcher.load(profile.model_dir/'matcher')
-    recommender = ParameterRecommender.load(profile.model_dir/'recommender')
-    fingerprint = (Path(data.out_dir)/'fingerprint.txt').read_text().strip()
+    if not (profile.model_dir / 'model.pt').is_file():
+        raise NsmError(f"{profile.model_dir}: no trained predictor; run the train step first")
+    predictor, matcher = (
+        ParameterPredictor.load(profile.model_dir),
+        ToneMatcher.load(profile.model_dir / 'matcher'),
+    )
+    recommender = ParameterRecommender.load(profile.model_dir / 'recommender')
+    fingerprint = (Path(data.out_dir) / 'fingerprint.txt').read_text().strip()
     for model in (predictor, matcher, recommender):
         if model.provenance_.get('dataset_fingerprint') != fingerprint:
-            raise NsmError(f"{model.out_dir}: trained on another dataset than {data.out_dir}; re-run the train step")
+            raise NsmError(
+                f"{model.out_dir}: trained on another dataset than {data.out_dir}; re-run the train step"
+            )
     group = tuple(load_split(data.out_dir, s, verify=False) for s in ('train', 'val', 'test'))
     bank = bank_held_out(*group, load_manifest(data.presets_dir), cfg.bank_split)
     pool = at_note(human_only(group), cfg.pool_note)
     rows, synthetic, refinement, retrieval, chosen, sizes = [], [], [], [], {}, {}
     with Renderer(data.render) as renderer:
         # The predictor trained on the group split's training presets, which include bank-held-out test presets: it is scored on the group split only.
-        for split, (train, val, test), pred, match in (('group', group, predictor, matcher), ('bank', bank, None, None)):
-            r, syn, refined, ret, est, report, oracle_mae = _score_split(split, train, val, test, pool, renderer, data, cfg, progress, pred, match)
-            rows += r; synthetic += syn; refinement += refined; retrieval += ret
-            chosen[split] = dict(estimator=est, report=report, retriever=max((x for x in ret if 'val_top1' in x), key=lambda x: x['val_top1'])['method'],
-                                 oracle_mae=oracle_mae)
+        for split, (train, val, test), pred, match in (
+            ('group', group, predictor, matcher),
+            ('bank', bank, None, None),
+        ):
+            _say(f"{SPLIT_LABELS[split]} split: fitting and scoring the baselines")
+            r, syn, refined, ret, est, report, oracle_mae = _score_split(
+                split, train, val, test, pool, renderer, data, cfg, progress, pred, match
+            )
+            rows += r
+            synthetic += syn
+            refinement += refined
+            retrieval += ret
+            chosen[split] = dict(
+                estimator=est,
+                report=report,
+                retriever=max((x for x in ret if 'val_top1' in x), key=lambda x: x['val_top1'])[
+                    'method'
+                ],
+                oracle_mae=oracle_mae,
+            )
             human = pd.concat([s.clips[s.clips['source'] == 'human'] for s in (train, val, test)])
-            sizes[split] = {s: int(human.loc[human['split'] == s, 'preset_id'].nunique()) for s in ('train', 'val', 'test')}
-            _write_csv(per_category(report.per_clip).reset_index().assign(method=est.name), run_dir/f'per_category_{split}.csv')
-            _save_figure(plot_param_errors(report.per_param, title=f"{est.name}: per-parameter error, {SPLIT_LABELS[split]} test split"),
-                         run_dir/f'param_errors_{split}.png')
+            sizes[split] = {
+                s: int(human.loc[human['split'] == s, 'preset_id'].nunique())
+                for s in ('train', 'val', 'test')
+            }
+            _write_csv(
+                per_category(report.per_clip).reset_index().assign(method=est.name),
+                run_dir / f'per_category_{split}.csv',
+            )
+            _save_figure(
+                plot_param_errors(
+                    report.per_param,
+                    title=f"{est.name}: per-parameter error, {SPLIT_LABELS[split]} test split",
+                ),
+                run_dir / f'param_errors_{split}.png',
+            )
     headline = chosen['group']
-    _save_figure(plot_logmel_pairs(headline['report'].test, headline['report'].pred_audio, headline['report'].true_audio, data.features),
-                 run_dir/'logmel_pairs_group.png')
-    pool_index = PresetIndex(matcher.embed(pool.features['log_mel']), pool.clips[['preset_id', 'category']], dict(model_id=matcher.model_id))
-    _save_figure(embedding_map(pool_index.embeddings, pool.clips['category'].to_numpy(), seed=cfg.seed,
-                               title=f"{matcher.name}: the {len(pool):,} library presets at note {cfg.pool_note}, t-SNE of the embedding"),
-                 run_dir/'matcher_map.png')
+    _save_figure(
+        plot_logmel_pairs(
+            headline['report'].test,
+            headline['report'].pred_audio,
+            headline['report'].true_audio,
+            data.features,
+        ),
+        run_dir / 'logmel_pairs_group.png',
+    )
+    pool_index = PresetIndex(
+        matcher.embed(pool.features['log_mel']),
+        pool.clips[['preset_id', 'category']],
+        dict(model_id=matcher.model_id),
+    )
+    _save_figure(
+        embedding_map(
+            pool_index.embeddings,
+            pool.clips['category'].to_numpy(),
+            seed=cfg.seed,
+            title=f"{matcher.name}: the {len(pool):,} library presets at note {cfg.pool_note}, t-SNE of the embedding",
+        ),
+        run_dir / 'matcher_map.png',
+    )
+    _say(f"timing inference: {cfg.inference_calls} calls of each estimator and of the tone matcher")
     with tempfile.TemporaryDirectory() as tmp:
-        wavs = [Path(tmp)/f'{i}.wav' for i in range(len(headline['report'].true_audio))]
-        for path, audio in zip(wavs, headline['report'].true_audio): sf.write(path, audio, data.features.sample_rate, subtype='FLOAT')
-        inference = [time_inference(e, wavs, data.features, n_calls=cfg.inference_calls) for e in dict.fromkeys([headline['estimator'], predictor])]
-        inference.append(time_query(matcher, pool_index, wavs, n_calls=cfg.inference_calls))   # a .wav to the top 5 of the library
+        wavs = [Path(tmp) / f'{i}.wav' for i in range(len(headline['report'].true_audio))]
+        for path, audio in zip(wavs, headline['report'].true_audio):
+            sf.write(path, audio, data.features.sample_rate, subtype='FLOAT')
+        inference = [
+            time_inference(e, wavs, data.features, n_calls=cfg.inference_calls)
+            for e in dict.fromkeys([headline['estimator'], predictor])
+        ]
+        # a .wav to the top 5 of the library
+        inference.append(time_query(matcher, pool_index, wavs, n_calls=cfg.inference_calls))
     # The recommender: round trips of every test preset, and suggestion requests on a seeded subset (near-duplicate-group split).
+    _say('the parameter recommender: round trips and suggestion requests')
     rec_train = preset_rows(group[0], recommender.config.trainer.sources)
     with Renderer(data.render) as renderer:
-        scored = score_recommender(recommender, preset_rows(group[2], ('human',)), np.stack(rec_train['params']), renderer, data.features,
-                                   n_suggest=cfg.suggest_presets, amount=cfg.suggest_amount, seed=cfg.seed, progress=progress)
-    for name, fig in scored['figures'].items(): _save_figure(fig, run_dir/f'{name}.png')
-    tables = dict(estimators=pd.DataFrame(rows), synthetic=pd.DataFrame(synthetic), retrievers=pd.DataFrame(retrieval),
-                  refinement=pd.DataFrame(refinement), reconstruction=scored['reconstruction'], suggestions=scored['suggestions'],
-                  suggestion_requests=scored['requests'])
-    for name, table in tables.items(): _write_csv(table, run_dir/f'{name}.csv')
-    dirty = command_output('git', 'diff', '--name-only', 'HEAD', '--', '.', ':!reports').splitlines()   # changed tracked files, outputs aside
-    run = dict(profile=profile.name, git_commit=git_commit(), git_dirty=bool(dirty), git_dirty_files=dirty,
-               device=str(pick_device()), pool_note=cfg.pool_note, query_note=cfg.query_note, pool_size=len(pool), alike_db=cfg.alike_db,
-               splits={s: dict(label=SPLIT_LABELS[s], n_presets=sizes[s], estimator=chosen[s]['estimator'].name,
-                               retriever=chosen[s]['retriever'], nearest_train_mae=chosen[s]['oracle_mae']) for s in chosen},
-               bank_test_presets=load_manifest(data.presets_dir).set_index('preset_id').loc[bank[2].clips['preset_id'].unique(), 'bank']
-                                 .value_counts().sort_index().to_dict(),
-               predictor=dict(name=predictor.name, model_dir=str(profile.model_dir), scored_on=['group'],
-                              n_parameters=predictor.card_.get('n_parameters'), training=_training_summary(predictor.card_)),
-               matcher=dict(name=matcher.name, model_dir=str(profile.model_dir/'matcher'), scored_on=['group'], model_id=matcher.model_id,
-                            n_parameters=matcher.card_.get('n_parameters'), training=_training_summary(matcher.card_)),
-               recommender=dict(name=recommender.name, model_dir=str(profile.model_dir/'recommender'), scored_on=['group'],
-                                n_parameters=recommender.card_.get('n_parameters'), training=_training_summary(recommender.card_),
-                                n_train_presets=recommender.card_.get('n_presets', {}).get('train'), sources=list(recommender.config.trainer.sources),
-                                latent=recommender.config.net.latent, suggest_presets=cfg.suggest_presets, suggest_amount=cfg.suggest_amount,
-                                tolerance=SuggestConfig().tolerance),
-               inference=inference, seeds=dict(data=data.seed, splits=data.splits.seed, bank_split=cfg.bank_split.seed,
-                                                evaluate=cfg.seed, mlp=cfg.mlp.seed, predictor=predictor.config.trainer.seed,
-                                                matcher=matcher.config.trainer.seed, recommender=recommender.config.trainer.seed))
-    with atomic_write(run_dir/'run.json', 'w') as f: json.dump(run, f, indent=1)
-    test_row = next(r for r in rows if r['split'] == 'group' and r['method'] == predictor.name and r['note'] == cfg.pool_note)
-    for model_dir in [profile.model_dir] + ([Path(PRODUCTION_MODEL)] if profile.production else []):   # the model card gets its test metrics
-        predictor.update_card(model_dir, dict(test={k: v for k, v in test_row.items() if isinstance(v, (int, float))}, evaluated_in=str(run_dir)))
+        scored = score_recommender(
+            recommender,
+            preset_rows(group[2], ('human',)),
+            np.stack(rec_train['params']),
+            renderer,
+            data.features,
+            n_suggest=cfg.suggest_presets,
+            amount=cfg.suggest_amount,
+            seed=cfg.seed,
+            progress=progress,
+        )
+    for name, fig in scored['figures'].items():
+        _save_figure(fig, run_dir / f'{name}.png')
+    tables = dict(
+        estimators=pd.DataFrame(rows),
+        synthetic=pd.DataFrame(synthetic),
+        retrievers=pd.DataFrame(retrieval),
+        refinement=pd.DataFrame(refinement),
+        reconstruction=scored['reconstruction'],
+        suggestions=scored['suggestions'],
+        suggestion_requests=scored['requests'],
+    )
+    for name, table in tables.items():
+        _write_csv(table, run_dir / f'{name}.csv')
+    dirty = command_output(
+        'git', 'diff', '--name-only', 'HEAD', '--', '.', ':!reports'
+    ).splitlines()  # changed tracked files, outputs aside
+    run = dict(
+        profile=profile.name,
+        git_commit=git_commit(),
+        git_dirty=bool(dirty),
+        git_dirty_files=dirty,
+        device=str(pick_device()),
+        pool_note=cfg.pool_note,
+        query_note=cfg.query_note,
+        pool_size=len(pool),
+        alike_db=cfg.alike_db,
+        splits={
+            s: dict(
+                label=SPLIT_LABELS[s],
+                n_presets=sizes[s],
+                estimator=chosen[s]['estimator'].name,
+                retriever=chosen[s]['retriever'],
+                nearest_train_mae=chosen[s]['oracle_mae'],
+            )
+            for s in chosen
+        },
+        bank_test_presets=load_manifest(data.presets_dir)
+        .set_index('preset_id')
+        .loc[bank[2].clips['preset_id'].unique(), 'bank']
+        .value_counts()
+        .sort_index()
+        .to_dict(),
+        predictor=dict(
+            name=predictor.name,
+            model_dir=str(profile.model_dir),
+            scored_on=['group'],
+            n_parameters=predictor.card_.get('n_parameters'),
+            training=_training_summary(predictor.card_),
+        ),
+        matcher=dict(
+            name=matcher.name,
+            model_dir=str(profile.model_dir / 'matcher'),
+            scored_on=['group'],
+            model_id=matcher.model_id,
+            n_parameters=matcher.card_.get('n_parameters'),
+            training=_training_summary(matcher.card_),
+        ),
+        recommender=dict(
+            name=recommender.name,
+            model_dir=str(profile.model_dir / 'recommender'),
+            scored_on=['group'],
+            n_parameters=recommender.card_.get('n_parameters'),
+            training=_training_summary(recommender.card_),
+            n_train_presets=recommender.card_.get('n_presets', {}).get('train'),
+            sources=list(recommender.config.trainer.sources),
+            latent=recommender.config.net.latent,
+            suggest_presets=cfg.suggest_presets,
+            suggest_amount=cfg.suggest_amount,
+            tolerance=SuggestConfig().tolerance,
+        ),
+        inference=inference,
+        seeds=dict(
+            data=data.seed,
+            splits=data.splits.seed,
+            bank_split=cfg.bank_split.seed,
+            evaluate=cfg.seed,
+            mlp=cfg.mlp.seed,
+            predictor=predictor.config.trainer.seed,
+            matcher=matcher.config.trainer.seed,
+            recommender=recommender.config.trainer.seed,
+        ),
+    )
+    with atomic_write(run_dir / 'run.json', 'w') as f:
+        json.dump(run, f, indent=1)
+    test_row = next(
+        r
+        for r in rows
+        if r['split'] == 'group' and r['method'] == predictor.name and r['note'] == cfg.pool_note
+    )
+    # the model card gets its test metrics
+    for model_dir in [profile.model_dir] + ([Path(PRODUCTION_MODEL)] if profile.production else []):
+        predictor.update_card(
+            model_dir,
+            dict(
+                test={k: v for k, v in test_row.items() if isinstance(v, (int, float))},
+                evaluated_in=str(run_dir),
+            ),
+        )
     return tables
 
-def run_synth_evaluation(profile:Profile, # the run's profile
-                         run_dir:str|Path, # where tables and figures go
-                         progress:bool=True) -> dict[str, pd.DataFrame]:
+
+def run_synth_evaluation(
+    profile: Profile,  # the run's profile
+    run_dir: str | Path,  # where tables and figures go
+    progress: bool = True,
+) -> dict[str, pd.DataFrame]:
     "Score WTSv2 beside its DDSP baseline and the nearest preset (`wtsv2.score_synths`, near-duplicate-group split); write the synth_* tables, figure, example audio and synth.json."
     from nsm_modeler.dataset import DataConfig, load_split
     from nsm_modeler.predictor import ParameterPredictor
     from nsm_modeler.wtsv2 import DdspBaseline, SynthModel, score_synths
+
     run_dir, cfg, data = Path(run_dir), profile.evaluate, DataConfig.load(profile.data_config)
-    predictor = ParameterPredictor.load(profile.model_dir)      # its ADSR estimates are the heads' yardstick
-    fingerprint = (Path(data.out_dir)/'fingerprint.txt').read_text().strip()
-    models = [SynthModel.load(profile.model_dir/'wtsv2'), DdspBaseline.load(profile.model_dir/'ddsp')]
+    # its ADSR estimates are the heads' yardstick
+    predictor = ParameterPredictor.load(profile.model_dir)
+    fingerprint = (Path(data.out_dir) / 'fingerprint.txt').read_text().strip()
+    models = [
+        SynthModel.load(profile.model_dir / 'wtsv2'),
+        DdspBaseline.load(profile.model_dir / 'ddsp'),
+    ]
     for model in (*models, predictor):
         if model.provenance_.get('dataset_fingerprint') != fingerprint:
-            raise NsmError(f"{model.out_dir}: trained on another dataset than {data.out_dir}; re-run the train step")
+            raise NsmError(
+                f"{model.out_dir}: trained on another dataset than {data.out_dir}; re-run the train step"
+            )
     train, test = (load_split(data.out_dir, s, verify=False) for s in ('train', 'test'))
-    scored = score_synths(models, train, test, data.render, cfg.pool_note, predictor=predictor, seed=cfg.seed, progress=progress)
-    tables = dict(synth_reconstruction=scored['reconstruction'], synth_adsr=scored['adsr'], synth_waveform=scored['waveform'].reset_index())
-    for name, table in tables.items(): _write_csv(table, run_dir/f'{name}.csv')
-    for name, fig in scored['figures'].items(): _save_figure(fig, run_dir/f'{name}.png')
-    examples = {k: v.astype(np.float16) if v.dtype == np.float32 else v for k, v in scored['examples'].items()}   # 16-bit floats keep the file small
-    with atomic_write(run_dir/'synth_examples.npz') as f: np.savez(f, **examples)
-    summary = dict(scored['summary'], git_commit=git_commit(), scored_on='group', models={m.name: dict(model_dir=str(m.out_dir), n_parameters=m.card_.get('n_parameters'),
-                   training=_training_summary(m.card_), n_clips=m.card_.get('n_clips')) for m in models})
-    with atomic_write(run_dir/'synth.json', 'w') as f: json.dump(summary, f, indent=1)
+    scored = score_synths(
+        models,
+        train,
+        test,
+        data.render,
+        cfg.pool_note,
+        predictor=predictor,
+        seed=cfg.seed,
+        progress=progress,
+    )
+    tables = dict(
+        synth_reconstruction=scored['reconstruction'],
+        synth_adsr=scored['adsr'],
+        synth_waveform=scored['waveform'].reset_index(),
+    )
+    for name, table in tables.items():
+        _write_csv(table, run_dir / f'{name}.csv')
+    for name, fig in scored['figures'].items():
+        _save_figure(fig, run_dir / f'{name}.png')
+    examples = {
+        k: v.astype(np.float16) if v.dtype == np.float32 else v
+        for k, v in scored['examples'].items()
+    }  # 16-bit floats keep the file small
+    with atomic_write(run_dir / 'synth_examples.npz') as f:
+        np.savez(f, **examples)
+    summary = dict(
+        scored['summary'],
+        git_commit=git_commit(),
+        scored_on='group',
+        models={
+            m.name: dict(
+                model_dir=str(m.out_dir),
+                n_parameters=m.card_.get('n_parameters'),
+                training=_training_summary(m.card_),
+                n_clips=m.card_.get('n_clips'),
+            )
+            for m in models
+        },
+    )
+    with atomic_write(run_dir / 'synth.json', 'w') as f:
+        json.dump(summary, f, indent=1)
     return tables
 
-def _training_summary(card:dict) -> dict:
+
+def _training_summary(card: dict) -> dict:
     "A model card's training entry without the per-epoch history."
     return {k: v for k, v in card.get('training', {}).items() if k != 'history'}
 
+# %% ../nbs/14_pipeline.ipynb #c0026ab4
+_ANSI = re.compile(r'\x1b\[[0-9;?]*[A-Za-z]')  # cursor moves (Lightning's nested bars), colours
+_BAR = re.compile(
+    r'^(?:(?P<desc>.*?):\s*)?(?:\d+%)?\|[^|]*\|\s*(?P<n>[\d.]+[kMG]?)/(?P<total>\S+)\s'
+)  # a tqdm bar: 'desc:  45%|████▌     | 9/20 [00:03<00:04, 2.6it/s]'
+# Lightning's placeholder and nested bars
+_HIDDEN_BARS = ('Training', 'Validation', 'Validation DataLoader 0', 'Sanity Checking')
+
+
+def _count(n: str) -> float:
+    "A tqdm count, '12' or '1.2k', as a number."
+    scale = {'k': 1e3, 'M': 1e6, 'G': 1e9}.get(n[-1], 1)
+    return float(n.rstrip('kMG')) * scale
+
+
+def _isatty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError, io.UnsupportedOperation):
+        return False
+
+
+def _columns(stream) -> int:
+    "Columns of the terminal `stream` writes to (fd 1 may point at a log meanwhile)."
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, ValueError, OSError, io.UnsupportedOperation):
+        return shutil.get_terminal_size().columns
+
+
+def _tell(console, line: str):
+    "The runner's own line (a step starts, ends, fails)."
+    console.write(line + '\n')
+    console.flush()
+
+
+class _Sink:
+    "The file papermill writes one of a kernel's streams to."
+
+    def __init__(self, owner, err: bool):
+        self.owner, self.err = owner, err
+
+    def write(self, text: str):
+        self.owner.feed(text, self.err)
+
+    def flush(self):
+        pass
+
+
+class StepOutput:
+    "Sorts one step's kernel output: progress bars and printed lines to `console`, everything else (warnings, library notes) to the log."
+
+    def __init__(
+        self,
+        console,  # a text stream: the terminal, or a CI log
+        log: str | Path,  # the step's log file (appended to)
+        tty: bool = False,  # `console` is a terminal: bars update in place
+        bars: bool = True,  # show progress bars at all
+        every_s: float = 30.0,  # not a terminal: a running bar is a line at most this often
+        width: int | None = None,  # terminal columns (None: asked); longer bar lines are cut
+        indent: str = '  ',  # before every line shown
+    ):
+        self.console, self.tty, self.bars, self.every_s, self.indent = (
+            console,
+            tty,
+            bars,
+            every_s,
+            indent,
+        )
+        self.width = width or (_columns(console) if tty else 200)
+        self.log = open(log, 'a', encoding='utf-8', errors='replace', buffering=1)
+        self.stdout, self.stderr = _Sink(self, False), _Sink(self, True)
+        self._pending, self._bar = {False: '', True: ''}, None
+
+    def feed(
+        self,
+        text: str,  # a piece of a kernel stream, as it arrived
+        err: bool,  # it came on stderr
+    ):
+        text = self._pending[err] + _ANSI.sub('', text)
+        *done, rest = re.split(r'[\r\n]', text)
+        if _BAR.match(rest) and rest.rstrip().endswith(']'):  # tqdm writes a whole bar at once
+            done, rest = [*done, rest], ''
+        self._pending[err] = rest
+        for piece in done:
+            if piece.strip():
+                self._piece(piece.rstrip(), err)
+
+    def _piece(self, text: str, err: bool):
+        m = _BAR.match(text)
+        if m is None:
+            # a line the step printed is shown; stderr (warnings, notes) stays in the log
+            if not err:
+                self._end_bar()
+                self._show(text)
+            self.log.write(text + '\n')
+            return
+        family = re.sub(r'^Epoch \d+$', 'Epoch', (m['desc'] or '').strip())
+        if family in _HIDDEN_BARS or not self.bars:
+            return
+        n, now = _count(m['n']), time.monotonic()
+        if self._bar and (
+            self._bar['family'] != family or (n < self._bar['n'] and family != 'Epoch')
+        ):
+            self._end_bar()  # another bar began
+        if self._bar is None:
+            self._bar = dict(family=family, shown_at=now, shown='')
+        self._bar.update(n=n, text=text)
+        if self.tty:
+            self._write('\r' + (self.indent + text.strip())[: self.width - 1] + '\x1b[K')
+        elif now - self._bar['shown_at'] >= self.every_s:
+            self._show(text.strip())
+            self._bar.update(shown_at=now, shown=text)
+
+    def _show(self, line: str):
+        self._write(self.indent + line + '\n')
+
+    def _write(self, text: str):
+        self.console.write(text)
+        self.console.flush()
+
+    def _end_bar(self):
+        "The current bar is over: leave its last state on screen (on a terminal, it is there already)."
+        bar, self._bar = self._bar, None
+        if bar is None:
+            return
+        self.log.write(bar['text'].strip() + '\n')
+        if self.tty:
+            self._write('\n')
+        elif bar['shown'] != bar['text']:
+            self._show(bar['text'].strip())
+
+    def close(self):
+        "Show what is left: a last line without a newline, the current bar."
+        for err in (False, True):
+            if self._pending[err].strip():
+                self._piece(self._pending[err].rstrip(), err)
+            self._pending[err] = ''
+        self._end_bar()
+        if not self.log.closed:
+            self.log.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _terminal():
+    "A text stream on a copy of fd 1 (the terminal), which `_output_to` leaves alone; None when stdout is not a real file."
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, io.UnsupportedOperation):
+        return None
+    return open(os.dup(fd), 'w', encoding='utf-8', errors='replace', buffering=1)
+
+
+@contextlib.contextmanager
+def _output_to(
+    path: Path,  # a log file, appended to
+    redirect: bool = True,  # False: change nothing
+):
+    "Point this process's fds 1 and 2 at `path` meanwhile; a kernel started inside inherits them, so native code's prints land there too."
+    if not redirect:
+        yield
+        return
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    saved = os.dup(1), os.dup(2)
+    try:
+        with open(path, 'ab', buffering=0) as log:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+            yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
+
 # %% ../nbs/14_pipeline.ipynb #0e1d35b3
-def _metric_name(row:pd.Series, metric:str):
+def _metric_name(row: pd.Series, metric: str):
     "MLflow metric name of one table cell: split, method and note of its row, then the metric."
-    where = [str(row[c]) for c in ('split', 'method') if c in row] + ([f"note{int(row['note'])}"] if 'note' in row and pd.notna(row['note']) else [])
+    where = [str(row[c]) for c in ('split', 'method') if c in row] + (
+        [f"note{int(row['note'])}"] if 'note' in row and pd.notna(row['note']) else []
+    )
     return re.sub(r'[^A-Za-z0-9_./ -]', '_', '/'.join([*where, metric]))
 
-def _log_step_outputs(mlflow, step:str, profile:Profile, run_dir:Path):
+
+def _log_step_outputs(mlflow, step: str, profile: Profile, run_dir: Path):
     "Log to the active MLflow run what `step` produced."
     if step == 'data':
         from nsm_modeler.dataset import DataConfig
+
         data = DataConfig.load(profile.data_config)
-        checksums = Path(data.out_dir)/'checksums.json'
-        build = json.loads((Path(data.out_dir)/'build.json').read_text())
-        mlflow.log_params(dict(data_fingerprint=build['fingerprint'], data_checksums_sha256=sha256_file(checksums)))
+        checksums = Path(data.out_dir) / 'checksums.json'
+        build = json.loads((Path(data.out_dir) / 'build.json').read_text())
+        mlflow.log_params(
+            dict(
+                data_fingerprint=build['fingerprint'], data_checksums_sha256=sha256_file(checksums)
+            )
+        )
         mlflow.log_artifact(str(checksums))
-        mlflow.log_metrics({k: float(build[k]) for k in ('n_kept', 'n_rejected', 'size_bytes', 'build_s')})
+        mlflow.log_metrics(
+            {k: float(build[k]) for k in ('n_kept', 'n_rejected', 'size_bytes', 'build_s')}
+        )
     elif step == 'train':
-        summary = json.loads((run_dir/'training.json').read_text())
-        mlflow.log_metrics({k: float(summary[k]) for k in ('seconds', 'epochs', 'peak_rss_gb', 'best_val_loss', 'n_parameters')})
+        summary = json.loads((run_dir / 'training.json').read_text())
+        mlflow.log_metrics(
+            {
+                k: float(summary[k])
+                for k in ('seconds', 'epochs', 'peak_rss_gb', 'best_val_loss', 'n_parameters')
+            }
+        )
         mlflow.log_metrics({f'val_{k}': float(v) for k, v in summary['val'].items()})
-        for f in ('training.json', 'training_curves.png'): mlflow.log_artifact(str(run_dir/f))
+        for f in ('training.json', 'training_curves.png'):
+            mlflow.log_artifact(str(run_dir / f))
     elif step == 'evaluate':
         for table in ('estimators', 'synthetic', 'retrievers', 'refinement'):
-            df = pd.read_csv(run_dir/f'{table}.csv')
+            df = pd.read_csv(run_dir / f'{table}.csv')
             for _, row in df.iterrows():
-                mlflow.log_metrics({_metric_name(row, k): float(v) for k, v in row.items()
-                                    if isinstance(v, (int, float, np.number)) and np.isfinite(v)})
-            mlflow.log_artifact(str(run_dir/f'{table}.csv'))
-        for png in run_dir.glob('*.png'): mlflow.log_artifact(str(png))
+                mlflow.log_metrics(
+                    {
+                        _metric_name(row, k): float(v)
+                        for k, v in row.items()
+                        if isinstance(v, (int, float, np.number)) and np.isfinite(v)
+                    }
+                )
+            mlflow.log_artifact(str(run_dir / f'{table}.csv'))
+        for png in run_dir.glob('*.png'):
+            mlflow.log_artifact(str(png))
     elif step == 'synth':
-        for f in ('synth_reconstruction.csv', 'synth_adsr.csv', 'synth_waveform.csv', 'synth.json', 'synth_examples.png'): mlflow.log_artifact(str(run_dir/f))
+        for f in (
+            'synth_reconstruction.csv',
+            'synth_adsr.csv',
+            'synth_waveform.csv',
+            'synth.json',
+            'synth_examples.png',
+        ):
+            mlflow.log_artifact(str(run_dir / f))
     elif step == 'results':
-        for f in ('reports/results.md', 'reports/results.csv'): mlflow.log_artifact(f)
+        for f in ('reports/results.md', 'reports/results.csv'):
+            mlflow.log_artifact(f)
 
-def run_pipeline(profile_name:str, # a profile in configs/profiles, e.g. 'quick'
-                 steps:tuple[str, ...]=STEPS, # steps to run, in order
-                 runs_dir:str|Path='reports/runs', # executed notebooks go to <runs_dir>/<profile>/
-                 tracking_uri:str='sqlite:///mlflow.db', # MLflow store
-                 progress:bool=True): # papermill's progress bar
-    "Run the pipeline notebooks with papermill, tracked in MLflow; returns seconds per step."
-    import mlflow, papermill
+
+def run_pipeline(
+    profile_name: str,  # a profile in configs/profiles, e.g. 'quick'
+    steps: tuple[str, ...] = STEPS,  # steps to run, in order
+    runs_dir: str | Path = 'reports/runs',  # executed notebooks go to <runs_dir>/<profile>/
+    tracking_uri: str = 'sqlite:///mlflow.db',  # MLflow store
+    progress: bool = True,  # show the steps' progress bars as they run
+    force: bool = False,  # the data step rebuilds the dataset even if a finished build is there
+    console=None,  # where the runner's lines go; None: the terminal (stdout as it was on entry)
+):
+    "Run the pipeline notebooks with papermill, tracked in MLflow, telling `console` how each step goes; returns seconds per step."
     profile = load_profile(profile_name)
     unknown = [s for s in steps if s not in STEPS]
-    if unknown: raise ConfigError(f"unknown step(s) {unknown}; steps are {STEPS}")
-    run_dir = Path(runs_dir)/profile.name
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if unknown:
+        raise ConfigError(f"unknown step(s) {unknown}; steps are {STEPS}")
+    run_dir = Path(runs_dir) / profile.name
+    (run_dir / 'logs').mkdir(parents=True, exist_ok=True)
+    terminal = _terminal()
+    console = console or terminal or sys.stdout
+    try:
+        (run_dir / 'logs' / 'pipeline.log').write_text('')
+        with _output_to(run_dir / 'logs' / 'pipeline.log', terminal is not None):
+            return _run_steps(
+                profile,
+                steps,
+                run_dir,
+                tracking_uri,
+                progress,
+                force,
+                console,
+                terminal is not None,
+            )
+    finally:
+        if terminal is not None:
+            terminal.close()
+
+
+def _run_steps(
+    profile: Profile,
+    steps,
+    run_dir: Path,
+    tracking_uri: str,
+    progress,
+    force,
+    console,
+    redirect: bool,
+):
+    "The body of `run_pipeline`: one MLflow parent run, one papermill execution (and child run) per step."
+    import mlflow, papermill
+
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_experiment('nsm-pipeline')
-    seconds = {}
+    seconds, tty = {}, _isatty(console)
     with mlflow.start_run(run_name=f'{profile.name} {time.strftime("%Y-%m-%d %H:%M")}'):
         mlflow.set_tags(dict(profile=profile.name, git_commit=git_commit()))
-        mlflow.log_params({k: v for k, v in pd.json_normalize(to_dict(profile), sep='.').iloc[0].items()})
-        for step in steps:
+        mlflow.log_params(
+            {k: v for k, v in pd.json_normalize(to_dict(profile), sep='.').iloc[0].items()}
+        )
+        for i, step in enumerate(steps, 1):
             with mlflow.start_run(run_name=step, nested=True) as step_run:
-                start = time.perf_counter()
+                start, log = time.perf_counter(), run_dir / 'logs' / f'{step}.log'
+                notebook, executed = f'nbs/pipeline/{step}.ipynb', run_dir / f'{step}.ipynb'
+                _tell(console, f"[{i}/{len(steps)}] {step}: {notebook} -> {executed} (log {log})")
                 params = dict(profile=profile.name, run_dir=str(run_dir))
-                if step == 'train': params['parent_run_id'] = step_run.info.run_id   # the training's own MLflow run nests under this step
-                try:
-                    papermill.execute_notebook(f'nbs/pipeline/{step}.ipynb', str(run_dir/f'{step}.ipynb'), cwd='.', kernel_name='python3', language='python',
-                                               parameters=params, progress_bar=progress)
-                except papermill.PapermillExecutionError as e:
-                    raise NsmError(f"pipeline step {step!r} failed ({e.ename}: {e.evalue}); see {run_dir/f'{step}.ipynb'}") from None
+                if step == 'train':
+                    # the training's own MLflow run nests under this step
+                    params['parent_run_id'] = step_run.info.run_id
+                if step == 'data':
+                    params['force'] = force
+                log.write_text(
+                    f"nsm reproduce: profile {profile.name}, step {step}, {time.ctime()}\n"
+                )
+                with (
+                    StepOutput(console, log, tty=tty, bars=progress) as out,
+                    _output_to(log, redirect),
+                ):
+                    try:
+                        papermill.execute_notebook(
+                            notebook,
+                            str(executed),
+                            cwd='.',
+                            kernel_name='python3',
+                            language='python',
+                            parameters=params,
+                            progress_bar=False,
+                            stdout_file=out.stdout,
+                            stderr_file=out.stderr,
+                        )
+                    except papermill.PapermillExecutionError as e:
+                        out.close()
+                        _tell(
+                            console,
+                            f"[{i}/{len(steps)}] {step} failed after {time.perf_counter() - start:.0f} s",
+                        )
+                        raise NsmError(
+                            f"pipeline step {step!r} failed ({e.ename}: {e.evalue}); see {executed} and {log}"
+                        ) from None
                 seconds[step] = round(time.perf_counter() - start, 1)
-                _record_timing(run_dir, step, seconds[step])   # at once: a later step's failure keeps this one's time
+                _tell(console, f"[{i}/{len(steps)}] {step} done in {seconds[step]:.0f} s")
+                # at once: a later step's failure keeps this one's time
+                _record_timing(run_dir, step, seconds[step])
                 mlflow.log_metric('wall_s', seconds[step])
                 _log_step_outputs(mlflow, step, profile, run_dir)
         mlflow.log_metrics({f'wall_s/{k}': v for k, v in seconds.items()})
     return seconds
 
-def _record_timing(run_dir:Path, step:str, seconds:float):
+
+def _record_timing(run_dir: Path, step: str, seconds: float):
     "Record a finished step's wall time in timings.json: the latest run of each step (re-running one step keeps the others')."
-    timings = run_dir/'timings.json'
+    timings = run_dir / 'timings.json'
     recorded = json.loads(timings.read_text()) if timings.is_file() else {}
-    with atomic_write(timings, 'w') as f: json.dump({**recorded, step: seconds}, f, indent=1)
+    with atomic_write(timings, 'w') as f:
+        json.dump({**recorded, step: seconds}, f, indent=1)
+
+# %% ../nbs/14_pipeline.ipynb #f3544c2a
+def run_summary(
+    profile_name: str,  # the run's profile
+    seconds: dict,  # from `run_pipeline`
+    runs_dir: str | Path = 'reports/runs',
+    tracking_uri: str = 'sqlite:///mlflow.db',
+    results: str | Path = 'reports/results.md',  # the results step's file
+    tensorboard_dir: str | Path = 'runs',  # where the trainings write their event files
+) -> str:
+    "What `nsm reproduce` prints at the end: times, where everything is, and the key-results table."
+    run_dir = Path(runs_dir) / profile_name
+    lines = [
+        f"profile {profile_name}: "
+        + ', '.join(f"{k} {v:.0f} s" for k, v in seconds.items())
+        + f" (total {sum(seconds.values()):.0f} s)",
+        f"  results      {results} (and {Path(results).with_suffix('.csv')})",
+        f"  notebooks    {run_dir}/ (what each step showed; kernel output in {run_dir / 'logs'}/)",
+        f"  MLflow       {tracking_uri}, experiment nsm-pipeline: mlflow ui --backend-store-uri {tracking_uri}",
+        f"  TensorBoard  {tensorboard_dir}/: tensorboard --logdir {tensorboard_dir}",
+    ]
+    return '\n'.join(lines + ['', *_key_results(results)])
+
+
+def _key_results(path: str | Path) -> list[str]:
+    "The key-results table of a results file (without its long evaluated_on column), under the line saying what it is from."
+    from nsm_modeler.docs import key_results_section
+
+    if not Path(path).is_file():
+        return [f"no results yet: the results step writes {path}"]
+    text = key_results_section(path).splitlines()
+    rows = [r.strip().strip('|').split('|') for r in text if r.startswith('|')]
+    if rows and 'evaluated_on' in [c.strip() for c in rows[0]]:
+        drop = [c.strip() for c in rows[0]].index('evaluated_on')
+        rows = [r[:drop] + r[drop + 1 :] for r in rows]
+    source = text[0].split('. ')[0] if text else ''
+    return [
+        f"Key results ({source.strip()}; all tables in {path}):",
+        *('|' + '|'.join(r) + '|' for r in rows),
+    ]
