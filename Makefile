@@ -8,7 +8,12 @@ export PYTHONHASHSEED := 0
 
 .PHONY: install data test test-slow bench docs reproduce export readme
 
-install: $(VENV_STAMP) /usr/lib/vst/amsynth_vst.so
+install: $(VENV_STAMP) /usr/lib/vst/amsynth_vst.so /usr/bin/chromedriver
+
+# Debian's Chromium and its WebDriver: tests/test_docs.py opens the built docs site in them, headless.
+/usr/bin/chromedriver:
+	@if [ "$$(id -u)" = 0 ]; then (apt-get install -y -qq chromium chromium-driver || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver)); \
+	 else sudo apt-get install -y -qq chromium chromium-driver || (sudo apt-get update -qq && sudo apt-get install -y -qq chromium chromium-driver); fi
 
 /usr/lib/vst/amsynth_vst.so:
 	@if [ "$$(id -u)" = 0 ]; then (apt-get install -y -qq amsynth || (apt-get update -qq && apt-get install -y -qq amsynth)); \
@@ -38,13 +43,17 @@ test-slow: install
 bench: install
 	$(PY) -c 'from nsm_modeler.bench import run_benchmarks; run_benchmarks()'
 
+# The docs site in _site/ (open _site/index.html): the README, the notebooks executed (two at a time; DOCS_EXECUTE=0 shows
+# the outputs saved in them instead, in about a minute), reports/results.md, the pipeline run's executed notebooks
+# (reports/runs/<DOCS_PROFILE>/, default: the run results.md reports) and docs/*.md; it also redraws docs/architecture.png.
+DOCS_EXECUTE ?= 1
+DOCS_PROFILE ?=
 docs: install
-	@# build_docs runs every notebook in this process, and something they start leaves a native (non-Python) thread
-	@# that blocks a normal interpreter exit (seen: make docs hung after "site written"); os._exit ends it once the site is written.
-	@if command -v quarto >/dev/null; then .venv/bin/nbdev_docs; else $(PY) -c 'import os; from nsm_modeler.docs import build_docs; build_docs(); os._exit(0)'; fi
+	$(PY) -c 'from nsm_modeler.docs import docs_main; docs_main("$(DOCS_EXECUTE)", "$(DOCS_PROFILE)")'
 
+# FORCE=1 rebuilds the dataset even if the finished one matches its config
 reproduce: install
-	.venv/bin/nsm reproduce --profile $(PROFILE)
+	.venv/bin/nsm reproduce --profile $(PROFILE)$(if $(FORCE), --force)
 
 export: install
 	.venv/bin/nbdev_export

@@ -346,8 +346,7 @@ def cmd_match(args):
 # %% ../nbs/07_cli.ipynb #0e0e6c40
 def _asks(args) -> dict:
     "The descriptor requests given on the command line; an option that names no descriptor is kept, for `parse_request` to refuse by name."
-    from nsm_modeler.descriptors import DESCRIPTOR_NAMES
-    from nsm_modeler.suggest import WORDS
+    from nsm_modeler.descriptors import DESCRIPTOR_NAMES, WORDS
 
     asks = {
         k: getattr(args, k)
@@ -628,8 +627,7 @@ def build_parser():
     suggest.add_argument(
         '--render', default=None, help='also write the suggestion rendered at C4 to this .wav'
     )
-    from nsm_modeler.descriptors import DESCRIPTORS
-    from nsm_modeler.suggest import WORDS
+    from nsm_modeler.descriptors import DESCRIPTORS, WORDS
 
     for d in DESCRIPTORS.values():
         suggest.add_argument(

@@ -12,7 +12,7 @@ from .core import NsmError
 from .features import SILENCE_DBFS, AudioError, FeatureConfig, _yin, validate_audio
 
 # %% auto #0
-__all__ = ['DESCRIPTORS', 'DESCRIPTOR_NAMES', 'Descriptor', 'descriptor', 'describe', 'working_values']
+__all__ = ['DESCRIPTORS', 'DESCRIPTOR_NAMES', 'WORDS', 'Descriptor', 'descriptor', 'describe', 'working_values']
 
 # %% ../nbs/04a_descriptors.ipynb #34e91893
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +99,13 @@ DESCRIPTORS = {
     )
 }
 DESCRIPTOR_NAMES = tuple(DESCRIPTORS)
+# a word on its own names a descriptor and a direction; vibrato's words (less, more) only go with its name
+WORDS = {
+    w: (d.name, sign)
+    for d in DESCRIPTORS.values()
+    if d.name != 'vibrato'
+    for w, sign in zip(d.words, (-1, 1))
+}  # 'brighter' -> ('brightness', +1)
 
 
 def descriptor(name: str):  # a descriptor's name, e.g. 'brightness'

@@ -4,71 +4,400 @@
 
 # %% ../nbs/90_docs.ipynb #25208bb4
 from __future__ import annotations
-import json, os, re, shutil, subprocess, sys
+import ast, json, os, re, shutil, subprocess, sys, time
 from pathlib import Path
 from execnb.nbio import read_nb, write_nb, mk_cell
 from execnb.shell import CaptureShell
 from fastcore.foundation import working_directory
 from nbdev.config import get_config
 from nbdev.process import NBProcessor
-from nbdev.processors import FilterDefaults, FrontmatterProc
+from nbdev.processors import FilterDefaults, FrontmatterProc, exec_show_docs
 from .core import atomic_write
 
 # %% auto #0
-__all__ = ['execute_notebook', 'to_mkdocs_notebook', 'build_docs', 'key_results_section', 'readme_text', 'write_readme']
+__all__ = ['STAGES', 'SUPPORT', 'execute_notebook', 'read_notebook', 'plain_links', 'is_stderr', 'to_mkdocs_notebook',
+           'pipeline_steps', 'step_modules', 'architecture_diagram', 'listen_section', 'outside_links',
+           'notebook_links', 'build_docs', 'docs_main', 'key_results_section', 'readme_text', 'write_readme']
 
 # %% ../nbs/90_docs.ipynb #954c74e9
-def execute_notebook(path:Path, # notebook to run
-                     skip_flags:tuple=('slow',)): # cells carrying one of these `#|` flags are not run
+def execute_notebook(
+    path: Path,  # notebook to run
+    skip_flags: tuple = ('slow',),  # cells carrying one of these `#|` flags are not run
+):
     "Run a notebook top to bottom in its folder and return it with its outputs."
-    nb = NBProcessor(path, procs=FrontmatterProc, process=True, rm_directives=False).nb   # the doc processors need them
-    def skip(cell): return cell.cell_type != 'code' or bool(set(skip_flags) & (getattr(cell, 'directives_', {}) or {}).keys())
+    nb = NBProcessor(
+        path, procs=FrontmatterProc, process=True, rm_directives=False
+    ).nb  # the doc processors need them
+
+    def skip(cell):
+        return cell.cell_type != 'code' or bool(
+            set(skip_flags) & (getattr(cell, 'directives_', {}) or {}).keys()
+        )
+
     shell = CaptureShell(path)
-    with working_directory(path.parent): shell.run_all(nb, exc_stop=True, preproc=skip)
+    with working_directory(path.parent):
+        shell.run_all(nb, exc_stop=True, preproc=skip)
     return nb
 
+
+def read_notebook(path: Path):  # notebook to read without running it
+    "A notebook as `execute_notebook` returns it, with the outputs it was saved with."
+    return NBProcessor(path, procs=FrontmatterProc, process=True, rm_directives=False).nb
+
+# %% ../nbs/90_docs.ipynb #b6e2d4a1
+_QUARTO_LINK = re.compile(r'\[([^\]]*)\]\(([^)\s]+)\)\{([^}]*)\}')
+
+
+def plain_links(
+    md: str,  # markdown that may hold Quarto link attributes: `[text](url){target="_blank"}`
+):
+    "Rewrite Quarto's link attributes, which mkdocs prints as text, into HTML anchors carrying them."
+    return _QUARTO_LINK.sub(
+        lambda m: f'<a href="{m.group(2)}" {m.group(3).strip()}>{m.group(1)}</a>', md
+    )
+
+# %% ../nbs/90_docs.ipynb #0e5b8c3d
 _DIRECTIVE = re.compile(r'^\s*#\|.*\n?', re.MULTILINE)
 
-def _front_matter_md(src:str):
+
+def _front_matter_md(src: str):
     "Turn Quarto front matter (title, description) into a markdown heading and summary."
     meta = dict(re.findall(r'^(\w+):\s*(.*)$', src, re.MULTILINE))
     return f"# {meta.get('title', '')}\n\n> {meta.get('description', '')}".strip()
+
 
 def _show_doc_markdown(cell):
     "The markdown a `show_doc` cell printed, or None if the cell is not one."
     for out in cell.get('outputs', []):
         md = out.get('data', {}).get('text/markdown')
-        if md: return ''.join(md) if isinstance(md, list) else md
+        if md:
+            return ''.join(md) if isinstance(md, list) else md
     return None
 
-def to_mkdocs_notebook(nb): # a notebook already run by `execute_notebook`
+
+def _rendered_show_doc(src: str, module: str | None):
+    "Markdown for a `show_doc(...)` cell that was not run, made from the exported module it documents."
+    import importlib
+    from nbdev.showdoc import show_doc
+
+    if module is None:
+        return None
+    ns = dict(vars(importlib.import_module(f'{get_config().lib_path.name}.{module}')))
+    ns['show_doc'] = show_doc
+    return eval(_DIRECTIVE.sub('', src).strip(), ns)._repr_markdown_()
+
+
+class _DocProcs(FilterDefaults):
+    "nbdev's doc processors, less `exec_show_docs`, which would run the notebook's imports and exports again."
+
+    def base_procs(self):
+        return [p for p in super().base_procs() if p is not exec_show_docs]
+
+
+def is_stderr(out):  # one output of a code cell
+    "Whether an output is text the cell wrote to stderr (warnings, progress bars)."
+    return out.get('output_type') == 'stream' and out.get('name') == 'stderr'
+
+
+def to_mkdocs_notebook(nb):  # a notebook from `execute_notebook` or `read_notebook`
     "Apply nbdev's doc processors and rewrite Quarto-only cells so mkdocs-jupyter renders them."
-    FilterDefaults()(nb)
+    exp = next(
+        (
+            m
+            for c in nb.cells
+            for m in re.findall(r'^#\|\s*default_exp\s+(\S+)', c.source or '', re.M)
+        ),
+        None,
+    )
+    _DocProcs()(nb)
     cells = []
     for cell in nb.cells:
         src = cell.get('source')
-        if src is None: continue                      # exported or hidden source, removed by nbdev
-        if cell.cell_type == 'raw' and src.startswith('---'): cells.append(mk_cell(_front_matter_md(src), 'markdown')); continue
+        if src is None:
+            continue  # exported or hidden source, removed by nbdev
+        if cell.cell_type == 'raw' and src.startswith('---'):
+            cells.append(mk_cell(_front_matter_md(src), 'markdown'))
+            continue
         if cell.cell_type == 'code' and 'show_doc(' in src:
-            md = _show_doc_markdown(cell)
-            if md: cells.append(mk_cell(md, 'markdown'))
+            md = _show_doc_markdown(cell) or _rendered_show_doc(src, exp)
+            if md:
+                cells.append(mk_cell(plain_links(md), 'markdown'))
             continue
         if cell.cell_type == 'code':
             cell['source'] = _DIRECTIVE.sub('', src)
-            if not cell['source'].strip() and not cell.get('outputs'): continue
+            cell['outputs'] = [o for o in cell.get('outputs', []) if not is_stderr(o)]
+            if not cell['source'].strip() and not cell['outputs']:
+                continue
         cells.append(cell)
     nb.cells = cells
     return nb
+
+# %% ../nbs/90_docs.ipynb #a9d4e1f7
+STAGES = {  # the library's modules by the stage of the data flow they serve, in flow order
+    'presets': ('params', 'presets', 'library'),
+    'render': ('render',),
+    'features': ('features', 'descriptors'),
+    'dataset': ('dataset', 'splits'),
+    'models': (
+        'training',
+        'predictor',
+        'matcher',
+        'preset_index',
+        'recommender',
+        'suggest',
+        'wtsv2',
+        'modeler',
+    ),
+    'evaluation': ('evaluate', 'baselines'),
+    'reports': ('results', 'docs'),
+}
+SUPPORT = ('core', 'pipeline', 'cli', 'bench')  # used by every stage, or entry points over them all
+
+
+def _modules_used(src: str):  # Python source
+    "The package modules a piece of source imports (`nsm_modeler.x` or `.x`), less those it takes only configs from."
+    lib = get_config().lib_path.name
+    found = set(re.findall(rf'(?:\b{lib}|\bfrom\s+)\.(\w+)', src))
+    imports = re.findall(rf'from\s+(?:{lib})?\.(\w+)\s+import\s+(\([^)]*\)|[^\n]+)', src)
+    for mod in list(found):
+        names = [
+            n.strip()
+            for m, ns in imports
+            if m == mod
+            for n in ns.strip('()').split(',')
+            if n.strip()
+        ]
+        if names and all(n.endswith('Config') for n in names):
+            found.discard(mod)  # a config class checks settings: the step does not run that stage
+    return found
+
+
+def pipeline_steps(
+    lib_path: str | Path | None = None,  # the package folder; default: settings.ini's
+):
+    "`pipeline.STEPS`, read from the module's source (importing it would import most of the library)."
+    src = (Path(lib_path or get_config().lib_path) / 'pipeline.py').read_text()
+    for node in ast.parse(src).body:
+        if isinstance(node, ast.Assign) and any(
+            getattr(t, 'id', '') == 'STEPS' for t in node.targets
+        ):
+            return tuple(ast.literal_eval(node.value))
+    raise ValueError('pipeline.py defines no STEPS')
+
+
+def step_modules(
+    step: str,  # a pipeline step, e.g. 'train'
+    nbs_path: str | Path | None = None,  # the notebooks folder; default: settings.ini's
+    lib_path: str | Path | None = None,  # the package folder; default: settings.ini's
+):
+    "The library modules a pipeline step uses: its notebook's imports and those of the `pipeline` functions it calls."
+    cfg = get_config()
+    nb = read_nb(Path(nbs_path or cfg.nbs_path) / 'pipeline' / f'{step}.ipynb')
+    nb_src = '\n'.join(c.source for c in nb.cells if c.cell_type == 'code')
+    src = (Path(lib_path or cfg.lib_path) / 'pipeline.py').read_text()
+    funcs = {
+        n.name: ast.get_source_segment(src, n)
+        for n in ast.parse(src).body
+        if isinstance(n, ast.FunctionDef)
+    }
+    used, seen = _modules_used(nb_src), set()
+    todo = [f for f in funcs if re.search(rf'\b{f}\(', nb_src)]
+    while todo:  # the functions the notebook calls, and the pipeline functions they call
+        f = todo.pop()
+        if f in seen:
+            continue
+        seen.add(f)
+        used |= _modules_used(funcs[f])
+        todo += [g for g in funcs if g not in seen and re.search(rf'\b{g}\(', funcs[f])]
+    return used - {'pipeline'}
+
+# %% ../nbs/90_docs.ipynb #c7e5a3b1
+def architecture_diagram(
+    out: str | Path = 'docs/architecture.png',  # the image to write
+    lib_path: str | Path | None = None,  # the package folder; default: settings.ini's
+    nbs_path: str | Path | None = None,  # the notebooks folder; default: settings.ini's
+):
+    "Draw the pipeline's steps over the library stages they use, from the code, as a PNG; returns its path."
+    import textwrap
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    lib = Path(lib_path or get_config().lib_path)
+    steps = pipeline_steps(lib)
+    modules = sorted(p.stem for p in lib.glob('*.py') if not p.stem.startswith('_'))
+    placed = {m for ms in STAGES.values() for m in ms} | set(SUPPORT)
+    unplaced = [m for m in modules if m not in placed]
+    stage_of = {m: s for s, ms in STAGES.items() for m in ms}
+    fig, ax = plt.subplots(figsize=(13, 5.6), dpi=100)
+    ax.set(xlim=(0, 1), ylim=(0, 1))
+    ax.axis('off')
+    colors = plt.get_cmap('tab10').colors
+
+    def box(x, y, w, h, text, color, **kw):
+        ax.add_patch(
+            matplotlib.patches.FancyBboxPatch(
+                (x - w / 2, y - h / 2),
+                w,
+                h,
+                boxstyle='round,pad=0.008',
+                fc=color,
+                ec='#333333',
+                lw=1,
+                zorder=2,
+            )
+        )
+        ax.text(x, y, text, ha='center', va='center', **{'fontsize': 9, 'zorder': 3, **kw})
+
+    def arrow(x0, x1, y):
+        ax.annotate('', (x1, y), (x0, y), arrowprops=dict(arrowstyle='->', lw=1.4, color='#333333'))
+
+    sx = [(i + 0.5) / len(steps) for i in range(len(steps))]
+    gx = [(i + 0.5) / len(STAGES) for i in range(len(STAGES))]
+    sy, gy, sw, gw = 0.85, 0.36, 0.84 / len(steps), 0.8 / len(STAGES)
+    for i, (step, x) in enumerate(zip(steps, sx)):
+        for stage in sorted(
+            {stage_of[m] for m in step_modules(step, nbs_path, lib) if m in stage_of}
+        ):
+            ax.plot(
+                [x, gx[list(STAGES).index(stage)]],
+                [sy - 0.07, gy + 0.18],
+                color=colors[i % 10],
+                lw=1.2,
+                alpha=0.7,
+                zorder=0,
+            )
+        box(x, sy, sw, 0.12, f"{i + 1}. {step}\nnbs/pipeline/{step}.ipynb", '#ffffff', fontsize=8.5)
+        ax.plot([x - sw / 2, x + sw / 2], [sy - 0.062] * 2, color=colors[i % 10], lw=4)
+        if i:
+            arrow(sx[i - 1] + sw / 2 + 0.01, x - sw / 2 - 0.01, sy)
+    for i, (stage, x) in enumerate(zip(STAGES, gx)):
+        mods = '\n'.join(textwrap.wrap(', '.join(m for m in STAGES[stage] if m in modules), 16))
+        box(x, gy, gw, 0.36, '', '#eef3fb')
+        ax.text(x, gy + 0.1, mods, ha='center', va='top', fontsize=9, zorder=3)
+        ax.text(
+            x, gy + 0.14, stage, ha='center', va='center', fontsize=10, fontweight='bold', zorder=3
+        )
+        if i:
+            arrow(gx[i - 1] + gw / 2 + 0.005, x - gw / 2 - 0.005, gy)
+    ax.text(
+        0.5,
+        0.99,
+        'Pipeline steps: `nsm reproduce` runs each notebook with papermill',
+        ha='center',
+        va='top',
+        fontsize=11,
+    )
+    ax.text(
+        0.5,
+        0.13,
+        'Library stages: the data flow through nsm_modeler modules',
+        ha='center',
+        fontsize=11,
+    )
+    notes = f"Shared by all: {', '.join(m for m in SUPPORT if m in modules)}."
+    if unplaced:
+        notes += f"  Unplaced modules (add them to docs.STAGES): {', '.join(unplaced)}."
+    ax.text(0.5, 0.07, notes, ha='center', fontsize=9, color='#555555')
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, bbox_inches='tight', metadata={'Software': None})
+    plt.close(fig)
+    return out
+
+# %% ../nbs/90_docs.ipynb #a4c8e2f0
+def listen_section(
+    run_dir: str | Path,  # a pipeline run folder with `synth_examples.npz`, e.g. reports/runs/full
+    out_dir: str | Path,  # where the .wav files go
+    rel: str,  # `out_dir` as the page that shows the players links to it
+    sr: int = 16_000,  # sample rate of the examples (the synthesizers run at 16 kHz)
+):
+    "Markdown for a table of audio players with the synth step's examples, written as .wav files; '' if there are none."
+    import numpy as np, soundfile as sf
+
+    path = Path(run_dir) / 'synth_examples.npz'
+    if not path.is_file():
+        return ''
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with np.load(path) as ex:
+        audio = [k for k in ex.files if ex[k].ndim == 2 and ex[k].shape[1] >= sr // 10]
+        audio = sorted(audio, key=lambda k: k != 'target')  # the target first, then the models
+        rows = [
+            '| preset | ' + ' | '.join(audio) + ' |',
+            '|:--|' + ':--|' * len(audio),
+        ]
+        for i, preset in enumerate(ex['preset_id']):
+            cells = []
+            for k in audio:
+                name = f'{preset}_{k}.wav'
+                sf.write(out_dir / name, ex[k][i].astype(np.float32), sr, subtype='PCM_16')
+                cells.append(f'<audio controls preload="metadata" src="{rel}/{name}"></audio>')
+            rows.append(f'| {preset} | ' + ' | '.join(cells) + ' |')
+        n = len(ex['preset_id'])
+    return (
+        '## Listen\n\n'
+        f"The target clip (amsynth) of {n} held-out presets beside each differentiable "
+        f"synthesizer's re-synthesis, from `{path.as_posix()}` ({sr // 1000} kHz; the synth step's notebook has "
+        'more on each):\n\n' + '\n'.join(rows) + '\n'
+    )
+
+# %% ../nbs/90_docs.ipynb #c5f7a9b3
+_MD_LINK = re.compile(r'(!?\[[^\]]*\]\()([^)\s]+)(\))')
+
+
+def outside_links(
+    md: str,  # a markdown page
+    page: str,  # its path in the site, e.g. 'docs/STYLE.md'
+    pages: Path,  # the folder of site pages
+    root: Path,  # the repository root
+    url: str,  # where the repository's files are browsed, e.g. https://github.com/o/r/blob/main
+):
+    "Point the page's relative links to repository files that are not site pages at the repository's web view."
+
+    def fix(m):
+        target = m.group(2)
+        if re.match(r'^([a-z]+:|#|/)', target):
+            return m.group(0)
+        path = os.path.normpath(os.path.join(os.path.dirname(page), target.split('#')[0]))
+        if path.startswith('..') or (pages / path).exists() or not (root / path).exists():
+            return m.group(0)
+        return f'{m.group(1)}{url}/{path}{m.group(3)}'
+
+    return _MD_LINK.sub(fix, md)
+
+
+def notebook_links(
+    md: str,  # a markdown cell of a page notebook
+    page: str,  # the notebook's path in the site, e.g. 'nbs/03_render.ipynb'
+    pages: Path,  # the folder of site pages
+    root: Path,  # the repository root
+    url: str,  # where the repository's files are browsed
+):
+    "`outside_links`, and links to other pages pointed at their HTML: mkdocs-jupyter leaves a notebook's links as written."
+
+    def fix(m):
+        target = m.group(2)
+        path = os.path.normpath(os.path.join(os.path.dirname(page), target.split('#')[0]))
+        if re.match(r'^([a-z]+:|#|/)', target) or not (pages / path).is_file():
+            return m.group(0)
+        return m.group(1) + re.sub(r'\.(md|ipynb)(?=#|$)', '.html', target) + m.group(3)
+
+    return _MD_LINK.sub(fix, outside_links(md, page, pages, root, url))
 
 # %% ../nbs/90_docs.ipynb #17595712
 _MKDOCS_YML = """site_name: Neural Synth Modeler
 site_description: {description}
 docs_dir: pages
 site_dir: {site_dir}
+use_directory_urls: false
 theme:
   name: material
+  font: false  # system fonts: the site makes no request outside itself
   features: [navigation.sections, content.code.copy]
-markdown_extensions: [tables, admonition, toc]
+extra_css: [extra.css]
+markdown_extensions: [tables, admonition, toc, attr_list, md_in_html]
 plugins:
   - search
   - mkdocs-jupyter:
@@ -78,59 +407,245 @@ nav:
 {nav}
 """
 
-def build_docs(out_dir:str|Path='_docs', # where processed pages and mkdocs.yml go
-               site_dir:str|Path='_site', # where the static site is written
-               execute:bool=True): # run the notebooks so pages show their outputs
-    "Build the static docs site from `nbs/` without Quarto; returns the site folder."
+_EXTRA_CSS = """/* NSM: code and text outputs wrap at the page width instead of scrolling sideways */
+.md-typeset pre > code, .highlight pre, .jupyter-wrapper pre, .jp-RenderedText pre {
+  white-space: pre-wrap !important;
+  overflow-wrap: anywhere;
+  overflow-x: hidden !important;
+}
+.md-typeset audio { max-width: 100%; }
+"""
+
+_STAMP = 'nsm_docs.json'  # written into the site: how and when it was built
+
+
+def _page_job(
+    src: str,  # notebook to make a page of
+    dst: str,  # the page notebook to write
+):
+    "Execute one notebook and write its page, in a process of its own (see `build_docs`)."
+    write_nb(to_mkdocs_notebook(execute_notebook(Path(src).absolute())), dst)
+
+
+def _run_parallel(
+    jobs: list,  # (source notebook, page notebook) pairs
+    workers: int = 2,  # how many notebooks run at once
+):
+    "Run `_page_job`s in child processes, `workers` at a time; raises naming the first notebook that failed."
+    code = (
+        'import os, sys, traceback\n'
+        'try:\n    from nsm_modeler.docs import _page_job; _page_job(sys.argv[1], sys.argv[2]); rc = 0\n'
+        'except BaseException:\n    traceback.print_exc(); rc = 1\n'
+        'sys.stdout.flush(); sys.stderr.flush(); os._exit(rc)'
+    )  # os._exit: a native thread some notebooks start would block a normal interpreter exit
+    pending, running, failed = list(jobs), [], []
+    while pending or running:
+        while pending and len(running) < workers:
+            src, dst = pending.pop(0)
+            print(f"docs: executing {src}", flush=True)
+            log = open(f'{dst}.log', 'w+')
+            proc = subprocess.Popen(
+                [sys.executable, '-c', code, str(src), str(dst)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            running.append((proc, src, log, time.perf_counter()))
+        time.sleep(0.2)
+        for job in [j for j in running if j[0].poll() is not None]:
+            proc, src, log, start = job
+            running.remove(job)
+            log.seek(0)
+            if proc.returncode:
+                failed.append(f"{src}:\n{log.read()[-3000:]}")
+            print(f"docs: {src} done in {time.perf_counter() - start:.0f} s", flush=True)
+            log.close()
+            os.remove(log.name)
+    if failed:
+        raise RuntimeError('docs: a notebook failed to execute: ' + failed[0])
+
+
+def _results_profile(results: Path):  # reports/results.md
+    "The pipeline profile whose run the results page reports, or None."
+    m = (
+        re.search(r'generated from `reports/runs/([^`/]+)`', results.read_text())
+        if results.is_file()
+        else None
+    )
+    return m.group(1) if m else None
+
+# %% ../nbs/90_docs.ipynb #5b2e9d1c
+def build_docs(
+    out_dir: str | Path = '_docs',  # where processed pages and mkdocs.yml go
+    site_dir: str | Path = '_site',  # where the static site is written
+    execute: bool = True,  # run the library notebooks so pages show fresh outputs
+    # pipeline run shown (reports/runs/<profile>); default: the one results.md reports
+    profile: str | None = None,
+    workers: int = 2,  # notebooks executed at once
+):
+    "Build the static docs site without Quarto; returns the site folder."
     cfg = get_config()
-    nbs, out, site = Path(cfg.nbs_path), Path(out_dir).absolute(), Path(site_dir).absolute()
-    (out/'pages').mkdir(parents=True, exist_ok=True)
-    paths = sorted(p for p in nbs.glob('*.ipynb') if not p.name.startswith('_'))
-    nav = []
-    for path in paths:
-        print(f"docs: {path.name}", flush=True)
-        nb = execute_notebook(path) if execute else read_nb(path)
-        write_nb(to_mkdocs_notebook(nb), out/'pages'/path.name)
-        title = 'Home' if path.stem == 'index' else re.sub(r'^\d+[a-z]?_', '', path.stem).replace('_', ' ')
-        nav.append(f"  - {title}: {path.name}")
-    nav.sort(key=lambda line: not line.startswith('  - Home'))
-    results = Path('reports/results.md')
-    if results.is_file():   # the generated results, with the figures they link to
-        shutil.copy(results, out/'pages'/'results.md')
-        for png in Path('reports/runs').glob('*/*.png'):
-            (out/'pages'/png.relative_to('reports').parent).mkdir(parents=True, exist_ok=True)
-            shutil.copy(png, out/'pages'/png.relative_to('reports'))
-        nav.insert(1, '  - Results: results.md')
-    (out/'mkdocs.yml').write_text(_MKDOCS_YML.format(description=json.dumps(cfg.description), site_dir=json.dumps(str(site)), nav='\n'.join(nav)))
-    subprocess.run([sys.executable, '-m', 'mkdocs', 'build', '--quiet', '-f', str(out/'mkdocs.yml')], check=True)
-    print(f"docs: site written to {site}/index.html")
+    root, nbs = Path(cfg.config_path), Path(cfg.nbs_path)
+    out, site = Path(out_dir).absolute(), Path(site_dir).absolute()
+    pages = out / 'pages'
+    shutil.rmtree(pages, ignore_errors=True)  # nothing stale: every page is written anew
+    (pages / 'nbs').mkdir(parents=True)
+    start = time.perf_counter()
+    architecture_diagram(root / 'docs' / 'architecture.png')
+    shutil.copytree(root / 'docs', pages / 'docs')
+    readme = root / 'README.md'
+    (pages / 'index.md').write_text(
+        readme.read_text() if readme.is_file() else f'# {cfg.lib_name}\n'
+    )
+    nav = ['  - Home: index.md']
+
+    paths = sorted(
+        p for p in nbs.glob('*.ipynb') if not p.name.startswith('_') and p.stem != 'index'
+    )
+    jobs = [(p, pages / 'nbs' / p.name) for p in paths]
+    if execute:
+        _run_parallel(jobs, workers)
+    else:
+        for src, dst in jobs:
+            write_nb(to_mkdocs_notebook(read_notebook(src.absolute())), dst)
+    titles = [re.sub(r'^\d+[a-z]?_', '', p.stem).replace('_', ' ') for p in paths]
+    lib_nav = [f"    - {t}: nbs/{p.name}" for t, p in zip(titles, paths)]
+
+    results = root / 'reports' / 'results.md'
+    profile = profile or _results_profile(results) or 'full'
+    # the generated results, with the figures they show and players for the example sounds
+    if results.is_file():
+        (pages / 'reports').mkdir(exist_ok=True)
+        for png in (root / 'reports' / 'runs').glob('*/*.png'):
+            dst = pages / png.relative_to(root)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(png, dst)
+        run = _results_profile(results) or profile
+        listen = listen_section(
+            root / 'reports' / 'runs' / run,
+            pages / 'reports' / 'runs' / run / 'listen',
+            f'runs/{run}/listen',
+        )
+        text = results.read_text().replace(str(root) + '/', '')
+        (pages / 'reports' / 'results.md').write_text(text.rstrip() + '\n\n' + listen)
+        nav.append('  - Results: reports/results.md')
+
+    run_dir = root / 'reports' / 'runs' / profile
+    steps = [s for s in pipeline_steps() if (run_dir / f'{s}.ipynb').is_file()]
+    if steps:  # papermill executed these: they keep their outputs, less stderr
+        (pages / 'reports' / 'runs' / profile).mkdir(parents=True, exist_ok=True)
+        nav.append(f'  - Pipeline run ({profile}):')
+        for step in steps:
+            nb = read_nb(run_dir / f'{step}.ipynb')
+            for cell in nb.cells:
+                if cell.cell_type == 'code':
+                    cell['outputs'] = [o for o in cell.get('outputs', []) if not is_stderr(o)]
+            write_nb(nb, pages / 'reports' / 'runs' / profile / f'{step}.ipynb')
+            nav.append(f'    - {step}: reports/runs/{profile}/{step}.ipynb')
+    nav += ['  - Library:', *lib_nav]
+    docs = sorted((root / 'docs').glob('*.md'))
+    if docs:
+        nav.append('  - Project:')
+        nav += [f"    - {p.stem.replace('_', ' ').title()}: docs/{p.name}" for p in docs]
+
+    url = f'{cfg.git_url}/blob/{cfg.branch}'
+    for md in pages.rglob('*.md'):
+        page = md.relative_to(pages).as_posix()
+        md.write_text(
+            outside_links(
+                md.read_text(), page if page != 'index.md' else 'README.md', pages, root, url
+            )
+        )
+    for path in pages.rglob('*.ipynb'):
+        page_nb, page = read_nb(path), path.relative_to(pages).as_posix()
+        for cell in page_nb.cells:
+            if cell.cell_type == 'markdown':
+                cell['source'] = notebook_links(cell.source, page, pages, root, url)
+        write_nb(page_nb, path)
+    (pages / 'extra.css').write_text(_EXTRA_CSS)
+    (out / 'mkdocs.yml').write_text(
+        _MKDOCS_YML.format(
+            description=json.dumps(cfg.description),
+            site_dir=json.dumps(str(site)),
+            nav='\n'.join(nav),
+        )
+    )
+    shutil.rmtree(site, ignore_errors=True)
+    subprocess.run(
+        [sys.executable, '-m', 'mkdocs', 'build', '--quiet', '-f', str(out / 'mkdocs.yml')],
+        check=True,
+        env={**os.environ, 'NO_MKDOCS_2_WARNING': '1'},
+    )
+    stamp = dict(
+        executed=execute, profile=profile, steps=steps, seconds=round(time.perf_counter() - start)
+    )
+    (site / _STAMP).write_text(json.dumps(stamp, indent=1))
+    print(f"docs: site written to {site}/index.html in {stamp['seconds']} s", flush=True)
     return site
+
+# %% ../nbs/90_docs.ipynb #7c3e9a1f
+def docs_main(
+    execute: str = '1',  # '0' builds with the outputs saved in the notebooks (`make docs DOCS_EXECUTE=0`)
+    profile: str = '',  # the pipeline run shown; '' for the one `reports/results.md` reports
+):
+    "`make docs`: build the site, then end the process at once with the build's status."
+    import traceback
+
+    try:
+        build_docs(execute=execute.strip() not in ('0', '', 'false', 'no'), profile=profile or None)
+        rc = 0
+    except BaseException:
+        traceback.print_exc()
+        rc = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(rc)  # a native thread some imports start would block a normal interpreter exit
 
 # %% ../nbs/90_docs.ipynb #48ac8e19
 _INCLUDE = re.compile(r'<!-- key results: (\S+) -->')
 
-def key_results_section(path:str|Path): # a results file written by `results.write_results`
+
+def key_results_section(path: str | Path):  # a results file written by `results.write_results`
     "The 'Key results' section of a results file, or a note that there are none yet."
     path = Path(path)
-    if not path.is_file(): return f"_No results yet: `make reproduce` writes `{path}`._"
+    if not path.is_file():
+        return f"_No results yet: `make reproduce` writes `{path}`._"
     text = path.read_text()
     head = text.split('## Key results', 1)[0]
     body = text.split('## Key results', 1)[-1].split('\n## ', 1)[0].strip()
     first = head.strip().splitlines()[2] if len(head.strip().splitlines()) > 2 else ''
     return f"{first}\n\n{body}\n\nAll tables and figures: [`{path.as_posix()}`]({path.as_posix()})."
 
-def readme_text(index:str|Path='nbs/index.ipynb', # the notebook the README comes from
-                root:str|Path='.'): # repository root, where included files are found
+
+def readme_text(
+    index: str | Path = 'nbs/index.ipynb',  # the notebook the README comes from
+    root: str | Path = '.',  # repository root, where included files are found
+):
     "README markdown made from the index notebook, with the latest key results filled in."
     parts = []
     for cell in read_nb(index).cells:
         src = cell.source.strip()
-        if cell.cell_type == 'markdown': parts.append(_INCLUDE.sub(lambda m: key_results_section(Path(root)/m.group(1)).replace(str(Path(root)) + '/', ''), src))
+        if cell.cell_type == 'markdown':
+            parts.append(
+                _INCLUDE.sub(
+                    lambda m: key_results_section(Path(root) / m.group(1)).replace(
+                        str(Path(root)) + '/', ''
+                    ),
+                    src,
+                )
+            )
         elif cell.cell_type == 'code' and src and not re.search(r'^#\|\s*hide', src, re.MULTILINE):
             parts.append(f"```python\n{_DIRECTIVE.sub('', src).strip()}\n```")
-    return '<!-- generated from nbs/index.ipynb by `make readme`: edit the notebook, not this file -->\n\n' + '\n\n'.join(parts) + '\n'
+    return (
+        '<!-- generated from nbs/index.ipynb by `make readme`: edit the notebook, not this file -->\n\n'
+        + '\n\n'.join(parts)
+        + '\n'
+    )
 
-def write_readme(index:str|Path='nbs/index.ipynb', # the notebook the README comes from
-                 out:str|Path='README.md'): # the README to write
+
+def write_readme(
+    index: str | Path = 'nbs/index.ipynb',  # the notebook the README comes from
+    out: str | Path = 'README.md',  # the README to write
+):
     "Regenerate `README.md` from the index notebook."
-    with atomic_write(out, 'w') as f: f.write(readme_text(index, Path(out).parent))
+    with atomic_write(out, 'w') as f:
+        f.write(readme_text(index, Path(out).parent))

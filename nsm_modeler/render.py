@@ -42,9 +42,8 @@ class RenderConfig:
     velocities: tuple[int, ...] = (100,)  # MIDI velocities (1-127); the first is the default
     block_size: int = 512  # samples per processing block
     n_workers: int = 2  # render server processes, i.e. clips rendered at once
-    timeout_s: float = (
-        10.0  # a clip still rendering after this long is killed and recorded as failed
-    )
+    # a clip still rendering after this long is killed and recorded as failed
+    timeout_s: float = 10.0
     plugin_path: str = AMSYNTH_VST  # amsynth's VST2 plugin
 
     def __post_init__(self):
@@ -87,9 +86,8 @@ class RenderJob:
     params_norm: np.ndarray  # normalised parameter vector, shape [41]
     note: int | None = None  # MIDI note; None takes `RenderConfig.notes[0]`
     velocity: int | None = None  # MIDI velocity; None takes `RenderConfig.velocities[0]`
-    fault: str | None = (
-        None  # TEST HOOK ONLY: 'abort' makes the render child crash, 'hang' makes it hang
-    )
+    # TEST HOOK ONLY: 'abort' makes the render child crash, 'hang' makes it hang
+    fault: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from .core import ConfigError, NsmError
 from .params import AMSYNTH_PARAMS, CONTINUOUS_INDEX, DISCRETE_INDEX, param, snap
 from .render import RenderJob
-from .descriptors import DESCRIPTORS, DESCRIPTOR_NAMES, describe, working_values
+from .descriptors import DESCRIPTORS, DESCRIPTOR_NAMES, WORDS, describe, working_values
 from nsm_modeler.recommender import (
     N_CHOICES,
     ParameterRecommender,
@@ -23,7 +23,7 @@ from nsm_modeler.recommender import (
 )
 
 # %% auto #0
-__all__ = ['WORDS', 'ONE_KNOB', 'SuggestConfig', 'parse_request', 'changes', 'judge', 'param_change', 'predicted_effects',
+__all__ = ['ONE_KNOB', 'SuggestConfig', 'parse_request', 'changes', 'judge', 'param_change', 'predicted_effects',
            'single_changes', 'usefulness', 'knob_effects', 'latent_candidates', 'knob_candidates', 'along',
            'Suggestion', 'adjustments', 'renders', 'check_request', 'search', 'suggest', 'suggest_toward', 'morph',
            'plot_morph', 'evaluate_suggestions', 'suggestion_table', 'reconstruction_scores', 'score_recommender']
@@ -71,14 +71,6 @@ class SuggestConfig:
             raise ConfigError(
                 f"SuggestConfig needs 0 < amount <= max_amount, tolerance > 0, positive scales and knob_steps, steps >= 1; got {self}"
             )
-
-
-WORDS = {
-    w: (d.name, sign)
-    for d in DESCRIPTORS.values()
-    if d.name != 'vibrato'
-    for w, sign in zip(d.words, (-1, 1))
-}  # 'brighter' -> ('brightness', +1)
 
 
 def _amount(value, name: str, config: SuggestConfig) -> float:

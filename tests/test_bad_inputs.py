@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import nsm, error_line
+from conftest import nsm, nsm_many, error_line
 from nsm_modeler.presets import FxProgram, write_fxp, AMSYNTH_ID, encode_amsynth_chunk, AmsynthPreset
 from nsm_modeler.params import default_values
 
@@ -32,9 +32,9 @@ def bad_fxp_files(tmp_path, good):
 def test_bad_fxp(tmp_path, factory_preset, command):
     out = tmp_path / 'out.wav'
     out.write_bytes(b'precious')
-    for name, expected in bad_fxp_files(tmp_path, factory_preset).items():
-        args = ('render', tmp_path / name, '-o', out, '-q') if command == 'render' else ('info', tmp_path / name)
-        status, stdout, stderr = nsm(*args)
+    bad = bad_fxp_files(tmp_path, factory_preset)
+    argvs = [('render', tmp_path / name, '-o', out, '-q') if command == 'render' else ('info', tmp_path / name) for name in bad]
+    for (name, expected), (status, stdout, stderr) in zip(bad.items(), nsm_many(*argvs)):
         assert status == 1, (name, stdout, stderr)
         line = error_line(stderr)
         assert name in line and expected in line, line
@@ -62,8 +62,8 @@ def bad_wav_files(tmp_path):
 
 
 def test_bad_wav(tmp_path):
-    for name, expected in bad_wav_files(tmp_path).items():
-        status, stdout, stderr = nsm('info', tmp_path / name)
+    bad = bad_wav_files(tmp_path)
+    for (name, expected), (status, stdout, stderr) in zip(bad.items(), nsm_many(*[('info', tmp_path / name) for name in bad])):
         assert status == 1, (name, stdout, stderr)
         line = error_line(stderr)
         assert name in line and expected in line, line

@@ -2,13 +2,13 @@
 import subprocess
 import numpy as np
 import soundfile as sf
-from conftest import nsm, ROOT
+from conftest import nsm, nsm_many, ROOT
 
 
 def test_render_is_deterministic_across_processes(tmp_path, factory_preset):
     "Two separate `nsm render` processes give bit-identical audio; other notes give other audio."
-    for name, note in (('a', 60), ('b', 60), ('c', 48)):
-        status, stdout, stderr = nsm('render', factory_preset, '-o', tmp_path / f'{name}.wav', '--note', note, '-q')
+    for status, stdout, stderr in nsm_many(*[('render', factory_preset, '-o', tmp_path / f'{name}.wav', '--note', note, '-q')
+                                             for name, note in (('a', 60), ('b', 60), ('c', 48))]):
         assert status == 0, stderr
     a, b, c = (sf.read(tmp_path / f'{n}.wav', dtype='float32')[0] for n in 'abc')
     assert a.shape == (176400,) and np.abs(a).max() > 1e-3

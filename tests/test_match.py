@@ -1,19 +1,9 @@
-"""`nsm train --model matcher`, `nsm index build` and `nsm match` end to end on a tiny tone matcher trained here; bad inputs fail cleanly."""
+"""`nsm train --model matcher`, `nsm index build` and `nsm match` end to end on the tiny tone matcher (`tiny_matcher`, trained once per session in conftest); bad inputs fail cleanly."""
 from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import nsm, error_line, train_tiny
-
-
-@pytest.fixture(scope='module')
-def tiny_matcher(tiny_data):
-    "A tone matcher trained on the tiny dataset for two epochs by `nsm train --model matcher`."
-    d = tiny_data
-    out = train_tiny(d, 'matcher', '[matcher.net]\nchannels = [8, 16]\nhidden = 32\nembedding = 16\n'
-                                   '[matcher.trainer]\nmax_epochs = 2\nbatch_size = 8\ndevice = "cpu"\n', 'matcher')
-    assert '2 epochs' in out and 'validation top-1' in out, out
-    return d / 'matcher'
+from conftest import nsm, nsm_many, error_line
 
 
 @pytest.fixture(scope='module')
@@ -62,15 +52,14 @@ def test_rebuild_reembeds_only_changed_presets(index, library, tiny_matcher):
     assert status == 0 and '1 embedded, 5 unchanged' in out, (out, err)
 
 
-def test_bad_inputs_fail_in_one_line(index, library, tiny_matcher, tiny_data, tmp_path):
+def test_bad_inputs_fail_in_one_line(index, library, tiny_matcher, tiny_data, other_matcher, tmp_path):
     (tmp_path / 'empty').mkdir()
     (tmp_path / 'text.wav').write_text('not audio')
     sf.write(tmp_path / 'ok.wav', np.sin(np.arange(44100) * 0.05).astype(np.float32) * 0.3, 44100)
     (tmp_path / 'before.wav').write_bytes(b'keep me')
     other = tiny_data / 'matcher2'                      # the same training with another seed: another matcher
-    (tiny_data / 'matcher_seed1.toml').write_text((tiny_data / 'matcher.toml').read_text() + 'seed = 1\n')   # appended to [matcher.trainer]
-    status, out, err = nsm('train', '--model', 'matcher', '--config', tiny_data / 'matcher_seed1.toml', '--data-config', tiny_data / 'data.toml',
-                           '--out', other, '--fresh', '-q', cwd=tiny_data)
+    assert (tiny_data / 'matcher_seed1.toml').read_text() == (tiny_data / 'matcher.toml').read_text() + 'seed = 1\n'   # appended to [matcher.trainer]
+    status, out, err = other_matcher                    # `nsm train --model matcher --config matcher_seed1.toml --out matcher2 --fresh`, run in conftest
     assert status == 0, err
     cases = [(('match', tmp_path / 'ok.wav', '--index', tmp_path / 'no-index'), 'no preset index here'),
              (('index', 'build', '--presets', tmp_path / 'empty', '--matcher', tiny_matcher, '-o', tmp_path / 'i2'), 'no .fxp presets in this folder'),
@@ -80,17 +69,15 @@ def test_bad_inputs_fail_in_one_line(index, library, tiny_matcher, tiny_data, tm
              (('match', tmp_path / 'ok.wav', '--index', index, '-k', 0), '-k 0'),
              (('match', tmp_path / 'ok.wav', '--index', index, '--render', tmp_path / 'top.mp3'), 'must be a .wav'),
              (('match', tmp_path / 'ok.wav', '--index', index, '--matcher', other), 'not by the loaded one')]
-    for argv, expected in cases:
-        status, out, err = nsm(*argv)
+    for (argv, expected), (status, out, err) in zip(cases, nsm_many(*(argv for argv, _ in cases))):
         assert status == 1 and expected in error_line(err), (argv, err)
     assert (tmp_path / 'before.wav').read_bytes() == b'keep me' and not (tmp_path / 'i2').exists()
 
 
-def test_training_is_reproducible(tiny_matcher, tiny_data):
+def test_training_is_reproducible(tiny_matcher, tiny_data, matcher_again):
     "The same training, from scratch in a fresh process, gives the same weights (the model id is a hash of model.pt)."
     from nsm_modeler.core import sha256_file
     again = tiny_data / 'matcher_again'
-    status, out, err = nsm('train', '--model', 'matcher', '--config', tiny_data / 'matcher.toml', '--data-config', tiny_data / 'data.toml',
-                           '--out', again, '--fresh', '-q', cwd=tiny_data)
+    status, out, err = matcher_again                    # `nsm train --model matcher --config matcher.toml --out matcher_again --fresh`, run in conftest
     assert status == 0, err
     assert sha256_file(again / 'model.pt') == sha256_file(tiny_matcher / 'model.pt')

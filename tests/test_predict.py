@@ -1,20 +1,10 @@
-"""`nsm train` and `nsm predict` end to end on a tiny model trained here: a user's sound becomes an `.fxp`; bad inputs fail cleanly."""
+"""`nsm train` and `nsm predict` end to end on the tiny predictor (`tiny_model`, trained once per session in conftest): a user's sound becomes an `.fxp`; bad inputs fail cleanly."""
 import subprocess, sys
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import nsm, error_line, train_tiny, ROOT
-
-
-@pytest.fixture(scope='module')
-def tiny_model(tiny_data):
-    "A predictor trained on the tiny dataset for two epochs by `nsm train`."
-    d = tiny_data
-    out = train_tiny(d, 'predictor', '[predictor.net]\nchannels = [8, 16]\nlstm_hidden = 32\nlatent = 32\n'
-                                     '[predictor.trainer]\nmax_epochs = 2\nbatch_size = 8\ndevice = "cpu"\n', 'model')
-    assert '2 epochs' in out and 'validation parameter MAE' in out, out
-    return d
+from conftest import nsm, nsm_many, error_line, ROOT
 
 
 @pytest.fixture(scope='module')
@@ -77,9 +67,8 @@ def test_predict_bad_inputs(tiny_model, sound):
              ((d / 'missing.wav',), 'missing.wav: file not found'),
              ((sound, '--model', d / 'no-model'), 'no-model: no such model directory'),
              ((sound, '--model', d / 'other'), 'made for another amsynth parameter spec')]
-    for args, expected in cases:
-        model = () if '--model' in args else ('--model', d / 'model')
-        status, stdout, stderr = nsm('predict', *args, '-o', out, *model, '-q')
+    argvs = [('predict', *args, '-o', out, *(() if '--model' in args else ('--model', d / 'model')), '-q') for args, _ in cases]
+    for (args, expected), (status, stdout, stderr) in zip(cases, nsm_many(*argvs)):
         assert status == 1, (args, stdout, stderr)
         assert expected in error_line(stderr), (expected, stderr)
     status, _, stderr = nsm('predict', sound, '-o', d / 'preset.txt', '--model', d / 'model')

@@ -1,22 +1,9 @@
-"""`nsm train --model recommender`, `nsm suggest` and `nsm morph` end to end on a tiny recommender trained here; bad inputs fail cleanly."""
+"""`nsm train --model recommender`, `nsm suggest` and `nsm morph` end to end on the tiny recommender (`tiny_recommender`, trained once per session in conftest); bad inputs fail cleanly."""
 from pathlib import Path
 import numpy as np
-import pytest
 import soundfile as sf
-from conftest import nsm, error_line, train_tiny
+from conftest import nsm, nsm_many, error_line
 from test_bad_inputs import bad_fxp_files
-
-
-@pytest.fixture(scope='module')
-def tiny_recommender(tiny_data):
-    "A recommender trained on the tiny dataset's presets for a few epochs by `nsm train --model recommender`."
-    d = tiny_data
-    out = train_tiny(d, 'recommender', '[recommender.net]\nlatent = 4\nhidden = [32, 32]\n'
-                                       '[recommender.trainer]\nmax_epochs = 6\nbatch_size = 8\nsources = ["human"]\naugment_p = 0.0\ndevice = "cpu"\n',
-                     'recommender')
-    assert '6 epochs' in out and 'validation round trip: parameter MAE' in out, out
-    assert (d / 'recommender' / 'descriptors.parquet').is_file()
-    return d / 'recommender'
 
 
 def test_suggest_on_an_imported_preset(tiny_recommender, factory_preset, tmp_path):
@@ -56,17 +43,18 @@ def test_bad_suggest_inputs(tiny_recommender, factory_preset, tmp_path):
     out = tmp_path / 'out.fxp'
     out.write_bytes(b'precious')
     bad = bad_fxp_files(tmp_path, factory_preset)        # every bad file is tested on `nsm render` and `nsm info`: the same reader
-    for name, expected in ((n, bad[n]) for n in ('truncated.fxp', 'plugin.fxp', 'range.fxp')):
-        for args in (('suggest', tmp_path / name, '--brighter', '-o', out), ('morph', tmp_path / name, factory_preset, '-o', tmp_path / 'walk')):
-            status, stdout, stderr = nsm(*args, '--recommender', tiny_recommender)
-            assert status == 1, (args, stdout, stderr)
-            line = error_line(stderr)
-            assert name in line and expected in line, line
+    files = [(name, args, bad[name]) for name in ('truncated.fxp', 'plugin.fxp', 'range.fxp')
+             for args in (('suggest', tmp_path / name, '--brighter', '-o', out), ('morph', tmp_path / name, factory_preset, '-o', tmp_path / 'walk'))]
     cases = [(('--warmer', '0.3'), "unknown descriptor 'warmer'"), (('--attack', 'quicker'), "say 'faster', 'slower'"),
              (('--brighter', '9'), 'impossible request'), ((), 'not both or neither'),
              (('--brighter', '--target', tmp_path / 'none.wav'), 'not both or neither')]
-    for extra, expected in cases:
-        status, stdout, stderr = nsm('suggest', factory_preset, *extra, '-o', out, '--recommender', tiny_recommender)
+    results = nsm_many(*[(*args, '--recommender', tiny_recommender) for _, args, _ in files],
+                       *[('suggest', factory_preset, *extra, '-o', out, '--recommender', tiny_recommender) for extra, _ in cases])
+    for (name, args, expected), (status, stdout, stderr) in zip(files, results[:len(files)]):
+        assert status == 1, (args, stdout, stderr)
+        line = error_line(stderr)
+        assert name in line and expected in line, line
+    for (extra, expected), (status, stdout, stderr) in zip(cases, results[len(files):]):
         assert status == 1 and expected in error_line(stderr), (extra, stderr)
     assert out.read_bytes() == b'precious' and not list(tmp_path.glob('.out.fxp*'))
     assert nsm('morph', factory_preset, factory_preset, '--steps', '1', '-o', tmp_path / 'w', '--recommender', tiny_recommender)[0] == 1

@@ -1,21 +1,6 @@
-"""`nsm train --model wtsv2` and `--model ddsp` end to end on the tiny dataset, then the evaluate step's scoring of the two beside the nearest preset."""
+"""`nsm train --model wtsv2` and `--model ddsp` end to end on the tiny dataset (`tiny_synths`, trained once per session in conftest), then the evaluate step's scoring of the two beside the nearest preset."""
 import numpy as np
-import pytest
-from conftest import nsm, error_line, train_tiny
-
-TINY = ('[wtsv2.net]\nhidden_size = 16\n[wtsv2.clips]\nn_train = 8\nn_val = 2\nnote = 60\n'
-        '[wtsv2.trainer]\nmax_epochs = 2\nbatch_size = 4\nsources = ["human"]\naugment_p = 0.0\ndevice = "cpu"\n')
-
-
-@pytest.fixture(scope='module')
-def tiny_synths(tiny_data):
-    "WTSv2 and the DDSP baseline trained for two epochs on 8 tiny-dataset presets at C4, by the CLI."
-    d = tiny_data
-    for model in ('wtsv2', 'ddsp'):
-        out = train_tiny(d, model, TINY, model)
-        assert '2 epochs' in out and 'validation MR-STFT' in out, out
-    assert (d / 'synth_clips' / 'train.npz').is_file()      # rendered once, shared by both models
-    return d
+from conftest import nsm, error_line
 
 
 def test_score_synths_beside_the_nearest_preset(tiny_synths):
