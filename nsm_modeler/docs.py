@@ -5,6 +5,7 @@
 # %% ../nbs/90_docs.ipynb #25208bb4
 from __future__ import annotations
 import ast, json, os, re, shutil, subprocess, sys, time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from execnb.nbio import read_nb, write_nb, mk_cell
 from execnb.shell import CaptureShell
@@ -438,28 +439,22 @@ def _run_parallel(
         'except BaseException:\n    traceback.print_exc(); rc = 1\n'
         'sys.stdout.flush(); sys.stderr.flush(); os._exit(rc)'
     )  # os._exit: a native thread some notebooks start would block a normal interpreter exit
-    pending, running, failed = list(jobs), [], []
-    while pending or running:
-        while pending and len(running) < workers:
-            src, dst = pending.pop(0)
-            print(f"docs: executing {src}", flush=True)
-            log = open(f'{dst}.log', 'w+')
-            proc = subprocess.Popen(
-                [sys.executable, '-c', code, str(src), str(dst)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-            running.append((proc, src, log, time.perf_counter()))
-        time.sleep(0.2)
-        for job in [j for j in running if j[0].poll() is not None]:
-            proc, src, log, start = job
-            running.remove(job)
-            log.seek(0)
-            if proc.returncode:
-                failed.append(f"{src}:\n{log.read()[-3000:]}")
-            print(f"docs: {src} done in {time.perf_counter() - start:.0f} s", flush=True)
-            log.close()
-            os.remove(log.name)
+
+    def run(job):
+        src, dst = job
+        print(f"docs: executing {src}", flush=True)
+        start = time.perf_counter()
+        p = subprocess.run(
+            [sys.executable, '-c', code, str(src), str(dst)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        print(f"docs: {src} done in {time.perf_counter() - start:.0f} s", flush=True)
+        return f"{src}:\n{p.stdout[-3000:]}" if p.returncode else None
+
+    with ThreadPoolExecutor(workers) as pool:
+        failed = [f for f in pool.map(run, jobs) if f]
     if failed:
         raise RuntimeError('docs: a notebook failed to execute: ' + failed[0])
 

@@ -182,7 +182,7 @@ def run_training(
     _say_trained('recommender', rec)
     synths = {
         folder: _say_trained(
-            folder,
+            'differentiable synthesizer',
             train_synth(
                 profile.training_config,
                 profile.data_config,
