@@ -6,7 +6,7 @@ PROFILE ?= full
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-.PHONY: install data test test-slow bench docs reproduce export readme
+.PHONY: install data test test-slow bench fuzz docs reproduce export readme
 
 install: $(VENV_STAMP) /usr/lib/vst/amsynth_vst.so /usr/bin/chromedriver
 
@@ -42,6 +42,13 @@ test-slow: install
 
 bench: install
 	$(PY) -c 'from nsm_modeler.bench import run_benchmarks; run_benchmarks()'
+
+# Coverage-guided fuzzing (atheris) of every reader of outside bytes (nsm_modeler.fuzz.reader_table), seeded from real
+# files: FUZZ_RUNS inputs per reader, two readers at a time, each in its own process. Writes reports/fuzz.md and keeps
+# any failing input in reports/fuzz/; fails if an input raised anything but NsmError or crashed a reader.
+FUZZ_RUNS ?= 100000
+fuzz: install
+	$(PY) -c 'from nsm_modeler.fuzz import fuzz_main; fuzz_main($(FUZZ_RUNS))'
 
 # The docs site in _site/ (open _site/index.html): the README, the notebooks executed (two at a time; DOCS_EXECUTE=0 shows
 # the outputs saved in them instead, in about a minute), reports/results.md, the pipeline run's executed notebooks

@@ -365,15 +365,17 @@ def run_benchmarks(
     training_presets: int = 256,  # presets of the training benchmark (0: skip it)
 ):
     "Measure rendering, features, both models and training, gather dataset builds, and write them with the environment as JSON."
+    from nsm_modeler.training import WEIGHTS_FILE
+
     model_dir, matcher_dir, index_dir = Path(model_dir), Path(matcher_dir), Path(index_dir)
     predictor = (
         predictor_benchmark(model_dir)
-        if (model_dir / 'model.pt').is_file()
+        if (model_dir / WEIGHTS_FILE).is_file()
         else dict(skipped=f"no model in {model_dir}: run `make reproduce` (or `nsm train`) first")
     )
     matcher = (
         matcher_benchmark(matcher_dir, index_dir)
-        if (matcher_dir / 'model.pt').is_file() and (index_dir / 'index.json').is_file()
+        if (matcher_dir / WEIGHTS_FILE).is_file() and (index_dir / 'index.json').is_file()
         else dict(
             skipped=f"no tone matcher in {matcher_dir} or no index in {index_dir}: run `make reproduce` first"
         )

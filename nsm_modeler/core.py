@@ -53,9 +53,13 @@ def atomic_write(
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if (
+            isinstance(e, OSError) and e.filename is None
+        ):  # a full disk names the file it could not write
+            e.filename = str(path)
         raise
 
 # %% ../nbs/00_core.ipynb #116d83a4

@@ -323,6 +323,9 @@ class DataGenerator:
                 f"{self.out} holds a build with another config or preset library; remove it or set another out_dir"
             )
         (self.out / 'shards').mkdir(parents=True, exist_ok=True)
+        # the temporary files of writes cut short (SIGKILL, power loss): never renamed into place
+        for stale in self.out.rglob('.*.tmp'):
+            stale.unlink()
         with atomic_write(stamp, 'w') as f:
             f.write(fp + '\n')
         with atomic_write(self.out / 'config.json', 'w') as f:
@@ -370,7 +373,11 @@ class DataGenerator:
             self._clear()
         elif (done := self.finished(fingerprint, shard_paths)) is not None:
             return dict(
-                done, build_s=round(time.perf_counter() - start, 1), shards_built=0, reused=True
+                done,
+                build_s=round(time.perf_counter() - start, 1),
+                shards_built=0,
+                shards_reused=n_shards,
+                reused=True,
             )
         self._claim_out_dir(fingerprint)
         todo = [i for i, p in enumerate(shard_paths) if not p.is_file()]
@@ -387,7 +394,7 @@ class DataGenerator:
         summary, clips = self._store(clips, shard_paths)
         summary['fingerprint'] = fingerprint
         summary['build_s'] = round(time.perf_counter() - start, 1)
-        summary['shards_built'] = len(todo)
+        summary['shards_built'], summary['shards_reused'] = len(todo), n_shards - len(todo)
         # wall time of every call that built shards, summed over resumed runs: the cost of the whole build
         previous = (
             json.loads((self.out / 'build.json').read_text())
@@ -460,15 +467,18 @@ def build_note(
     summary: dict,  # from `DataGenerator.process_batch`
     out_dir: str | Path,  # the dataset's folder
 ) -> str:
-    "One line about a build: reused (and when it was built) or what was built."
+    "One line about a build: reused (and when it was built) or what was built, and what a resumed build reused."
     if summary.get('reused'):
         return (
             f"dataset reused: {out_dir} (built {summary.get('built_at', '?')}, {summary['n_kept']:,} clips); "
             "--force rebuilds"
         )
+    shards = lambda n: f"{n} shard{'s' * (n != 1)}"
+    kept = summary.get('shards_reused', 0)
     return (
         f"dataset built: {out_dir} ({summary['n_kept']:,} clips kept, {summary['n_rejected']:,} rejected; "
-        f"{summary['shards_built']} shards rendered in {summary['build_s']:.0f} s)"
+        + (f"resumed: {shards(kept)} already on disk reused, " if kept else '')
+        + f"{shards(summary['shards_built'])} rendered in {summary['build_s']:.0f} s)"
     )
 
 # %% ../nbs/05_dataset.ipynb #93962c0a

@@ -13,8 +13,9 @@ import soundfile as sf
 from .core import AudioError, ConfigError
 
 # %% auto #0
-__all__ = ['USER_MIN_SAMPLE_RATE', 'SILENCE_DBFS', 'FEATURE_CHUNK', 'FeatureConfig', 'for_user_audio', 'validate_audio',
-           'load_audio', 'extract_features', 'extract_log_mel', 'hz_to_midi', 'detect_midi_note', 'feature_benchmark']
+__all__ = ['USER_MIN_SAMPLE_RATE', 'SILENCE_DBFS', 'MAX_INPUT_PEAK', 'FEATURE_CHUNK', 'FeatureConfig', 'for_user_audio',
+           'validate_audio', 'load_audio', 'extract_features', 'extract_log_mel', 'hz_to_midi', 'detect_midi_note',
+           'feature_benchmark']
 
 # %% ../nbs/04_features.ipynb #f428e589
 @dataclasses.dataclass(frozen=True)
@@ -147,6 +148,11 @@ def validate_audio(
             )
 
 # %% ../nbs/04_features.ipynb #206a0237
+# The largest sample magnitude accepted: 24 dB over full scale. Float files may exceed [-1, 1] a little; far beyond,
+# they are not audio scaled to full scale, and from about 1e18 the STFT power overflows float32 (infinite features).
+MAX_INPUT_PEAK = 16.0
+
+
 def load_audio(
     path: str | Path,  # an audio file soundfile can read
     config: FeatureConfig,  # sample rate, clip length and input limits
@@ -182,6 +188,12 @@ def load_audio(
         warnings.warn(f"{path}: stereo file mixed to mono (mean of both channels)", stacklevel=2)
     audio = audio.mean(axis=1)
     validate_audio(audio, str(path))
+    peak = float(np.abs(audio).max())
+    if peak > MAX_INPUT_PEAK:
+        raise AudioError(
+            f"{path}: samples reach {peak:.3g}, {20 * np.log10(peak):.0f} dB over full scale; "
+            f"audio must hold samples in [-1, 1] (at most {MAX_INPUT_PEAK:g} is accepted)"
+        )
     if info.samplerate < 2 * config.mel_fmax_hz:
         warnings.warn(
             f"{path}: {info.samplerate} Hz resampled to {config.sample_rate} Hz; it holds nothing above "

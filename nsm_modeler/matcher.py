@@ -4,7 +4,7 @@
 
 # %% ../nbs/09a_matcher.ipynb #129fdc7e
 from __future__ import annotations
-import dataclasses, json
+import dataclasses
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -14,16 +14,12 @@ import torch.nn.functional as F
 from nsm_modeler.core import (
     ConfigError,
     NsmError,
-    atomic_write,
-    from_dict,
-    pick_device,
-    sha256_file,
-    to_dict,
     torch_threads,
 )
-from .features import FeatureConfig, extract_log_mel
+from .features import extract_log_mel
 from .dataset import DatasetSplit
 from nsm_modeler.training import (
+    TrainedModel,
     ClipDataset,
     NsmModule,
     SplitDataModule,
@@ -32,10 +28,7 @@ from nsm_modeler.training import (
     load_section,
     log_artifacts,
     provenance,
-    report_card,
     setup_training,
-    update_card,
-    _same_training,
 )
 
 # %% auto #0
@@ -345,27 +338,10 @@ class MatcherModule(NsmModule):
         )
 
 # %% ../nbs/09a_matcher.ipynb #0774c85b
-class ToneMatcher:
+class ToneMatcher(TrainedModel):
     "The Siamese tone matcher: train, embed sounds, rank a pool of presets by similarity."
 
-    def __init__(
-        self,
-        config: MatcherConfig = MatcherConfig(),  # sizes, loss and training
-        out_dir: str | Path = 'models/matcher',  # checkpoints (and, by `save`, the model) go here
-        feature_config: FeatureConfig = FeatureConfig(),  # the log-mel it is trained on
-        dataset_fingerprint: str = '',  # the training data's fingerprint, recorded in checkpoints
-        device: str | None = None,  # inference device; None: the best present
-        progress: bool = True,  # tqdm bars while training
-        # keyword arguments of `training.fit`: tracking_uri, parent_run_id, tensorboard_dir, run_name
-        tracking: dict | None = None,
-    ):
-        self.config, self.out_dir, self.feature_config = config, Path(out_dir), feature_config
-        self.dataset_fingerprint, self.progress, self.tracking = (
-            dataset_fingerprint,
-            progress,
-            dict(tracking or {}),
-        )
-        self.device, self.name = pick_device(device), config.name
+    config_class, kind, default_dir = MatcherConfig, 'tone matcher', 'models/matcher'
 
     def fit(
         self,
@@ -448,94 +424,11 @@ class ToneMatcher:
         )
         return sim.topk(k, dim=1).indices.numpy()
 
-    @property
-    def model_id(self) -> str:
-        "First 16 hex digits of the saved weights' sha256: what a preset index records (with `model_dir_`, where they are)."
-        if not hasattr(self, 'model_id_'):
-            raise NsmError(f"{self.name}: not saved or loaded yet, so it has no model id")
-        return self.model_id_
+    def build_network(self, extra: dict) -> SiameseEncoder:  # `extra_state()` as saved
+        return SiameseEncoder(self.config.net, extra['n_mels'])
 
-    def save(
-        self,
-        model_dir: str | Path | None = None,  # None: `out_dir`
-        card: dict | None = None,  # extra entries for card.json
-    ):
-        "Write `model.pt` and `card.json` into the model directory, each atomically."
-        model_dir = Path(model_dir or self.out_dir)
-        if not hasattr(self, 'net_'):
-            raise NsmError(f"{self.name}: nothing to save; call fit() first")
-        state = dict(
-            state_dict={k: v.cpu() for k, v in self.net_.state_dict().items()},
-            config=to_dict(self.config),
-            feature_config=to_dict(self.feature_config),
-            provenance=self.provenance_,
-            n_mels=self.net_.n_mels,
-        )
-        with atomic_write(model_dir / 'model.pt') as f:
-            torch.save(state, f)
-        self.model_id_, self.model_dir_ = sha256_file(model_dir / 'model.pt')[:16], model_dir
-        self.card_ = update_card(
-            model_dir,
-            dict(
-                name=self.name,
-                model_id=self.model_id_,
-                n_parameters=self.net_.n_parameters,
-                provenance=self.provenance_,
-                **({'training': report_card(self.report_)} if hasattr(self, 'report_') else {}),
-                **(card or {}),
-            ),
-        )
-        return model_dir
-
-    @classmethod
-    def load(
-        cls,
-        model_dir: str | Path,  # a directory written by `save`
-        device: str | None = None,  # None: the best present
-    ):
-        "A trained matcher from its model directory."
-        model_dir = Path(model_dir)
-        if not (model_dir / 'model.pt').is_file():
-            raise NsmError(
-                f"{model_dir}: no tone matcher here (model.pt missing); train one with `nsm train` or `make reproduce`"
-            )
-        try:
-            state = torch.load(model_dir / 'model.pt', map_location='cpu', weights_only=False)
-        except Exception as e:
-            raise NsmError(
-                f"{model_dir / 'model.pt'}: unreadable model file ({type(e).__name__}: {e})"
-            ) from None
-        if 'net' not in state.get('config', {}) or 'loss' not in state['config']:
-            raise NsmError(f"{model_dir}: not a tone matcher (its model.pt holds another model)")
-        config = from_dict(MatcherConfig, state['config'], str(model_dir / 'model.pt'))
-        m = cls(
-            config,
-            model_dir,
-            from_dict(FeatureConfig, state['feature_config'], str(model_dir / 'model.pt')),
-            state['provenance'].get('dataset_fingerprint', ''),
-            device,
-            progress=False,
-        )
-        net = SiameseEncoder(config.net, state['n_mels'])
-        net.load_state_dict(state['state_dict'])
-        m.net_, m.provenance_, m.model_id_, m.model_dir_ = (
-            net.to(m.device).eval(),
-            state['provenance'],
-            sha256_file(model_dir / 'model.pt')[:16],
-            model_dir,
-        )
-        m.card_ = (
-            json.loads((model_dir / 'card.json').read_text())
-            if (model_dir / 'card.json').is_file()
-            else {}
-        )
-        return m
-
-    def trained_like(self, other: ToneMatcher) -> bool:
-        "Whether `other` (a loaded model) was trained by the same model, config and dataset as this one would be."
-        return _same_training(
-            other.provenance_, provenance(self.name, self.config, self.dataset_fingerprint)
-        )
+    def extra_state(self) -> dict:
+        return {'n_mels': self.net_.n_mels}
 
 # %% ../nbs/09a_matcher.ipynb #40c55393
 def val_top1(

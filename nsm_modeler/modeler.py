@@ -360,11 +360,15 @@ class MatchedStart:
 
 # %% ../nbs/12_modeler.ipynb #a5c6bfee
 def read_preset(
-    preset: str | Path | np.ndarray,  # an amsynth `.fxp`, or normalised parameters [41]
+    preset: str
+    | Path
+    | np.ndarray,  # any amsynth preset file (read by content), or normalised parameters [41]
+    program: int | None = None,  # which preset of a file holding several (0-based)
 ) -> tuple[np.ndarray, str]:
-    "(normalised parameters [41], a name for messages); a bad file raises one line naming it."
+    "(normalised parameters [41], a name for messages); a bad file, or one holding several presets and no `program`, raises one line naming it."
     if isinstance(preset, (str, Path)):
-        return normalise(load_amsynth_fxp(preset).values).astype(np.float32), str(preset)
+        values = load_amsynth_fxp(preset, program).values
+        return normalise(values).astype(np.float32), str(preset)
     params = np.asarray(preset, np.float32)
     if (
         params.shape != (len(AMSYNTH_PARAMS),)
@@ -389,8 +393,9 @@ def recommender(self: SynthModeler) -> ParameterRecommender:
 @patch
 def suggest(
     self: SynthModeler,
-    preset: str | Path | np.ndarray,  # an amsynth `.fxp`, or normalised parameters [41]
+    preset: str | Path | np.ndarray,  # any amsynth preset file, or normalised parameters [41]
     *,
+    program: int | None = None,  # which preset of a file holding several (0-based)
     # move toward this sound's descriptors instead of named requests
     target_wav: str | Path | None = None,
     method: str = 'vae',  # 'vae' (the recommender) or 'one-knob' (the baseline)
@@ -398,7 +403,7 @@ def suggest(
     **asks,  # descriptor=amount|word or word=amount, e.g. brighter=0.3, attack='faster'
 ):
     "A checked `Suggestion`: ranked parameter changes toward the wanted timbre, rendered and measured."
-    params, source = read_preset(preset)
+    params, source = read_preset(preset, program)
     if (target_wav is None) == (not asks):
         raise NsmError(
             "ask for descriptor changes (e.g. brighter=0.3) or give target_wav, not both or neither"
@@ -417,7 +422,7 @@ def suggest(
 @patch
 def morph(
     self: SynthModeler,
-    a: str | Path | np.ndarray,  # the first preset (`.fxp` or normalised parameters)
+    a: str | Path | np.ndarray,  # the first preset (a preset file or normalised parameters)
     b: str | Path | np.ndarray,  # the last one
     steps: int = 5,  # presets in the walk, both ends included
 ) -> np.ndarray:

@@ -121,7 +121,9 @@ def install_model(
     for stale in (staging, old):
         shutil.rmtree(stale, ignore_errors=True)
     staging.mkdir(parents=True)
-    for name in ('model.pt', 'card.json'):
+    from nsm_modeler.training import MODEL_FILES
+
+    for name in MODEL_FILES:
         shutil.copy2(model_dir / name, staging / name)
     if target.exists():
         target.rename(old)
@@ -533,6 +535,7 @@ def run_evaluation(
     from nsm_modeler.recommender import ParameterRecommender, preset_rows
     from nsm_modeler.suggest import SuggestConfig, score_recommender
     from nsm_modeler.modeler import PRODUCTION_MODEL
+    from nsm_modeler.training import WEIGHTS_FILE
     from nsm_modeler.evaluate import (
         at_note,
         bank_held_out,
@@ -547,7 +550,7 @@ def run_evaluation(
     run_dir.mkdir(parents=True, exist_ok=True)
     data = DataConfig.load(profile.data_config)
     verify_checksums(data.out_dir)
-    if not (profile.model_dir / 'model.pt').is_file():
+    if not (profile.model_dir / WEIGHTS_FILE).is_file():
         raise NsmError(f"{profile.model_dir}: no trained predictor; run the train step first")
     predictor, matcher = (
         ParameterPredictor.load(profile.model_dir),

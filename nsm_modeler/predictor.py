@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_predictor.ipynb #f9b540da
 from __future__ import annotations
-import dataclasses, json
+import dataclasses
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -14,11 +14,6 @@ import torch.nn.functional as F
 from nsm_modeler.core import (
     ConfigError,
     NsmError,
-    PresetError,
-    atomic_write,
-    from_dict,
-    pick_device,
-    to_dict,
     torch_threads,
 )
 from nsm_modeler.params import (
@@ -28,14 +23,13 @@ from nsm_modeler.params import (
     GROUPS,
     N_PARAMS,
     param,
-    param_spec_hash,
     snap,
 )
-from .features import FeatureConfig
 from .dataset import DatasetSplit
 from nsm_modeler.training import (
     NsmModule,
     SplitDataModule,
+    TrainedModel,
     TrainerConfig,
     TrainingReport,
     fit,
@@ -43,9 +37,7 @@ from nsm_modeler.training import (
     log_artifacts,
     model_inputs,
     provenance,
-    report_card,
     setup_training,
-    update_card,
 )
 
 # %% auto #0
@@ -282,28 +274,10 @@ def input_stats(
     return x.mean(axis=(0, 1)), x.std(axis=(0, 1))
 
 # %% ../nbs/09_predictor.ipynb #d47d2ca5
-class ParameterPredictor:
+class ParameterPredictor(TrainedModel):
     "The CNN-BiLSTM parameter predictor as an `Estimator`: `fit` trains it on the shared stack, `predict` runs it in batches."
 
-    def __init__(
-        self,
-        config: PredictorConfig = PredictorConfig(),  # sizes, loss and training
-        # checkpoints (and, by `save`, the model) go here
-        out_dir: str | Path = 'models/cnn-bilstm',
-        feature_config: FeatureConfig = FeatureConfig(),  # the features it is trained on
-        dataset_fingerprint: str = '',  # the training data's fingerprint, recorded in checkpoints
-        device: str | None = None,  # inference device; None: the best present
-        progress: bool = True,  # tqdm bars while training
-        # keyword arguments of `training.fit`: tracking_uri, parent_run_id, tensorboard_dir, run_name
-        tracking: dict | None = None,
-    ):
-        self.config, self.out_dir, self.feature_config = config, Path(out_dir), feature_config
-        self.dataset_fingerprint, self.progress, self.tracking = (
-            dataset_fingerprint,
-            progress,
-            dict(tracking or {}),
-        )
-        self.device, self.name = pick_device(device), config.name
+    config_class, kind, default_dir = PredictorConfig, 'parameter predictor', 'models/cnn-bilstm'
 
     def fit(
         self,
@@ -359,90 +333,11 @@ class ParameterPredictor:
     def predict(self, split: DatasetSplit):  # clips to predict
         return self.predict_features(split.features)
 
-    def save(
-        self,
-        model_dir: str | Path | None = None,  # None: `out_dir`
-        card: dict | None = None,  # extra entries for card.json (merged over what is there)
-    ):
-        "Write `model.pt` and `card.json` into the model directory, each atomically."
-        model_dir = Path(model_dir or self.out_dir)
-        if not hasattr(self, 'net_'):
-            raise NsmError(f"{self.name}: nothing to save; call fit() first")
-        state = dict(
-            state_dict={k: v.cpu() for k, v in self.net_.state_dict().items()},
-            config=to_dict(self.config),
-            feature_config=to_dict(self.feature_config),
-            provenance=self.provenance_,
-            n_mels=int(self.net_.mel_mean.numel()),
-        )
-        with atomic_write(model_dir / 'model.pt') as f:
-            torch.save(state, f)
-        self.card_ = self.update_card(
-            model_dir,
-            dict(
-                name=self.name,
-                n_parameters=self.net_.n_parameters,
-                provenance=self.provenance_,
-                **({'training': report_card(self.report_)} if hasattr(self, 'report_') else {}),
-                **(card or {}),
-            ),
-        )
-        return model_dir
+    def build_network(self, extra: dict) -> CNNBiLSTM:  # `extra_state()` as saved
+        return CNNBiLSTM(self.config.net, extra['n_mels'])
 
-    update_card = staticmethod(update_card)  # merge entries into a model directory's card.json
-
-    @classmethod
-    def load(
-        cls,
-        model_dir: str | Path,  # a directory written by `save`
-        device: str | None = None,  # None: the best present
-    ):
-        "A fitted predictor from its model directory."
-        model_dir = Path(model_dir)
-        if not model_dir.is_dir():
-            raise NsmError(
-                f"{model_dir}: no such model directory; train one with `nsm train` or `make reproduce`"
-            )
-        if not (model_dir / 'model.pt').is_file():
-            raise NsmError(f"{model_dir}: not a model directory (model.pt missing)")
-        try:
-            state = torch.load(model_dir / 'model.pt', map_location='cpu', weights_only=False)
-        except Exception as e:
-            raise NsmError(
-                f"{model_dir / 'model.pt'}: unreadable model file ({type(e).__name__}: {e})"
-            ) from None
-        spec = state.get('provenance', {}).get('param_spec_hash')
-        if spec != param_spec_hash():
-            raise PresetError(
-                f"{model_dir}: made for another amsynth parameter spec (hash {str(spec)[:12]}, this NSM has "
-                f"{param_spec_hash()[:12]}); retrain it with this version"
-            )
-        config = from_dict(PredictorConfig, state['config'], str(model_dir / 'model.pt'))
-        est = cls(
-            config,
-            model_dir,
-            from_dict(FeatureConfig, state['feature_config'], str(model_dir / 'model.pt')),
-            state['provenance'].get('dataset_fingerprint', ''),
-            device,
-            progress=False,
-        )
-        net = CNNBiLSTM(config.net, state['n_mels'])
-        net.load_state_dict(state['state_dict'])
-        est.net_, est.provenance_ = net.to(est.device).eval(), state['provenance']
-        est.card_ = (
-            json.loads((model_dir / 'card.json').read_text())
-            if (model_dir / 'card.json').is_file()
-            else {}
-        )
-        return est
-
-    def trained_like(self, other: ParameterPredictor) -> bool:
-        "Whether `other` (a loaded model) was trained by the same model, config, parameter spec and dataset as this one would be."
-        from nsm_modeler.training import _same_training
-
-        return _same_training(
-            other.provenance_, provenance(self.name, self.config, self.dataset_fingerprint)
-        )
+    def extra_state(self) -> dict:
+        return {'n_mels': int(self.net_.mel_mean.numel())}
 
 # %% ../nbs/09_predictor.ipynb #9838c868
 def train_predictor(

@@ -4,7 +4,7 @@
 
 # %% ../nbs/09c_recommender.ipynb #394b4516
 from __future__ import annotations
-import concurrent.futures, dataclasses, json
+import concurrent.futures, dataclasses
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -18,29 +18,25 @@ from nsm_modeler.core import (
     NsmError,
     atomic_write,
     from_dict,
-    pick_device,
-    sha256_file,
     to_dict,
     torch_threads,
 )
 from .params import AMSYNTH_PARAMS, CONTINUOUS_INDEX, DISCRETE_INDEX, N_PARAMS
-from .features import FeatureConfig
 from .render import RenderConfig, Renderer, RenderJob
 from .dataset import DatasetSplit
 from .descriptors import DESCRIPTOR_NAMES, describe, working_values
 from .predictor import target_choices
 from .evaluate import param_metrics
 from nsm_modeler.training import (
+    META_FILE,
+    TrainedModel,
     NsmModule,
     TrainerConfig,
     fit,
     load_section,
     log_artifacts,
     provenance,
-    report_card,
     setup_training,
-    update_card,
-    _same_training,
 )
 
 # %% auto #0
@@ -430,27 +426,14 @@ class RecommenderModule(NsmModule):
         )
 
 # %% ../nbs/09c_recommender.ipynb #f9ffbeea
-class ParameterRecommender:
+class ParameterRecommender(TrainedModel):
     "The preset VAE with its descriptor regressor: encode, decode, predict descriptors; train, save, load."
 
-    def __init__(
-        self,
-        config: RecommenderConfig = RecommenderConfig(),  # sizes, loss and training
-        # checkpoints, the descriptor cache and (by `save`) the model go here
-        out_dir: str | Path = 'models/recommender',
-        feature_config: FeatureConfig = FeatureConfig(),  # the dataset's features (kept for the record)
-        dataset_fingerprint: str = '',  # the training data's fingerprint, recorded in checkpoints
-        device: str | None = None,  # inference device; None: the best present
-        progress: bool = True,  # tqdm bars while training
-        tracking: dict | None = None,  # keyword arguments of `training.fit`
-    ):
-        self.config, self.out_dir, self.feature_config = config, Path(out_dir), feature_config
-        self.dataset_fingerprint, self.progress, self.tracking = (
-            dataset_fingerprint,
-            progress,
-            dict(tracking or {}),
-        )
-        self.device, self.name = pick_device(device), config.name
+    config_class, kind, default_dir = (
+        RecommenderConfig,
+        'parameter recommender',
+        'models/recommender',
+    )
 
     def fit(
         self,
@@ -521,89 +504,18 @@ class ParameterRecommender:
             .numpy()
         )
 
-    def save(
-        self,
-        model_dir: str | Path | None = None,  # None: `out_dir`
-        card: dict | None = None,  # extra entries for card.json
-    ):
-        "Write `model.pt` and `card.json` into the model directory, each atomically."
-        model_dir = Path(model_dir or self.out_dir)
-        self._check()
-        state = dict(
-            state_dict={k: v.cpu() for k, v in self.net_.state_dict().items()},
-            config=to_dict(self.config),
-            feature_config=to_dict(self.feature_config),
-            render=to_dict(self.render_),
-            scale=dataclasses.asdict(self.scale_),
-            provenance=self.provenance_,
-        )
-        model_dir.mkdir(parents=True, exist_ok=True)
-        with atomic_write(model_dir / 'model.pt') as f:
-            torch.save(state, f)
-        self.card_ = update_card(
-            model_dir,
-            dict(
-                name=self.name,
-                n_parameters=self.net_.n_parameters,
-                provenance=self.provenance_,
-                descriptor_scale=dataclasses.asdict(self.scale_),
-                **({'training': report_card(self.report_)} if hasattr(self, 'report_') else {}),
-                **(card or {}),
-            ),
-        )
-        return model_dir
+    def build_network(self, extra: dict) -> PresetVAE:  # `extra_state()` as saved
+        return PresetVAE(self.config.net)
 
-    @classmethod
-    def load(
-        cls,
-        model_dir: str | Path,  # a directory written by `save`
-        device: str | None = None,  # None: the best present
-    ):
-        "A trained recommender from its model directory."
-        model_dir = Path(model_dir)
-        if not (model_dir / 'model.pt').is_file():
-            raise NsmError(
-                f"{model_dir}: no parameter recommender here (model.pt missing); train one with `nsm train --model recommender` or `make reproduce`"
-            )
-        try:
-            state = torch.load(model_dir / 'model.pt', map_location='cpu', weights_only=False)
-        except Exception as e:
-            raise NsmError(
-                f"{model_dir / 'model.pt'}: unreadable model file ({type(e).__name__}: {e})"
-            ) from None
-        if 'scale' not in state or 'measure' not in state.get('config', {}):
-            raise NsmError(
-                f"{model_dir}: not a parameter recommender (its model.pt holds another model)"
-            )
-        source = str(model_dir / 'model.pt')
-        config = from_dict(RecommenderConfig, state['config'], source)
-        r = cls(
-            config,
-            model_dir,
-            from_dict(FeatureConfig, state['feature_config'], source),
-            state['provenance'].get('dataset_fingerprint', ''),
-            device,
-            progress=False,
-        )
-        net = PresetVAE(config.net)
-        net.load_state_dict(state['state_dict'])
-        r.net_, r.provenance_ = net.to(r.device).eval(), state['provenance']
-        r.scale_, r.render_ = (
-            DescriptorScale(**state['scale']),
-            from_dict(RenderConfig, state['render'], source),
-        )
-        r.card_ = (
-            json.loads((model_dir / 'card.json').read_text())
-            if (model_dir / 'card.json').is_file()
-            else {}
-        )
-        return r
+    def extra_state(self) -> dict:
+        return {'scale': dataclasses.asdict(self.scale_), 'render': to_dict(self.render_)}
 
-    def trained_like(self, other: ParameterRecommender) -> bool:
-        "Whether `other` (a loaded model) was trained by the same model, config and dataset as this one would be."
-        return _same_training(
-            other.provenance_, provenance(self.name, self.config, self.dataset_fingerprint)
-        )
+    def restore(self, extra: dict):  # `extra_state()` as saved
+        self.scale_ = DescriptorScale(**extra['scale'])
+        self.render_ = from_dict(RenderConfig, extra['render'], str(self.out_dir / META_FILE))
+
+    def card_entries(self) -> dict:
+        return {'descriptor_scale': dataclasses.asdict(self.scale_)}
 
 # %% ../nbs/09c_recommender.ipynb #4f6f860c
 def with_descriptors(

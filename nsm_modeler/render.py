@@ -198,6 +198,8 @@ def _serve():
     replies = os.fdopen(os.dup(1), 'wb')
     os.dup2(2, 1)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    # Ctrl-C is the client's to handle; render children inherit this
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def reply(status, payload):
         replies.write(_REPLY.pack(status, len(payload)) + payload)
@@ -336,14 +338,18 @@ class Renderer:
         requests = [_encode_job(job, self.config, i) for i, job in enumerate(jobs)]
         with concurrent.futures.ThreadPoolExecutor(self.config.n_workers) as pool:
             futures = [pool.submit(self._run, r) for r in requests]
-            for f in tqdm(
-                concurrent.futures.as_completed(futures),
-                total=len(futures),
-                desc='rendering',
-                unit='clip',
-                disable=not progress,
-            ):
-                f.result()
+            try:
+                for f in tqdm(
+                    concurrent.futures.as_completed(futures),
+                    total=len(futures),
+                    desc='rendering',
+                    unit='clip',
+                    disable=not progress,
+                ):
+                    f.result()
+            except BaseException:  # Ctrl-C or a dead server: stop after the clips in flight
+                pool.shutdown(cancel_futures=True)
+                raise
         return [f.result() for f in futures]
 
     def render(

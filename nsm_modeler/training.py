@@ -4,7 +4,8 @@
 
 # %% ../nbs/08_training.ipynb #063c06a2
 from __future__ import annotations
-import dataclasses, datetime, json, resource, shutil, time, tomllib
+import dataclasses, datetime, hashlib, json, os, resource, shutil, time, tomllib
+import safetensors, safetensors.torch
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -18,23 +19,28 @@ from pytorch_lightning.callbacks import (
     TQDMProgressBar,
 )
 from pytorch_lightning.loggers import MLFlowLogger, TensorBoardLogger
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from nsm_modeler.core import (
     ConfigError,
     NsmError,
+    PresetError,
     atomic_write,
     from_dict,
     git_commit,
     pick_device,
+    sha256_file,
     to_dict,
 )
 from .params import param_spec_hash
+from .features import FeatureConfig
 from .dataset import DatasetSplit
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'DEVICES', 'SOURCES', 'TRAINING_SECTIONS', 'TrainerConfig', 'merge_tables', 'load_section',
-           'model_inputs', 'ClipDataset', 'source_rows', 'SplitDataModule', 'augment', 'provenance', 'NsmModule',
-           'TrainingReport', 'EpochHistory', 'fit', 'log_artifacts', 'report_card', 'update_card', 'finished_model',
-           'setup_training', 'plot_history']
+__all__ = ['PRECISIONS', 'DEVICES', 'SOURCES', 'TRAINING_SECTIONS', 'WEIGHTS_FILE', 'META_FILE', 'CARD_FILE', 'MODEL_FILES',
+           'MODEL_FORMAT', 'TrainerConfig', 'merge_tables', 'load_section', 'model_inputs', 'ClipDataset',
+           'source_rows', 'SplitDataModule', 'augment', 'provenance', 'NsmModule', 'TrainingReport', 'EpochHistory',
+           'fit', 'log_artifacts', 'report_card', 'update_card', 'merged_card', 'card_bytes', 'finished_model',
+           'setup_training', 'plot_history', 'TrainedModel']
 
 # %% ../nbs/08_training.ipynb #d3b225c5
 PRECISIONS = ('auto', '32-true', '16-mixed', 'bf16-mixed')
@@ -274,9 +280,15 @@ def provenance(
 
 
 def _same_training(a: dict, b: dict):
-    return all(
-        a.get(k) == b.get(k) for k in ('model', 'config', 'param_spec_hash', 'dataset_fingerprint')
-    )
+    "Whether two provenances describe the same training (compared as JSON: a saved model's tuples are lists)."
+
+    def as_json(d: dict):
+        return json.dumps(
+            [d.get(k) for k in ('model', 'config', 'param_spec_hash', 'dataset_fingerprint')],
+            sort_keys=True,
+        )
+
+    return as_json(a) == as_json(b)
 
 
 class NsmModule(pl.LightningModule):
@@ -388,9 +400,27 @@ class EpochHistory(pl.Callback):
 _ACCELERATORS = dict(cuda='gpu', mps='mps', cpu='cpu')
 
 
+class _AtomicCheckpointIO(TorchCheckpointIO):
+    "Lightning's checkpoint writer through `atomic_write`: a temporary file beside the checkpoint, renamed whole (never a copy from `$TMPDIR`)."
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None):
+        with atomic_write(path) as f:
+            torch.save(checkpoint, f)
+
+
+def _load_checkpoint(path: Path) -> dict:
+    "A Lightning checkpoint, unpickled with `weights_only=True`: tensors and plain data only, never code."
+    try:
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:
+        raise NsmError(
+            f"{path}: unreadable checkpoint, not loaded ({type(e).__name__}: {str(e).splitlines()[0][:120]})"
+        ) from None
+
+
 def _check_resume(last: Path, module: NsmModule):
     "Raise unless checkpoint `last` was made by the same training as `module`."
-    saved = torch.load(last, map_location='cpu', weights_only=False).get('nsm', {})
+    saved = _load_checkpoint(last).get('nsm', {})
     if not _same_training(saved, module.provenance):
         diff = [
             k
@@ -470,15 +500,28 @@ def fit(
         log_every_n_steps=10,
         default_root_dir=str(out_dir),
         num_sanity_val_steps=0,
+        plugins=[_AtomicCheckpointIO()],
     )
     for lg in loggers:
         lg.log_hyperparams(
             {'model': module.provenance['model'], **_flat(module.provenance['config'])}
         )
     start = time.perf_counter()
-    trainer.fit(module, datamodule=data, ckpt_path=str(resume_from) if resume_from else None)
+    try:
+        trainer.fit(
+            module,
+            datamodule=data,
+            ckpt_path=str(resume_from) if resume_from else None,
+            weights_only=True,
+        )
+    except (
+        SystemExit
+    ):  # Lightning turns Ctrl-C into exit(1); the caller should see the interruption
+        if trainer.interrupted:
+            raise KeyboardInterrupt from None
+        raise
     best = ckpt_dir / 'best.ckpt'
-    module.load_state_dict(torch.load(best, map_location='cpu', weights_only=False)['state_dict'])
+    module.load_state_dict(_load_checkpoint(best)['state_dict'])
     module.eval()
     stopped = (
         'early stopping'
@@ -551,11 +594,24 @@ def update_card(
     entries: dict,  # merged over the card's top-level entries
 ):
     "Merge `entries` into the directory's `card.json` (written atomically); returns the card."
-    path = Path(model_dir) / 'card.json'
-    card = {**(json.loads(path.read_text()) if path.is_file() else {}), **entries}
-    with atomic_write(path, 'w') as f:
-        json.dump(card, f, indent=1, default=float)
+    card = merged_card(model_dir, entries)
+    with atomic_write(Path(model_dir) / 'card.json', 'wb') as f:
+        f.write(card_bytes(card))
     return card
+
+
+def merged_card(
+    model_dir: str | Path,  # a model directory
+    entries: dict,  # merged over the card's top-level entries
+) -> dict:
+    "The directory's `card.json` (empty if there is none) with `entries` merged over it."
+    path = Path(model_dir) / 'card.json'
+    return {**(json.loads(path.read_text()) if path.is_file() else {}), **entries}
+
+
+def card_bytes(card: dict) -> bytes:  # a model card
+    "How a card is stored: indented JSON."
+    return json.dumps(card, indent=1, default=float).encode()
 
 
 def finished_model(
@@ -567,12 +623,17 @@ def finished_model(
     "The model in `out_dir` if it finished a training exactly like `model`'s would be; else None (an interrupted one resumes from its checkpoints)."
     out_dir = Path(out_dir)
     if fresh:
-        for stale in (out_dir / 'checkpoints', out_dir / 'model.pt', out_dir / 'card.json'):
+        for stale in (out_dir / 'checkpoints', *(out_dir / f for f in MODEL_FILES)):
             shutil.rmtree(stale) if stale.is_dir() else stale.unlink(missing_ok=True)
         return None
-    if not (out_dir / 'model.pt').is_file():
+    if not (out_dir / WEIGHTS_FILE).is_file():
         return None
-    done = load(out_dir)
+    try:
+        done = load(out_dir)
+    except (
+        NsmError
+    ):  # a save cut short (its checksums do not match): train again, resuming from the checkpoints
+        return None
     return done if model.trained_like(done) and 'training' in done.card_ else None
 
 
@@ -624,3 +685,212 @@ def plot_history(
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+# %% ../nbs/08_training.ipynb #925b7cb6
+WEIGHTS_FILE, META_FILE, CARD_FILE = 'model.safetensors', 'model.json', 'card.json'
+MODEL_FILES = (
+    WEIGHTS_FILE,
+    META_FILE,
+    CARD_FILE,
+)  # a model directory, as `TrainedModel.save` writes it
+MODEL_FORMAT = 'nsm-model/1'  # `model.json`'s format, checked on loading
+
+
+def _read_model_files(
+    model_dir: Path,  # a model directory
+    kind: str,  # the kind of model expected, for messages
+) -> tuple[dict, dict, dict]:
+    "(weights, meta, card) of a model directory, each checked against the card's sha256; never unpickles."
+    if not model_dir.is_dir():
+        raise NsmError(
+            f"{model_dir}: no such model directory; train one with `nsm train` or `make reproduce`"
+        )
+    if not (model_dir / WEIGHTS_FILE).is_file():
+        pickles = sorted(
+            p.name for p in model_dir.glob('*.p*') if p.suffix in ('.pt', '.pth', '.pkl')
+        )
+        if pickles:
+            raise NsmError(
+                f"{model_dir / pickles[0]}: a pickle, which NSM never loads (unpickling can run code); "
+                f"models are {WEIGHTS_FILE} + {META_FILE} since NSM 0.3: retrain it (`make reproduce`)"
+            )
+        raise NsmError(
+            f"{model_dir}: no trained {kind} here ({WEIGHTS_FILE} missing); train one with `nsm train` or `make reproduce`"
+        )
+    try:
+        card = json.loads((model_dir / CARD_FILE).read_text())
+        sums = card['files']
+    except (OSError, ValueError, TypeError, KeyError):
+        raise NsmError(
+            f"{model_dir / CARD_FILE}: missing, unreadable or without the model files' checksums"
+        ) from None
+    for name in (WEIGHTS_FILE, META_FILE):
+        path = model_dir / name
+        if not path.is_file() or sha256_file(path) != sums.get(name):
+            raise NsmError(
+                f"{path}: missing, truncated or changed since it was saved (sha256 differs from {CARD_FILE})"
+            )
+    try:
+        meta = json.loads((model_dir / META_FILE).read_text())
+        weights = safetensors.torch.load_file(model_dir / WEIGHTS_FILE)
+    except (ValueError, safetensors.SafetensorError) as e:
+        raise NsmError(f"{model_dir}: unreadable model file ({type(e).__name__}: {e})") from None
+    if not isinstance(meta, dict) or meta.get('format') != MODEL_FORMAT:
+        raise NsmError(f"{model_dir / META_FILE}: not an NSM model description ({MODEL_FORMAT})")
+    return weights, meta, card
+
+
+class TrainedModel:
+    "What NSM's trained models share: construction, a model directory saved and loaded without pickles, provenance checks."
+
+    config_class: type = None  # the model's config dataclass (a subclass sets it)
+    kind: str = 'model'  # what it is, in messages and `model.json` (a subclass sets it)
+    default_dir: str = 'models/model'  # where it trains unless told (a subclass sets it)
+
+    def __init__(
+        self,
+        config=None,  # the model's config (`config_class`); None: its defaults
+        out_dir: str
+        | Path
+        | None = None,  # checkpoints (and, by `save`, the model) go here; None: `default_dir`
+        feature_config: FeatureConfig | None = FeatureConfig(),  # the dataset's features it reads
+        dataset_fingerprint: str = '',  # the training data's fingerprint, recorded in checkpoints
+        device: str | None = None,  # inference device; None: the best present
+        progress: bool = True,  # tqdm bars while training
+        # keyword arguments of `training.fit`: tracking_uri, parent_run_id, tensorboard_dir, run_name
+        tracking: dict | None = None,
+    ):
+        self.config = self.config_class() if config is None else config
+        self.out_dir, self.feature_config = Path(out_dir or self.default_dir), feature_config
+        self.dataset_fingerprint, self.progress, self.tracking = (
+            dataset_fingerprint,
+            progress,
+            dict(tracking or {}),
+        )
+        self.device, self.name = pick_device(device), self.config.name
+
+    def build_network(self, extra: dict) -> torch.nn.Module:  # `extra_state()` as saved
+        "An untrained network of this model's config, for `load` to fill (each model implements it)."
+        raise NotImplementedError
+
+    def extra_state(self) -> dict:
+        "Plain-JSON state besides the weights and configs that `load` needs (`restore` reads it back)."
+        return {}
+
+    def restore(self, extra: dict):  # `extra_state()` as saved
+        "Set the attributes `extra_state` saved."
+
+    def card_entries(self) -> dict:
+        "The model's own entries for its card."
+        return {}
+
+    update_card = staticmethod(update_card)  # merge entries into a model directory's card.json
+
+    def trained_like(self, other: TrainedModel) -> bool:
+        "Whether `other` (a loaded model) was trained by the same model, config, parameter spec and dataset as this one would be."
+        return _same_training(
+            other.provenance_, provenance(self.name, self.config, self.dataset_fingerprint)
+        )
+
+    @property
+    def model_id(self) -> str:
+        "First 16 hex digits of the saved weights' sha256: what a preset index records (with `model_dir_`, where they are)."
+        if not hasattr(self, 'model_id_'):
+            raise NsmError(f"{self.name}: not saved or loaded yet, so it has no model id")
+        return self.model_id_
+
+    def save(
+        self,
+        model_dir: str | Path | None = None,  # None: `out_dir`
+        card: dict | None = None,  # extra entries for card.json (merged over what is there)
+    ):
+        "Write the weights, `model.json` and `card.json` (with both files' sha256) into the model directory, each atomically."
+        model_dir = Path(model_dir or self.out_dir)
+        if not hasattr(self, 'net_'):
+            raise NsmError(f"{self.name}: nothing to save; call fit() first")
+        weights = {k: v.detach().cpu().contiguous() for k, v in self.net_.state_dict().items()}
+        meta = dict(
+            format=MODEL_FORMAT,
+            kind=self.kind,
+            config=to_dict(self.config),
+            feature_config=None if self.feature_config is None else to_dict(self.feature_config),
+            provenance=self.provenance_,
+            extra=self.extra_state(),
+        )
+        weights_bytes = safetensors.torch.save(weights)
+        meta_bytes = json.dumps(meta, indent=1).encode()
+        files = {
+            WEIGHTS_FILE: hashlib.sha256(weights_bytes).hexdigest(),
+            META_FILE: hashlib.sha256(meta_bytes).hexdigest(),
+        }
+        new_card = merged_card(
+            model_dir,
+            dict(
+                name=self.name,
+                model_id=files[WEIGHTS_FILE][:16],
+                n_parameters=self.net_.n_parameters,
+                provenance=self.provenance_,
+                files=files,
+                **self.card_entries(),
+                **({'training': report_card(self.report_)} if hasattr(self, 'report_') else {}),
+                **(card or {}),
+            ),
+        )
+        # all three written in full before any replaces its old version, the card last: a full disk keeps the old model
+        with (
+            atomic_write(model_dir / CARD_FILE) as card_file,
+            atomic_write(model_dir / META_FILE) as meta_file,
+            atomic_write(model_dir / WEIGHTS_FILE) as weights_file,
+        ):
+            for f, data in (
+                (weights_file, weights_bytes),
+                (meta_file, meta_bytes),
+                (card_file, card_bytes(new_card)),
+            ):
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        self.model_id_, self.model_dir_, self.card_ = files[WEIGHTS_FILE][:16], model_dir, new_card
+        return model_dir
+
+    @classmethod
+    def load(
+        cls,
+        model_dir: str | Path,  # a directory written by `save`
+        device: str | None = None,  # None: the best present
+    ):
+        "A trained model from its directory, every file checked; nothing in it is executed."
+        model_dir = Path(model_dir)
+        weights, meta, card = _read_model_files(model_dir, cls.kind)
+        source = str(model_dir / META_FILE)
+        if meta.get('kind') != cls.kind:
+            raise NsmError(
+                f"{model_dir}: holds a {meta.get('kind', 'different model')}, not a {cls.kind}"
+            )
+        spec = (meta.get('provenance') or {}).get('param_spec_hash')
+        if spec != param_spec_hash():
+            raise PresetError(
+                f"{model_dir}: made for another amsynth parameter spec (hash {str(spec)[:12]}, this NSM has "
+                f"{param_spec_hash()[:12]}); retrain it with this version"
+            )
+        features = meta.get('feature_config')
+        m = cls(
+            from_dict(cls.config_class, meta['config'], source),
+            model_dir,
+            None if features is None else from_dict(FeatureConfig, features, source),
+            meta['provenance'].get('dataset_fingerprint', ''),
+            device,
+            progress=False,
+        )
+        extra = meta.get('extra') or {}
+        net = m.build_network(extra)
+        try:
+            net.load_state_dict(weights)
+        except RuntimeError as e:
+            raise NsmError(
+                f"{model_dir / WEIGHTS_FILE}: tensors do not fit a {cls.kind} of this config ({str(e).splitlines()[0][:160]})"
+            ) from None
+        m.net_, m.provenance_, m.card_ = net.to(m.device).eval(), meta['provenance'], card
+        m.model_id_, m.model_dir_ = card['files'][WEIGHTS_FILE][:16], model_dir
+        m.restore(extra)
+        return m

@@ -15,9 +15,6 @@ from nsm_modeler.core import (
     ConfigError,
     NsmError,
     atomic_write,
-    from_dict,
-    pick_device,
-    to_dict,
     torch_threads,
 )
 from .params import N_PARAMS, param
@@ -25,16 +22,14 @@ from .features import hz_to_midi
 from .render import RenderConfig, Renderer, RenderJob
 from .dataset import DatasetSplit
 from nsm_modeler.training import (
+    TrainedModel,
     NsmModule,
     TrainerConfig,
     fit,
     load_section,
     log_artifacts,
     provenance,
-    report_card,
     setup_training,
-    update_card,
-    _same_training,
 )
 
 # %% auto #0
@@ -724,28 +719,16 @@ class ClipBatches(pl.LightningDataModule):
         return torch.utils.data.DataLoader(self.val_set, batch_size=self.config.batch_size)
 
 # %% ../nbs/09e_wtsv2.ipynb #a7ade8a2
-class SynthModel:
+class SynthModel(TrainedModel):
     "WTSv2, trained on amsynth renders: reconstruct clips, read its ADSR estimate and wavetable; train, save, load."
 
-    network, model_name = WTSv2, None  # `DdspBaseline` swaps the network
+    config_class, default_dir = SynthConfig, 'models/wtsv2'
+    # `DdspBaseline` swaps the network
+    network, kind, model_name = WTSv2, 'WTSv2', None
 
-    def __init__(
-        self,
-        config: SynthConfig = SynthConfig(),  # sizes, loss, clips and training
-        out_dir: str | Path = 'models/wtsv2',  # checkpoints and (by `save`) the model go here
-        feature_config=None,  # the dataset's features (kept for the record)
-        dataset_fingerprint: str = '',  # the training data's fingerprint, recorded in checkpoints
-        device: str | None = None,  # inference device; None: the best present
-        progress: bool = True,  # tqdm bars while training
-        tracking: dict | None = None,  # keyword arguments of `training.fit`
-    ):
-        self.config, self.out_dir, self.feature_config = config, Path(out_dir), feature_config
-        self.dataset_fingerprint, self.progress, self.tracking = (
-            dataset_fingerprint,
-            progress,
-            dict(tracking or {}),
-        )
-        self.device, self.name = pick_device(device), self.model_name or config.name
+    def __init__(self, *args, **kwargs):  # `TrainedModel`'s arguments
+        super().__init__(*args, **kwargs)
+        self.name = self.model_name or self.config.name
 
     def fit(self, train: dict, val: dict):  # clips from `render_clips`
         "Train from scratch (or resume the same training from `out_dir`); keeps the best epoch's weights."
@@ -787,87 +770,17 @@ class SynthModel:
             )
         return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
 
-    def save(
-        self,
-        model_dir: str | Path | None = None,  # None: `out_dir`
-        card: dict | None = None,  # extra entries for card.json
-    ):
-        "Write `model.pt` and `card.json` into the model directory, each atomically."
-        model_dir = Path(model_dir or self.out_dir)
-        state = dict(
-            state_dict={k: v.cpu() for k, v in self.net_.state_dict().items()},
-            config=to_dict(self.config),
-            provenance=self.provenance_,
-            network=self.network.__name__,
-        )
-        model_dir.mkdir(parents=True, exist_ok=True)
-        with atomic_write(model_dir / 'model.pt') as f:
-            torch.save(state, f)
-        self.card_ = update_card(
-            model_dir,
-            dict(
-                name=self.name,
-                n_parameters=self.net_.n_parameters,
-                provenance=self.provenance_,
-                sample_rate=self.config.net.sample_rate,
-                **({'training': report_card(self.report_)} if hasattr(self, 'report_') else {}),
-                **(card or {}),
-            ),
-        )
-        return model_dir
+    def build_network(self, extra: dict) -> torch.nn.Module:  # `extra_state()` as saved
+        return self.network(self.config.net)
 
-    @classmethod
-    def load(
-        cls,
-        model_dir: str | Path,  # a directory written by `save`
-        device: str | None = None,  # None: the best present
-    ):
-        "A trained model from its directory."
-        model_dir = Path(model_dir)
-        if not (model_dir / 'model.pt').is_file():
-            raise NsmError(
-                f"{model_dir}: no trained {cls.network.__name__} here (model.pt missing); run `make reproduce`"
-            )
-        try:
-            state = torch.load(model_dir / 'model.pt', map_location='cpu', weights_only=False)
-        except Exception as e:
-            raise NsmError(
-                f"{model_dir / 'model.pt'}: unreadable model file ({type(e).__name__}: {e})"
-            ) from None
-        if state.get('network') != cls.network.__name__:
-            raise NsmError(
-                f"{model_dir}: holds {state.get('network', 'another model')}, not {cls.network.__name__}"
-            )
-        config = from_dict(SynthConfig, state['config'], str(model_dir / 'model.pt'))
-        m = cls(
-            config,
-            model_dir,
-            None,
-            state['provenance'].get('dataset_fingerprint', ''),
-            device,
-            progress=False,
-        )
-        net = cls.network(config.net)
-        net.load_state_dict(state['state_dict'])
-        m.net_, m.provenance_ = net.to(m.device).eval(), state['provenance']
-        m.card_ = (
-            json.loads((model_dir / 'card.json').read_text())
-            if (model_dir / 'card.json').is_file()
-            else {}
-        )
-        return m
-
-    def trained_like(self, other: SynthModel) -> bool:
-        "Whether `other` (a loaded model) was trained by the same model, config and dataset as this one would be."
-        return _same_training(
-            other.provenance_, provenance(self.name, self.config, self.dataset_fingerprint)
-        )
+    def card_entries(self) -> dict:
+        return {'sample_rate': self.config.net.sample_rate}
 
 
 class DdspBaseline(SynthModel):
     "The DDSP harmonic-plus-noise baseline, trained the same way as WTSv2."
 
-    network, model_name = HarmonicNoise, 'ddsp-hn'
+    network, kind, model_name = HarmonicNoise, 'DDSP harmonic-plus-noise model', 'ddsp-hn'
 
 # %% ../nbs/09e_wtsv2.ipynb #0877ab44
 def training_clips(

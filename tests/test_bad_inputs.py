@@ -75,3 +75,28 @@ def test_stereo_wav_is_mixed_with_a_note(tmp_path):
     status, stdout, stderr = nsm('info', tmp_path / 'stereo.wav')
     assert status == 0, stderr
     assert 'stereo file mixed to mono' in stdout and 'usable by NSM' in stdout
+
+
+def test_preset_files_by_content(tmp_path, factory_preset):
+    "A file of several presets asks which one to use; `nsm presets import` skips unreadable files by name and fails only when nothing is left."
+    import shutil
+    from nsm_modeler.params import normalise
+    from nsm_modeler.presets import FxBank, load_amsynth_fxp, write_fxb
+    params = normalise(load_amsynth_fxp(factory_preset).values).astype('>f4')
+    write_fxb(tmp_path / 'two.fxp', FxBank(AMSYNTH_ID, programs=[FxProgram(AMSYNTH_ID, 'a', params=params)] * 2))
+    good, bad = tmp_path / 'good', tmp_path / 'bad'
+    (good / 'sub').mkdir(parents=True)
+    bad.mkdir()
+    shutil.copy(factory_preset, good / 'sub')
+    for folder in (good / 'sub', bad):
+        (folder / 'cut.fxp').write_bytes(factory_preset.read_bytes()[:50])
+    (rendered, _, render_err), (imported, out, import_err), (failed, _, fail_err) = nsm_many(
+        ('render', tmp_path / 'two.fxp', '-o', tmp_path / 'two.wav', '-q'),
+        *[('presets', 'import', d, '-o', tmp_path / f'{d.name}_lib', '--report', tmp_path / f'{d.name}.md', '--no-roundtrip', '-q')
+          for d in (good, bad)])
+    assert rendered == 1 and 'two.fxp: holds 2 presets, not one' in error_line(render_err)
+    assert imported == 0, import_err
+    assert error_line(import_err).startswith('nsm: warning: skipped sub/cut.fxp: truncated file')
+    assert out.startswith('1 presets in 1 files: 1 distinct') and '1 unreadable files skipped' in out, out
+    assert failed == 1 and 'no amsynth presets to import (1 files skipped: cut.fxp: truncated file' in error_line(fail_err)
+    assert not (tmp_path / 'bad_lib').exists() and not (tmp_path / 'two.wav').exists()

@@ -63,7 +63,7 @@ def test_bad_inputs_fail_in_one_line(index, library, tiny_matcher, tiny_data, ot
     assert status == 0, err
     cases = [(('match', tmp_path / 'ok.wav', '--index', tmp_path / 'no-index'), 'no preset index here'),
              (('index', 'build', '--presets', tmp_path / 'empty', '--matcher', tiny_matcher, '-o', tmp_path / 'i2'), 'no .fxp presets in this folder'),
-             (('index', 'build', '--presets', library, '--matcher', tmp_path / 'no-matcher', '-o', tmp_path / 'i2'), 'no tone matcher here'),
+             (('index', 'build', '--presets', library, '--matcher', tmp_path / 'no-matcher', '-o', tmp_path / 'i2'), 'no-matcher: no such model directory'),
              (('match', tmp_path / 'text.wav', '--index', index), 'text.wav: not a readable audio file'),
              (('match', tmp_path / 'missing.wav', '--index', index), 'missing.wav'),
              (('match', tmp_path / 'ok.wav', '--index', index, '-k', 0), '-k 0'),
@@ -75,9 +75,9 @@ def test_bad_inputs_fail_in_one_line(index, library, tiny_matcher, tiny_data, ot
 
 
 def test_training_is_reproducible(tiny_matcher, tiny_data, matcher_again):
-    "The same training, from scratch in a fresh process, gives the same weights (the model id is a hash of model.pt)."
+    "The same training, from scratch in a fresh process, gives the same weights (the model id is a hash of the weights file)."
     from nsm_modeler.core import sha256_file
     again = tiny_data / 'matcher_again'
     status, out, err = matcher_again                    # `nsm train --model matcher --config matcher.toml --out matcher_again --fresh`, run in conftest
     assert status == 0, err
-    assert sha256_file(again / 'model.pt') == sha256_file(tiny_matcher / 'model.pt')
+    assert sha256_file(again / 'model.safetensors') == sha256_file(tiny_matcher / 'model.safetensors')

@@ -1,10 +1,13 @@
 """`nsm train` and `nsm predict` end to end on the tiny predictor (`tiny_model`, trained once per session in conftest): a user's sound becomes an `.fxp`; bad inputs fail cleanly."""
-import subprocess, sys
+import json, shutil, subprocess, sys
+from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 from conftest import nsm, nsm_many, error_line, ROOT
+from nsm_modeler.core import sha256_file
+from nsm_modeler.training import META_FILE, WEIGHTS_FILE, update_card
 
 
 @pytest.fixture(scope='module')
@@ -50,23 +53,38 @@ def test_predict_refines_within_its_budget(tiny_model, sound):
     assert float(line.split()[2]) <= 2.5, line
 
 
+class _Payload:
+    "Unpickling this creates `marker`: proof that a model file ran code."
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
 def test_predict_bad_inputs(tiny_model, sound):
     d = tiny_model
     t = np.arange(44100) / 44100
     (d / 'text.wav').write_text('not audio at all')
     sf.write(d / 'silence.wav', np.zeros(44100, np.float32), 44100)
     sf.write(d / 'phone.wav', (0.3 * np.sin(2 * np.pi * 220 * t[:8000])).astype(np.float32), 8000)
-    (d / 'other').mkdir(exist_ok=True)
-    state = torch.load(d / 'model' / 'model.pt', weights_only=False)
-    state['provenance']['param_spec_hash'] = 'f' * 64
-    torch.save(state, d / 'other' / 'model.pt')
+    shutil.rmtree(d / 'other', ignore_errors=True)
+    shutil.copytree(d / 'model', d / 'other')       # a model repackaged for another parameter spec, checksums updated
+    meta = json.loads((d / 'other' / META_FILE).read_text())
+    meta['provenance']['param_spec_hash'] = 'f' * 64
+    (d / 'other' / META_FILE).write_text(json.dumps(meta))
+    update_card(d / 'other', {'files': {f: sha256_file(d / 'other' / f) for f in (WEIGHTS_FILE, META_FILE)}})
+    (d / 'pickled').mkdir(exist_ok=True)              # an old-style model.pt whose unpickling would run code
+    torch.save(_Payload(d / 'code-ran'), d / 'pickled' / 'model.pt')
     out = d / 'keep.fxp'
     out.write_bytes(b'precious')
     cases = [((d / 'text.wav',), 'text.wav: not a readable audio file'), ((d / 'silence.wav',), 'silence.wav: silent'),
              ((d / 'phone.wav',), 'phone.wav: sample rate 8000 Hz is below the minimum 16000 Hz'),
              ((d / 'missing.wav',), 'missing.wav: file not found'),
              ((sound, '--model', d / 'no-model'), 'no-model: no such model directory'),
-             ((sound, '--model', d / 'other'), 'made for another amsynth parameter spec')]
+             ((sound, '--model', d / 'other'), 'made for another amsynth parameter spec'),
+             ((sound, '--model', d / 'pickled'), 'model.pt: a pickle, which NSM never loads')]
     argvs = [('predict', *args, '-o', out, *(() if '--model' in args else ('--model', d / 'model')), '-q') for args, _ in cases]
     for (args, expected), (status, stdout, stderr) in zip(cases, nsm_many(*argvs)):
         assert status == 1, (args, stdout, stderr)
@@ -74,6 +92,7 @@ def test_predict_bad_inputs(tiny_model, sound):
     status, _, stderr = nsm('predict', sound, '-o', d / 'preset.txt', '--model', d / 'model')
     assert status == 1 and 'preset.txt: output must be a .fxp file' in error_line(stderr)
     assert out.read_bytes() == b'precious' and not list(d.glob('.keep.fxp.*'))     # nothing written, nothing half-written
+    assert not (d / 'code-ran').exists()            # the pickle's payload never ran
 
 
 def test_user_rates_are_resampled_with_a_note(tiny_model, sound):

@@ -65,7 +65,7 @@ def test_the_seed_snippets_run_as_written(tmp_path):
 
     assert train.strip() == 'python train.py --config configs/training.toml'
     run(train, shell, tmp_path)
-    assert (tmp_path / 'models' / 'production' / 'model.pt').is_file()
+    assert (tmp_path / 'models' / 'production' / 'model.safetensors').is_file()
 
     assert 'model.predict_parameters("guitar_sample.wav")' in predict
     report = run(predict + "\nprint(len(params.params), params.note, params.note_detected, "
