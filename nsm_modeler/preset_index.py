@@ -187,11 +187,14 @@ class PresetIndex:
                 raise NsmError(
                     f"{index_dir / f}: checksum mismatch (changed or truncated); rebuild the index with `nsm index build`"
                 )
-        index = cls(
-            np.load(index_dir / 'embeddings.npy'),
-            pd.read_parquet(index_dir / 'presets.parquet'),
-            meta,
-        )
+        try:  # plain arrays and a table only: an object array (a pickle) is refused, never unpickled
+            embeddings = np.load(index_dir / 'embeddings.npy', allow_pickle=False)
+            presets = pd.read_parquet(index_dir / 'presets.parquet')
+        except (ValueError, OSError) as e:
+            raise NsmError(
+                f"{index_dir}: unreadable index file ({type(e).__name__}: {e})"
+            ) from None
+        index = cls(embeddings, presets, meta)
         if matcher is not None:
             index.check_matcher(matcher)
         return index
