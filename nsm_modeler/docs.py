@@ -152,7 +152,7 @@ STAGES = {  # the library's modules by the stage of the data flow they serve, in
     'evaluation': ('evaluate', 'baselines'),
     'reports': ('results', 'docs'),
 }
-SUPPORT = ('core', 'pipeline', 'cli', 'bench')  # used by every stage, or entry points over them all
+SUPPORT = ('core', 'pipeline', 'cli', 'bench', 'fuzz')  # used by every stage, or entry points over them all
 
 
 def _modules_used(src: str):  # Python source
