@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_docs.ipynb #25208bb4
 from __future__ import annotations
-import ast, json, os, re, shutil, subprocess, sys, time
+import ast, inspect, json, os, re, shutil, subprocess, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from execnb.nbio import read_nb, write_nb, mk_cell
@@ -85,7 +85,13 @@ def _rendered_show_doc(src: str, module: str | None):
         return None
     ns = dict(vars(importlib.import_module(f'{get_config().lib_path.name}.{module}')))
     ns['show_doc'] = show_doc
-    return eval(_DIRECTIVE.sub('', src).strip(), ns)._repr_markdown_()
+    call = _DIRECTIVE.sub('', src).strip()
+    try:
+        return eval(call, ns)._repr_markdown_()
+    # made by a decorator that writes its own code (a hypothesis strategy): no source to show
+    except OSError:
+        name = re.match(r'show_doc\(([\w.]+)', call).group(1)
+        return f"### {name}\n\n{inspect.getdoc(eval(name, ns)) or ''}"
 
 
 class _DocProcs(FilterDefaults):
@@ -152,7 +158,13 @@ STAGES = {  # the library's modules by the stage of the data flow they serve, in
     'evaluation': ('evaluate', 'baselines'),
     'reports': ('results', 'docs'),
 }
-SUPPORT = ('core', 'pipeline', 'cli', 'bench', 'fuzz')  # used by every stage, or entry points over them all
+SUPPORT = (
+    'core',
+    'pipeline',
+    'cli',
+    'bench',
+    'fuzz',
+)  # used by every stage, or entry points over them all
 
 
 def _modules_used(src: str):  # Python source
