@@ -56,9 +56,8 @@ def atomic_write(
     except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        if (
-            isinstance(e, OSError) and e.filename is None
-        ):  # a full disk names the file it could not write
+        # a full disk names the file it could not write
+        if isinstance(e, OSError) and e.filename is None:
             e.filename = str(path)
         raise
 

@@ -275,8 +275,8 @@ def _read_all(
 
 
 def import_banks(
-    banks_dir: str
-    | Path,  # folder of `.bank`, `.fxp` and `.fxb` files (searched recursively), e.g. `params.AMSYNTH_BANKS`
+    # folder of `.bank`, `.fxp` and `.fxb` files (searched recursively), e.g. `params.AMSYNTH_BANKS`
+    banks_dir: str | Path,
     out_dir: str | Path,  # library folder to (re)create: `.fxp` files and `manifest.parquet`
     progress: bool = True,  # show a tqdm progress bar
 ) -> ImportReport:

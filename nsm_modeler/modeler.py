@@ -360,9 +360,8 @@ class MatchedStart:
 
 # %% ../nbs/12_modeler.ipynb #a5c6bfee
 def read_preset(
-    preset: str
-    | Path
-    | np.ndarray,  # any amsynth preset file (read by content), or normalised parameters [41]
+    # any amsynth preset file (read by content), or normalised parameters [41]
+    preset: str | Path | np.ndarray,
     program: int | None = None,  # which preset of a file holding several (0-based)
 ) -> tuple[np.ndarray, str]:
     "(normalised parameters [41], a name for messages); a bad file, or one holding several presets and no `program`, raises one line naming it."

@@ -181,24 +181,30 @@ def _read_bank(r: _Reader) -> FxBank:
     return bank
 
 
+def _whole(
+    read,  # `_read_program` or `_read_bank`
+    data: bytes,  # a file's bytes
+    source: str,  # the file's name, for error messages
+):
+    "What `read` reads from `data`, which must hold nothing after it."
+    r = _Reader(data, source)
+    thing = read(r)
+    r.at_end('program' if read is _read_program else 'bank')
+    return thing
+
+
 def read_fxp(
     path: str | Path,  # an `.fxp` file
 ) -> FxProgram:
     "Read a VST2 program file (`FxCk` or `FPCh`)."
-    r = _Reader(*_read_bytes(path))
-    prog = _read_program(r)
-    r.at_end('program')
-    return prog
+    return _whole(_read_program, *_read_bytes(path))
 
 
 def read_fxb(
     path: str | Path,  # an `.fxb` file
 ) -> FxBank:
     "Read a VST2 bank file (`FxBk` or `FBCh`)."
-    r = _Reader(*_read_bytes(path))
-    bank = _read_bank(r)
-    r.at_end('bank')
-    return bank
+    return _whole(_read_bank, *_read_bytes(path))
 
 # %% ../nbs/02_presets.ipynb #faf49e61
 def _name28(name: str) -> bytes:
@@ -473,18 +479,13 @@ def parse_presets(
 ) -> list[AmsynthPreset]:
     "Every amsynth preset in `data`, recognised by content: a VST2 program or bank, an amsynth bank or text preset."
     data = bytes(data)
-    r = _Reader(data, source)
     if data.startswith(CCNK):
         kind = data[8:12]
         if kind in (b'FxCk', b'FPCh'):
-            prog = _read_program(r)
-            r.at_end('program')
-            return [_program_preset(prog, source)]
+            return [_program_preset(_whole(_read_program, data, source), source)]
         if kind in (b'FxBk', b'FBCh'):
-            bank = _read_bank(r)
-            r.at_end('bank')
-            return _bank_presets(bank, source)
-        r.take(12, 'VST2 header')
+            return _bank_presets(_whole(_read_bank, data, source), source)
+        _Reader(data, source).take(12, 'VST2 header')  # a short file is named as truncated
         raise PresetError(
             f"{source}: unknown VST2 preset type {kind!r}; expected b'FxCk', b'FPCh', b'FxBk' or b'FBCh'"
         )
@@ -501,8 +502,8 @@ def parse_presets(
 
 
 def read_presets(
-    path: str
-    | Path,  # any preset file: `.fxp`, `.fxb`, `.bank` or a text preset, whatever its name
+    # any preset file: `.fxp`, `.fxb`, `.bank` or a text preset, whatever its name
+    path: str | Path,
 ) -> list[AmsynthPreset]:
     "Every amsynth preset in a file, recognised by content (`parse_presets`)."
     return parse_presets(*_read_bytes(path))
@@ -510,8 +511,8 @@ def read_presets(
 
 def load_amsynth_fxp(
     path: str | Path,  # any preset file (`read_presets`)
-    index: int
-    | None = None,  # which preset of a file holding several (0-based); None: the file must hold one
+    # which preset of a file holding several (0-based); None: the file must hold one
+    index: int | None = None,
 ) -> AmsynthPreset:
     "The one amsynth preset a file holds, or its `index`-th; other plugins' files and invalid values are refused."
     presets = read_presets(path)

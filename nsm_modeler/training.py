@@ -28,7 +28,6 @@ from nsm_modeler.core import (
     from_dict,
     git_commit,
     pick_device,
-    sha256_file,
     to_dict,
 )
 from .params import param_spec_hash
@@ -514,9 +513,8 @@ def fit(
             ckpt_path=str(resume_from) if resume_from else None,
             weights_only=True,
         )
-    except (
-        SystemExit
-    ):  # Lightning turns Ctrl-C into exit(1); the caller should see the interruption
+    # Lightning turns Ctrl-C into exit(1); the caller should see the interruption
+    except SystemExit:
         if trainer.interrupted:
             raise KeyboardInterrupt from None
         raise
@@ -630,9 +628,8 @@ def finished_model(
         return None
     try:
         done = load(out_dir)
-    except (
-        NsmError
-    ):  # a save cut short (its checksums do not match): train again, resuming from the checkpoints
+    # a save cut short (its checksums do not match): train again, resuming from the checkpoints
+    except NsmError:
         return None
     return done if model.trained_like(done) and 'training' in done.card_ else None
 
@@ -706,9 +703,7 @@ def _read_model_files(
             f"{model_dir}: no such model directory; train one with `nsm train` or `make reproduce`"
         )
     if not (model_dir / WEIGHTS_FILE).is_file():
-        pickles = sorted(
-            p.name for p in model_dir.glob('*.p*') if p.suffix in ('.pt', '.pth', '.pkl')
-        )
+        pickles = sorted(p.name for p in model_dir.iterdir() if p.suffix in ('.pt', '.pth', '.pkl'))
         if pickles:
             raise NsmError(
                 f"{model_dir / pickles[0]}: a pickle, which NSM never loads (unpickling can run code); "
@@ -724,15 +719,17 @@ def _read_model_files(
         raise NsmError(
             f"{model_dir / CARD_FILE}: missing, unreadable or without the model files' checksums"
         ) from None
+    stored = {}  # each file read once: the bytes checked are the bytes parsed
     for name in (WEIGHTS_FILE, META_FILE):
         path = model_dir / name
-        if not path.is_file() or sha256_file(path) != sums.get(name):
+        stored[name] = path.read_bytes() if path.is_file() else b''
+        if hashlib.sha256(stored[name]).hexdigest() != sums.get(name):
             raise NsmError(
                 f"{path}: missing, truncated or changed since it was saved (sha256 differs from {CARD_FILE})"
             )
     try:
-        meta = json.loads((model_dir / META_FILE).read_text())
-        weights = safetensors.torch.load_file(model_dir / WEIGHTS_FILE)
+        meta = json.loads(stored[META_FILE])
+        weights = safetensors.torch.load(stored[WEIGHTS_FILE])
     except (ValueError, safetensors.SafetensorError) as e:
         raise NsmError(f"{model_dir}: unreadable model file ({type(e).__name__}: {e})") from None
     if not isinstance(meta, dict) or meta.get('format') != MODEL_FORMAT:
@@ -750,9 +747,8 @@ class TrainedModel:
     def __init__(
         self,
         config=None,  # the model's config (`config_class`); None: its defaults
-        out_dir: str
-        | Path
-        | None = None,  # checkpoints (and, by `save`, the model) go here; None: `default_dir`
+        # checkpoints (and, by `save`, the model) go here; None: `default_dir`
+        out_dir: str | Path | None = None,
         feature_config: FeatureConfig | None = FeatureConfig(),  # the dataset's features it reads
         dataset_fingerprint: str = '',  # the training data's fingerprint, recorded in checkpoints
         device: str | None = None,  # inference device; None: the best present
