@@ -4,7 +4,8 @@
 
 # %% ../nbs/05_dataset.ipynb #87dbc66d
 from __future__ import annotations
-import dataclasses, hashlib, json, shutil, time
+import contextlib, dataclasses, hashlib, io, json, shutil, time
+import threadpoolctl
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ from nsm_modeler.core import (
 )
 from .params import AMSYNTH_PARAMS, N_PARAMS, PARAM_NAMES, normalise, snap
 from .library import load_manifest
+from .compute import ComputeConfig, run_tasks
 from .render import RenderConfig, Renderer, RenderJob
 from .features import FeatureConfig, extract_features, validate_audio
 from nsm_modeler.splits import (
@@ -34,8 +36,8 @@ from nsm_modeler.splits import (
 
 # %% auto #0
 __all__ = ['FEATURE_DTYPES', 'SyntheticConfig', 'DataConfig', 'synthetic_patches', 'plan_clips', 'example_config', 'clip_problem',
-           'config_fingerprint', 'DataGenerator', 'build_note', 'write_reports', 'DatasetSplit', 'verify_checksums',
-           'load_split']
+           'config_fingerprint', 'ShardTask', 'build_shard', 'DataGenerator', 'build_note', 'write_reports',
+           'DatasetSplit', 'verify_checksums', 'load_split']
 
 # %% ../nbs/05_dataset.ipynb #954338e1
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +75,8 @@ class DataConfig:
     features: FeatureConfig = FeatureConfig()
     splits: SplitConfig = SplitConfig()
     synthetic: SyntheticConfig = SyntheticConfig()
+    # where shards are built: not part of the build's identity (every backend gives the same dataset)
+    compute: ComputeConfig = ComputeConfig()
 
     def __post_init__(self):
         if (
@@ -259,9 +263,9 @@ def config_fingerprint(
     config: DataConfig,  # a data config
     clips: pd.DataFrame | None = None,  # its planned clips (`plan_clips`); None: the config alone
 ):
-    "sha256 of the resolved config (less the output folders) and of the planned clips' ids, splits and parameters."
+    "sha256 of the resolved config (less the output folders and the compute backend) and of the planned clips' ids, splits and parameters."
     d = to_dict(config)
-    for k in ('out_dir', 'reports_dir'):
+    for k in ('out_dir', 'reports_dir', 'compute'):
         d.pop(k)
     digest = hashlib.sha256(json.dumps(d, sort_keys=True).encode())
     # a re-imported library (new groups, so new splits and perturbed parents) is a new build
@@ -280,10 +284,33 @@ def _save_npz(path: Path, **arrays):
         np.savez(f, **arrays)
 
 
-def _build_shard(clips: pd.DataFrame, renderer: Renderer, config: DataConfig):
-    "Render, validate and featurise one shard's clips; returns arrays for the kept clips and reasons for the rest."
-    results = renderer.render_many(
-        [RenderJob(p, n, v) for p, n, v in zip(clips['params'], clips['note'], clips['velocity'])],
+@dataclasses.dataclass(frozen=True)
+class ShardTask:
+    "One shard's clips, as a compute worker receives them."
+
+    params: np.ndarray  # normalised parameters, [n_clips, 41]
+    notes: np.ndarray  # MIDI note of each clip
+    velocities: np.ndarray  # MIDI velocity of each clip
+    config: DataConfig  # the build's config
+
+
+# the render server each compute worker hosts, by render config: started with the worker's first shard
+_WORKER_RENDERERS: dict[RenderConfig, Renderer] = {}
+
+
+def _worker_renderer(config: RenderConfig) -> Renderer:
+    "This worker process's one render server for `config`, kept for its later shards."
+    config = dataclasses.replace(config, n_workers=1)
+    if config not in _WORKER_RENDERERS:
+        _WORKER_RENDERERS[config] = Renderer(config)
+    return _WORKER_RENDERERS[config]
+
+
+def build_shard(task: ShardTask) -> dict[str, np.ndarray]:
+    "Render, validate and featurise one shard's clips (in a compute worker): arrays for the kept clips and reasons for the rest."
+    config = task.config
+    results = _worker_renderer(config.render).render_many(
+        [RenderJob(p, n, v) for p, n, v in zip(task.params, task.notes, task.velocities)],
         progress=False,
     )
     problems = [
@@ -291,7 +318,9 @@ def _build_shard(clips: pd.DataFrame, renderer: Renderer, config: DataConfig):
     ]
     kept = np.array([p is None for p in problems])
     audio = [r.audio for r, k in zip(results, kept) if k]
-    feats = extract_features(np.stack(audio), config.features) if audio else {}
+    # one BLAS thread: a matrix product's rounding depends on its thread count, the dataset's bits must not
+    with threadpoolctl.threadpool_limits(1):
+        feats = extract_features(np.stack(audio), config.features) if audio else {}
     return dict(
         kept=kept,
         reason=np.array([p or '' for p in problems]),
@@ -299,6 +328,37 @@ def _build_shard(clips: pd.DataFrame, renderer: Renderer, config: DataConfig):
             k: feats[k].astype(d) if feats else np.zeros((0,), d) for k, d in FEATURE_DTYPES.items()
         },
     )
+
+
+class _NpyWriter:
+    "One `.npy` file written block by block (atomically, as `np.save` would write the whole array), hashing its bytes."
+
+    def __init__(
+        self,
+        files: contextlib.ExitStack,  # closes the file, renaming it into place if the block succeeds
+        path: Path,  # the file
+        shape: tuple[int, ...],  # the whole array's shape
+        dtype,  # and dtype
+    ):
+        self.file = files.enter_context(atomic_write(path))
+        self.sha256, self.dtype = hashlib.sha256(), np.dtype(dtype)
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(
+            header,
+            {
+                'descr': np.lib.format.dtype_to_descr(self.dtype),
+                'fortran_order': False,
+                'shape': shape,
+            },
+        )
+        self._write(header.getvalue())
+
+    def _write(self, data: bytes):
+        self.file.write(data)
+        self.sha256.update(data)
+
+    def append(self, rows: np.ndarray):  # the next rows, in order
+        self._write(np.ascontiguousarray(rows, self.dtype).tobytes())
 
 # %% ../nbs/05_dataset.ipynb #0e7db6ab
 class DataGenerator:
@@ -341,23 +401,34 @@ class DataGenerator:
     def finished(
         self,
         fingerprint: str,  # `config_fingerprint` of the config and its planned clips
-        shard_paths: list[Path],  # every shard the build needs
     ) -> dict | None:
-        "The stored summary of a finished build with this fingerprint whose shards and stored files are all intact, else None."
+        "The stored summary of a finished build with this fingerprint whose stored files are all intact, else None."
         stamp, build = self.out / 'fingerprint.txt', self.out / 'build.json'
         if not (stamp.is_file() and build.is_file()) or stamp.read_text().strip() != fingerprint:
             return None
         summary = json.loads(build.read_text())
-        if summary.get('fingerprint') != fingerprint or not all(p.is_file() for p in shard_paths):
+        if summary.get('fingerprint') != fingerprint:
             return None
         try:
             verify_checksums(self.out)
         except DatasetError:
-            return None  # a damaged store: rebuilt from the shards
+            return None  # a damaged store: built again
         summary.setdefault(
             'built_at', time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(build.stat().st_mtime))
         )
         return summary
+
+    def _shard_tasks(self, clips: pd.DataFrame, todo: list[int]):
+        "The `ShardTask` of each shard in `todo`, made as the workers take them."
+        size = self.config.shard_size
+        for i in todo:
+            shard = clips.iloc[i * size : (i + 1) * size]
+            yield ShardTask(
+                np.stack(shard['params']),
+                shard['note'].to_numpy(),
+                shard['velocity'].to_numpy(),
+                self.config,
+            )
 
     def process_batch(
         self,
@@ -371,7 +442,9 @@ class DataGenerator:
         shard_paths = [self.out / 'shards' / f'{i:05d}.npz' for i in range(n_shards)]
         if force:
             self._clear()
-        elif (done := self.finished(fingerprint, shard_paths)) is not None:
+        elif (done := self.finished(fingerprint)) is not None:
+            # shards left by a run stopped after storing the build, before removing them
+            shutil.rmtree(self.out / 'shards', ignore_errors=True)
             return dict(
                 done,
                 build_s=round(time.perf_counter() - start, 1),
@@ -382,15 +455,21 @@ class DataGenerator:
         self._claim_out_dir(fingerprint)
         todo = [i for i, p in enumerate(shard_paths) if not p.is_file()]
         if todo:
-            with Renderer(self.config.render) as renderer:
-                for i in tqdm(todo, desc='dataset shards', unit='shard', disable=not self.progress):
-                    lo = i * self.config.shard_size
-                    _save_npz(
-                        shard_paths[i],
-                        **_build_shard(
-                            clips.iloc[lo : lo + self.config.shard_size], renderer, self.config
-                        ),
-                    )
+            jobs = run_tasks(
+                build_shard,
+                self._shard_tasks(clips, todo),
+                self.config.compute,
+                self.config.render.n_workers,
+            )
+            with contextlib.closing(jobs):  # an error here (a full disk) ends the workers at once
+                for arrays, i in tqdm(
+                    zip(jobs, todo),
+                    total=len(todo),
+                    desc='dataset shards',
+                    unit='shard',
+                    disable=not self.progress,
+                ):
+                    _save_npz(shard_paths[i], **arrays)
         summary, clips = self._store(clips, shard_paths)
         summary['fingerprint'] = fingerprint
         summary['build_s'] = round(time.perf_counter() - start, 1)
@@ -408,51 +487,72 @@ class DataGenerator:
         write_reports(summary, clips, self.config)
         with atomic_write(self.out / 'build.json', 'w') as f:
             json.dump(summary, f, indent=1)
+        # one copy on disk: the stored splits now hold everything the shards did, checked against their checksums
+        shutil.rmtree(self.out / 'shards')
         return dict(summary, reused=False)
 
     def _store(self, clips: pd.DataFrame, shard_paths: list[Path]):
-        "Gather shards into one array file per feature and split, a clip table and checksums; returns the summary and clips with their verdicts."
-        shards = []
+        "Stream the shards, in order, into one array file per feature and split, a clip table and checksums, then check them on disk; returns the summary and the clips with their verdicts."
+        verdicts = []
         for path in shard_paths:
             with np.load(path) as z:
-                shards.append({k: z[k] for k in z.files})
+                verdicts.append((z['kept'], z['reason']))
         clips = clips.assign(
-            kept=np.concatenate([s['kept'] for s in shards]),
-            reason=np.concatenate([s['reason'] for s in shards]),
+            kept=np.concatenate([k for k, _ in verdicts]),
+            reason=np.concatenate([r for _, r in verdicts]),
         )
-        feats = {k: np.concatenate([s[k] for s in shards if len(s[k])]) for k in FEATURE_DTYPES}
         kept = clips[clips['kept']].reset_index(drop=True)
+        split_of = kept['split'].to_numpy()
+        checksums = {}
+        with contextlib.ExitStack() as files:
+            writers = {}
+            for split in SPLITS:
+                (self.out / split).mkdir(exist_ok=True)
+                if not (rows := np.flatnonzero(split_of == split)).size:
+                    continue
+                params = np.stack(kept['params'].iloc[rows]).astype(np.float32)
+                writers[split, 'params'] = _NpyWriter(
+                    files, self.out / split / 'params.npy', params.shape, np.float32
+                )
+                writers[split, 'params'].append(params)
+                with np.load(shard_paths[int(np.argmax([k.any() for k, _ in verdicts]))]) as z:
+                    for name, dtype in FEATURE_DTYPES.items():
+                        shape = (len(rows), *z[name].shape[1:])
+                        path = self.out / split / f'{name}.npy'
+                        writers[split, name] = _NpyWriter(files, path, shape, dtype)
+            first = 0  # the shard's first row among the kept clips
+            for path, (k, _) in zip(shard_paths, verdicts):
+                where, first = split_of[first : first + k.sum()], first + k.sum()
+                if not where.size:
+                    continue
+                with np.load(path) as z:
+                    for name in FEATURE_DTYPES:
+                        arr = z[name]
+                        for split in set(where):
+                            writers[split, name].append(arr[where == split])
+            checksums = {
+                f'{split}/{name}.npy': w.sha256.hexdigest() for (split, name), w in writers.items()
+            }
         for split in SPLITS:
-            rows = kept.index[kept['split'] == split].to_numpy()
-            (self.out / split).mkdir(exist_ok=True)
-            arrays = (
-                {
-                    **{k: v[rows] for k, v in feats.items()},
-                    'params': np.stack(kept['params'].iloc[rows]).astype(np.float32),
-                }
-                if len(rows)
-                else {}
-            )
-            for name, arr in arrays.items():
-                with atomic_write(self.out / split / f'{name}.npy') as f:
-                    np.save(f, arr)
             table = (
-                kept.iloc[rows].drop(columns=['params', 'kept', 'reason']).reset_index(drop=True)
+                kept[split_of == split]
+                .drop(columns=['params', 'kept', 'reason'])
+                .reset_index(drop=True)
             )
             with atomic_write(self.out / split / 'clips.parquet') as f:
                 table.to_parquet(f, index=False)
+            checksums[f'{split}/clips.parquet'] = sha256_file(self.out / split / 'clips.parquet')
         rejects = clips[~clips['kept']].drop(columns=['params', 'kept'])
         with atomic_write(self.out / 'rejects.parquet') as f:
             rejects.to_parquet(f, index=False)
-        files = sorted(p for p in self.out.rglob('*') if p.is_file() and p.parent.name in SPLITS)
-        checksums = {str(p.relative_to(self.out)): sha256_file(p) for p in files}
         with atomic_write(self.out / 'checksums.json', 'w') as f:
-            json.dump(checksums, f, indent=1)
+            json.dump(dict(sorted(checksums.items())), f, indent=1)
+        verify_checksums(self.out)  # what is on disk is what was written
         return dict(
             n_planned=len(clips),
             n_kept=len(kept),
             n_rejected=len(rejects),
-            size_bytes=sum(p.stat().st_size for p in files),
+            size_bytes=sum((self.out / rel).stat().st_size for rel in checksums),
             per_split={s: int((kept['split'] == s).sum()) for s in SPLITS},
             per_source={
                 s: int((kept['source'] == s).sum()) for s in ('human', 'uniform', 'perturbed')

@@ -215,8 +215,11 @@ def _serve():
         reply(1, f"could not load {config.plugin_path}: {e}".encode())
         return
     reply(0, b'')  # ready
-    while request := sys.stdin.buffer.read(_REQUEST.size):
-        reply(*_render_forked(engine, synth, config, request))
+    try:
+        while request := sys.stdin.buffer.read(_REQUEST.size):
+            reply(*_render_forked(engine, synth, config, request))
+    except BrokenPipeError:  # the client is gone (Ctrl-C, killed): nobody is left to render for
+        os._exit(0)
 
 # %% ../nbs/03_render.ipynb #223fb038
 _PKG_ROOT = str(Path(nsm_modeler.__file__).resolve().parent.parent)
