@@ -10,7 +10,7 @@ import threadpoolctl
 from .core import ConfigError, NsmError
 
 # %% auto #0
-__all__ = ['BACKENDS', 'ComputeError', 'ComputeConfig', 'run_tasks']
+__all__ = ['BACKENDS', 'ComputeError', 'ComputeConfig', 'run_tasks', 'task_overhead_benchmark']
 
 # %% ../nbs/04b_compute.ipynb #fb960a3f
 BACKENDS = ('local', 'ray')
@@ -217,3 +217,23 @@ def run_tasks(
         finished = True
     finally:
         backend.close(finished)
+
+# %% ../nbs/04b_compute.ipynb #9dac16de
+def task_overhead_benchmark(
+    config: ComputeConfig = ComputeConfig(),  # the backend timed
+    n_tasks: int = 400,  # empty tasks in the job
+    n_workers: int = 2,  # worker processes (local, or a Ray started for the job)
+) -> dict:
+    "Seconds until an empty job's first result, then ms per empty task in the steady state."
+    start = time.perf_counter()
+    job = run_tasks(abs, range(n_tasks), config, n_workers)
+    next(job)
+    first = time.perf_counter()
+    n_rest = sum(1 for _ in job)
+    return dict(
+        backend=config.backend,
+        n_tasks=n_tasks,
+        n_workers=n_workers,
+        startup_s=round(first - start, 3),
+        ms_per_task=round(1000 * (time.perf_counter() - first) / max(n_rest, 1), 3),
+    )

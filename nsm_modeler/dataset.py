@@ -307,8 +307,8 @@ def _worker_renderer(config: RenderConfig) -> Renderer:
 
 
 def build_shard(task: ShardTask) -> dict[str, np.ndarray]:
-    "Render, validate and featurise one shard's clips (in a compute worker): arrays for the kept clips and reasons for the rest."
-    config = task.config
+    "Render, validate and featurise one shard's clips (in a compute worker): arrays for the kept clips, reasons for the rest, and the seconds each stage took."
+    config, start = task.config, time.perf_counter()
     results = _worker_renderer(config.render).render_many(
         [RenderJob(p, n, v) for p, n, v in zip(task.params, task.notes, task.velocities)],
         progress=False,
@@ -318,12 +318,15 @@ def build_shard(task: ShardTask) -> dict[str, np.ndarray]:
     ]
     kept = np.array([p is None for p in problems])
     audio = [r.audio for r, k in zip(results, kept) if k]
+    rendered = time.perf_counter()
     # one BLAS thread: a matrix product's rounding depends on its thread count, the dataset's bits must not
     with threadpoolctl.threadpool_limits(1):
         feats = extract_features(np.stack(audio), config.features) if audio else {}
     return dict(
         kept=kept,
         reason=np.array([p or '' for p in problems]),
+        render_s=np.float64(rendered - start),
+        features_s=np.float64(time.perf_counter() - rendered),
         **{
             k: feats[k].astype(d) if feats else np.zeros((0,), d) for k, d in FEATURE_DTYPES.items()
         },
@@ -438,6 +441,7 @@ class DataGenerator:
         start = time.perf_counter()
         clips = plan_clips(self.config)
         fingerprint = config_fingerprint(self.config, clips)
+        planned = time.perf_counter()
         n_shards = -(-len(clips) // self.config.shard_size)
         shard_paths = [self.out / 'shards' / f'{i:05d}.npz' for i in range(n_shards)]
         if force:
@@ -454,6 +458,7 @@ class DataGenerator:
             )
         self._claim_out_dir(fingerprint)
         todo = [i for i, p in enumerate(shard_paths) if not p.is_file()]
+        writes_s = 0.0  # this process's time writing shards, while the workers go on
         if todo:
             jobs = run_tasks(
                 build_shard,
@@ -469,8 +474,12 @@ class DataGenerator:
                     unit='shard',
                     disable=not self.progress,
                 ):
+                    written = time.perf_counter()
                     _save_npz(shard_paths[i], **arrays)
+                    writes_s += time.perf_counter() - written
+        built = time.perf_counter()
         summary, clips = self._store(clips, shard_paths)
+        stored = time.perf_counter()
         summary['fingerprint'] = fingerprint
         summary['build_s'] = round(time.perf_counter() - start, 1)
         summary['shards_built'], summary['shards_reused'] = len(todo), n_shards - len(todo)
@@ -485,6 +494,17 @@ class DataGenerator:
         )
         summary['built_at'] = time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())
         write_reports(summary, clips, self.config)
+        # where this call's time went: planning, shards (workers), storing the splits, the reports
+        summary['phases_s'] = {
+            k: round(b - a, 2)
+            for k, a, b in (
+                ('plan', start, planned),
+                ('shards', planned, built),
+                ('store', built, stored),
+                ('reports', stored, time.perf_counter()),
+            )
+        }
+        summary['phases_s']['shard_writes'] = round(writes_s, 2)  # part of 'shards'
         with atomic_write(self.out / 'build.json', 'w') as f:
             json.dump(summary, f, indent=1)
         # one copy on disk: the stored splits now hold everything the shards did, checked against their checksums
@@ -493,10 +513,12 @@ class DataGenerator:
 
     def _store(self, clips: pd.DataFrame, shard_paths: list[Path]):
         "Stream the shards, in order, into one array file per feature and split, a clip table and checksums, then check them on disk; returns the summary and the clips with their verdicts."
-        verdicts = []
+        verdicts, worker_s = [], {'render': 0.0, 'features': 0.0}
         for path in shard_paths:
             with np.load(path) as z:
                 verdicts.append((z['kept'], z['reason']))
+                for stage in worker_s:
+                    worker_s[stage] += float(z[f'{stage}_s'])
         clips = clips.assign(
             kept=np.concatenate([k for k, _ in verdicts]),
             reason=np.concatenate([r for _, r in verdicts]),
@@ -551,6 +573,8 @@ class DataGenerator:
         return dict(
             n_planned=len(clips),
             n_kept=len(kept),
+            # the workers' seconds per stage, summed over every shard (and every run of a resumed build)
+            worker_s={k: round(v, 1) for k, v in worker_s.items()},
             n_rejected=len(rejects),
             size_bytes=sum((self.out / rel).stat().st_size for rel in checksums),
             per_split={s: int((kept['split'] == s).sum()) for s in SPLITS},

@@ -144,7 +144,7 @@ STAGES = {  # the library's modules by the stage of the data flow they serve, in
     'presets': ('params', 'presets', 'library'),
     'render': ('render',),
     'features': ('features', 'descriptors'),
-    'dataset': ('dataset', 'splits'),
+    'dataset': ('dataset', 'splits', 'compute'),
     'models': (
         'training',
         'predictor',
@@ -535,6 +535,11 @@ def build_docs(
         text = results.read_text().replace(str(root) + '/', '')
         (pages / 'reports' / 'results.md').write_text(text.rstrip() + '\n\n' + listen)
         nav.append('  - Results: reports/results.md')
+    scaling = root / 'reports' / 'scaling.md'
+    if scaling.is_file():  # `make bench`'s dataset builds on both backends and the projection for N nodes
+        (pages / 'reports').mkdir(exist_ok=True)
+        shutil.copy(scaling, pages / 'reports' / 'scaling.md')
+        nav.append('  - Scaling out: reports/scaling.md')
 
     run_dir = root / 'reports' / 'runs' / profile
     steps = [s for s in pipeline_steps() if (run_dir / f'{s}.ipynb').is_file()]
