@@ -221,6 +221,10 @@ def cmd_train(args):
             progress=not args.quiet,
         )
         check = f"validation parameter MAE {model.card_['val']['param_mae']:.4f}"
+    from nsm_modeler.training import is_global_zero
+
+    if not is_global_zero():  # the other processes of a distributed training: rank 0 reports
+        return 0
     card, t = model.card_, model.card_['training']
     reused = (
         '' if hasattr(model, 'report_') else ' (already trained this way: reused; --fresh retrains)'

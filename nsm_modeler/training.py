@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_training.ipynb #063c06a2
 from __future__ import annotations
-import dataclasses, datetime, hashlib, json, os, resource, shutil, time, tomllib
+import dataclasses, datetime, hashlib, json, os, resource, shutil, sys, time, tomllib
 import safetensors, safetensors.torch
 from pathlib import Path
 import numpy as np
@@ -19,6 +19,9 @@ from pytorch_lightning.callbacks import (
     TQDMProgressBar,
 )
 from pytorch_lightning.loggers import MLFlowLogger, TensorBoardLogger
+from pytorch_lightning.plugins.layer_sync import LayerSync, TorchSyncBatchNorm
+from pytorch_lightning.strategies import DDPStrategy
+from lightning_fabric.plugins.environments import TorchElasticEnvironment
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from nsm_modeler.core import (
     ConfigError,
@@ -35,16 +38,18 @@ from .features import FeatureConfig
 from .dataset import DatasetSplit
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'DEVICES', 'SOURCES', 'TRAINING_SECTIONS', 'WEIGHTS_FILE', 'META_FILE', 'CARD_FILE', 'MODEL_FILES',
-           'MODEL_FORMAT', 'TrainerConfig', 'merge_tables', 'load_section', 'model_inputs', 'ClipDataset',
-           'source_rows', 'SplitDataModule', 'augment', 'provenance', 'NsmModule', 'TrainingReport', 'EpochHistory',
-           'fit', 'log_artifacts', 'report_card', 'update_card', 'merged_card', 'card_bytes', 'finished_model',
-           'setup_training', 'plot_history', 'TrainedModel']
+__all__ = ['PRECISIONS', 'DEVICES', 'SOURCES', 'STRATEGIES', 'TRAINING_SECTIONS', 'PROCESS_KEYS', 'WEIGHTS_FILE', 'META_FILE',
+           'CARD_FILE', 'MODEL_FILES', 'MODEL_FORMAT', 'TrainerConfig', 'merge_tables', 'load_section', 'model_inputs',
+           'ClipDataset', 'source_rows', 'SplitDataModule', 'augment', 'learning_config', 'provenance', 'NsmModule',
+           'is_global_zero', 'rank_seed', 'check_launch', 'RankBatches', 'global_batch_norm', 'GlobalBatchNorm',
+           'TrainingReport', 'EpochHistory', 'fit', 'log_artifacts', 'report_card', 'update_card', 'merged_card',
+           'card_bytes', 'finished_model', 'setup_training', 'plot_history', 'TrainedModel']
 
 # %% ../nbs/08_training.ipynb #d3b225c5
 PRECISIONS = ('auto', '32-true', '16-mixed', 'bf16-mixed')
 DEVICES = ('auto', 'cuda', 'mps', 'cpu')
 SOURCES = ('human', 'perturbed', 'uniform')
+STRATEGIES = ('auto', 'ddp')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +59,8 @@ class TrainerConfig:
     max_epochs: int = 9  # upper bound on epochs (and the cosine schedule's length)
     # wall-time cap; training stops at the end of the epoch that passes it
     max_minutes: float = 16.0
-    batch_size: int = 64  # clips per optimiser step
+    # clips per optimiser step: the global batch, split evenly over devices x num_nodes processes
+    batch_size: int = 64
     lr: float = 2e-3  # AdamW peak learning rate, decayed by a cosine schedule over max_epochs
     weight_decay: float = 1e-4  # AdamW weight decay
     patience: int = 6  # epochs without a lower validation loss before early stopping
@@ -67,6 +73,11 @@ class TrainerConfig:
     noise_floor_db: float = -70.0  # augmentation: a noise floor up to this level per mel band (dB)
     precision: str = 'auto'  # one of PRECISIONS; 'auto': 16-mixed on CUDA, 32-true elsewhere
     device: str = 'auto'  # one of DEVICES; 'auto': cuda, then mps, then cpu
+    # one of STRATEGIES; 'auto': one process; 'ddp': DistributedDataParallel over devices x num_nodes processes
+    strategy: str = 'auto'
+    # processes per machine: CPU processes, or one per GPU (torchrun --nproc_per_node)
+    devices: int = 1
+    num_nodes: int = 1  # machines, each running `devices` processes (torchrun --nnodes)
     num_workers: int = 0  # DataLoader worker processes (0: read in the training process)
     seed: int = 0  # seeds weights, batch order, augmentation and dropout
 
@@ -95,6 +106,33 @@ class TrainerConfig:
                 f"need lr > 0, weight_decay >= 0, 0 <= augment_p <= 1, gain_db >= 0, train_clips_per_epoch >= 0 "
                 f"and num_workers >= 0; got {self}"
             )
+        self._check_processes()
+
+    def _check_processes(self):
+        "Raise unless strategy, devices and num_nodes make a training that can run, with the global batch split evenly."
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"strategy={self.strategy!r}; choose one of {STRATEGIES}")
+        if min(self.devices, self.num_nodes) < 1:
+            raise ConfigError(
+                f"devices={self.devices} and num_nodes={self.num_nodes} must both be >= 1"
+            )
+        if self.strategy == 'auto' and self.world_size > 1:
+            raise ConfigError(
+                f"devices={self.devices} x num_nodes={self.num_nodes} is {self.world_size} processes, but "
+                f"strategy='auto' trains in one: set strategy = \"ddp\""
+            )
+        if self.strategy == 'ddp' and self.device == 'mps':
+            raise ConfigError("strategy='ddp' runs on cuda (NCCL) or cpu (gloo), not on mps")
+        if self.batch_size % self.world_size:
+            raise ConfigError(
+                f"batch_size={self.batch_size} is the global batch (clips per optimiser step), split evenly over "
+                f"devices x num_nodes = {self.world_size} processes: make it a multiple of {self.world_size}"
+            )
+
+    @property
+    def world_size(self) -> int:
+        "Processes that train together: devices x num_nodes."
+        return self.devices * self.num_nodes
 
     @property
     def torch_device(self):
@@ -263,6 +301,28 @@ def augment(
     return {**batch, 'log_mel': log_mel, 'control': control}
 
 # %% ../nbs/08_training.ipynb #bac3f308
+# where a training runs, not what it learns: left out of provenance (see "Training on several processes")
+PROCESS_KEYS = ('strategy', 'devices', 'num_nodes')
+
+
+def learning_config(
+    config,  # a config dataclass, holding a `TrainerConfig` at any depth (or being one)
+) -> dict:
+    "`to_dict(config)` without the `PROCESS_KEYS` of the `TrainerConfig`s in it: the config a provenance records."
+    out = to_dict(config)
+
+    def strip(cfg, table: dict):
+        if isinstance(cfg, TrainerConfig):
+            for k in PROCESS_KEYS:
+                table.pop(k, None)
+        for f in dataclasses.fields(cfg):
+            if dataclasses.is_dataclass(v := getattr(cfg, f.name)):
+                strip(v, table[f.name])
+
+    strip(config, out)
+    return out
+
+
 def provenance(
     model: str,  # the model's name
     config,  # its config dataclass
@@ -271,7 +331,7 @@ def provenance(
     "What a checkpoint records about how it was made."
     return dict(
         model=model,
-        config=to_dict(config),
+        config=learning_config(config),
         param_spec_hash=param_spec_hash(),
         dataset_fingerprint=dataset_fingerprint,
         git_commit=git_commit(),
@@ -308,6 +368,18 @@ class NsmModule(pl.LightningModule):
         "The total loss as 'loss' and each component under its name; every model implements it."
         raise NotImplementedError
 
+    @property
+    def distributed(self) -> bool:
+        "Whether this module trains in several processes (`strategy='ddp'` with more than one)."
+        return self._trainer is not None and self.trainer.world_size > 1
+
+    def on_fit_start(self):
+        # each process its own dropout and augmentation draws, from the seed and its rank
+        if self.distributed:
+            seed, rank = self.trainer_config.seed, self.trainer.global_rank
+            torch.manual_seed(rank_seed(seed, rank, 0))
+            self.augment_generator.manual_seed(rank_seed(seed, rank, 1))
+
     def _log_losses(self, stage: str, losses: dict, n: int):
         self.log_dict(
             {f'{stage}/{k}': v.detach() for k, v in losses.items()},
@@ -315,6 +387,7 @@ class NsmModule(pl.LightningModule):
             on_epoch=True,
             batch_size=n,
             prog_bar=False,
+            sync_dist=self.distributed,
         )
 
     def training_step(self, batch, batch_idx):
@@ -330,8 +403,17 @@ class NsmModule(pl.LightningModule):
         )
         return losses['loss']
 
+    def on_validation_epoch_start(self):
+        self._val_sums, self._val_clips = {}, 0
+
     def validation_step(self, batch, batch_idx):
         losses = self.losses(batch)
+        if self.distributed:  # summed here, averaged over every process's clips at the epoch's end
+            n = len(batch['params'])
+            for k, v in losses.items():
+                self._val_sums[k] = self._val_sums.get(k, 0.0) + v.detach().double() * n
+            self._val_clips += n
+            return
         self._log_losses('val', losses, len(batch['params']))
         self.log(
             'val_loss',
@@ -341,6 +423,30 @@ class NsmModule(pl.LightningModule):
             on_epoch=True,
             batch_size=len(batch['params']),
             logger=False,
+        )
+
+    def on_validation_epoch_end(self):
+        if not self.distributed:
+            return
+        parts = [None] * self.trainer.world_size
+        mine = ({k: float(v) for k, v in self._val_sums.items()}, self._val_clips)
+        torch.distributed.all_gather_object(parts, mine)
+        n = sum(clips for _, clips in parts)
+        keys = sorted(set().union(*(sums for sums, _ in parts)))
+        mean = {
+            k: torch.tensor(sum(s.get(k, 0.0) for s, _ in parts) / n, device=self.device)
+            for k in keys
+        }
+        # the same means in every process: `sync_dist` (in `_log_losses`) only tells Lightning they are global
+        self._log_losses('val', mean, 1)
+        self.log(
+            'val_loss',
+            mean['loss'],
+            prog_bar=True,
+            on_step=False,
+            on_epoch=True,
+            logger=False,
+            sync_dist=True,
         )
 
     def param_groups(self) -> list[dict]:
@@ -360,6 +466,234 @@ class NsmModule(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint):
         checkpoint['nsm'] = self.provenance
+
+# %% ../nbs/08_training.ipynb #cefc0a9d
+def is_global_zero() -> bool:
+    "Whether this process is rank 0 of its training (or the only process): the one that writes files."
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank() == 0
+    # before the process group exists: torchrun sets RANK; Lightning's launcher LOCAL_RANK (and NODE_RANK)
+    return all(int(os.environ.get(k, '0')) == 0 for k in ('RANK', 'LOCAL_RANK', 'NODE_RANK'))
+
+
+def rank_seed(
+    seed: int,  # the config's seed
+    rank: int,  # the process's global rank
+    stream: int,  # which random stream: 0 torch's (dropout), 1 augmentation
+) -> int:
+    "An independent seed for one process's random stream in a distributed training."
+    return int(np.random.SeedSequence([seed, rank, stream]).generate_state(1)[0])
+
+
+def _in_notebook() -> bool:
+    "Whether this is an IPython kernel (a notebook, nbdev_test, papermill), not a script."
+    ipython = sys.modules.get('IPython')
+    return ipython is not None and ipython.get_ipython() is not None
+
+
+def check_launch(
+    cfg: TrainerConfig,  # the training's config
+    device: torch.device,  # where it trains
+):
+    "Raise unless the config's processes match how this program was started: alone, by Lightning or by torchrun."
+    if cfg.strategy == 'ddp' and device.type not in ('cpu', 'cuda'):
+        raise ConfigError(
+            f"strategy='ddp' runs on cuda (NCCL) or cpu (gloo), not on {device.type}: set device"
+        )
+    if TorchElasticEnvironment.detect():
+        local, world = int(os.environ['LOCAL_WORLD_SIZE']), int(os.environ['WORLD_SIZE'])
+        asked = f"devices={cfg.devices} x num_nodes={cfg.num_nodes}"
+        if cfg.strategy != 'ddp' and world > 1:
+            raise ConfigError(
+                f"torchrun started {world} processes, but strategy={cfg.strategy!r} trains in one: set "
+                f"strategy = \"ddp\", devices = {local}, num_nodes = {world // local}"
+            )
+        if cfg.strategy == 'ddp' and (cfg.devices, cfg.world_size) != (local, world):
+            raise ConfigError(
+                f"torchrun started {local} processes per machine, {world} in all, but the config asks for {asked}: "
+                f"make devices = --nproc_per_node ({local}) and num_nodes = --nnodes ({world // local})"
+            )
+    elif cfg.strategy == 'ddp' and cfg.world_size > 1 and _in_notebook():
+        raise ConfigError(
+            "strategy='ddp' starts its other processes by running this program's command again, which a "
+            "notebook cannot do: train from a script (`nsm train`, `python train.py`) or under torchrun"
+        )
+
+
+def _join_torchrun(backend: str):  # 'gloo' or 'nccl'
+    "Under torchrun, join the process group now: every process waits there until rank 0 has cleaned its folder (`--fresh`)."
+    if TorchElasticEnvironment.detect() and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group(backend)
+
+
+def _batch_sizes(batches) -> list[int] | None:  # a batch sampler
+    "The sizes of the batches a torch `BatchSampler` will draw, known without drawing; None for any other."
+    if type(batches) is not torch.utils.data.BatchSampler:
+        return None
+    n, b = len(batches.sampler), batches.batch_size
+    return [b] * (n // b) + ([n % b] if n % b and not batches.drop_last else [])
+
+
+class RankBatches(torch.utils.data.Sampler):
+    "One process's share of each global batch a batch sampler draws (every process draws the same)."
+
+    def __init__(
+        self,
+        batches,  # the global batch sampler: lists of dataset indices, drawn alike in every process
+        rank: int,  # this process's global rank
+        world_size: int,  # processes in the training
+        even: bool,  # True (training): equal shares, a batch's last `len % world_size` clips dropped
+    ):
+        self.batches, self.rank, self.world_size, self.even = batches, rank, world_size, even
+
+    def part(self, n: int) -> slice:  # clips in the global batch
+        "Where this process's clips are in a global batch of `n`: a contiguous share, the first `n % world_size` processes one more unless `even`."
+        n -= n % self.world_size if self.even else 0
+        q, r = divmod(n, self.world_size)
+        lo = self.rank * q + min(self.rank, r)
+        return slice(lo, lo + q + (self.rank < r))
+
+    def __iter__(self):
+        for batch in self.batches:
+            if share := list(batch)[self.part(len(batch))]:
+                yield share
+
+    def __len__(self):
+        sizes = _batch_sizes(self.batches)
+        if sizes is None:
+            return len(self.batches)
+        return sum(self.part(n).stop > self.part(n).start for n in sizes)
+
+
+class _RankData(pl.LightningDataModule):
+    "A data module whose every global batch is shared out over the processes (`RankBatches`)."
+
+    def __init__(self, data: pl.LightningDataModule):  # the data module of one process
+        super().__init__()
+        self.data = data
+
+    def setup(self, stage: str):
+        self.data.trainer = self.trainer
+        self.data.setup(stage)
+
+    def teardown(self, stage: str):
+        self.data.teardown(stage)
+
+    def _share(self, loader: torch.utils.data.DataLoader, even: bool):
+        if loader.batch_sampler is None:
+            raise NsmError(
+                f"{type(self.data).__name__}: strategy='ddp' needs a DataLoader that batches"
+            )
+        batches = RankBatches(
+            loader.batch_sampler, self.trainer.global_rank, self.trainer.world_size, even
+        )
+        return torch.utils.data.DataLoader(
+            loader.dataset,
+            batch_sampler=batches,
+            num_workers=loader.num_workers,
+            collate_fn=loader.collate_fn,
+            pin_memory=loader.pin_memory,
+            timeout=loader.timeout,
+            worker_init_fn=loader.worker_init_fn,
+            multiprocessing_context=loader.multiprocessing_context,
+            generator=loader.generator,
+            prefetch_factor=loader.prefetch_factor,
+            persistent_workers=loader.persistent_workers,
+        )
+
+    def train_dataloader(self):
+        return self._share(self.data.train_dataloader(), even=True)
+
+    def val_dataloader(self):
+        loader = self.data.val_dataloader()
+        if len(loader.dataset) < self.trainer.world_size:
+            raise ConfigError(
+                f"{len(loader.dataset)} validation clips for {self.trainer.world_size} processes: each needs one"
+            )
+        return self._share(loader, even=False)
+
+
+class _SumOverProcesses(torch.autograd.Function):
+    "A tensor summed over every process (all-reduce); its gradient summed the same way on the way back."
+
+    @staticmethod
+    def forward(ctx, x):
+        x = x.clone()
+        torch.distributed.all_reduce(x)
+        return x
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = grad.clone()
+        torch.distributed.all_reduce(grad)
+        return grad
+
+
+def global_batch_norm(
+    bn: torch.nn.modules.batchnorm._BatchNorm,  # a BatchNorm layer, training
+    x: torch.Tensor,  # its input `[batch, channels, ...]`: this process's share of the global batch
+    # sums a tensor over the processes, with its gradient; the identity for one process
+    all_reduce=_SumOverProcesses.apply,
+) -> torch.Tensor:
+    "`bn(x)` in training, with the mean and variance of the global batch, and `bn`'s running statistics updated as torch does."
+    dims, shape = [0, *range(2, x.dim())], [1, -1] + [1] * (x.dim() - 2)
+    x32 = x.float()  # statistics in float32, under autocast too
+    count = all_reduce(x32.new_tensor([x.numel() // x.shape[1]]))
+    mean = all_reduce(x32.sum(dims)) / count
+    centred = x32 - mean.view(shape)
+    var = all_reduce((centred**2).sum(dims)) / count
+    if bn.track_running_stats:
+        with torch.no_grad():
+            bn.num_batches_tracked.add_(1)
+            m = bn.momentum if bn.momentum is not None else 1.0 / bn.num_batches_tracked.item()
+            bn.running_mean.lerp_(mean.detach(), m)
+            bn.running_var.lerp_(var.detach() * count / (count - 1), m)
+    y = centred * torch.rsqrt(var.view(shape) + bn.eps)
+    if bn.affine:
+        y = y * bn.weight.view(shape) + bn.bias.view(shape)
+    return y.to(x.dtype)
+
+
+class _GlobalStats:
+    "Mixed into a BatchNorm layer's class by `GlobalBatchNorm`: in a distributed training, the global batch's statistics."
+
+    def forward(self, x):
+        if (
+            self.training
+            and torch.distributed.is_initialized()
+            and torch.distributed.get_world_size() > 1
+        ):
+            self._check_input_dim(x)
+            return global_batch_norm(self, x)
+        return super().forward(x)
+
+
+_GLOBAL_CLASSES: dict[type, type] = {}  # BatchNorm class -> its global-statistics subclass
+
+
+class GlobalBatchNorm(LayerSync):
+    "Lightning's `sync_batchnorm` for CPU (torch's `SyncBatchNorm` needs a GPU): while training, each BatchNorm layer's class gains `_GlobalStats`, keeping its parameters, buffers and their names."
+
+    def apply(self, model):
+        for m in model.modules():
+            base = type(m)
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and not isinstance(
+                m, (_GlobalStats, torch.nn.SyncBatchNorm)
+            ):
+                m.__class__ = _GLOBAL_CLASSES.setdefault(
+                    base, type(f'Global{base.__name__}', (_GlobalStats, base), {'base': base})
+                )
+        return model
+
+    def revert(self, model):
+        for m in model.modules():
+            if isinstance(m, _GlobalStats):
+                m.__class__ = m.base
+        return model
+
+
+def _has_batch_norm(module: torch.nn.Module) -> bool:
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules())
 
 # %% ../nbs/08_training.ipynb #401b0491
 @dataclasses.dataclass
@@ -431,6 +765,31 @@ def _check_resume(last: Path, module: NsmModule):
         )
 
 
+def _backend(device: torch.device) -> str:
+    "How DDP's processes talk: NCCL between GPUs, gloo on CPU."
+    return 'nccl' if device.type == 'cuda' else 'gloo'
+
+
+def _placement(
+    cfg: TrainerConfig,  # strategy, devices, num_nodes
+    device: torch.device,  # where it trains
+    module: NsmModule,  # the model (has it BatchNorm layers?)
+) -> dict:
+    "The Trainer's accelerator, devices and plugins for one process, as always; or DDP over devices x num_nodes processes."
+    one = dict(accelerator=_ACCELERATORS[device.type], devices=1, plugins=[_AtomicCheckpointIO()])
+    if cfg.strategy != 'ddp':
+        return one
+    sync = [TorchSyncBatchNorm() if device.type == 'cuda' else GlobalBatchNorm()]
+    return dict(
+        one,
+        devices=cfg.devices,
+        num_nodes=cfg.num_nodes,
+        strategy=DDPStrategy(process_group_backend=_backend(device)),
+        use_distributed_sampler=False,  # `_RankData` shares out the batches
+        plugins=[_AtomicCheckpointIO(), *(sync if _has_batch_norm(module) else [])],
+    )
+
+
 def fit(
     module: NsmModule,  # the model to train
     data: SplitDataModule,  # its batches
@@ -445,8 +804,12 @@ def fit(
     resume: bool = True,  # continue from <out_dir>/checkpoints/last.ckpt if it is there
     progress: bool = True,  # tqdm progress bar
 ) -> TrainingReport:
-    "Train `module` on `data` with Lightning; the module ends holding the best epoch's weights."
+    "Train `module` on `data` with Lightning; the module ends holding the best epoch's weights (in every process)."
     cfg = module.trainer_config
+    device, distributed = cfg.torch_device, cfg.strategy == 'ddp'
+    check_launch(cfg, device)
+    if distributed:
+        _join_torchrun(_backend(device))
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     ckpt_dir = Path(out_dir) / 'checkpoints'
     last = ckpt_dir / 'last.ckpt'
@@ -469,12 +832,14 @@ def fit(
     ]
     if progress:
         callbacks.append(TQDMProgressBar(refresh_rate=10))
-    loggers = []
-    if tensorboard_dir is not None:
+    # Lightning logs from rank 0 only, but an MLFlowLogger opens (even creates) its store as it is made:
+    # the other processes of a distributed training make no loggers at all
+    loggers, tracked = [], is_global_zero()
+    if tensorboard_dir is not None and tracked:
         loggers.append(
             TensorBoardLogger(str(tensorboard_dir), name=run_name, default_hp_metric=False)
         )
-    if tracking_uri is not None:
+    if tracking_uri is not None and tracked:
         loggers.append(
             MLFlowLogger(
                 experiment_name=experiment,
@@ -485,10 +850,8 @@ def fit(
         )
     if loggers:
         callbacks.append(LearningRateMonitor('epoch'))
-    device = cfg.torch_device
     trainer = pl.Trainer(
-        accelerator=_ACCELERATORS[device.type],
-        devices=1,
+        **_placement(cfg, device, module),
         precision=cfg.resolved_precision,
         max_epochs=cfg.max_epochs,
         callbacks=callbacks,
@@ -499,17 +862,17 @@ def fit(
         log_every_n_steps=10,
         default_root_dir=str(out_dir),
         num_sanity_val_steps=0,
-        plugins=[_AtomicCheckpointIO()],
     )
+    hparams = {'model': module.provenance['model'], **_flat(module.provenance['config'])}
+    if distributed:  # how it ran, beside what it learned
+        hparams.update(strategy=cfg.strategy, devices=cfg.devices, num_nodes=cfg.num_nodes)
     for lg in loggers:
-        lg.log_hyperparams(
-            {'model': module.provenance['model'], **_flat(module.provenance['config'])}
-        )
+        lg.log_hyperparams(hparams)
     start = time.perf_counter()
     try:
         trainer.fit(
             module,
-            datamodule=data,
+            datamodule=_RankData(data) if distributed else data,
             ckpt_path=str(resume_from) if resume_from else None,
             weights_only=True,
         )
@@ -518,6 +881,7 @@ def fit(
         if trainer.interrupted:
             raise KeyboardInterrupt from None
         raise
+    # rank 0 wrote it before Lightning's barrier let the other processes on: each reads it
     best = ckpt_dir / 'best.ckpt'
     module.load_state_dict(_load_checkpoint(best)['state_dict'])
     module.eval()
@@ -529,13 +893,16 @@ def fit(
         else 'max_epochs'
     )
     mlflow = next((lg for lg in loggers if isinstance(lg, MLFlowLogger)), None)
+    where = str(device)
+    if distributed:
+        where += f' x {trainer.world_size} processes (ddp, {_backend(device)})'
     return TrainingReport(
         best_val_loss=float(trainer.checkpoint_callback.best_model_score),
         epochs=trainer.current_epoch,
         stopped_by=stopped,
         seconds=round(time.perf_counter() - start, 1),
         peak_rss_gb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
-        device=str(device),
+        device=where,
         precision=cfg.resolved_precision,
         history=history.rows,
         best_checkpoint=str(best),
@@ -562,7 +929,7 @@ def log_artifacts(
     metrics: dict | None = None,  # final metrics to add to the run
 ):
     "Attach a folder (the trained model) and final metrics to the training's MLflow run."
-    if report.mlflow_run_id is None:
+    if report.mlflow_run_id is None or not is_global_zero():
         return
     from mlflow.tracking import MlflowClient
 
@@ -593,8 +960,9 @@ def update_card(
 ):
     "Merge `entries` into the directory's `card.json` (written atomically); returns the card."
     card = merged_card(model_dir, entries)
-    with atomic_write(Path(model_dir) / 'card.json', 'wb') as f:
-        f.write(card_bytes(card))
+    if is_global_zero():  # the other processes of a distributed training leave the folder to rank 0
+        with atomic_write(Path(model_dir) / 'card.json', 'wb') as f:
+            f.write(card_bytes(card))
     return card
 
 
@@ -621,8 +989,10 @@ def finished_model(
     "The model in `out_dir` if it finished a training exactly like `model`'s would be; else None (an interrupted one resumes from its checkpoints)."
     out_dir = Path(out_dir)
     if fresh:
+        # rank 0 cleans; under torchrun the other processes wait for it in `fit`
         for stale in (out_dir / 'checkpoints', *(out_dir / f for f in MODEL_FILES)):
-            shutil.rmtree(stale) if stale.is_dir() else stale.unlink(missing_ok=True)
+            if is_global_zero():
+                shutil.rmtree(stale) if stale.is_dir() else stale.unlink(missing_ok=True)
         return None
     if not (out_dir / WEIGHTS_FILE).is_file():
         return None
@@ -832,20 +1202,22 @@ class TrainedModel:
                 **(card or {}),
             ),
         )
-        # all three written in full before any replaces its old version, the card last: a full disk keeps the old model
-        with (
-            atomic_write(model_dir / CARD_FILE) as card_file,
-            atomic_write(model_dir / META_FILE) as meta_file,
-            atomic_write(model_dir / WEIGHTS_FILE) as weights_file,
-        ):
-            for f, data in (
-                (weights_file, weights_bytes),
-                (meta_file, meta_bytes),
-                (card_file, card_bytes(new_card)),
+        # all three written in full before any replaces its old version, the card last: a full disk keeps the old model;
+        # the other processes of a distributed training hold the same model, unwritten
+        if is_global_zero():
+            with (
+                atomic_write(model_dir / CARD_FILE) as card_file,
+                atomic_write(model_dir / META_FILE) as meta_file,
+                atomic_write(model_dir / WEIGHTS_FILE) as weights_file,
             ):
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
+                for f, data in (
+                    (weights_file, weights_bytes),
+                    (meta_file, meta_bytes),
+                    (card_file, card_bytes(new_card)),
+                ):
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
         self.model_id_, self.model_dir_, self.card_ = files[WEIGHTS_FILE][:16], model_dir, new_card
         return model_dir
 
