@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_cli.ipynb #bd4d17db
 from __future__ import annotations
-import argparse, sys, warnings
+import argparse, dataclasses, sys, warnings
 from pathlib import Path
 import numpy as np
 import soundfile as sf
@@ -41,10 +41,14 @@ def cmd_presets_import(args):
 
 
 def cmd_data(args):
-    "Build (or resume) the dataset a data config describes."
-    from nsm_modeler.dataset import DataGenerator, build_note
+    "Build (or resume) the dataset a data config describes, on the compute backend it names or the one given."
+    from nsm_modeler.dataset import DataConfig, DataGenerator, build_note
 
-    gen = DataGenerator(config_path=args.config, progress=not args.quiet)
+    config = DataConfig.load(args.config)
+    given = {'backend': args.backend, 'address': args.ray_address}
+    if given := {k: v for k, v in given.items() if v is not None}:
+        config = dataclasses.replace(config, compute=dataclasses.replace(config.compute, **given))
+    gen = DataGenerator(config, progress=not args.quiet)
     summary = gen.process_batch(force=args.force)
     print(build_note(summary, gen.config.out_dir))
     print(
@@ -485,6 +489,15 @@ def build_parser():
         '--force',
         action='store_true',
         help='rebuild even if a finished build of the config is there',
+    )
+    data.add_argument(
+        '--backend',
+        choices=('local', 'ray'),
+        help="where the shards are built, instead of the config's [compute] backend",
+    )
+    data.add_argument(
+        '--ray-address',
+        help="with ray: '' starts a local Ray for the build, 'auto' joins this node's cluster, or ray://head:10001",
     )
     data.set_defaults(func=cmd_data)
     render = sub.add_parser('render', help='render an amsynth preset to a .wav')
