@@ -4,7 +4,8 @@
 
 # %% ../nbs/08_training.ipynb #063c06a2
 from __future__ import annotations
-import dataclasses, datetime, hashlib, json, os, resource, shutil, sys, time, tomllib
+import contextlib, dataclasses, datetime, hashlib, json, os, resource, shutil, signal, sys, threading, time
+import tomllib
 import safetensors, safetensors.torch
 from pathlib import Path
 import numpy as np
@@ -741,6 +742,42 @@ class _AtomicCheckpointIO(TorchCheckpointIO):
             torch.save(checkpoint, f)
 
 
+@contextlib.contextmanager
+def _ctrl_c_held():
+    "Hold a Ctrl-C that arrives inside the block until the block ends, then deliver it as if it came then."
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = []
+    previous = signal.signal(signal.SIGINT, lambda sig, frame: held.append(sig))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if held:
+            signal.raise_signal(signal.SIGINT)
+
+
+class _MLFlowLogger(MLFlowLogger):
+    "Lightning's MLflow logger whose writes Ctrl-C does not cut in half: a write cut in SQLite's lock leaves the store locked, and the run could not be closed."
+
+    def log_hyperparams(self, params):
+        with _ctrl_c_held():
+            super().log_hyperparams(params)
+
+    def log_metrics(self, metrics, step=None):
+        with _ctrl_c_held():
+            super().log_metrics(metrics, step)
+
+    def after_save_checkpoint(self, checkpoint_callback):
+        with _ctrl_c_held():
+            super().after_save_checkpoint(checkpoint_callback)
+
+    def finalize(self, status: str = 'success'):
+        with _ctrl_c_held():
+            super().finalize(status)
+
+
 def _load_checkpoint(path: Path) -> dict:
     "A Lightning checkpoint, unpickled with `weights_only=True`: tensors and plain data only, never code."
     try:
@@ -841,7 +878,7 @@ def fit(
         )
     if tracking_uri is not None and tracked:
         loggers.append(
-            MLFlowLogger(
+            _MLFlowLogger(
                 experiment_name=experiment,
                 run_name=run_name,
                 tracking_uri=tracking_uri,

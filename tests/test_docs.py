@@ -47,7 +47,8 @@ audios.forEach(a => { if (a.readyState < 1) a.load(); });
 const t0 = Date.now();
 (function wait() {
   const imgs = [...document.images];
-  const settled = imgs.every(i => i.complete) && audios.every(a => a.readyState >= 1 || a.error);
+  const settled = document.querySelector('.md-content h1') && imgs.every(i => i.complete)
+                  && audios.every(a => a.readyState >= 1 || a.error);
   if (!settled && Date.now() - t0 < 20000) return setTimeout(wait, 200);
   const code = [...document.querySelectorAll('.md-content pre, .md-content pre > code, .jp-Cell pre')];
   done({
