@@ -525,7 +525,10 @@ class DataGenerator:
         )
         kept = clips[clips['kept']].reset_index(drop=True)
         split_of = kept['split'].to_numpy()
-        checksums = {}
+        checksums, frame_shapes = {}, {}
+        if len(kept):  # each feature's shape per clip, from the first shard that kept a clip
+            with np.load(shard_paths[int(np.argmax([k.any() for k, _ in verdicts]))]) as z:
+                frame_shapes = {name: z[name].shape[1:] for name in FEATURE_DTYPES}
         with contextlib.ExitStack() as files:
             writers = {}
             for split in SPLITS:
@@ -537,14 +540,14 @@ class DataGenerator:
                     files, self.out / split / 'params.npy', params.shape, np.float32
                 )
                 writers[split, 'params'].append(params)
-                with np.load(shard_paths[int(np.argmax([k.any() for k, _ in verdicts]))]) as z:
-                    for name, dtype in FEATURE_DTYPES.items():
-                        shape = (len(rows), *z[name].shape[1:])
-                        path = self.out / split / f'{name}.npy'
-                        writers[split, name] = _NpyWriter(files, path, shape, dtype)
+                for name, dtype in FEATURE_DTYPES.items():
+                    shape = (len(rows), *frame_shapes[name])
+                    path = self.out / split / f'{name}.npy'
+                    writers[split, name] = _NpyWriter(files, path, shape, dtype)
             first = 0  # the shard's first row among the kept clips
             for path, (k, _) in zip(shard_paths, verdicts):
-                where, first = split_of[first : first + k.sum()], first + k.sum()
+                where = split_of[first : first + k.sum()]
+                first += where.size
                 if not where.size:
                     continue
                 with np.load(path) as z:
