@@ -4,7 +4,7 @@ The tiny dataset and every tiny model (`nsm train --model predictor|matcher|reco
 session. They are made in the background, two at a time, as soon as the session starts (only those the collected tests
 use), while the tests that need none of them run; a fixture waits for its model and then checks the training's output.
 Each training runs in its own process and its own working folder (its MLflow store and TensorBoard runs go there)."""
-import subprocess, sys
+import signal, subprocess, sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import pytest
@@ -30,6 +30,19 @@ def error_line(stderr: str) -> str:
     lines = [l for l in stderr.splitlines() if l.startswith('nsm')]
     assert len(lines) == 1, stderr
     return lines[0]
+
+
+@pytest.fixture
+def ctrl_c():
+    """Ctrl-C as a terminal gives it, for a test that sends SIGINT: Python's KeyboardInterrupt handler in this process, and
+    the default action (so Python's handler) in the processes it starts, since exec resets a handled signal to its default
+    but leaves an ignored one ignored. pytest started with SIGINT ignored (`nohup`, a script's `&`, cron, some CI runners)
+    would pass that on to every `nsm` it runs. The inherited handler is put back after."""
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, inherited)
 
 
 @pytest.fixture

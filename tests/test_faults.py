@@ -239,7 +239,7 @@ def left_running(pids: list[int], timeout: float = 15) -> list[int]:
     return alive
 
 
-def test_interrupted_dataset_build_resumes(small, tmp_path):
+def test_interrupted_dataset_build_resumes(small, tmp_path, ctrl_c):
     """`nsm data` interrupted by SIGINT once its first shard is on disk, re-run and killed (SIGKILL) once it wrote another,
     re-run to the end: whole shards only, its workers and render servers gone, shards kept across runs, the last run says
     what it reused, and the dataset has the uninterrupted build's checksums (and no shards left)."""
@@ -273,7 +273,7 @@ def test_interrupted_dataset_build_resumes(small, tmp_path):
     assert temp_files(out.parent) == []
 
 
-def test_interrupted_training_resumes(small, tmp_path, monkeypatch):
+def test_interrupted_training_resumes(small, tmp_path, monkeypatch, ctrl_c):
     """`nsm train` killed (SIGKILL) once its first checkpoint is on disk, re-run and interrupted (SIGINT) once it wrote the next,
     re-run to the end: whole checkpoints and no model after each interruption; each re-run goes on from the checkpoint's
     epoch, not from epoch 0; the last saves a model that loads."""
