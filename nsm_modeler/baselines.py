@@ -32,7 +32,7 @@ from nsm_modeler.params import (
     snap as snap_norm,
 )
 from .render import Renderer, RenderJob
-from .features import FeatureConfig, detect_midi_note, extract_features
+from .features import FeatureConfig, extract_features, play_note
 from .dataset import DatasetSplit
 from .evaluate import mrstft_per_clip, clip_features, render_targets
 
@@ -559,10 +559,12 @@ class RefinedEstimator:
         # also stop before a generation that would end past this many seconds
         max_s: float | None = None,
         progress: bool = False,  # a tqdm bar over renders
+        budget: int | None = None,  # renders, the start included; None: the config's
     ):
         "The best preset heard within the budget (start included), and its record: renders, distances, seconds."
         t0, cfg = time.perf_counter(), self.config
-        bar = tqdm(total=cfg.budget, desc='refining', unit='render', disable=not progress)
+        budget = budget or cfg.budget
+        bar = tqdm(total=budget, desc='refining', unit='render', disable=not progress)
         distance = AudioDistance(target, cfg.distance, self.feature_config)
 
         def score(presets):
@@ -582,10 +584,10 @@ class RefinedEstimator:
             cfg.sigma0,
             dict(bounds=[0, 1], popsize=cfg.popsize, seed=seed, verbose=-9),
         )
-        while renders < cfg.budget and (max_s is None or time.perf_counter() - t0 + gen_s <= max_s):
+        while renders < budget and (max_s is None or time.perf_counter() - t0 + gen_s <= max_s):
             gen_start = time.perf_counter()
             # the last generation may be cut short; it is not told
-            xs = es.ask()[: cfg.budget - renders]
+            xs = es.ask()[: budget - renders]
             presets = np.tile(start, (len(xs), 1))
             presets[:, CONTINUOUS_INDEX] = xs
             presets, d = snap(presets), score(presets)
@@ -614,12 +616,10 @@ class RefinedEstimator:
         return targets.audio
 
     def notes(self, targets: np.ndarray):  # target sounds [n, n_samples]
-        "The MIDI note to play each target's candidates at: its detected pitch, else `fallback_note`."
-        detected = [
-            detect_midi_note(extract_features(t, self.feature_config), self.feature_config)
-            for t in targets
-        ]
-        return np.array([self.config.fallback_note if n is None else n for n in detected])
+        "The MIDI note to play each target's candidates at: its detected pitch, else `fallback_note` (`features.play_note`)."
+        return np.array(
+            [play_note(t, self.feature_config, self.config.fallback_note) for t in targets]
+        )
 
     def predict(
         self,
@@ -628,6 +628,8 @@ class RefinedEstimator:
     ):
         starts, targets = self.base.predict(split), self.targets(split)
         notes = self.notes(targets)
+        # renders the base spent choosing a start (`MatchedStart`) come out of the same budget
+        spent = getattr(self.base, 'start_renders', 1)
         out, rows = np.empty_like(starts), []
         for i in tqdm(range(len(split)), desc=self.name, unit='clip', disable=not self.progress):
             seed = int(np.random.SeedSequence((self.config.seed, i)).generate_state(1)[0]) + 1
@@ -638,7 +640,9 @@ class RefinedEstimator:
                 self.config.velocity,
                 seed,
                 max_s=self.config.max_s or None,
+                budget=self.config.budget - spent + 1,
             )
+            record['renders'] += spent - 1
             rows.append(
                 dict(
                     clip_id=split.clips['clip_id'].iat[i],

@@ -9,8 +9,8 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['NsmError', 'PresetError', 'AudioError', 'ConfigError', 'RenderError', 'DatasetError', 'atomic_write', 'sha256_file',
-           'from_dict', 'load_config', 'to_dict', 'save_config', 'command_output', 'git_commit', 'pick_device',
-           'autocast_dtype', 'torch_threads']
+           'from_dict', 'load_config', 'to_dict', 'save_config', 'command_output', 'git_commit', 'git_dirty_files',
+           'machine_load', 'time_calls', 'pick_device', 'autocast_dtype', 'torch_threads']
 
 # %% ../nbs/00_core.ipynb #de11b9bf
 class NsmError(Exception):
@@ -166,6 +166,50 @@ def command_output(*cmd: str) -> str:  # a command and its arguments
 def git_commit() -> str:
     "The short git commit of the working directory, or 'unknown'."
     return command_output('git', 'rev-parse', '--short', 'HEAD') or 'unknown'
+
+
+def git_dirty_files(
+    outputs: str = 'reports',  # a folder of the run's own outputs, left out
+) -> list[str]:
+    "Files of the working tree that differ from the commit: changed, added, deleted and untracked (git-ignored files aside)."
+    status = command_output(
+        'git', 'status', '--porcelain', '--untracked-files=all', '--', '.', f':!{outputs}'
+    )
+    return [line[3:] for line in status.splitlines()]
+
+
+def machine_load() -> float:
+    "Tasks running or waiting for a core right now (Linux's `procs_running`, the caller included); elsewhere the 1-minute load average."
+    with contextlib.suppress(OSError):
+        for line in Path('/proc/stat').read_text().splitlines():
+            if line.startswith('procs_running'):
+                return float(line.split()[1])
+    return os.getloadavg()[0]
+
+
+def time_calls(
+    call: typing.Callable[[int], object],  # makes the i-th call
+    n_calls: int = 100,  # timed calls
+    warmup: int = 5,  # untimed calls first
+) -> dict:
+    "Median and 90th-percentile milliseconds of `n_calls` calls after `warmup` untimed ones, and the machine's load while they ran (`machine_load` after each call) beside its cores."
+    import time
+    import numpy as np
+
+    ms, load = [], []
+    for i in range(warmup + n_calls):
+        start = time.perf_counter()
+        call(i)
+        if i >= warmup:
+            ms.append(1000 * (time.perf_counter() - start))
+            load.append(machine_load())
+    return dict(
+        inference_ms_median=float(np.median(ms)),
+        inference_ms_p90=float(np.percentile(ms, 90)),
+        n_calls=n_calls,
+        machine_load=float(np.mean(load)),
+        cores=os.cpu_count(),
+    )
 
 # %% ../nbs/00_core.ipynb #dcd0bbf7
 def pick_device(

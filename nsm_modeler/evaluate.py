@@ -18,6 +18,7 @@ from nsm_modeler.core import (
     NsmError,
     PresetError,
     pick_device,
+    time_calls,
     torch_threads,
 )
 from nsm_modeler.params import (
@@ -51,11 +52,12 @@ from .splits import SPLITS, SplitConfig, assign_splits, check_splits
 
 # %% auto #0
 __all__ = ['AUDIO_METRICS', 'CI_METRICS', 'SPLIT_LABELS', 'EvaluationError', 'Estimator', 'Retriever', 'TruePreset', 'subset',
-           'concat_splits', 'param_errors', 'param_metrics', 'clip_features', 'mrstft_per_clip', 'audio_metrics',
-           'retrieval_metrics', 'bootstrap_ci', 'EstimatorReport', 'Targets', 'render_targets', 'evaluate_estimator',
-           'sanity_row', 'dataset_notes', 'at_note', 'retrieval_queries', 'human_only', 'human_clips', 'retrieval_sets',
-           'evaluate_retriever', 'clip_log_mel', 'sound_alike_hits', 'replayed', 'bank_held_out', 'held_out_synthetic',
-           'predict_wav', 'time_inference', 'per_category', 'plot_param_errors', 'plot_logmel_pairs']
+           'concat_splits', 'param_errors', 'param_metrics', 'usable_audio', 'clip_features', 'mrstft_per_clip',
+           'audio_metrics', 'retrieval_metrics', 'bootstrap_ci', 'EstimatorReport', 'Targets', 'render_targets',
+           'evaluate_estimator', 'sanity_row', 'dataset_notes', 'at_note', 'retrieval_queries', 'human_only',
+           'human_clips', 'retrieval_sets', 'evaluate_retriever', 'clip_log_mel', 'sound_alike_hits', 'replayed',
+           'bank_held_out', 'held_out_synthetic', 'predict_wav', 'time_inference', 'per_category', 'plot_param_errors',
+           'plot_logmel_pairs']
 
 # %% ../nbs/10_evaluate.ipynb #00483784
 class EvaluationError(NsmError, ValueError):
@@ -202,6 +204,20 @@ def _is_silent(
 ) -> np.ndarray:
     "Which clips `validate_audio` would reject as silent."
     return np.abs(audio).max(axis=-1) < 10 ** (SILENCE_DBFS / 20)
+
+
+def usable_audio(
+    results: list,  # `RenderResult`s of `Renderer.render_many`
+    n_samples: int,  # samples per clip
+) -> tuple[np.ndarray, list]:
+    "The clips `[n, n_samples]` float32 with digital silence in place of any that cannot be used, and each clip's problem (`dataset.clip_problem`: a failed render, silence, NaN; None if usable)."
+    problems = [
+        clip_problem(r.audio if r.ok else None, r.error, n_samples, np.inf) for r in results
+    ]
+    audio = np.stack(
+        [r.audio if p is None else np.zeros(n_samples, np.float32) for r, p in zip(results, problems)]
+    )
+    return audio, problems
 
 
 def clip_features(
@@ -372,13 +388,14 @@ def bootstrap_ci(
 
 def _with_ci(
     row: dict,  # a results row holding the means
-    per_unit: pd.DataFrame,  # one row per test preset (or query), a column per metric
+    per_clip: pd.DataFrame,  # one row per scored clip or query, with its `preset_id` and a column per metric
     metrics,  # the metrics to give intervals
     seed: int = 0,  # seeds the resampling
 ):
-    "`row` with `<metric>_lo` and `<metric>_hi` after each metric's mean."
+    "`row` with `<metric>_lo` and `<metric>_hi` after each metric's mean: a bootstrap over presets, whose clips (or queries) move together."
+    per_preset = per_clip.groupby('preset_id')[list(metrics)].mean()
     for m in metrics:
-        row[f'{m}_lo'], row[f'{m}_hi'] = bootstrap_ci(per_unit[m], seed=seed)
+        row[f'{m}_lo'], row[f'{m}_hi'] = bootstrap_ci(per_preset[m], seed=seed)
     return row
 
 # %% ../nbs/10_evaluate.ipynb #f3f30d0c
@@ -480,14 +497,12 @@ def render_targets(
             ],
             progress=False,
         )
-    audio = np.stack(
-        [r.audio if r.ok else np.zeros(renderer.config.n_samples, np.float32) for r in results]
-    )
+    audio, problems = usable_audio(results, renderer.config.n_samples)
     return Targets(
         clips['clip_id'].tolist(),
         audio,
         clip_features(audio, feature_config),
-        [r.error or '' if not r.ok else '' for r in results],
+        [p or '' for p in problems],
     )
 
 
@@ -615,7 +630,7 @@ def evaluate_estimator(
         silent_rate=float(per_clip['pred_silent'].mean()),
         **{k: v for k, v in pm.items() if k.removeprefix('mae/') in GROUPS},
     )
-    _with_ci(row, per_clip.groupby('preset_id')[list(CI_METRICS)].mean(), CI_METRICS, seed)
+    _with_ci(row, per_clip, CI_METRICS, seed)
     return EstimatorReport(
         row, per_clip, _per_param(err, correct), test, pred, true, kept_pred, kept_true
     )
@@ -764,7 +779,7 @@ def evaluate_retriever(
     feature_config: FeatureConfig | None = None,  # the features of the renders (with `renderer`)
     alike_db: float = 1.0,  # a first result within this log-mel L1 (dB) of the query counts as a sound-alike hit
 ) -> dict:
-    "Rank, time and score `retriever`: method, n_queries, pool_size, k, top1 (with its 95 % interval), sound_alike_top1, top5, mrr, category_top1, category_chance, ms_per_query."
+    "Rank, time and score `retriever`: method, n_queries, pool_size, k, top1 and sound_alike_top1 (95 % intervals over presets), alike_render_failed, top5, mrr, category_top1, category_chance, ms_per_query."
     if not isinstance(retriever, Retriever):
         raise EvaluationError(f"{retriever!r} is not a Retriever (needs name, fit and rank)")
     if not len(queries) or not len(pool):
@@ -791,11 +806,18 @@ def evaluate_retriever(
     row = dict(
         method=retriever.name, n_queries=len(queries), pool_size=len(pool), k=k, top1=m['top1']
     )
-    _with_ci(row, pd.DataFrame({'top1': (m.pop('rank') == 1).astype(float)}), ['top1'], seed)
+    per_query = pd.DataFrame(
+        {'preset_id': queries.clips['preset_id'].to_numpy(), 'top1': m.pop('rank') == 1}
+    )
     if renderer is not None:
-        row['sound_alike_top1'] = float(
-            sound_alike_hits(ranked[:, 0], queries, pool, renderer, feature_config, alike_db).mean()
+        per_query['sound_alike_top1'], failed = sound_alike_hits(
+            ranked[:, 0], queries, pool, renderer, feature_config, alike_db
         )
+        row['sound_alike_top1'], row['alike_render_failed'] = (
+            float(per_query['sound_alike_top1'].mean()),
+            int(failed.sum()),
+        )
+    _with_ci(row, per_query, [c for c in per_query if c != 'preset_id'], seed)
     return dict(row, **{n: v for n, v in m.items() if n != 'top1'}, ms_per_query=ms_per_query)
 
 # %% ../nbs/10_evaluate.ipynb #b6fd0e70
@@ -818,11 +840,11 @@ def sound_alike_hits(
     renderer: Renderer,  # renders the wrong first results
     feature_config: FeatureConfig,  # their log-mel
     alike_db: float = 1.0,  # log-mel L1 (dB) within which a wrong first result sounds alike
-) -> np.ndarray:
-    "Per query: its first result is its own preset, or plays within `alike_db` of it at the query's note and velocity."
+) -> tuple[np.ndarray, np.ndarray]:
+    "Per query: is its first result its own preset, or does that result play within `alike_db` of it at the query's note and velocity; and did that render fail (failed or silent: never a hit)."
     top1 = np.asarray(top1)
     hit = pool.clips['preset_id'].to_numpy()[top1] == queries.clips['preset_id'].to_numpy()
-    wrong = np.flatnonzero(~hit)
+    failed, wrong = np.zeros(len(hit), bool), np.flatnonzero(~hit)
     if len(wrong):
         q = queries.clips.iloc[wrong]
         results = renderer.render_many(
@@ -832,15 +854,14 @@ def sound_alike_hits(
             ],
             progress=False,
         )
-        audio = np.stack(
-            [r.audio if r.ok else np.zeros(renderer.config.n_samples, np.float32) for r in results]
-        )
+        audio, problems = usable_audio(results, renderer.config.n_samples)
+        failed[wrong] = [p is not None for p in problems]
         l1 = np.abs(
             clip_log_mel(audio, feature_config)
             - np.asarray(queries.features['log_mel'][wrong], np.float32)
         ).mean(axis=(1, 2))
-        hit[wrong] = l1 <= alike_db
-    return hit
+        hit[wrong] = (l1 <= alike_db) & ~failed[wrong]
+    return hit, failed
 
 
 def replayed(
@@ -849,22 +870,24 @@ def replayed(
     feature_config: FeatureConfig,  # their features
     notes: tuple[int, ...] = (55, 67),  # MIDI notes to play each preset at
     velocity: int = 80,  # MIDI velocity
-) -> DatasetSplit:
-    "The presets of `split` rendered afresh at each of `notes` and `velocity`, with all their features."
+) -> tuple[DatasetSplit, pd.DataFrame]:
+    "The presets of `split` rendered afresh at each of `notes` and `velocity`, with all their features; and the clips that could not be used (failed or silent renders, with their `problem`), left out of the split."
     clips, params = split.clips.reset_index(drop=True), snap(np.asarray(split.params))
     results = renderer.render_many(
         [RenderJob(p, n, velocity) for n in notes for p in params], progress=False
     )
-    audio = np.stack(
-        [r.audio if r.ok else np.zeros(renderer.config.n_samples, np.float32) for r in results]
-    )
+    audio, problems = usable_audio(results, renderer.config.n_samples)
     table = pd.concat([clips.assign(note=n, velocity=velocity) for n in notes], ignore_index=True)
     table['clip_id'] = table['preset_id'] + '@' + table['note'].astype(str) + 'v' + str(velocity)
-    return DatasetSplit(
-        table,
-        np.tile(params, (len(notes), 1)).astype(np.float32),
-        clip_features(audio, feature_config),
+    ok = np.array([p is None for p in problems])
+    if not ok.any():
+        raise DatasetError(f"replayed: none of the {len(table)} clips rendered to a usable sound")
+    kept = DatasetSplit(
+        table[ok].reset_index(drop=True),
+        np.tile(params, (len(notes), 1))[ok].astype(np.float32),
+        extract_features(audio[ok], feature_config),
     )
+    return kept, table[~ok].assign(problem=[p for p in problems if p is not None])
 
 # %% ../nbs/10_evaluate.ipynb #b2e3686f
 # the two splits every table reports
@@ -965,24 +988,15 @@ def time_inference(
     n_calls: int = 100,  # timed calls
     warmup: int = 5,  # untimed calls first
 ) -> dict:
-    "Median and 90th-percentile milliseconds of `predict_wav`, batch 1, after warm-up."
+    "Median and 90th-percentile milliseconds of `predict_wav`, batch 1, after warm-up, and the machine's load while they ran (`core.time_calls`)."
     if not paths or n_calls < 1:
         raise EvaluationError(
             f"time_inference needs audio files and n_calls >= 1, got {len(paths)} files, n_calls={n_calls}"
         )
-    ms = []
-    for call in range(warmup + n_calls):
-        start = time.perf_counter()
-        predict_wav(estimator, paths[call % len(paths)], feature_config)
-        if call >= warmup:
-            ms.append(1000 * (time.perf_counter() - start))
-    return dict(
-        method=estimator.name,
-        inference_ms_median=float(np.median(ms)),
-        inference_ms_p90=float(np.percentile(ms, 90)),
-        n_calls=n_calls,
-        batch_size=1,
+    timed = time_calls(
+        lambda i: predict_wav(estimator, paths[i % len(paths)], feature_config), n_calls, warmup
     )
+    return dict(method=estimator.name, **timed, batch_size=1)
 
 # %% ../nbs/10_evaluate.ipynb #95573756
 def per_category(

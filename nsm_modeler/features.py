@@ -13,9 +13,9 @@ import soundfile as sf
 from .core import AudioError, ConfigError
 
 # %% auto #0
-__all__ = ['USER_MIN_SAMPLE_RATE', 'SILENCE_DBFS', 'MAX_INPUT_PEAK', 'FEATURE_CHUNK', 'FeatureConfig', 'for_user_audio',
-           'validate_audio', 'load_audio', 'extract_features', 'extract_log_mel', 'hz_to_midi', 'detect_midi_note',
-           'feature_benchmark']
+__all__ = ['USER_MIN_SAMPLE_RATE', 'SILENCE_DBFS', 'MAX_INPUT_PEAK', 'FEATURE_CHUNK', 'FALLBACK_NOTE', 'FeatureConfig',
+           'for_user_audio', 'validate_audio', 'load_audio', 'extract_features', 'extract_log_mel', 'hz_to_midi',
+           'detect_midi_note', 'play_note', 'feature_benchmark']
 
 # %% ../nbs/04_features.ipynb #f428e589
 @dataclasses.dataclass(frozen=True)
@@ -368,6 +368,19 @@ def detect_midi_note(
     if voiced.mean() < min_voiced:
         return None
     return int(np.rint(hz_to_midi(np.median(f0[voiced]))))
+
+
+FALLBACK_NOTE = 60  # MIDI note (C4, the dataset's default) a sound with no clear pitch is played at
+
+
+def play_note(
+    audio: np.ndarray,  # one clip [n_samples], or features from `extract_features` of one clip
+    config: FeatureConfig,  # feature settings (ignored when features are given)
+    fallback: int = FALLBACK_NOTE,  # MIDI note when no pitch is heard
+) -> int:
+    "The MIDI note to play a sound's estimates at: the note heard in it (`detect_midi_note`), else `fallback`. Never the sound's own, unheard, note."
+    note = detect_midi_note(audio, config)
+    return fallback if note is None else note
 
 # %% ../nbs/04_features.ipynb #effceb5b
 def feature_benchmark(

@@ -8,7 +8,7 @@ import dataclasses, warnings
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from .core import NsmError, PresetError
+from .core import DatasetError, NsmError, PresetError
 from .params import AMSYNTH_PARAMS, denormalise, normalise
 from .presets import AmsynthPreset, load_amsynth_fxp, save_amsynth_fxp
 from .render import RenderConfig, RenderJob, Renderer
@@ -18,6 +18,7 @@ from nsm_modeler.features import (
     extract_features,
     for_user_audio,
     load_audio,
+    play_note,
 )
 from .predictor import ParameterPredictor
 from .matcher import ToneMatcher
@@ -325,6 +326,7 @@ class MatchedStart:
             feature_config,
         )
         self.k, self.velocity, self.name = k, velocity, f'{predictor.name}|{matcher.name}-top{k}'
+        self.start_renders = k + 1  # renders spent choosing each start (`RefinedEstimator` counts them)
         # once: `predict` is called for each row that scores it
         self.library_embeddings = matcher.embed(library.features['log_mel'])
 
@@ -336,6 +338,12 @@ class MatchedStart:
         # clips to predict; their true parameters are used only to render the target sounds
         split: DatasetSplit,
     ):
+        shared = set(split.clips['preset_id']) & set(self.library.clips['preset_id'])
+        if shared:
+            raise DatasetError(
+                f"MatchedStart: {len(shared)} preset(s) scored are in its library (e.g. {sorted(shared)[0]}); "
+                "a user's sound is not in the library, so the scored presets must be left out of it"
+            )
         starts = self.predictor.predict(split)
         top = np.argsort(
             -(self.matcher.embed(split.features['log_mel']) @ self.library_embeddings.T),
@@ -345,12 +353,14 @@ class MatchedStart:
         targets = render_targets(split, self.renderer, self.feature_config).audio
         out, chosen = np.empty_like(starts), []
         for i, target in enumerate(targets):
-            note = detect_midi_note(
-                extract_features(target, self.feature_config), self.feature_config
-            ) or int(split.clips['note'].iat[i])
             candidates = np.vstack([starts[i], np.asarray(self.library.params)[top[i]]])
             best, _ = closest_start(
-                candidates, target, note, self.velocity, self.renderer, self.feature_config
+                candidates,
+                target,
+                play_note(target, self.feature_config),
+                self.velocity,
+                self.renderer,
+                self.feature_config,
             )
             out[i] = candidates[best]
             chosen.append(best)

@@ -12,8 +12,8 @@ from nsm_modeler.core import (
     ConfigError,
     NsmError,
     atomic_write,
-    command_output,
     git_commit,
+    git_dirty_files,
     load_config,
     pick_device,
     sha256_file,
@@ -24,8 +24,9 @@ from .evaluate import SPLIT_LABELS
 from .baselines import MLPConfig, RefineConfig
 
 # %% auto #0
-__all__ = ['PROFILES_DIR', 'STEPS', 'SYNTH_FOLDERS', 'EvaluateConfig', 'Profile', 'load_profile', 'install_model', 'run_training',
-           'build_index', 'run_evaluation', 'run_synth_evaluation', 'StepOutput', 'run_pipeline', 'run_summary']
+__all__ = ['PROFILES_DIR', 'STEPS', 'SYNTH_FOLDERS', 'HELD_OUT_METRICS', 'EvaluateConfig', 'Profile', 'load_profile',
+           'install_model', 'run_training', 'build_index', 'check_held_out', 'run_evaluation', 'run_synth_evaluation',
+           'StepOutput', 'run_pipeline', 'run_summary']
 
 # %% ../nbs/14_pipeline.ipynb #ae967826
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +49,7 @@ class EvaluateConfig:
     unseen_velocity: int = 80  # ... and a velocity no dataset clip has (group split)
     alike_db: float = 1.0  # a wrong first match within this log-mel L1 (dB) of the query counts as a sound-alike hit
     match_starts: int = 3  # refinement from the closest of the predictor's estimate and the tone matcher's top k library presets
+    unplayed_shift: int = 7  # semitones: a refined preset is also judged this far above the note its search played (a fifth)
     suggest_presets: int = 16  # test presets (a seeded draw) asked every suggestion request (each descriptor, both directions)
     # the size of those requests, in standard deviations of each descriptor
     suggest_amount: float = 0.3
@@ -328,38 +330,89 @@ def _write_csv(df: pd.DataFrame, path: Path):
         df.to_csv(f, index=False)
 
 
+class _Presets:
+    "An estimator whose presets are already chosen: scores another method's answers again, elsewhere."
+
+    def __init__(self, name: str, params: np.ndarray):  # the method's name; its presets [n, 41]
+        self.name, self.params = name, params
+
+    def fit(self, train, val=None):
+        return self
+
+    def predict(self, split):
+        return self.params
+
+
+# the refinement's measures it did not optimise, at the note it played (its objective, if one of them, is left out)
+HELD_OUT_METRICS = ('mrstft', 'mfcc_l1', 'f0_cents', 'voicing_mismatch', 'param_mae')
+
+
 def _refinement_row(
     base, few, split: str, renderer, data, cfg: EvaluateConfig, progress: bool, nearest
 ):
-    "CMA-ES from `base`'s predictions on the subset `few`: before and after, and the nearest preset on the same clips and notes."
+    "CMA-ES from `base`'s predictions on the subset `few`, before and after, beside the nearest preset: judged on what the search did not optimise (`HELD_OUT_METRICS` at the note it played, log-mel L1 `cfg.unplayed_shift` semitones higher, where it never played); its objective is kept, labelled."
     from nsm_modeler.evaluate import evaluate_estimator
     from nsm_modeler.baselines import RefinedEstimator
+    from nsm_modeler.dataset import DatasetSplit
 
     refined = RefinedEstimator(base, renderer, data.features, cfg.refine, progress=progress)
     played = refined.notes(refined.targets(few))
-    before, after, near = (
-        evaluate_estimator(e, few, renderer, data.features, notes=played, progress=False).row
-        for e in (base, refined, nearest)
-    )
+    methods = dict(before=base, after=refined, nearest=nearest)
+    at_played = {
+        w: evaluate_estimator(e, few, renderer, data.features, notes=played, progress=False)
+        for w, e in methods.items()
+    }
+    shift = cfg.unplayed_shift
+    higher = DatasetSplit(few.clips.assign(note=few.clips['note'] + shift), few.params, few.features)
+    unplayed = {
+        w: evaluate_estimator(
+            _Presets(r.row['method'], r.pred),
+            higher,
+            renderer,
+            data.features,
+            notes=played + shift,
+            progress=False,
+        ).row
+        for w, r in at_played.items()
+    }
+    held_out = [m for m in HELD_OUT_METRICS if m != cfg.refine.distance]
     return dict(
         method=refined.name,
         split=split,
         start=base.name,
         n_presets=len(few),
-        objective=cfg.refine.distance,
         budget=cfg.refine.budget,
         max_s=cfg.refine.max_s,
         renders_per_preset=refined.stats_['renders'].mean(),
         s_per_preset=refined.stats_['seconds'].mean(),
         note_detected_ok=float((played == few.clips['note'].to_numpy()).mean()),
+        unplayed_shift=shift,
         **{
-            f'{m}_{when}': r[m]
-            for m in ('logmel_l1', 'mrstft', 'mfcc_l1', 'f0_cents', 'voicing_mismatch', 'param_mae')
-            for when, r in (('before', before), ('after', after))
+            f'{m}_{w}': at_played[w].row[m]
+            for m in held_out
+            for w in ('before', 'after', 'nearest')
         },
-        nearest_preset_logmel_l1=near['logmel_l1'],
-        nearest_preset_mrstft=near['mrstft'],
+        **{f'logmel_l1_unplayed_{w}': unplayed[w]['logmel_l1'] for w in methods},
+        render_failed_unplayed=sum(unplayed[w]['n_render_failed'] for w in methods),
+        objective=f'{cfg.refine.distance} at the played note',
+        **{f'objective_{w}': at_played[w].row[cfg.refine.distance] for w in methods},
     )
+
+
+def check_held_out(
+    split: str,  # the split's name, for the message
+    test,  # its test clips
+    models: list,  # the trained models scored on it (None entries are skipped)
+    seen: set,  # preset ids those models trained or validated on
+):
+    "Raise `NsmError` if a trained model would be scored on test presets it trained or validated on."
+    shared = sorted(set(test.clips['preset_id']) & set(seen))
+    named = [m.name for m in models if m is not None]
+    if named and shared:
+        raise NsmError(
+            f"{', '.join(named)} would be scored on the {split} split, whose test presets include {len(shared)} it "
+            f"trained or validated on (e.g. {shared[0]}): score each model only on the split it was trained for"
+        )
 
 
 def _score_split(
@@ -374,8 +427,10 @@ def _score_split(
     progress: bool,
     predictor=None,
     matcher=None,
+    seen: set = frozenset(),  # preset ids the predictor and the matcher trained or validated on
 ):
     "Every baseline (and the trained predictor and tone matcher, if given) on one split: estimator, synthetic, refinement and retriever rows; the headline estimator and its report."
+    check_held_out(split, test, [predictor, matcher], seen)
     from nsm_modeler.evaluate import (
         at_note,
         dataset_notes,
@@ -506,12 +561,17 @@ def _score_split(
             raise ConfigError(
                 f"evaluate.unseen_notes {list(cfg.unseen_notes)} at velocity {cfg.unseen_velocity}: the dataset plays some of them; choose others"
             )
-        unseen = replayed(
+        unseen, failed = replayed(
             test_queries, renderer, data.features, cfg.unseen_notes, cfg.unseen_velocity
         )
         protocol = f"unseen notes ({', '.join(map(str, cfg.unseen_notes))} at velocity {cfg.unseen_velocity})"
         retrieval += [
-            dict(split=split, protocol=protocol, **evaluate_retriever(r, unseen, pool, **scoring))
+            dict(
+                split=split,
+                protocol=protocol,
+                **evaluate_retriever(r, unseen, pool, **scoring),
+                queries_failed=len(failed),
+            )
             for r in retrievers
         ]
     # how much a split leaks, with no model at all
@@ -567,6 +627,8 @@ def run_evaluation(
     bank = bank_held_out(*group, load_manifest(data.presets_dir), cfg.bank_split)
     pool = at_note(human_only(group), cfg.pool_note)
     rows, synthetic, refinement, retrieval, chosen, sizes = [], [], [], [], {}, {}
+    # the trained models saw the dataset's training and validation presets
+    seen = set(group[0].clips['preset_id']) | set(group[1].clips['preset_id'])
     with Renderer(data.render) as renderer:
         # The predictor trained on the group split's training presets, which include bank-held-out test presets: it is scored on the group split only.
         for split, (train, val, test), pred, match in (
@@ -575,7 +637,7 @@ def run_evaluation(
         ):
             _say(f"{SPLIT_LABELS[split]} split: fitting and scoring the baselines")
             r, syn, refined, ret, est, report, oracle_mae = _score_split(
-                split, train, val, test, pool, renderer, data, cfg, progress, pred, match
+                split, train, val, test, pool, renderer, data, cfg, progress, pred, match, seen
             )
             rows += r
             synthetic += syn
@@ -668,9 +730,7 @@ def run_evaluation(
     )
     for name, table in tables.items():
         _write_csv(table, run_dir / f'{name}.csv')
-    dirty = command_output(
-        'git', 'diff', '--name-only', 'HEAD', '--', '.', ':!reports'
-    ).splitlines()  # changed tracked files, outputs aside
+    dirty = git_dirty_files('reports')  # changed and untracked files, the outputs aside
     run = dict(
         profile=profile.name,
         git_commit=git_commit(),

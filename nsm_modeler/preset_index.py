@@ -291,25 +291,18 @@ def time_query(
     warmup: int = 5,  # untimed calls first
     k: int = 5,  # results per query
 ) -> dict:
-    "Median and 90th-percentile milliseconds from a `.wav` path to the top `k` presets, batch 1, after warm-up."
-    import time
+    "Median and 90th-percentile milliseconds from a `.wav` path to the top `k` presets, batch 1, after warm-up, and the machine's load while they ran (`core.time_calls`)."
+    from nsm_modeler.core import time_calls
     from nsm_modeler.features import for_user_audio, load_audio
 
     if not paths or n_calls < 1:
         raise NsmError(
             f"time_query needs audio files and n_calls >= 1, got {len(paths)} files, n_calls={n_calls}"
         )
-    fc, ms = for_user_audio(matcher.feature_config), []
-    for call in range(warmup + n_calls):
-        start = time.perf_counter()
-        index.search(matcher.embed_audio(load_audio(paths[call % len(paths)], fc)), k)
-        if call >= warmup:
-            ms.append(1000 * (time.perf_counter() - start))
-    return dict(
-        method=matcher.name,
-        inference_ms_median=float(np.median(ms)),
-        inference_ms_p90=float(np.percentile(ms, 90)),
-        n_calls=n_calls,
-        batch_size=1,
-        pool_size=len(index),
+    fc = for_user_audio(matcher.feature_config)
+    timed = time_calls(
+        lambda i: index.search(matcher.embed_audio(load_audio(paths[i % len(paths)], fc)), k),
+        n_calls,
+        warmup,
     )
+    return dict(method=matcher.name, **timed, batch_size=1, pool_size=len(index))
