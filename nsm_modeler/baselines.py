@@ -8,7 +8,6 @@ import copy, dataclasses, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
-import cma
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -31,15 +30,16 @@ from nsm_modeler.params import (
     N_PARAMS,
     snap as snap_norm,
 )
-from .render import Renderer, RenderJob
-from .features import FeatureConfig, extract_features, play_note
+from .render import Renderer
+from .features import FeatureConfig, play_note
 from .dataset import DatasetSplit
-from .evaluate import mrstft_per_clip, clip_features, render_targets
+from .evaluate import render_targets
+from .search import RefineConfig, refine
 
 # %% auto #0
 __all__ = ['snap', 'choice_indices', 'consensus', 'param_embedding', 'frame_stats', 'pooled_log_mel', 'Standardiser', 'nearest',
-           'human_params', 'MeanPreset', 'RandomPreset', 'NearestPreset', 'MLPConfig', 'MLPEstimator', 'RefineConfig',
-           'AudioDistance', 'RefinedEstimator', 'CosineMFCC', 'L2LogMel', 'NearestToEstimate']
+           'human_params', 'MeanPreset', 'RandomPreset', 'NearestPreset', 'MLPConfig', 'MLPEstimator',
+           'RefinedEstimator', 'CosineMFCC', 'L2LogMel', 'NearestToEstimate']
 
 # %% ../nbs/11_baselines.ipynb #b17b0417
 _N_CHOICES = np.array([AMSYNTH_PARAMS[i].n_choices for i in DISCRETE_INDEX])
@@ -453,72 +453,9 @@ class MLPEstimator:
         est.model_.eval()
         return est
 
-# %% ../nbs/11_baselines.ipynb #b96ba12b
-@dataclasses.dataclass(frozen=True)
-class RefineConfig:
-    "Budget and settings of the CMA-ES refinement."
-
-    budget: int = 64  # renders per preset, the start included
-    max_s: float = 0.0  # also stop a preset before a generation that would end past this many seconds; 0: no time cap
-    popsize: int = 8  # candidates per CMA-ES generation, rendered as one batch
-    sigma0: float = 0.1  # initial CMA-ES step size, in normalised units
-    distance: str = 'logmel_l1'  # 'logmel_l1' (dB) or 'mrstft' (auraloss): the objective
-    fallback_note: int = 60  # MIDI note for a target without a detectable pitch
-    velocity: int = 100  # MIDI velocity candidates are played at
-    seed: int = 0  # seeds CMA-ES; each clip gets its own stream
-
-    def __post_init__(self):
-        if self.distance not in ('logmel_l1', 'mrstft'):
-            raise ConfigError(f"distance={self.distance!r}; choose 'logmel_l1' or 'mrstft'")
-        if self.max_s < 0:
-            raise ConfigError(f"max_s={self.max_s} must be >= 0 (0: no time cap)")
-        if self.budget < 1 or self.popsize < 2 or not 0 < self.sigma0 <= 1:
-            raise ConfigError(
-                f"need budget >= 1, popsize >= 2 and 0 < sigma0 <= 1; got {self.budget}, {self.popsize}, {self.sigma0}"
-            )
-
-
-class AudioDistance:
-    "Distance of candidate clips to one target clip, as `evaluate.audio_metrics` computes it: log-mel L1 (dB) or MR-STFT."
-
-    def __init__(
-        self,
-        target: np.ndarray,  # mono float32 [n_samples]
-        kind: str,  # 'logmel_l1' or 'mrstft'
-        feature_config: FeatureConfig,  # for log-mel
-        device=None,  # torch device of the MR-STFT; None: `pick_device()`
-    ):
-        self.target, self.kind, self.feature_config, self.device = (
-            target,
-            kind,
-            feature_config,
-            device or pick_device(),
-        )
-        if kind == 'logmel_l1':
-            self.target_log_mel = extract_features(target, feature_config)['log_mel'][0].astype(
-                np.float64
-            )
-
-    def __call__(self, audios: list) -> np.ndarray:  # clips (mono float32), None for failed renders
-        "One distance per clip; failed renders score infinity."
-        ok = np.array([a is not None for a in audios])
-        d = np.full(len(audios), np.inf)
-        if not ok.any():
-            return d
-        good = np.stack([a for a in audios if a is not None])
-        if self.kind == 'mrstft':
-            d[ok] = mrstft_per_clip(
-                good, np.repeat(self.target[None], len(good), axis=0), self.device
-            )
-        else:
-            d[ok] = np.abs(
-                clip_features(good, self.feature_config)['log_mel'] - self.target_log_mel
-            ).mean(axis=(1, 2))
-        return d
-
 # %% ../nbs/11_baselines.ipynb #a7156fae
 class RefinedEstimator:
-    "Another estimator's prediction, refined by CMA-ES over the continuous parameters with the synth in the loop."
+    "Another estimator's prediction, refined by CMA-ES (`search.refine`) with the synth in the loop: render-in-the-loop refinement as a method the evaluation can score."
 
     def __init__(
         self,
@@ -528,10 +465,6 @@ class RefinedEstimator:
         config: RefineConfig = RefineConfig(),  # budget and CMA-ES settings
         progress: bool = True,  # tqdm bar over clips
     ):
-        if renderer.config.n_samples != feature_config.n_samples:
-            raise ConfigError(
-                f"renderer clips have {renderer.config.n_samples} samples, features expect {feature_config.n_samples}"
-            )
         self.base, self.renderer, self.feature_config, self.config, self.progress = (
             base,
             renderer,
@@ -548,64 +481,6 @@ class RefinedEstimator:
     ):
         self.base.fit(train, val)
         return self
-
-    def refine(
-        self,
-        start: np.ndarray,  # starting preset, normalised [41]
-        target: np.ndarray,  # the sound to match, mono float32 [n_samples]
-        note: int | None = None,  # MIDI note to render candidates at
-        velocity: int | None = None,  # MIDI velocity
-        seed: int = 1,  # CMA-ES seed (cma treats 0 as "random")
-        # also stop before a generation that would end past this many seconds
-        max_s: float | None = None,
-        progress: bool = False,  # a tqdm bar over renders
-        budget: int | None = None,  # renders, the start included; None: the config's
-    ):
-        "The best preset heard within the budget (start included), and its record: renders, distances, seconds."
-        t0, cfg = time.perf_counter(), self.config
-        budget = budget or cfg.budget
-        bar = tqdm(total=budget, desc='refining', unit='render', disable=not progress)
-        distance = AudioDistance(target, cfg.distance, self.feature_config)
-
-        def score(presets):
-            results = self.renderer.render_many(
-                [RenderJob(p, note, velocity) for p in presets], progress=False
-            )
-            return distance([r.audio for r in results])
-
-        best = start = snap(start)
-        best_d = start_d = score([start])[0]
-        # a generation's time, until one is timed
-        gen_s = (time.perf_counter() - t0) * cfg.popsize / self.renderer.config.n_workers
-        renders = 1
-        bar.update(1)
-        es = cma.CMAEvolutionStrategy(
-            np.clip(start[CONTINUOUS_INDEX], 0.01, 0.99),
-            cfg.sigma0,
-            dict(bounds=[0, 1], popsize=cfg.popsize, seed=seed, verbose=-9),
-        )
-        while renders < budget and (max_s is None or time.perf_counter() - t0 + gen_s <= max_s):
-            gen_start = time.perf_counter()
-            # the last generation may be cut short; it is not told
-            xs = es.ask()[: budget - renders]
-            presets = np.tile(start, (len(xs), 1))
-            presets[:, CONTINUOUS_INDEX] = xs
-            presets, d = snap(presets), score(presets)
-            renders += len(xs)
-            bar.update(len(xs))
-            bar.set_postfix(distance=f'{min(best_d, d.min()):.2f}')
-            if len(xs) == cfg.popsize:
-                es.tell(xs, d.tolist())
-            if d.min() < best_d:
-                best, best_d = presets[d.argmin()], d.min()
-            gen_s = time.perf_counter() - gen_start
-        bar.close()
-        return best, dict(
-            renders=renders,
-            start_distance=start_d,
-            distance=best_d,
-            seconds=time.perf_counter() - t0,
-        )
 
     def targets(self, split: DatasetSplit):  # clips whose sounds are wanted
         "The target sounds `[n, n_samples]`, re-rendered from the clips' true parameters, notes and velocities (`evaluate.render_targets`)."
@@ -633,9 +508,12 @@ class RefinedEstimator:
         out, rows = np.empty_like(starts), []
         for i in tqdm(range(len(split)), desc=self.name, unit='clip', disable=not self.progress):
             seed = int(np.random.SeedSequence((self.config.seed, i)).generate_state(1)[0]) + 1
-            out[i], record = self.refine(
+            out[i], record = refine(
                 starts[i],
                 targets[i],
+                self.renderer,
+                self.feature_config,
+                self.config,
                 int(notes[i]),
                 self.config.velocity,
                 seed,

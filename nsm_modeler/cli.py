@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 from .core import NsmError, atomic_write
+from .audio_io import write_wav
 
 # %% auto #0
-__all__ = ['AUDIO_SUFFIXES', 'cmd_presets_import', 'cmd_data', 'cmd_reproduce', 'cmd_render', 'write_wav', 'preset_info',
-           'audio_info', 'cmd_info', 'cmd_train', 'prediction_lines', 'cmd_predict', 'cmd_index_build', 'cmd_match',
-           'cmd_suggest', 'cmd_morph', 'build_parser', 'main']
+__all__ = ['AUDIO_SUFFIXES', 'cmd_presets_import', 'cmd_data', 'cmd_reproduce', 'cmd_render', 'preset_info', 'audio_info',
+           'cmd_info', 'cmd_train', 'prediction_lines', 'cmd_predict', 'cmd_index_build', 'cmd_match', 'cmd_suggest',
+           'cmd_morph', 'build_parser', 'main']
 
 # %% ../nbs/07_cli.ipynb #109b11c9
 def cmd_presets_import(args):
@@ -95,19 +96,6 @@ def cmd_render(args):
         f"(peak {20 * np.log10(max(np.abs(audio).max(), 1e-10)):.1f} dBFS)"
     )
     return 0
-
-
-def write_wav(
-    path: str | Path,  # destination `.wav`; replaced only once fully written
-    audio: np.ndarray,  # mono float32 samples
-    sample_rate: int,  # Hz
-):
-    "Write a float32 `.wav` atomically."
-    path = Path(path)
-    if path.suffix.lower() != '.wav':
-        raise NsmError(f"{path}: output must be a .wav file")
-    with atomic_write(path) as f:
-        sf.write(f, audio, sample_rate, format='WAV', subtype='FLOAT')
 
 # %% ../nbs/07_cli.ipynb #b1a29b78
 AUDIO_SUFFIXES = ('.wav', '.flac', '.aif', '.aiff', '.ogg')  # what `nsm info` reads as audio
@@ -347,15 +335,13 @@ def cmd_match(args):
         )
     )
     if args.render:
-        from nsm_modeler.features import detect_midi_note, load_audio, for_user_audio
+        from nsm_modeler.features import load_audio, for_user_audio, play_note
         from nsm_modeler.presets import load_amsynth_fxp
         from nsm_modeler.params import normalise
         from nsm_modeler.render import RenderConfig, Renderer
 
         fc = modeler.matcher_.feature_config
-        note = (
-            detect_midi_note(load_audio(args.sound, for_user_audio(fc)), fc) or index.meta['note']
-        )
+        note = play_note(load_audio(args.sound, for_user_audio(fc)), fc, index.meta['note'])
         with Renderer(
             RenderConfig(notes=(note,), velocities=(index.meta['velocity'],))
         ) as renderer:

@@ -11,11 +11,9 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 from nsm_modeler.core import (
-    AudioError,
     ConfigError,
     DatasetError,
     atomic_write,
-    from_dict,
     load_config,
     sha256_file,
     to_dict,
@@ -24,7 +22,8 @@ from .params import AMSYNTH_PARAMS, N_PARAMS, PARAM_NAMES, normalise, snap
 from .library import load_manifest
 from .compute import ComputeConfig, run_tasks
 from .render import RenderConfig, Renderer, RenderJob
-from .features import FeatureConfig, extract_features, validate_audio
+from .features import FeatureConfig, extract_features
+from .audio_io import clip_problem
 from nsm_modeler.splits import (
     SPLITS,
     SplitConfig,
@@ -35,7 +34,7 @@ from nsm_modeler.splits import (
 )
 
 # %% auto #0
-__all__ = ['FEATURE_DTYPES', 'SyntheticConfig', 'DataConfig', 'synthetic_patches', 'plan_clips', 'example_config', 'clip_problem',
+__all__ = ['FEATURE_DTYPES', 'SyntheticConfig', 'DataConfig', 'synthetic_patches', 'plan_clips', 'example_config',
            'config_fingerprint', 'ShardTask', 'build_shard', 'DataGenerator', 'build_note', 'write_reports',
            'DatasetSplit', 'verify_checksums', 'load_split']
 
@@ -227,27 +226,6 @@ def example_config(
             n_uniform=n_synthetic // 2, n_perturbed=n_synthetic - n_synthetic // 2
         ),
     )
-
-# %% ../nbs/05_dataset.ipynb #9ef7422f
-def clip_problem(
-    audio: np.ndarray | None,  # rendered samples, or None if rendering failed
-    error: str | None,  # the renderer's failure reason
-    n_samples: int,  # the length every clip must have
-    max_peak: float,  # largest allowed absolute sample
-):
-    "Why a rendered clip cannot be used, or None if it can."
-    if audio is None:
-        return f"render failed: {error}"
-    try:
-        validate_audio(audio, 'clip')
-    except AudioError as e:
-        return str(e).removeprefix('clip: ')
-    if audio.shape != (n_samples,):
-        return f"length {audio.shape} instead of ({n_samples},)"
-    peak = float(np.abs(audio).max())
-    if peak > max_peak:
-        return f"clipped (peak {peak:.3f} above {max_peak:g})"
-    return None
 
 # %% ../nbs/05_dataset.ipynb #0e161a03
 FEATURE_DTYPES = {

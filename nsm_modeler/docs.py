@@ -142,24 +142,25 @@ def to_mkdocs_notebook(nb):  # a notebook from `execute_notebook` or `read_noteb
 # %% ../nbs/90_docs.ipynb #a9d4e1f7
 STAGES = {  # the library's modules by the stage of the data flow they serve, in flow order
     'presets': ('params', 'presets', 'library'),
-    'render': ('render',),
-    'features': ('features', 'descriptors'),
+    'render': ('render', 'audio_io'),
+    'features': ('features', 'descriptors', 'metrics'),
     'dataset': ('dataset', 'splits', 'compute'),
     'models': (
+        'model_io',
         'training',
         'predictor',
         'matcher',
         'preset_index',
         'recommender',
-        'suggest',
         'wtsv2',
-        'modeler',
     ),
-    'evaluation': ('evaluate', 'baselines'),
+    'product': ('search', 'suggest', 'modeler'),
+    'evaluation': ('evaluate', 'baselines', 'experiment'),
     'reports': ('results', 'docs'),
 }
 SUPPORT = (
     'core',
+    'console',
     'pipeline',
     'cli',
     'bench',
@@ -203,11 +204,11 @@ def step_modules(
     nbs_path: str | Path | None = None,  # the notebooks folder; default: settings.ini's
     lib_path: str | Path | None = None,  # the package folder; default: settings.ini's
 ):
-    "The library modules a pipeline step uses: its notebook's imports and those of the `pipeline` functions it calls."
+    "The library modules a pipeline step uses: its notebook's imports and those of the `experiment` functions it calls (the steps' bodies)."
     cfg = get_config()
     nb = read_nb(Path(nbs_path or cfg.nbs_path) / 'pipeline' / f'{step}.ipynb')
     nb_src = '\n'.join(c.source for c in nb.cells if c.cell_type == 'code')
-    src = (Path(lib_path or cfg.lib_path) / 'pipeline.py').read_text()
+    src = (Path(lib_path or cfg.lib_path) / 'experiment.py').read_text()
     funcs = {
         n.name: ast.get_source_segment(src, n)
         for n in ast.parse(src).body
@@ -215,14 +216,14 @@ def step_modules(
     }
     used, seen = _modules_used(nb_src), set()
     todo = [f for f in funcs if re.search(rf'\b{f}\(', nb_src)]
-    while todo:  # the functions the notebook calls, and the pipeline functions they call
+    while todo:  # the functions the notebook calls, and the experiment functions they call
         f = todo.pop()
         if f in seen:
             continue
         seen.add(f)
         used |= _modules_used(funcs[f])
         todo += [g for g in funcs if g not in seen and re.search(rf'\b{g}\(', funcs[f])]
-    return used - {'pipeline'}
+    return used - {'experiment'}
 
 # %% ../nbs/90_docs.ipynb #c7e5a3b1
 def architecture_diagram(

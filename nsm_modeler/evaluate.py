@@ -8,42 +8,29 @@ import dataclasses, time, typing
 from pathlib import Path
 import numpy as np
 import pandas as pd
-import scipy.fft
 import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
-from nsm_modeler.core import (
-    AudioError,
-    ConfigError,
-    DatasetError,
-    NsmError,
-    PresetError,
-    pick_device,
-    time_calls,
-    torch_threads,
-)
-from nsm_modeler.params import (
-    CONTINUOUS_INDEX,
-    CONTINUOUS_NAMES,
-    DISCRETE_INDEX,
-    DISCRETE_NAMES,
-    GROUPS,
-    N_PARAMS,
-    denormalise,
-    param,
-    snap,
-)
+from .core import ConfigError, DatasetError, NsmError, time_calls
+from .params import CONTINUOUS_NAMES, DISCRETE_NAMES, GROUPS, N_PARAMS, param, snap
 from .render import Renderer, RenderJob
-from nsm_modeler.features import (
-    SILENCE_DBFS,
-    FeatureConfig,
-    extract_features,
-    extract_log_mel,
-    load_audio,
+from .features import FeatureConfig, extract_features, load_audio
+from .audio_io import clip_problem, usable_audio
+from nsm_modeler.metrics import (
+    AUDIO_METRICS,
+    EvaluationError,
+    audio_metrics,
+    clip_features,
+    clip_log_mel,
+    l1_per_clip,
+    nanmean,
+    param_errors,
+    param_metrics,
+    retrieval_metrics,
+    with_ci,
 )
 from nsm_modeler.dataset import (
     DatasetSplit,
     SyntheticConfig,
-    clip_problem,
     load_split,
     synthetic_patches,
     verify_checksums,
@@ -51,17 +38,15 @@ from nsm_modeler.dataset import (
 from .splits import SPLITS, SplitConfig, assign_splits, check_splits
 
 # %% auto #0
-__all__ = ['AUDIO_METRICS', 'CI_METRICS', 'SPLIT_LABELS', 'EvaluationError', 'Estimator', 'Retriever', 'TruePreset', 'subset',
-           'concat_splits', 'param_errors', 'param_metrics', 'usable_audio', 'clip_features', 'mrstft_per_clip',
-           'audio_metrics', 'retrieval_metrics', 'bootstrap_ci', 'EstimatorReport', 'Targets', 'render_targets',
-           'evaluate_estimator', 'sanity_row', 'dataset_notes', 'at_note', 'retrieval_queries', 'human_only',
-           'human_clips', 'retrieval_sets', 'evaluate_retriever', 'clip_log_mel', 'sound_alike_hits', 'replayed',
-           'bank_held_out', 'held_out_synthetic', 'predict_wav', 'time_inference', 'per_category', 'plot_param_errors',
-           'plot_logmel_pairs']
+__all__ = ['CI_METRICS', 'SPLIT_LABELS', 'Estimator', 'Retriever', 'TruePreset', 'subset', 'concat_splits', 'EstimatorReport',
+           'Targets', 'render_targets', 'evaluate_estimator', 'sanity_row', 'dataset_notes', 'at_note',
+           'retrieval_queries', 'human_only', 'human_clips', 'retrieval_sets', 'evaluate_retriever', 'sound_alike_hits',
+           'replayed', 'bank_held_out', 'held_out_synthetic', 'predict_wav', 'time_inference', 'per_category',
+           'plot_param_errors', 'plot_logmel_pairs']
 
 # %% ../nbs/10_evaluate.ipynb #00483784
-class EvaluationError(NsmError, ValueError):
-    "A method's output breaks its protocol (wrong shape, non-finite values, indices out of range)."
+# estimator metrics given a bootstrap interval
+CI_METRICS = ('param_mae', 'discrete_acc', 'logmel_l1', 'mrstft')
 
 
 @typing.runtime_checkable
@@ -148,255 +133,6 @@ def concat_splits(
         np.concatenate([s.params for s in splits]),
         {k: np.concatenate([s.features[k] for s in splits]) for k in keys},
     )
-
-# %% ../nbs/10_evaluate.ipynb #ed1f7367
-def _check_params(
-    x,  # normalised parameters
-    source: str,  # what `x` is, for error messages
-) -> np.ndarray:
-    "`x` as float64 `[n_clips, 41]`, or a clear error."
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 2 or x.shape[1] != N_PARAMS:
-        raise PresetError(
-            f"{source}: expected normalised parameters [n_clips, {N_PARAMS}], got shape {x.shape}"
-        )
-    if not len(x):
-        raise DatasetError(f"{source}: no clips to score")
-    if not np.isfinite(x).all():
-        raise PresetError(f"{source}: {int((~np.isfinite(x)).sum())} non-finite value(s)")
-    return x
-
-
-def param_errors(
-    pred: np.ndarray,  # predicted normalised parameters [n_clips, 41]
-    true: np.ndarray,  # true normalised parameters [n_clips, 41]
-) -> tuple[np.ndarray, np.ndarray]:
-    "Absolute errors of the continuous parameters `[n_clips, 30]` and correctness of the discrete choices `[n_clips, 11]`."
-    pred, true = _check_params(pred, 'pred'), _check_params(true, 'true')
-    if pred.shape != true.shape:
-        raise PresetError(f"pred has shape {pred.shape} but true has {true.shape}")
-    return np.abs(pred[:, CONTINUOUS_INDEX] - true[:, CONTINUOUS_INDEX]), denormalise(pred)[
-        :, DISCRETE_INDEX
-    ] == denormalise(true)[:, DISCRETE_INDEX]
-
-
-def param_metrics(
-    pred: np.ndarray,  # predicted normalised parameters [n_clips, 41]
-    true: np.ndarray,  # true normalised parameters [n_clips, 41]
-) -> dict:
-    "`param_mae` (30 continuous params), `mae/<group>`, `mae/<param>`, `acc/<param>` (discrete) and `discrete_acc`."
-    err, correct = param_errors(pred, true)
-    groups = np.array([param(n).group for n in CONTINUOUS_NAMES])
-    return {
-        'param_mae': float(err.mean()),
-        'discrete_acc': float(correct.mean()),
-        **{f'mae/{g}': float(err[:, groups == g].mean()) for g in GROUPS if (groups == g).any()},
-        **{f'mae/{n}': float(e) for n, e in zip(CONTINUOUS_NAMES, err.mean(0))},
-        **{f'acc/{n}': float(a) for n, a in zip(DISCRETE_NAMES, correct.mean(0))},
-    }
-
-# %% ../nbs/10_evaluate.ipynb #f9ae414e
-_FLOOR_DB = -100.0  # `extract_features` floors power at 1e-10, i.e. -100 dB
-
-
-def _is_silent(
-    audio: np.ndarray,  # [n_clips, n_samples]
-) -> np.ndarray:
-    "Which clips `validate_audio` would reject as silent."
-    return np.abs(audio).max(axis=-1) < 10 ** (SILENCE_DBFS / 20)
-
-
-def usable_audio(
-    results: list,  # `RenderResult`s of `Renderer.render_many`
-    n_samples: int,  # samples per clip
-) -> tuple[np.ndarray, list]:
-    "The clips `[n, n_samples]` float32 with digital silence in place of any that cannot be used, and each clip's problem (`dataset.clip_problem`: a failed render, silence, NaN; None if usable)."
-    problems = [
-        clip_problem(r.audio if r.ok else None, r.error, n_samples, np.inf) for r in results
-    ]
-    audio = np.stack(
-        [r.audio if p is None else np.zeros(n_samples, np.float32) for r, p in zip(results, problems)]
-    )
-    return audio, problems
-
-
-def clip_features(
-    audio: np.ndarray,  # float samples [n_clips, n_samples]; silent clips allowed
-    config: FeatureConfig,  # sizes and rates
-) -> dict[str, np.ndarray]:
-    "`extract_features`, except that silent clips get the features of digital silence (floor level, unvoiced)."
-    silent = _is_silent(audio)
-    log_mel = np.full((len(audio), config.n_frames, config.n_mels), _FLOOR_DB, np.float32)
-    out = dict(
-        log_mel=log_mel,
-        mfcc=scipy.fft.dct(log_mel, type=2, norm='ortho', axis=-1)[..., : config.n_mfcc],
-        f0_hz=np.full((len(audio), config.n_frames), np.nan, np.float32),
-        voiced=np.zeros((len(audio), config.n_frames), bool),
-        loudness_db=np.full((len(audio), config.n_frames), _FLOOR_DB, np.float32),
-    )
-    if (~silent).any():
-        for k, v in extract_features(audio[~silent], config).items():
-            out[k][~silent] = v
-    return out
-
-# %% ../nbs/10_evaluate.ipynb #0e11462b
-# f0_cents last: it may be undefined
-AUDIO_METRICS = ('mrstft', 'logmel_l1', 'mfcc_l1', 'loudness_l1', 'voicing_mismatch', 'f0_cents')
-
-
-def _check_audio(
-    audio,  # samples [n_clips, n_samples]
-    source: str,  # what `audio` is, for error messages
-) -> np.ndarray:
-    "`audio` as float32 `[n_clips, n_samples]`, or a clear error."
-    audio = np.asarray(audio)
-    if audio.dtype.kind != 'f' or audio.ndim != 2:
-        raise AudioError(
-            f"{source}: expected float audio [n_clips, n_samples], got {audio.dtype} {audio.shape}"
-        )
-    if not len(audio):
-        raise DatasetError(f"{source}: no clips to score")
-    if not np.isfinite(audio).all():
-        raise AudioError(f"{source}: {int((~np.isfinite(audio)).sum())} NaN or infinite sample(s)")
-    return audio.astype(np.float32, copy=False)
-
-
-def mrstft_per_clip(
-    pred: np.ndarray,  # [n_clips, n_samples] float32
-    true: np.ndarray,  # [n_clips, n_samples] float32
-    device,  # torch device
-) -> np.ndarray:
-    "auraloss's multi-resolution STFT loss of each clip on its own (the loss's norms would mix clips in a batch)."
-    import torch, auraloss
-
-    loss = auraloss.freq.MultiResolutionSTFTLoss()
-    with (
-        torch.no_grad(),
-        torch_threads(1 if device.type == 'cpu' else None),  # see `core.torch_threads`
-    ):
-        return np.array(
-            [
-                float(
-                    loss(
-                        torch.from_numpy(p)[None, None].to(device),
-                        torch.from_numpy(t)[None, None].to(device),
-                    )
-                )
-                for p, t in zip(pred, true)
-            ]
-        )
-
-
-def audio_metrics(
-    pred_audio: np.ndarray,  # estimated clips [n_clips, n_samples]; silent clips allowed
-    true_audio: np.ndarray,  # target clips [n_clips, n_samples]
-    feature_config: FeatureConfig,  # feature sizes and rates (its sample rate is the audio's)
-    *,
-    device=None,  # torch device for the MR-STFT; None: `pick_device()`
-    true_features: dict | None = None,  # `extract_features(true_audio)`, if already known
-) -> dict:
-    "Mean of each of `AUDIO_METRICS` over the clips, and `per_clip`: a DataFrame of every clip's values and `pred_silent`."
-    pred, true = _check_audio(pred_audio, 'pred_audio'), _check_audio(true_audio, 'true_audio')
-    if pred.shape != true.shape:
-        raise AudioError(f"pred_audio has shape {pred.shape} but true_audio has {true.shape}")
-    fp, ft = (
-        clip_features(pred, feature_config),
-        true_features or extract_features(true, feature_config),
-    )
-    both = fp['voiced'] & ft['voiced']
-    cents = np.zeros(both.shape)
-    cents[both] = np.abs(1200 * np.log2(fp['f0_hz'][both].astype(np.float64) / ft['f0_hz'][both]))
-    n_both = both.sum(axis=1)
-    per_clip = pd.DataFrame(
-        {
-            'mrstft': mrstft_per_clip(pred, true, device or pick_device()),
-            **{
-                f'{k}_l1': np.abs(fp[f].astype(np.float64) - ft[f])
-                .reshape(len(pred), -1)
-                .mean(axis=1)
-                for k, f in (('logmel', 'log_mel'), ('mfcc', 'mfcc'), ('loudness', 'loudness_db'))
-            },
-            'voicing_mismatch': (fp['voiced'] != ft['voiced']).mean(axis=1),
-            'f0_cents': np.where(n_both > 0, cents.sum(axis=1) / np.maximum(n_both, 1), np.nan),
-            'pred_silent': _is_silent(pred),
-        }
-    )
-    return {**{k: _nanmean(per_clip[k]) for k in AUDIO_METRICS}, 'per_clip': per_clip}
-
-
-def _nanmean(
-    x,  # values, NaN where undefined
-) -> float:
-    "Mean of the defined values; NaN (without a warning) if there are none."
-    x = np.asarray(x, dtype=np.float64)
-    return float(x[~np.isnan(x)].mean()) if (~np.isnan(x)).any() else float('nan')
-
-# %% ../nbs/10_evaluate.ipynb #d4845930
-def retrieval_metrics(
-    ranked_ids: np.ndarray,  # preset ids returned per query, best first [n_queries, k]
-    true_ids: np.ndarray,  # each query's own preset id [n_queries]
-    # categories of the returned presets [n_queries, k]
-    ranked_categories: np.ndarray | None = None,
-    true_categories: np.ndarray | None = None,  # each query's category [n_queries]
-) -> dict:
-    "`top1`, `top5`, `mrr` (0 for a preset not returned: exact when the whole pool is ranked) and, given categories, `category_top1` and its `category_chance`."
-    ranked_ids, true_ids = np.asarray(ranked_ids), np.asarray(true_ids)
-    if ranked_ids.ndim != 2 or ranked_ids.shape[0] != len(true_ids) or ranked_ids.shape[1] < 1:
-        raise EvaluationError(
-            f"ranked_ids must be [n_queries, k>=1] with n_queries = {len(true_ids)}, got shape {ranked_ids.shape}"
-        )
-    if not len(true_ids):
-        raise DatasetError("retrieval_metrics: no queries to score")
-    hit = ranked_ids == true_ids[:, None]
-    rank = np.where(hit.any(axis=1), hit.argmax(axis=1) + 1, np.inf)
-    out = dict(
-        top1=float(hit[:, 0].mean()),
-        top5=float(hit[:, :5].any(axis=1).mean()),
-        mrr=float((1 / rank).mean()),
-        rank=rank,
-    )
-    if ranked_categories is not None:
-        true_categories = np.asarray(true_categories)
-        out['category_top1'] = float(
-            (np.asarray(ranked_categories)[:, 0] == true_categories).mean()
-        )
-        out['category_chance'] = float(
-            pd.Series(true_categories).value_counts(normalize=True).iloc[0]
-        )  # always answering the commonest
-    return out
-
-# %% ../nbs/10_evaluate.ipynb #4013acd7
-# estimator metrics given a bootstrap interval
-CI_METRICS = ('param_mae', 'discrete_acc', 'logmel_l1', 'mrstft')
-
-
-def bootstrap_ci(
-    values,  # one value per test preset; NaNs are dropped
-    level: float = 0.95,  # coverage of the interval
-    n_boot: int = 2000,  # bootstrap resamples
-    seed: int = 0,  # seeds the resampling
-) -> tuple[float, float]:
-    "Percentile bootstrap interval of the mean of `values`, resampling them with replacement; NaNs if fewer than 2."
-    x = np.asarray(values, np.float64)
-    x = x[~np.isnan(x)]
-    if len(x) < 2:
-        return float('nan'), float('nan')
-    means = x[np.random.default_rng(seed).integers(0, len(x), (n_boot, len(x)))].mean(axis=1)
-    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)
-
-
-def _with_ci(
-    row: dict,  # a results row holding the means
-    per_clip: pd.DataFrame,  # one row per scored clip or query, with its `preset_id` and a column per metric
-    metrics,  # the metrics to give intervals
-    seed: int = 0,  # seeds the resampling
-):
-    "`row` with `<metric>_lo` and `<metric>_hi` after each metric's mean: a bootstrap over presets, whose clips (or queries) move together."
-    per_preset = per_clip.groupby('preset_id')[list(metrics)].mean()
-    for m in metrics:
-        row[f'{m}_lo'], row[f'{m}_hi'] = bootstrap_ci(per_preset[m], seed=seed)
-    return row
 
 # %% ../nbs/10_evaluate.ipynb #f3f30d0c
 @dataclasses.dataclass
@@ -622,7 +358,7 @@ def evaluate_estimator(
         n_presets=int(per_clip['preset_id'].nunique()),
         param_mae=pm['param_mae'],
         discrete_acc=pm['discrete_acc'],
-        **{k: _nanmean(per_clip[k]) for k in AUDIO_METRICS},
+        **{k: nanmean(per_clip[k]) for k in AUDIO_METRICS},
         f0_unscored=int((rendered & per_clip['f0_cents'].isna()).sum()),
         f0_cents_median=float(per_clip['f0_cents'].median()),
         ms_per_preset=ms_per_preset,
@@ -630,7 +366,7 @@ def evaluate_estimator(
         silent_rate=float(per_clip['pred_silent'].mean()),
         **{k: v for k, v in pm.items() if k.removeprefix('mae/') in GROUPS},
     )
-    _with_ci(row, per_clip, CI_METRICS, seed)
+    with_ci(row, per_clip, CI_METRICS, seed)
     return EstimatorReport(
         row, per_clip, _per_param(err, correct), test, pred, true, kept_pred, kept_true
     )
@@ -817,22 +553,10 @@ def evaluate_retriever(
             float(per_query['sound_alike_top1'].mean()),
             int(failed.sum()),
         )
-    _with_ci(row, per_query, [c for c in per_query if c != 'preset_id'], seed)
+    with_ci(row, per_query, [c for c in per_query if c != 'preset_id'], seed)
     return dict(row, **{n: v for n, v in m.items() if n != 'top1'}, ms_per_query=ms_per_query)
 
 # %% ../nbs/10_evaluate.ipynb #b6fd0e70
-def clip_log_mel(
-    audio: np.ndarray,  # float samples [n_clips, n_samples]; silent clips allowed
-    config: FeatureConfig,  # sizes and rates
-) -> np.ndarray:
-    "The `log_mel` of `clip_features` alone (no F0 search): digital silence's for silent clips."
-    silent = _is_silent(audio)
-    out = np.full((len(audio), config.n_frames, config.n_mels), _FLOOR_DB, np.float32)
-    if (~silent).any():
-        out[~silent] = extract_log_mel(audio[~silent], config)
-    return out
-
-
 def sound_alike_hits(
     top1: np.ndarray,  # each query's first result, a pool row [n_queries]
     queries: DatasetSplit,  # the query clips (note, velocity, log_mel)
@@ -856,10 +580,7 @@ def sound_alike_hits(
         )
         audio, problems = usable_audio(results, renderer.config.n_samples)
         failed[wrong] = [p is not None for p in problems]
-        l1 = np.abs(
-            clip_log_mel(audio, feature_config)
-            - np.asarray(queries.features['log_mel'][wrong], np.float32)
-        ).mean(axis=(1, 2))
+        l1 = l1_per_clip(clip_log_mel(audio, feature_config), queries.features['log_mel'][wrong])
         hit[wrong] = (l1 <= alike_db) & ~failed[wrong]
     return hit, failed
 

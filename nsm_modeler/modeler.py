@@ -8,31 +8,29 @@ import dataclasses, warnings
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from .core import DatasetError, NsmError, PresetError
+from .core import NsmError, PresetError
 from .params import AMSYNTH_PARAMS, denormalise, normalise
 from .presets import AmsynthPreset, load_amsynth_fxp, save_amsynth_fxp
-from .render import RenderConfig, RenderJob, Renderer
+from .render import RenderConfig, Renderer
 from nsm_modeler.features import (
     FeatureConfig,
     detect_midi_note,
     extract_features,
     for_user_audio,
     load_audio,
-    play_note,
 )
 from .predictor import ParameterPredictor
 from .matcher import ToneMatcher
 from .preset_index import PresetIndex
-from .baselines import AudioDistance, RefineConfig, RefinedEstimator
-from .evaluate import mrstft_per_clip, render_targets
-from .dataset import DatasetSplit
+from .search import AudioDistance, RefineConfig, closest_start, refine
+from .metrics import mrstft_per_clip
 from .recommender import ParameterRecommender
 from .suggest import SuggestConfig, morph, parse_request, suggest, suggest_toward
 from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['PRODUCTION_MODEL', 'PRODUCTION_MATCHER', 'PRODUCTION_INDEX', 'PRODUCTION_RECOMMENDER', 'write_preset', 'Prediction',
-           'SynthModeler', 'closest_start', 'MatchedStart', 'read_preset']
+           'SynthModeler', 'read_preset']
 
 # %% ../nbs/12_modeler.ipynb #72153c6b
 # where `make reproduce` puts the model `nsm predict` uses by default
@@ -102,7 +100,7 @@ class Prediction:
 
     def write_wav(self, path: str | Path):  # the `.wav` to create or replace (atomically)
         "Save the re-rendered estimate as a mono float32 `.wav`."
-        from nsm_modeler.cli import write_wav
+        from nsm_modeler.audio_io import write_wav
 
         if self.audio is None:
             raise NsmError(f"{path}: nothing to write; predict with render=True")
@@ -220,15 +218,17 @@ class SynthModeler:
                         if best == 0
                         else f"match {best}: {found['name'].iat[best - 1]} ({found['file'].iat[best - 1]})",
                     )
-                refiner = RefinedEstimator(
-                    self.predictor,
+                pred.params, pred.refinement = refine(
+                    start,
+                    audio,
                     renderer,
                     fc,
                     RefineConfig(budget=1_000_000, velocity=velocity),
-                    progress=False,
-                )
-                pred.params, pred.refinement = refiner.refine(
-                    start, audio, pred.note, velocity, seed, max_s=refine_s, progress=progress
+                    pred.note,
+                    velocity,
+                    seed,
+                    max_s=refine_s,
+                    progress=progress,
                 )
                 pred.refinement['start'] = chosen
             pred.audio = renderer.render(pred.params, pred.note, velocity)
@@ -285,88 +285,6 @@ def _cpu():
     import torch
 
     return torch.device('cpu')
-
-# %% ../nbs/12_modeler.ipynb #fcf61b07
-def closest_start(
-    candidates: np.ndarray,  # normalised presets [m, 41]
-    target: np.ndarray,  # the wanted sound, mono float32 [n_samples]
-    note: int,  # MIDI note the candidates are played at
-    velocity: int,  # MIDI velocity
-    renderer: Renderer,  # plays them
-    feature_config: FeatureConfig,  # for the log-mel distance
-) -> tuple[int, np.ndarray]:
-    "Which candidate, played at `note`, sounds closest to `target` (log-mel L1, dB), and every candidate's distance (inf if its render failed)."
-    results = renderer.render_many(
-        [RenderJob(c, note, velocity) for c in candidates], progress=False
-    )
-    d = AudioDistance(target, 'logmel_l1', feature_config)(
-        [r.audio if r.ok else None for r in results]
-    )
-    return int(np.argmin(d)), d
-
-
-class MatchedStart:
-    "An estimator: per sound, the closest of the predictor's estimate and the tone matcher's `k` nearest library presets (a start for refinement)."
-
-    def __init__(
-        self,
-        predictor: ParameterPredictor,  # a fitted predictor
-        matcher: ToneMatcher,  # a trained tone matcher
-        library: DatasetSplit,  # the candidate presets, one clip each (params, log_mel); never the scored sounds' own presets
-        renderer: Renderer,  # plays targets and candidates
-        feature_config: FeatureConfig,  # features of the renders
-        k: int = 3,  # library presets considered per sound
-        velocity: int = 100,  # MIDI velocity candidates are played at
-    ):
-        self.predictor, self.matcher, self.library, self.renderer, self.feature_config = (
-            predictor,
-            matcher,
-            library,
-            renderer,
-            feature_config,
-        )
-        self.k, self.velocity, self.name = k, velocity, f'{predictor.name}|{matcher.name}-top{k}'
-        self.start_renders = k + 1  # renders spent choosing each start (`RefinedEstimator` counts them)
-        # once: `predict` is called for each row that scores it
-        self.library_embeddings = matcher.embed(library.features['log_mel'])
-
-    def fit(self, train: DatasetSplit, val: DatasetSplit | None = None):
-        return self  # both models are trained already
-
-    def predict(
-        self,
-        # clips to predict; their true parameters are used only to render the target sounds
-        split: DatasetSplit,
-    ):
-        shared = set(split.clips['preset_id']) & set(self.library.clips['preset_id'])
-        if shared:
-            raise DatasetError(
-                f"MatchedStart: {len(shared)} preset(s) scored are in its library (e.g. {sorted(shared)[0]}); "
-                "a user's sound is not in the library, so the scored presets must be left out of it"
-            )
-        starts = self.predictor.predict(split)
-        top = np.argsort(
-            -(self.matcher.embed(split.features['log_mel']) @ self.library_embeddings.T),
-            axis=1,
-            kind='stable',
-        )[:, : self.k]
-        targets = render_targets(split, self.renderer, self.feature_config).audio
-        out, chosen = np.empty_like(starts), []
-        for i, target in enumerate(targets):
-            candidates = np.vstack([starts[i], np.asarray(self.library.params)[top[i]]])
-            best, _ = closest_start(
-                candidates,
-                target,
-                play_note(target, self.feature_config),
-                self.velocity,
-                self.renderer,
-                self.feature_config,
-            )
-            out[i] = candidates[best]
-            chosen.append(best)
-        # how often a library preset was the closer start
-        self.match_share_ = float((np.array(chosen) > 0).mean())
-        return out
 
 # %% ../nbs/12_modeler.ipynb #a5c6bfee
 def read_preset(

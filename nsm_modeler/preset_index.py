@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
-from .core import NsmError, PresetError, atomic_write, sha256_file
+from .core import NsmError, PresetError, sha256_file
 from .params import normalise
 from .presets import load_amsynth_fxp
 from .library import MANIFEST, categorise

@@ -8,12 +8,14 @@ import json
 from pathlib import Path
 import pandas as pd
 from .core import NsmError, atomic_write
+from .metrics import bootstrap_ci
 from .evaluate import SPLIT_LABELS, TruePreset
 
 # %% auto #0
-__all__ = ['SEED_CLAIMS', 'SEED_SOURCE', 'ESTIMATOR_METRICS', 'RETRIEVER_METRICS', 'SANITY_METHOD', 'BASELINE_MLP',
-           'BASELINE_NEAREST', 'with_intervals', 'key_results', 'busy_note', 'predictor_targets', 'write_results',
-           'recommender_targets', 'synth_targets', 'check_results', 'matcher_targets']
+__all__ = ['SEED_CLAIMS', 'SEED_SOURCE', 'ESTIMATOR_METRICS', 'RETRIEVER_METRICS', 'SANITY_METHOD', 'HEADLINE_FIGURE',
+           'BASELINE_MLP', 'BASELINE_NEAREST', 'with_intervals', 'key_results', 'busy_note', 'predictor_targets',
+           'write_results', 'recommender_targets', 'synth_targets', 'check_results', 'matcher_targets',
+           'headline_panels', 'headline_figure']
 
 # %% ../nbs/15_results.ipynb #fec54219
 SEED_CLAIMS = {
@@ -38,6 +40,7 @@ ESTIMATOR_METRICS = (
 )
 RETRIEVER_METRICS = ('top1', 'top5', 'mrr', 'category_top1', 'category_chance', 'val_top1')
 SANITY_METHOD = TruePreset.name  # the sanity row: true parameters re-rendered
+HEADLINE_FIGURE = 'headline.png'  # the figure results.md opens with, in the run folder
 
 
 def _listing(counts: dict) -> str:  # name -> value
@@ -55,6 +58,7 @@ def _read_tables(run_dir: Path):
         'refinement',
         'reconstruction',
         'suggestions',
+        'suggestion_requests',
         'synth_reconstruction',
         'synth_adsr',
         'synth_waveform',
@@ -333,6 +337,10 @@ def write_results(
     tables, run = _read_tables(run_dir)
     est, ret, ref = tables['estimators'], tables['retrievers'], tables['refinement']
     key = key_results(est, ret, run)
+    rel = Path('runs') / run_dir.name if out.parent.name == 'reports' else run_dir
+    fig = headline_figure(headline_panels(tables, run))
+    with atomic_write(run_dir / HEADLINE_FIGURE) as f:
+        fig.savefig(f, format='png', bbox_inches='tight')
     dirty = (
         f" **The working tree had uncommitted changes** ({', '.join(run['git_dirty_files'])}): the code is not exactly that commit."
         if run.get('git_dirty')
@@ -354,6 +362,12 @@ def write_results(
         f"Every test preset is scored once at MIDI note {run['pool_note']}; other "
         'notes are separate rows. Bracketed ranges are 95 % bootstrap intervals over test presets. The mean and '
         'random presets are drawn from the human training presets only.',
+        '',
+        f"![Each capability's headline method beside the best baseline of this run, 95 % intervals over test presets]"
+        f"({(rel / HEADLINE_FIGURE).as_posix()})",
+        '',
+        'Each capability\'s headline method (first, in colour) beside the best baseline of this run (grey), means with 95 % '
+        'bootstrap intervals over test presets; the tables below hold every method and metric.',
         '',
         '## Key results',
         '',
@@ -551,9 +565,8 @@ def write_results(
             _fmt(cat.drop(columns='method')),
             '',
         ]
-    figures = sorted(p.name for p in run_dir.glob('*.png'))
+    figures = sorted(p.name for p in run_dir.glob('*.png') if p.name != HEADLINE_FIGURE)
     if figures:
-        rel = Path('runs') / run_dir.name if out.parent.name == 'reports' else run_dir
         lines += ['## Figures', ''] + [f"![{f}]({(rel / f).as_posix()})" for f in figures] + ['']
     with atomic_write(out, 'w') as f:
         f.write('\n'.join(lines))
@@ -688,3 +701,86 @@ def matcher_targets(
         ),
     ]
     return _targets(rows)
+
+# %% ../nbs/15_results.ipynb #61d6f593
+def _interval(table: pd.DataFrame, method: str, metric: str) -> tuple:
+    "(label, mean, lo, hi) of one method's row."
+    row = table.loc[method]
+    return method, row[metric], row[f'{metric}_lo'], row[f'{metric}_hi']
+
+
+def headline_panels(
+    tables: dict,  # the evaluate and synth steps' tables (`suggestion_requests` among them)
+    run: dict,  # run.json, with the predictor's and matcher's names
+) -> list:
+    "[(title, [(label, mean, lo, hi), ...]), ...]: per capability, the headline method first, then its best baseline."
+    est, ret = tables['estimators'], tables['retrievers']
+    name, matcher = run['predictor']['name'], run['matcher']['name']
+    at = est[(est['split'] == 'group') & (est['note'] == run['pool_note'])].set_index('method')
+    at = at.drop(index=[m for m in (SANITY_METHOD,) if m in at.index])
+    base = at.drop(index=name)['param_mae'].idxmin()
+    panels = [
+        (
+            'sound to preset: parameter MAE\n(lower is better)',
+            [_interval(at, name, 'param_mae'), _interval(at, base, 'param_mae')],
+        )
+    ]
+    matching = []
+    for protocol in ('octave', 'unseen'):
+        rows = ret[(ret['split'] == 'group') & ret['protocol'].str.startswith(protocol)]
+        rows = rows.set_index('method')
+        best = rows.drop(index=matcher)['top1'].idxmax()
+        matching += [
+            (f'{m}, {protocol}', *_interval(rows, m, 'top1')[1:]) for m in (matcher, best)
+        ]
+    panels.append(('tone matching: top-1\n(higher is better)', matching))
+    requests = tables['suggestion_requests']
+    per_preset = (
+        requests[requests['feasible'].astype(bool)]
+        .assign(reached=lambda d: d['reached'].astype(float))
+        .groupby(['method', 'preset_id'])['reached']
+        .mean()
+    )
+    panels.append(
+        (
+            'suggestions: requests reached\n(higher is better)',
+            [
+                (m, per_preset[m].mean(), *bootstrap_ci(per_preset[m].to_numpy()))
+                for m in ('vae', 'one-knob')
+            ],
+        )
+    )
+    synth = tables['synth_reconstruction'].set_index('method')
+    headline = synth.index[0]  # WTSv2, then its baselines
+    panels.append(
+        (
+            'differentiable synth: MR-STFT\n(lower is better)',
+            [
+                _interval(synth, headline, 'mrstft'),
+                _interval(synth, synth.drop(index=headline)['mrstft'].idxmin(), 'mrstft'),
+            ],
+        )
+    )
+    return panels
+
+
+def headline_figure(
+    panels: list,  # from `headline_panels`
+):
+    "One panel per capability: each method's mean and 95 % interval, the headline method in colour."
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 2.6), dpi=110)
+    for ax, (title, rows) in zip(axes, panels):
+        for y, (label, mean, lo, hi) in enumerate(rows):
+            color = 'C0' if y % 2 == 0 else '0.45'
+            ax.errorbar(
+                mean, -y, xerr=[[mean - lo], [hi - mean]], fmt='o', color=color, capsize=3
+            )
+            ax.annotate(f'{mean:.3g}', (mean, -y), xytext=(0, 6), textcoords='offset points', ha='center', fontsize=8)
+        ax.set_yticks([-y for y in range(len(rows))], [r[0] for r in rows], fontsize=8)
+        ax.set_ylim(-len(rows) + 0.4, 0.6)
+        ax.set_title(title, fontsize=9)
+        ax.grid(axis='x', alpha=0.3)
+    fig.tight_layout()
+    return fig

@@ -5,17 +5,14 @@
 # %% ../nbs/09d_suggest.ipynb #b1c04248
 from __future__ import annotations
 import dataclasses
-from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 from .core import ConfigError, NsmError
 from .params import AMSYNTH_PARAMS, CONTINUOUS_INDEX, DISCRETE_INDEX, param, snap
 from .render import RenderJob
 from .descriptors import DESCRIPTORS, DESCRIPTOR_NAMES, WORDS, describe, working_values
 from nsm_modeler.recommender import (
-    N_CHOICES,
     ParameterRecommender,
     described,
     playable,
@@ -23,10 +20,10 @@ from nsm_modeler.recommender import (
 )
 
 # %% auto #0
-__all__ = ['ONE_KNOB', 'SuggestConfig', 'parse_request', 'changes', 'judge', 'param_change', 'predicted_effects',
+__all__ = ['ONE_KNOB', 'AFTER_COLUMNS', 'SuggestConfig', 'parse_request', 'changes', 'judge', 'param_change', 'predicted_effects',
            'single_changes', 'usefulness', 'knob_effects', 'latent_candidates', 'knob_candidates', 'along',
-           'Suggestion', 'adjustments', 'renders', 'check_request', 'search', 'suggest', 'suggest_toward', 'morph',
-           'plot_morph', 'evaluate_suggestions', 'suggestion_table', 'reconstruction_scores', 'score_recommender']
+           'Suggestion', 'adjustments', 'renders', 'describe_renders', 'check_request', 'best_candidate', 'search',
+           'suggest', 'suggest_toward', 'morph', 'plot_morph']
 
 # %% ../nbs/09d_suggest.ipynb #3f199686
 @dataclasses.dataclass(frozen=True)
@@ -446,7 +443,7 @@ def renders(
     )
 
 
-def _describe_renders(
+def describe_renders(
     renderer, recommender: ParameterRecommender, presets: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     "(audio, working values) of presets rendered and described (failed or silent: NaN)."
@@ -478,19 +475,19 @@ def check_request(
             )
 
 
-def _pick(table: pd.DataFrame) -> int:
+def best_candidate(table: pd.DataFrame) -> int:
     "Row of the best candidate: the smallest parameter change among those that reach the request, else the smallest shortfall."
     ok = table[table['reached']]
     return int(ok['param_change'].idxmin() if len(ok) else table['shortfall'].idxmin())
 
 
 # a judged table's columns of each candidate's working descriptors
-_AFTER = [f'after_{n}' for n in DESCRIPTOR_NAMES]
+AFTER_COLUMNS = [f'after_{n}' for n in DESCRIPTOR_NAMES]
 
 
 def _judged(recommender, renderer, preset, before, request, cands, config, near):
-    "(audio, judged table) of candidate presets; the table also holds each descriptor's working value after (`_AFTER`)."
-    audio, after = _describe_renders(renderer, recommender, cands)
+    "(audio, judged table) of candidate presets; the table also holds each descriptor's working value after (`AFTER_COLUMNS`)."
+    audio, after = describe_renders(renderer, recommender, cands)
     table = judge(
         changes(before, after, recommender.scale_.std),
         request,
@@ -499,7 +496,7 @@ def _judged(recommender, renderer, preset, before, request, cands, config, near)
         near,
     )
     return audio, table.assign(
-        param_change=param_change(preset, cands), **dict(zip(_AFTER, after.T))
+        param_change=param_change(preset, cands), **dict(zip(AFTER_COLUMNS, after.T))
     )
 
 
@@ -534,7 +531,7 @@ def search(
     audio, table = _judged(recommender, renderer, preset, before, request, cands, config, near)
     table['round'] = 1
     if method == 'vae' and not table['reached'].any() and config.line_factors:
-        more = along(preset, cands[_pick(table)], config.line_factors)
+        more = along(preset, cands[best_candidate(table)], config.line_factors)
         more = more[~(np.abs(more[:, None] - cands[None]).max(-1) < 1e-6).any(1)]  # not tried yet
         if len(more):
             audio2, table2 = _judged(
@@ -556,7 +553,7 @@ def suggest(
 ) -> Suggestion:
     "Search, render, measure and return the best checked suggestion for `request`."
     preset = snap(np.asarray(preset, np.float32)).astype(np.float32)
-    audio0, before = _describe_renders(renderer, recommender, preset[None])
+    audio0, before = describe_renders(renderer, recommender, preset[None])
     check_request(request, before[0], recommender, source)
     return _suggestion(
         recommender,
@@ -577,8 +574,8 @@ def _suggestion(
         raise NsmError(
             f"no suggestion: every {method} candidate equals the preset (its knobs are at their limits)"
         )
-    best = _pick(table)
-    after = table.loc[best, _AFTER].to_numpy(np.float64)
+    best = best_candidate(table)
+    after = table.loc[best, AFTER_COLUMNS].to_numpy(np.float64)
     delta = changes(before, after[None], recommender.scale_.std)[0]
     expected = np.diff(
         recommender.predicted_descriptors(recommender.encode(np.stack([preset, cands[best]]))),
@@ -624,7 +621,7 @@ def suggest_toward(
         0
     ]
     preset = snap(np.asarray(preset, np.float32)).astype(np.float32)
-    audio0, before = _describe_renders(renderer, recommender, preset[None])
+    audio0, before = describe_renders(renderer, recommender, preset[None])
     need = changes(before[0], goal[None], recommender.scale_.std)[0]
     request = {n: float(v) for n, v in zip(DESCRIPTOR_NAMES, need) if np.isfinite(v)}
     return _suggestion(
@@ -691,200 +688,3 @@ def plot_morph(
     fig.suptitle(title)
     fig.tight_layout()
     return fig
-
-# %% ../nbs/09d_suggest.ipynb #3d80b42b
-def evaluate_suggestions(
-    recommender: ParameterRecommender,  # a trained recommender
-    presets: np.ndarray,  # held-out normalised presets [n, 41]
-    ids,  # their ids [n]
-    renderer,  # a `Renderer`
-    config: SuggestConfig = SuggestConfig(),
-    amount: float | None = None,  # the request size; None: `config.amount`
-    progress: bool = True,
-) -> pd.DataFrame:
-    "One row per (preset, descriptor, direction, method): feasible, reached, measured change of the asked descriptor, drift, param_change, renders."
-    amount = amount or config.amount
-    rows = []
-    for pid, preset in tqdm(
-        list(zip(ids, snap(np.asarray(presets, np.float32)).astype(np.float32))),
-        desc='suggestions',
-        unit='preset',
-        disable=not progress,
-    ):
-        before = _describe_renders(renderer, recommender, preset[None])[1][0]
-        for name in DESCRIPTOR_NAMES:
-            for sign in (1, -1):
-                request, key = (
-                    {name: sign * amount},
-                    dict(
-                        preset_id=pid, descriptor=name, direction=DESCRIPTORS[name].words[sign > 0]
-                    ),
-                )
-                try:
-                    check_request(request, before, recommender)
-                except NsmError:
-                    rows += [dict(key, method=m, feasible=False) for m in ('vae', 'one-knob')]
-                    continue
-                for method in ('vae', 'one-knob'):
-                    cands, audio, table = search(
-                        recommender, preset, before, request, renderer, config, method
-                    )
-                    if not len(cands):  # nothing to try: the knob is already at its limit
-                        rows.append(
-                            dict(
-                                key,
-                                method=method,
-                                feasible=True,
-                                reached=False,
-                                asked=request[name],
-                                renders=0,
-                            )
-                        )
-                        continue
-                    best = _pick(table)
-                    moved = changes(
-                        before,
-                        table.loc[[best], _AFTER].to_numpy(np.float64),
-                        recommender.scale_.std,
-                    )[0, DESCRIPTOR_NAMES.index(name)]
-                    rows.append(
-                        dict(
-                            key,
-                            method=method,
-                            feasible=True,
-                            reached=bool(table['reached'][best]),
-                            asked=request[name],
-                            moved=float(moved),
-                            drift=float(table['drift'][best]),
-                            param_change=float(table['param_change'][best]),
-                            renders=len(cands),
-                            round=int(table['round'][best]),
-                        )
-                    )
-    return pd.DataFrame(rows)
-
-
-def suggestion_table(
-    per_request: pd.DataFrame,  # `evaluate_suggestions`
-) -> pd.DataFrame:
-    "Per descriptor and method: feasible requests, success rate, and the median parameter change where both methods succeeded."
-    f = per_request[per_request['feasible']].copy()
-    if not len(f):
-        return pd.DataFrame()
-    both = f.pivot_table(
-        index=['preset_id', 'descriptor', 'direction'],
-        columns='method',
-        values='reached',
-        aggfunc='first',
-    ).all(axis=1)
-    f['both'] = both.reindex(
-        pd.MultiIndex.from_frame(f[['preset_id', 'descriptor', 'direction']])
-    ).to_numpy()
-    out = f.groupby(['descriptor', 'method'], sort=False).agg(
-        requests=('reached', 'size'),
-        success=('reached', 'mean'),
-        median_drift=('drift', 'median'),
-        renders=('renders', 'mean'),
-    )
-    out['change_where_both'] = (
-        f[f['both']].groupby(['descriptor', 'method'], sort=False)['param_change'].median()
-    )
-    out['both_succeeded'] = f[f['both']].groupby(['descriptor', 'method'], sort=False).size()
-    infeasible = per_request[~per_request['feasible']].groupby(['descriptor', 'method']).size()
-    out['infeasible'] = infeasible.reindex(out.index).fillna(0).astype(int)
-    return out.reset_index()
-
-# %% ../nbs/09d_suggest.ipynb #3dd6d173
-def reconstruction_scores(
-    recommender: ParameterRecommender,  # a trained recommender
-    params: np.ndarray,  # held-out normalised presets [n, 41]
-    train_params: np.ndarray,  # the training presets (their consensus is the baseline)
-    renderer,  # a `Renderer`
-    feature_config,  # `FeatureConfig` of the audio metrics
-    seed: int = 0,  # seeds the bootstrap
-    progress: bool = True,
-) -> pd.DataFrame:
-    "Per method (the VAE's round trip, the mean training preset): parameter and audio distances to the held-out presets, with 95 % intervals."
-    from nsm_modeler.baselines import consensus
-    from nsm_modeler.evaluate import audio_metrics, bootstrap_ci, param_metrics
-
-    true_audio = renders(renderer, recommender, params, progress)
-    rows = []
-    for method, est in (
-        ('vae round trip', recommender.reconstruct(params)),
-        ('mean training preset', np.repeat(consensus(train_params)[None], len(params), 0)),
-    ):
-        audio, pm = renders(renderer, recommender, est, progress), param_metrics(est, params)
-        per = audio_metrics(audio, true_audio, feature_config)['per_clip'].assign(
-            param_mae=np.abs(est - params)[:, CONTINUOUS_INDEX].mean(1)
-        )
-        row = dict(
-            method=method,
-            n_presets=len(params),
-            param_mae=pm['param_mae'],
-            discrete_acc=pm['discrete_acc'],
-        )
-        for k in ('param_mae', 'logmel_l1', 'mrstft'):
-            row[k] = float(per[k].mean())
-            row[f'{k}_lo'], row[f'{k}_hi'] = bootstrap_ci(per[k], seed=seed)
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def score_recommender(
-    recommender: ParameterRecommender,  # a trained recommender
-    test: pd.DataFrame,  # held-out presets: preset_id, category and params (as `recommender.preset_rows` gives)
-    train_params: np.ndarray,  # normalised training presets [m, 41]
-    renderer,  # a `Renderer`
-    feature_config,  # `FeatureConfig` of the audio metrics
-    n_suggest: int = 16,  # test presets (a seeded draw) asked every request
-    amount: float = 0.3,  # the request size, standard deviations
-    seed: int = 0,  # seeds the draw, the bootstrap and the map
-    config: SuggestConfig = SuggestConfig(),  # the search (its `amount` is replaced by `amount`)
-    progress: bool = True,
-) -> dict:
-    "reconstruction, requests (every request's outcome), suggestions (the success table) and figures (latent_map, morph)."
-    from nsm_modeler.recommender import latent_map
-
-    params = np.stack(test['params']).astype(np.float32)
-    recon = reconstruction_scores(
-        recommender, params, train_params, renderer, feature_config, seed, progress
-    )
-    pick = np.sort(
-        np.random.default_rng(seed).choice(len(test), min(n_suggest, len(test)), replace=False)
-    )
-    requests = evaluate_suggestions(
-        recommender,
-        params[pick],
-        test['preset_id'].to_numpy()[pick],
-        renderer,
-        dataclasses.replace(config, amount=amount),
-        progress=progress,
-    )
-    a, b = (
-        pick[0],
-        next(
-            (i for i in pick if test['category'].iat[i] != test['category'].iat[pick[0]]), pick[-1]
-        ),
-    )
-    walk = morph(recommender, params[a], params[b], steps=5)
-    figures = dict(
-        recommender_map=latent_map(
-            recommender,
-            params,
-            test['category'].to_numpy(),
-            title=f"{recommender.name}: latent means of the {len(params)} test presets, t-SNE",
-        ),
-        morph=plot_morph(
-            renders(renderer, recommender, walk),
-            recommender.render_.sample_rate,
-            (str(test['preset_id'].iat[a]), str(test['preset_id'].iat[b])),
-            title=f"morph in {recommender.name}'s latent space, 5 steps, C4",
-        ),
-    )
-    return dict(
-        reconstruction=recon,
-        requests=requests,
-        suggestions=suggestion_table(requests),
-        figures=figures,
-    )

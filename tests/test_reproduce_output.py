@@ -6,7 +6,7 @@ import io
 import nbformat
 import papermill
 
-from nsm_modeler.pipeline import StepOutput, _output_to
+from nsm_modeler.console import StepOutput, output_to
 
 CELL = '''
 import os, warnings
@@ -26,7 +26,7 @@ def test_kernel_output_is_sorted(tmp_path):
     nb.metadata['kernelspec'] = dict(name='python3', display_name='Python 3', language='python')
     nbformat.write(nb, source)
     console = io.StringIO()
-    with StepOutput(console, log) as out, _output_to(log):
+    with StepOutput(console, log) as out, output_to(log):
         papermill.execute_notebook(
             str(source),
             str(executed),
