@@ -24,12 +24,13 @@ from nsm_modeler.core import (
     torch_threads,
 )
 from nsm_modeler.params import (
-    AMSYNTH_PARAMS,
     CONTINUOUS_INDEX,
     DISCRETE_INDEX,
+    N_CHOICES,
     N_PARAMS,
     snap as snap_norm,
 )
+from .nn_blocks import mlp
 from .render import Renderer
 from .features import FeatureConfig, play_note
 from .dataset import DatasetSplit
@@ -42,7 +43,7 @@ __all__ = ['snap', 'choice_indices', 'consensus', 'param_embedding', 'frame_stat
            'RefinedEstimator', 'CosineMFCC', 'L2LogMel', 'NearestToEstimate']
 
 # %% ../nbs/11_baselines.ipynb #b17b0417
-_N_CHOICES = np.array([AMSYNTH_PARAMS[i].n_choices for i in DISCRETE_INDEX])
+_N_CHOICES = np.array(N_CHOICES)
 
 
 def snap(params):  # normalised parameters, [..., 41]
@@ -288,18 +289,9 @@ class _MLP(nn.Module):
 
     def __init__(self, n_in: int, config: MLPConfig):
         super().__init__()
-        layers = []
-        for width in config.hidden:
-            layers += [
-                nn.Linear(n_in, width),
-                nn.LayerNorm(width),
-                nn.GELU(),
-                nn.Dropout(config.dropout),
-            ]
-            n_in = width
-        self.body = nn.Sequential(*layers)
-        self.continuous = nn.Linear(n_in, len(CONTINUOUS_INDEX))
-        self.discrete = nn.ModuleList(nn.Linear(n_in, int(n)) for n in _N_CHOICES)
+        self.body = mlp([n_in, *config.hidden], norm=True, dropout=config.dropout)
+        self.continuous = nn.Linear(config.hidden[-1], len(CONTINUOUS_INDEX))
+        self.discrete = nn.ModuleList(nn.Linear(config.hidden[-1], n) for n in N_CHOICES)
 
     def forward(self, x):  # standardised MFCC statistics, [batch, n_in]
         "Continuous values in (0, 1) `[batch, 30]` and a list of 11 logit tensors `[batch, n_choices]`."

@@ -147,6 +147,7 @@ STAGES = {  # the library's modules by the stage of the data flow they serve, in
     'dataset': ('dataset', 'splits', 'compute'),
     'models': (
         'model_io',
+        'nn_blocks',
         'training',
         'predictor',
         'matcher',

@@ -11,8 +11,8 @@ from .core import PresetError
 
 # %% auto #0
 __all__ = ['GROUPS', 'AMSYNTH_PARAMS', 'PARAM_NAMES', 'N_PARAMS', 'DISCRETE_NAMES', 'CONTINUOUS_NAMES', 'DISCRETE_INDEX',
-           'CONTINUOUS_INDEX', 'LEGACY_MISSING', 'AMSYNTH_VST', 'AMSYNTH_BANKS', 'Law', 'ParamSpec', 'param',
-           'default_values', 'values_to_vector', 'vector_to_values', 'normalise', 'denormalise', 'snap',
+           'CONTINUOUS_INDEX', 'N_CHOICES', 'LEGACY_MISSING', 'AMSYNTH_VST', 'AMSYNTH_BANKS', 'Law', 'ParamSpec',
+           'param', 'default_values', 'values_to_vector', 'vector_to_values', 'normalise', 'denormalise', 'snap',
            'param_spec_hash']
 
 # %% ../nbs/01_params.ipynb #72dd5c18
@@ -257,6 +257,8 @@ CONTINUOUS_NAMES = tuple(p.name for p in AMSYNTH_PARAMS if not p.is_discrete)
 DISCRETE_INDEX = np.array([p.index for p in AMSYNTH_PARAMS if p.is_discrete])
 # positions of CONTINUOUS_NAMES
 CONTINUOUS_INDEX = np.array([p.index for p in AMSYNTH_PARAMS if not p.is_discrete])
+# how many choices each discrete parameter has, in DISCRETE_NAMES order (the sizes of the models' choice heads)
+N_CHOICES = tuple(p.n_choices for p in AMSYNTH_PARAMS if p.is_discrete)
 #: parameters that amsynth presets saved before version 1.4 lack; they get `default`
 LEGACY_MISSING = (
     'amp_vel_sens',

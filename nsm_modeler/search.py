@@ -6,7 +6,6 @@
 from __future__ import annotations
 import dataclasses, time
 import numpy as np
-import cma
 from tqdm.auto import tqdm
 from .core import ConfigError, pick_device
 from .params import CONTINUOUS_INDEX, snap
@@ -91,6 +90,8 @@ def refine(
     progress: bool = False,  # a tqdm bar over renders
 ) -> tuple[np.ndarray, dict]:
     "The best preset heard within the budget (start included), and its record: renders, start_distance, distance, seconds."
+    import cma  # here, not at the top: it imports matplotlib, which `nsm predict` does not need
+
     if renderer.config.n_samples != feature_config.n_samples:
         raise ConfigError(
             f"renderer clips have {renderer.config.n_samples} samples, features expect {feature_config.n_samples}"
