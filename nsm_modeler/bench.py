@@ -164,7 +164,7 @@ def precision_benchmark(
 ):
     "Training steps per second of the default CNN-BiLSTM on the CPU, in fp32 and with bf16 autocast."
     import time, torch
-    from nsm_modeler.predictor import PredictorConfig, PredictorModule
+    from nsm_modeler.predictor import CNNBiLSTM, PredictorObjective
 
     torch.manual_seed(seed)
     batch = dict(
@@ -174,13 +174,13 @@ def precision_benchmark(
     )
     out = {}
     for name, dtype in (('fp32', None), ('bf16', torch.bfloat16)):
-        module = PredictorModule(PredictorConfig(), {})
-        opt = torch.optim.AdamW(module.parameters())
+        net, objective = CNNBiLSTM(), PredictorObjective()
+        opt = torch.optim.AdamW(net.parameters())
         times = []
         for step in range(steps + 1):
             start = time.perf_counter()
             with torch.autocast('cpu', dtype=dtype or torch.float32, enabled=dtype is not None):
-                loss = module.losses(batch)['loss']
+                loss = objective(net, batch)['loss']
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -305,7 +305,7 @@ def _random_split(
 
 def training_benchmark(
     device: str | None = None,  # 'cuda', 'mps' or 'cpu'; None: the best present
-    precision: str = 'auto',  # one of `training.PRECISIONS`; 'auto': 16-mixed on CUDA, 32-true elsewhere
+    precision: str = 'auto',  # one of `model_io.PRECISIONS`; 'auto': 16-mixed on CUDA, 32-true elsewhere
     n_presets: int = 256,  # training presets, 3 clips each (validation: a quarter as many)
     epochs: int = 2,  # epochs per model
     seed: int = 0,
@@ -383,7 +383,7 @@ def run_benchmarks(
     scaling_out: str | Path = 'reports/scaling.md',  # the docs page `scaling_report` writes
 ):
     "Measure rendering, features, both models and training, gather dataset builds, and write them with the environment as JSON."
-    from nsm_modeler.training import WEIGHTS_FILE
+    from nsm_modeler.model_io import WEIGHTS_FILE
 
     model_dir, matcher_dir, index_dir = Path(model_dir), Path(matcher_dir), Path(index_dir)
     predictor = (

@@ -18,22 +18,11 @@ from nsm_modeler.core import (
 )
 from .features import extract_log_mel
 from .dataset import DatasetSplit
-from nsm_modeler.training import (
-    TrainedModel,
-    ClipDataset,
-    NsmModule,
-    SplitDataModule,
-    TrainerConfig,
-    fit,
-    load_section,
-    log_artifacts,
-    provenance,
-    setup_training,
-)
+from .model_io import TrainedModel, TrainerConfig, load_section
 
 # %% auto #0
 __all__ = ['MINING', 'MatcherNetConfig', 'TripletConfig', 'MatcherConfig', 'triplet_loss', 'SiameseEncoder', 'preset_codes',
-           'PresetBatchSampler', 'LabelledClips', 'PresetDataModule', 'shift_mel', 'MatcherModule', 'ToneMatcher',
+           'PresetBatchSampler', 'LabelledClips', 'PresetDataModule', 'shift_mel', 'MatcherObjective', 'ToneMatcher',
            'val_top1', 'train_matcher', 'embedding_map']
 
 # %% ../nbs/09a_matcher.ipynb #a17f5d37
@@ -245,42 +234,42 @@ class PresetBatchSampler(torch.utils.data.Sampler):
             yield [i for p in batch for i in self.members[p]]
 
 # %% ../nbs/09a_matcher.ipynb #36bdddac
-class LabelledClips(ClipDataset):
-    "`ClipDataset` items plus each clip's preset and group code."
+class LabelledClips(torch.utils.data.Dataset):
+    "The items of a `training.ClipDataset`, each with its clip's preset and group code."
 
     def __init__(
         self,
-        split: DatasetSplit,
-        preset: np.ndarray,
-        group: np.ndarray,
-        rows: np.ndarray | None = None,
+        clips: torch.utils.data.Dataset,  # a `training.ClipDataset`: some clips of a split
+        preset: np.ndarray,  # the preset code of every clip of the split
+        group: np.ndarray,  # the near-duplicate group code of every clip of the split
     ):
-        super().__init__(split, rows)
-        self.preset, self.group = preset, group
+        self.clips, self.rows, self.preset, self.group = clips, clips.rows, preset, group
+
+    def __len__(self):
+        return len(self.clips)
 
     def __getitem__(self, i: int):
         r = int(self.rows[i])
-        return {
-            **super().__getitem__(i),
-            'preset': int(self.preset[r]),
-            'group': int(self.group[r]),
-        }
+        return {**self.clips[i], 'preset': int(self.preset[r]), 'group': int(self.group[r])}
 
 
-class PresetDataModule(SplitDataModule):
-    "Training and validation batches of whole presets (`PresetBatchSampler`)."
+class PresetDataModule:
+    "Training and validation batches of whole presets (`PresetBatchSampler`) of the clips `training.SplitDataModule` reads."
 
     def __init__(
         self,
-        train: DatasetSplit,
-        val: DatasetSplit,
-        config: TrainerConfig,
+        train: DatasetSplit,  # training clips
+        val: DatasetSplit,  # validation clips
+        config: TrainerConfig,  # batch size (presets per batch), sources, workers and seed
         # the library manifest: near-duplicate groups
         manifest: pd.DataFrame,
     ):
-        super().__init__(train, val, config)
-        self.train_set = LabelledClips(train, *preset_codes(train.clips, manifest), self.train_rows)
-        self.val_set = LabelledClips(val, *preset_codes(val.clips, manifest))
+        from nsm_modeler.training import SplitDataModule
+
+        clips = SplitDataModule(train, val, config)
+        self.config, self.train_rows, self.generator = config, clips.train_rows, clips.generator
+        self.train_set = LabelledClips(clips.train_set, *preset_codes(train.clips, manifest))
+        self.val_set = LabelledClips(clips.val_set, *preset_codes(val.clips, manifest))
 
     def _loader(
         self, dataset: LabelledClips, generator: torch.Generator | None, max_presets: int = 0
@@ -312,15 +301,21 @@ def shift_mel(
     return log_mel.gather(2, index[:, None, :].expand(-1, log_mel.shape[1], -1))
 
 
-class MatcherModule(NsmModule):
-    "The Siamese encoder and its triplet loss on the shared training stack."
+class MatcherObjective(nn.Module):
+    "What the encoder learns from a batch of whole presets: the triplet loss, training clips shifted along the mel axis."
 
-    def __init__(self, config: MatcherConfig, prov: dict, n_mels: int = 128):
-        super().__init__(config.trainer, prov)
-        self.config, self.net = config, SiameseEncoder(config.net, n_mels)
+    def __init__(self, config: MatcherConfig = MatcherConfig()):
+        super().__init__()
+        self.config = config
         self.shift_generator = torch.Generator().manual_seed(config.trainer.seed + 2)
 
-    def losses(self, batch: dict) -> dict[str, torch.Tensor]:
+    def forward(
+        self,
+        net: SiameseEncoder,  # the encoder being trained
+        batch: dict,  # `log_mel`, `preset` and `group` of a batch of whole presets
+        epoch: float = 0.0,  # epochs of training done (the loss does not change with them)
+    ) -> dict[str, torch.Tensor]:
+        "`triplet_loss` of the batch's embeddings; while training, each clip shifted by up to `mel_shift` bands first."
         log_mel, m = batch['log_mel'], self.config.loss.mel_shift
         if self.training and m:
             log_mel = shift_mel(
@@ -330,7 +325,7 @@ class MatcherModule(NsmModule):
                 ),
             )
         return triplet_loss(
-            self.net(log_mel),
+            net(log_mel),
             batch['preset'],
             batch['group'],
             self.config.loss.margin,
@@ -356,12 +351,10 @@ class ToneMatcher(TrainedModel):
             raise ConfigError(
                 f"{self.name}: training needs a validation split and the library manifest"
             )
+        from nsm_modeler.training import fit_model
+
         data = PresetDataModule(train, val, self.config.trainer, manifest)
-        module = MatcherModule(
-            self.config,
-            provenance(self.name, self.config, self.dataset_fingerprint),
-            train.features['log_mel'].shape[-1],
-        )
+        net = self.new_network({'n_mels': train.features['log_mel'].shape[-1]})
         pick = np.sort(
             np.random.default_rng(self.config.trainer.seed).choice(
                 data.train_rows, min(512, len(data.train_rows)), replace=False
@@ -369,18 +362,8 @@ class ToneMatcher(TrainedModel):
         )
         # stored as float16: its sums would overflow
         sample = np.asarray(train.features['log_mel'][pick], np.float32)
-        module.net.set_input_stats(sample.mean(), sample.std())
-        tracking = dict(self.tracking)
-        self.report_ = fit(
-            module,
-            data,
-            self.out_dir,
-            tracking.pop('run_name', self.name),
-            progress=self.progress,
-            **tracking,
-        )
-        self.net_, self.provenance_ = module.net.to(self.device).eval(), module.provenance
-        return self
+        net.set_input_stats(sample.mean(), sample.std())
+        return fit_model(self, net, MatcherObjective(self.config), data)
 
     @torch.no_grad()
     def embed(
@@ -436,7 +419,8 @@ def val_top1(
     val: DatasetSplit,  # validation clips
 ) -> dict:
     "Top-1 of the validation human presets at the dataset's second note against themselves at its first: a quick check of training."
-    from nsm_modeler.evaluate import at_note, dataset_notes, retrieval_metrics, subset
+    from nsm_modeler.evaluate import at_note, dataset_notes, subset
+    from nsm_modeler.metrics import retrieval_metrics
 
     human = subset(val, (val.clips['source'] == 'human').to_numpy())
     notes = dataset_notes(human.clips)
@@ -466,6 +450,7 @@ def train_matcher(
     "Train the tone matcher on a built dataset and write its model directory; its card is `.card_`."
     from nsm_modeler.dataset import load_split
     from nsm_modeler.library import load_manifest
+    from nsm_modeler.training import log_artifacts, setup_training
 
     matcher, data, done = setup_training(
         ToneMatcher,

@@ -26,23 +26,16 @@ from nsm_modeler.params import (
     snap,
 )
 from .dataset import DatasetSplit
-from nsm_modeler.training import (
-    NsmModule,
-    SplitDataModule,
+from nsm_modeler.model_io import (
     TrainedModel,
     TrainerConfig,
-    TrainingReport,
-    fit,
     load_section,
-    log_artifacts,
     model_inputs,
-    provenance,
-    setup_training,
 )
 
 # %% auto #0
 __all__ = ['PredictorNetConfig', 'ParameterLossConfig', 'PredictorConfig', 'target_choices', 'ParameterLoss', 'param_group',
-           'CNNBiLSTM', 'PredictorModule', 'input_stats', 'ParameterPredictor', 'train_predictor']
+           'CNNBiLSTM', 'PredictorObjective', 'input_stats', 'ParameterPredictor', 'train_predictor']
 
 # %% ../nbs/09_predictor.ipynb #fc4d53fa
 @dataclasses.dataclass(frozen=True)
@@ -250,15 +243,21 @@ class CNNBiLSTM(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 # %% ../nbs/09_predictor.ipynb #c4f197c4
-class PredictorModule(NsmModule):
-    "The CNN-BiLSTM and its `ParameterLoss` on the shared training stack."
+class PredictorObjective(nn.Module):
+    "What the predictor learns from a batch: the CNN-BiLSTM's outputs scored by `ParameterLoss`."
 
-    def __init__(self, config: PredictorConfig, prov: dict, n_mels: int = 128):
-        super().__init__(config.trainer, prov)
-        self.net, self.loss_fn = CNNBiLSTM(config.net, n_mels), ParameterLoss(config.loss)
+    def __init__(self, config: ParameterLossConfig = ParameterLossConfig()):
+        super().__init__()
+        self.loss_fn = ParameterLoss(config)
 
-    def losses(self, batch: dict) -> dict[str, torch.Tensor]:
-        continuous, logits = self.net(batch['log_mel'], batch['control'])
+    def forward(
+        self,
+        net: CNNBiLSTM,  # the network being trained
+        batch: dict,  # `model_inputs` of a batch of clips, and their normalised `params`
+        epoch: float = 0.0,  # epochs of training done (the loss does not change with them)
+    ) -> dict[str, torch.Tensor]:
+        "`ParameterLoss` of the network's outputs."
+        continuous, logits = net(batch['log_mel'], batch['control'])
         return self.loss_fn(continuous, logits, batch['params'])
 
 
@@ -285,28 +284,14 @@ class ParameterPredictor(TrainedModel):
         val: DatasetSplit,  # validation clips: early stopping and the checkpoint kept
     ):
         "Train from scratch (or resume the same training from `out_dir`); keeps the best epoch's weights."
+        from nsm_modeler.training import SplitDataModule, fit_model
+
         if val is None:
             raise ConfigError(f"{self.name}: training needs a validation split")
         data = SplitDataModule(train, val, self.config.trainer)
-        module = PredictorModule(
-            self.config,
-            provenance(self.name, self.config, self.dataset_fingerprint),
-            train.features['log_mel'].shape[-1],
-        )
-        module.net.set_input_stats(
-            *input_stats(train, data.train_rows, seed=self.config.trainer.seed)
-        )
-        tracking = dict(self.tracking)
-        self.report_ = fit(
-            module,
-            data,
-            self.out_dir,
-            tracking.pop('run_name', self.name),
-            progress=self.progress,
-            **tracking,
-        )
-        self.net_, self.provenance_ = module.net.to(self.device).eval(), module.provenance
-        return self
+        net = self.new_network({'n_mels': train.features['log_mel'].shape[-1]})
+        net.set_input_stats(*input_stats(train, data.train_rows, seed=self.config.trainer.seed))
+        return fit_model(self, net, PredictorObjective(self.config.loss), data)
 
     @torch.no_grad()
     def predict_features(
@@ -355,7 +340,8 @@ def train_predictor(
 ) -> ParameterPredictor:
     "Train the parameter predictor on a built dataset and write its model directory; its card is `.card_`."
     from nsm_modeler.dataset import load_split
-    from nsm_modeler.evaluate import param_metrics
+    from nsm_modeler.metrics import param_metrics
+    from nsm_modeler.training import log_artifacts, setup_training
 
     est, data, done = setup_training(
         ParameterPredictor,

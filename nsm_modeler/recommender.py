@@ -11,7 +11,6 @@ import pandas as pd
 import torch
 from torch import nn
 import torch.nn.functional as F
-import pytorch_lightning as pl
 from tqdm.auto import tqdm
 from nsm_modeler.core import (
     ConfigError,
@@ -26,23 +25,13 @@ from .render import RenderConfig, Renderer, RenderJob
 from .dataset import DatasetSplit
 from .descriptors import DESCRIPTOR_NAMES, describe, working_values
 from .predictor import target_choices
-from .evaluate import param_metrics
-from nsm_modeler.training import (
-    META_FILE,
-    TrainedModel,
-    NsmModule,
-    TrainerConfig,
-    fit,
-    load_section,
-    log_artifacts,
-    provenance,
-    setup_training,
-)
+from .metrics import param_metrics
+from .model_io import META_FILE, TrainedModel, TrainerConfig, load_section
 
 # %% auto #0
 __all__ = ['N_CHOICES', 'N_INPUTS', 'VaeNetConfig', 'VaeLossConfig', 'DescriptorRender', 'RecommenderConfig', 'preset_inputs',
            'preset_outputs', 'PresetVAE', 'kl_divergence', 'vae_loss', 'preset_rows', 'playable', 'described',
-           'measure_descriptors', 'DescriptorScale', 'PresetTables', 'RecommenderModule', 'ParameterRecommender',
+           'measure_descriptors', 'DescriptorScale', 'PresetTables', 'RecommenderObjective', 'ParameterRecommender',
            'with_descriptors', 'reconstruction_error', 'train_recommender', 'example_recommender', 'latent_map']
 
 # %% ../nbs/09c_recommender.ipynb #1f0b9496
@@ -369,7 +358,7 @@ class _Presets(torch.utils.data.Dataset):
         return dict(params=self.params[i], descriptors=self.descriptors[i])
 
 
-class PresetTables(pl.LightningDataModule):
+class PresetTables:
     "Batches of presets (normalised parameters and standardised descriptors) for training and validation."
 
     def __init__(
@@ -378,7 +367,6 @@ class PresetTables(pl.LightningDataModule):
         val: tuple[np.ndarray, np.ndarray],  # the same for validation
         config: TrainerConfig,  # batch size and seed
     ):
-        super().__init__()
         self.train_set, self.val_set, self.config = _Presets(*train), _Presets(*val), config
         self.generator = torch.Generator().manual_seed(config.seed)
 
@@ -395,34 +383,33 @@ class PresetTables(pl.LightningDataModule):
         return torch.utils.data.DataLoader(self.val_set, batch_size=4 * self.config.batch_size)
 
 
-class RecommenderModule(NsmModule):
-    "The preset VAE and its loss on the shared training stack, with the KL weight annealed over the first epochs."
+class RecommenderObjective(nn.Module):
+    "What the VAE learns from a batch of presets: `vae_loss`, its KL weight annealed over the first epochs."
 
-    def __init__(self, config: RecommenderConfig, prov: dict):
-        super().__init__(config.trainer, prov)
-        self.config, self.net = config, PresetVAE(config.net)
+    def __init__(self, config: VaeLossConfig = VaeLossConfig()):
+        super().__init__()
+        self.config = config
 
-    def kl_weight(self) -> float:
-        "beta x the fraction of the warm-up done (by epoch and step); beta at evaluation."
-        warm = self.config.loss.kl_warmup_epochs
+    def kl_weight(self, epoch: float) -> float:  # epochs of training done, fractional
+        "beta x the fraction of the warm-up done; beta at evaluation."
+        warm = self.config.kl_warmup_epochs
         if not self.training or warm == 0:
-            return self.config.loss.beta
-        if self._trainer is None:
-            return 0.0  # training mode outside `fit`: the warm-up has not begun
-        steps = max(self.trainer.num_training_batches, 1)
-        done = (
-            self.current_epoch
-            + (self.trainer.fit_loop.epoch_loop.batch_progress.current.ready % steps) / steps
-        )
-        return self.config.loss.beta * min(done / warm, 1.0)
+            return self.config.beta
+        return self.config.beta * min(epoch / warm, 1.0)
 
-    def losses(self, batch: dict) -> dict[str, torch.Tensor]:
+    def forward(
+        self,
+        net: PresetVAE,  # the network being trained
+        batch: dict,  # `params` and standardised `descriptors` of a batch of presets
+        epoch: float = 0.0,  # epochs of training done, fractional (0 outside a training)
+    ) -> dict[str, torch.Tensor]:
+        "`vae_loss` of the batch, with the annealed KL weight."
         return vae_loss(
-            self.net(batch['params']),
+            net(batch['params']),
             batch['params'],
             batch['descriptors'],
-            self.config.loss,
-            self.kl_weight(),
+            self.config,
+            self.kl_weight(epoch),
         )
 
 # %% ../nbs/09c_recommender.ipynb #f9ffbeea
@@ -442,6 +429,8 @@ class ParameterRecommender(TrainedModel):
         render: RenderConfig,  # how the descriptors were rendered
     ):
         "Train from scratch (or resume the same training from `out_dir`); keeps the best epoch's weights."
+        from nsm_modeler.training import fit_model
+
         train_w, val_w = working_values(train), working_values(val)
         self.scale_, self.render_ = DescriptorScale.fit(train_w), render
         data = PresetTables(
@@ -449,20 +438,8 @@ class ParameterRecommender(TrainedModel):
             (np.stack(val['params']), self.scale_.standardise(val_w)),
             self.config.trainer,
         )
-        module = RecommenderModule(
-            self.config, provenance(self.name, self.config, self.dataset_fingerprint)
-        )
-        tracking = dict(self.tracking)
-        self.report_ = fit(
-            module,
-            data,
-            self.out_dir,
-            tracking.pop('run_name', self.name),
-            progress=self.progress,
-            **tracking,
-        )
-        self.net_, self.provenance_ = module.net.to(self.device).eval(), module.provenance
-        return self
+        net = self.new_network({})
+        return fit_model(self, net, RecommenderObjective(self.config.loss), data)
 
     def _check(self):
         if not hasattr(self, 'net_'):
@@ -551,6 +528,7 @@ def train_recommender(
 ) -> ParameterRecommender:
     "Train the parameter recommender on a built dataset's presets and write its model directory; its card is `.card_`."
     from nsm_modeler.dataset import load_split
+    from nsm_modeler.training import log_artifacts, setup_training
 
     rec, data, done = setup_training(
         ParameterRecommender,

@@ -9,7 +9,6 @@ import pandas as pd
 import torch
 from torch import nn
 import torch.nn.functional as F
-import pytorch_lightning as pl
 from tqdm.auto import tqdm
 from nsm_modeler.core import (
     ConfigError,
@@ -21,16 +20,7 @@ from .params import N_PARAMS, param
 from .features import hz_to_midi
 from .render import RenderConfig, Renderer, RenderJob
 from .dataset import DatasetSplit
-from nsm_modeler.training import (
-    TrainedModel,
-    NsmModule,
-    TrainerConfig,
-    fit,
-    load_section,
-    log_artifacts,
-    provenance,
-    setup_training,
-)
+from .model_io import TrainedModel, TrainerConfig, load_section
 
 # %% auto #0
 __all__ = ['WAVETABLE_INPUT', 'WAVETABLE_LEN', 'N_MFCC', 'ADSR_PARAMS', 'CLIP_KEYS', 'ADSR_INDEX', 'BASIC_SHAPES', 'OSC_SHAPES',
@@ -38,9 +28,9 @@ __all__ = ['WAVETABLE_INPUT', 'WAVETABLE_LEN', 'N_MFCC', 'ADSR_PARAMS', 'CLIP_KE
            'wavetable_phase', 'wavetable_osc', 'peak_frequency', 'band_limit', 'harmonic_synth', 'harmonic_amplitudes',
            'filtered_noise', 'normalised_to_display', 'adsr_envelope', 'LearnedReverb', 'mlp', 'MfccEncoder',
            'conditioning', 'HarmonicNoise', 'WavetableSynth', 'WTSv2', 'pick_clips', 'synth_inputs', 'render_clips',
-           'cached_clips', 'synth_loss', 'SynthModule', 'ClipBatches', 'SynthModel', 'DdspBaseline', 'training_clips',
-           'reconstruction_errors', 'train_synth', 'example_clips', 'shape_spectra', 'nearest_shape', 'score_synths',
-           'plot_examples']
+           'cached_clips', 'synth_loss', 'SynthObjective', 'ClipBatches', 'SynthModel', 'DdspBaseline',
+           'training_clips', 'reconstruction_errors', 'train_synth', 'example_clips', 'shape_spectra', 'nearest_shape',
+           'score_synths', 'plot_examples']
 
 # %% ../nbs/09e_wtsv2.ipynb #7f069a5a
 WAVETABLE_INPUT = 64_000  # samples the wavetable generator reads: 4 s at 16 kHz (64000 / 16 / 8 = 500 -> Linear(500, 512))
@@ -657,26 +647,28 @@ def synth_loss(
     return dict(loss=parts['mrstft'] + config.adsr_weight * parts.get('adsr_mae', 0.0), **parts)
 
 
-class SynthModule(NsmModule):
-    "A synthesis network and its loss on the shared training stack."
+class SynthObjective(nn.Module):
+    "What a synthesis network learns from a batch of clips: `synth_loss`, the ADSR parts at their own learning rate."
 
-    def __init__(self, config: SynthConfig, network: type, prov: dict):
+    def __init__(self, config: SynthConfig = SynthConfig()):
         import auraloss
 
-        super().__init__(config.trainer, prov)
-        self.config, self.net, self.mrstft = (
-            config,
-            network(config.net),
-            auraloss.freq.MultiResolutionSTFTLoss(),
-        )
+        super().__init__()
+        self.config, self.mrstft = config, auraloss.freq.MultiResolutionSTFTLoss()
 
-    def losses(self, batch: dict) -> dict[str, torch.Tensor]:
-        return synth_loss(self.net(batch), batch, self.config.loss, self.mrstft)
+    def forward(
+        self,
+        net: nn.Module,  # the network being trained: `WTSv2` or `HarmonicNoise`
+        batch: dict,  # clips from `render_clips` (`CLIP_KEYS`)
+        epoch: float = 0.0,  # epochs of training done (the loss does not change with them)
+    ) -> dict[str, torch.Tensor]:
+        "`synth_loss` of the network's reconstruction of the batch."
+        return synth_loss(net(batch), batch, self.config.loss, self.mrstft)
 
-    def param_groups(self) -> list[dict]:
+    def param_groups(self, net: nn.Module) -> list[dict]:  # the network being trained
         "The ADSR extractors and heads at `adsr_lr_factor` x the learning rate; the rest at the learning rate."
         is_adsr = lambda name: name.split('_')[0] in ('attack', 'decay', 'sustain')
-        named = list(self.net.named_parameters())
+        named = list(net.named_parameters())
         groups = [
             dict(params=[p for n, p in named if not is_adsr(n)]),
             dict(
@@ -698,11 +690,10 @@ class _Clips(torch.utils.data.Dataset):
         return {k: v[i] for k, v in self.clips.items()}
 
 
-class ClipBatches(pl.LightningDataModule):
+class ClipBatches:
     "Shuffled training batches and ordered validation batches of rendered clips."
 
     def __init__(self, train: dict, val: dict, config: TrainerConfig):
-        super().__init__()
         self.train_set, self.val_set, self.config = _Clips(train), _Clips(val), config
         self.generator = torch.Generator().manual_seed(config.seed)
 
@@ -732,22 +723,14 @@ class SynthModel(TrainedModel):
 
     def fit(self, train: dict, val: dict):  # clips from `render_clips`
         "Train from scratch (or resume the same training from `out_dir`); keeps the best epoch's weights."
-        module = SynthModule(
-            self.config, self.network, provenance(self.name, self.config, self.dataset_fingerprint)
+        from nsm_modeler.training import fit_model
+
+        net = self.new_network({})
+        if isinstance(net, WTSv2):
+            net.start_adsr_at(np.asarray(train['params'])[:, ADSR_INDEX].mean(0))
+        return fit_model(
+            self, net, SynthObjective(self.config), ClipBatches(train, val, self.config.trainer)
         )
-        if isinstance(module.net, WTSv2):
-            module.net.start_adsr_at(np.asarray(train['params'])[:, ADSR_INDEX].mean(0))
-        tracking = dict(self.tracking)
-        self.report_ = fit(
-            module,
-            ClipBatches(train, val, self.config.trainer),
-            self.out_dir,
-            tracking.pop('run_name', self.name),
-            progress=self.progress,
-            **tracking,
-        )
-        self.net_, self.provenance_ = module.net.to(self.device).eval(), module.provenance
-        return self
 
     @torch.no_grad()
     def run(
@@ -825,7 +808,7 @@ def reconstruction_errors(
     clips: dict,  # from `render_clips`
 ) -> dict[str, np.ndarray]:
     "Per clip: `mrstft` at the model's rate (auraloss, each clip on its own), and for WTSv2 the ADSR heads' absolute errors `adsr_abs` [n, 3]."
-    from nsm_modeler.evaluate import mrstft_per_clip
+    from nsm_modeler.metrics import mrstft_per_clip
 
     out = model.run(clips)
     errors = dict(mrstft=mrstft_per_clip(out['audio'], clips['audio'], torch.device('cpu')))
@@ -849,6 +832,8 @@ def train_synth(
     progress: bool = True,
 ) -> SynthModel:
     "Train WTSv2 (or the DDSP baseline) on amsynth renders of a built dataset's presets; write its model directory."
+    from nsm_modeler.training import log_artifacts, setup_training
+
     cls = DdspBaseline if baseline else SynthModel
     model, data, done = setup_training(
         cls,
@@ -942,7 +927,7 @@ def nearest_shape(
 
 # %% ../nbs/09e_wtsv2.ipynb #ee6bf1eb
 def _ci_row(method: str, values: np.ndarray, **extra) -> dict:
-    from nsm_modeler.evaluate import bootstrap_ci
+    from nsm_modeler.metrics import bootstrap_ci
 
     lo, hi = bootstrap_ci(values)
     return dict(
@@ -969,7 +954,8 @@ def score_synths(
 ) -> dict:
     "Tables `reconstruction`, `adsr`, `waveform`; a `summary`; `figures`; and `examples` (audio of a few presets, for players)."
     from nsm_modeler.baselines import NearestPreset
-    from nsm_modeler.evaluate import mrstft_per_clip, subset
+    from nsm_modeler.evaluate import subset
+    from nsm_modeler.metrics import mrstft_per_clip
     from nsm_modeler.params import AMSYNTH_PARAMS
 
     rows = pick_clips(test, len(test), note, seed)

@@ -1,7 +1,7 @@
 """DistributedDataParallel on the shared training stack: two processes train the same model as one.
 
 What trains: the real parameter predictor (`ParameterPredictor`: its CNN-BiLSTM with BatchNorm, its `ParameterLoss`,
-`SplitDataModule`, `NsmModule`, `fit`, `TrainedModel.save`), shrunk to a few thousand weights, on a tiny synthetic
+`SplitDataModule`, `NsmModule`, `fit_model`, `fit`, `TrainedModel.save`), shrunk to a few thousand weights, on a tiny synthetic
 split held in memory (40 training and 21 validation clips of random 16-band log-mels with random parameters: rendering
 a real dataset would take minutes, and the subject here is the training stack, not the synth).
 
@@ -87,12 +87,12 @@ def train(out: Path, devices: int):
     "Train the tiny predictor into `out` on `devices` processes; rank 0 writes what each step saw to out/record/steps.json."
     writes = record_writes(out)
     import torch
-    from nsm_modeler import predictor
-    from nsm_modeler.predictor import ParameterPredictor, PredictorConfig, PredictorNetConfig, PredictorModule
-    from nsm_modeler.training import TrainerConfig, is_global_zero, model_inputs
+    from nsm_modeler import training
+    from nsm_modeler.predictor import ParameterPredictor, PredictorConfig, PredictorNetConfig
+    from nsm_modeler.model_io import TrainerConfig, is_global_zero, model_inputs
 
-    class Recording(PredictorModule):
-        "The predictor's module, also recording every step's global batch: each process's loss and clips."
+    class Recording(training.NsmModule):
+        "The training stack's module, also recording every step's global batch: each process's loss and clips."
 
         steps = []
 
@@ -103,7 +103,7 @@ def train(out: Path, devices: int):
             self.steps.append(dict(loss=losses.reshape(world).tolist(), clips=clips.reshape(world, -1).tolist()))
             return loss
 
-    predictor.PredictorModule = Recording  # `ParameterPredictor.fit` builds its module from this name
+    training.NsmModule = Recording  # `training.fit_model` (`ParameterPredictor.fit`) builds its module from this name
     ddp = dict(strategy='ddp', devices=devices) if devices > 1 else {}
     trainer = TrainerConfig(max_epochs=EPOCHS, batch_size=GLOBAL_BATCH, lr=1e-2, patience=5, augment_p=0.0,
                             device='cpu', precision='32-true', **ddp)

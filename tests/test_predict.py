@@ -7,7 +7,7 @@ import soundfile as sf
 import torch
 from conftest import nsm, nsm_many, error_line, ROOT
 from nsm_modeler.core import sha256_file
-from nsm_modeler.training import META_FILE, WEIGHTS_FILE, update_card
+from nsm_modeler.model_io import META_FILE, WEIGHTS_FILE, update_card
 
 
 @pytest.fixture(scope='module')
