@@ -15,7 +15,8 @@ from .features import feature_benchmark
 
 # %% auto #0
 __all__ = ['environment', 'dataset_builds', 'predictor_benchmark', 'precision_benchmark', 'matcher_benchmark',
-           'training_benchmark', 'run_benchmarks', 'scaling_benchmark', 'project_build', 'scaling_report']
+           'training_benchmark', 'run_benchmarks', 'startup_benchmark', 'scaling_benchmark', 'project_build',
+           'scaling_report']
 
 # %% ../nbs/13_bench.ipynb #e80b554a
 def environment() -> dict:
@@ -420,6 +421,7 @@ def run_benchmarks(
         scaling=scaling_benchmark(max_presets=scaling_presets)
         if scaling_presets
         else dict(skipped='scaling_presets=0'),
+        startup=startup_benchmark(),
     )
     with atomic_write(out, 'w') as f:
         json.dump(result, f, indent=1, default=float)
@@ -427,6 +429,38 @@ def run_benchmarks(
         with atomic_write(scaling_out, 'w') as f:
             f.write(scaling_report(result))
     return result
+
+# %% ../nbs/13_bench.ipynb #06b3093c
+# what a product command must not pay for at start-up
+_HEAVY = ('torch', 'pandas', 'matplotlib', 'pytorch_lightning', 'nsm_modeler.experiment')
+
+
+def startup_benchmark(
+    argv: tuple[str, ...] = ('predict', '--help'),  # the `nsm` command to start
+    repeats: int = 5,  # fresh processes; the median is kept
+) -> dict:
+    "Median wall seconds of `nsm <argv>` in a fresh interpreter (as the `nsm` script starts it), and which of `_HEAVY` it imported."
+    import subprocess, sys
+
+    probe = (
+        'import json, sys\nfrom nsm_modeler.cli import main\n'
+        'try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n'
+        f'print(json.dumps([m for m in {_HEAVY!r} if m in sys.modules]))'
+    )
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = subprocess.run(
+            [sys.executable, '-c', probe, *argv], capture_output=True, text=True, check=True
+        )
+        seconds.append(time.perf_counter() - start)
+    return dict(
+        command='nsm ' + ' '.join(argv),
+        median_s=float(np.median(seconds)),
+        min_s=float(min(seconds)),
+        repeats=repeats,
+        imported=json.loads(out.stdout.strip().splitlines()[-1]),
+    )
 
 # %% ../nbs/13_bench.ipynb #b69e27ac
 def _timed_build(config, label: str) -> dict:

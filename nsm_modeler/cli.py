@@ -213,7 +213,7 @@ def cmd_train(args):
             progress=not args.quiet,
         )
         check = f"validation parameter MAE {model.card_['val']['param_mae']:.4f}"
-    from nsm_modeler.training import is_global_zero
+    from nsm_modeler.model_io import is_global_zero
 
     if not is_global_zero():  # the other processes of a distributed training: rank 0 reports
         return 0

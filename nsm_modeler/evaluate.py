@@ -31,18 +31,21 @@ from nsm_modeler.metrics import (
 from nsm_modeler.dataset import (
     DatasetSplit,
     SyntheticConfig,
+    at_note,
+    concat_splits,
+    dataset_notes,
     load_split,
+    subset,
     synthetic_patches,
     verify_checksums,
 )
 from .splits import SPLITS, SplitConfig, assign_splits, check_splits
 
 # %% auto #0
-__all__ = ['CI_METRICS', 'SPLIT_LABELS', 'Estimator', 'Retriever', 'TruePreset', 'subset', 'concat_splits', 'EstimatorReport',
-           'Targets', 'render_targets', 'evaluate_estimator', 'sanity_row', 'dataset_notes', 'at_note',
-           'retrieval_queries', 'human_only', 'human_clips', 'retrieval_sets', 'evaluate_retriever', 'sound_alike_hits',
-           'replayed', 'bank_held_out', 'held_out_synthetic', 'predict_wav', 'time_inference', 'per_category',
-           'plot_param_errors', 'plot_logmel_pairs']
+__all__ = ['CI_METRICS', 'SPLIT_LABELS', 'Estimator', 'Retriever', 'TruePreset', 'EstimatorReport', 'Targets', 'render_targets',
+           'evaluate_estimator', 'sanity_row', 'retrieval_queries', 'human_only', 'human_clips', 'retrieval_sets',
+           'evaluate_retriever', 'sound_alike_hits', 'replayed', 'bank_held_out', 'held_out_synthetic', 'predict_wav',
+           'time_inference', 'per_category', 'plot_param_errors', 'plot_logmel_pairs']
 
 # %% ../nbs/10_evaluate.ipynb #00483784
 # estimator metrics given a bootstrap interval
@@ -83,56 +86,6 @@ class TruePreset:
 
     def predict(self, split: DatasetSplit) -> np.ndarray:
         return np.array(split.params, dtype=np.float64)
-
-# %% ../nbs/10_evaluate.ipynb #606553ac
-def _rows(
-    mask,  # boolean mask of length `n`, or row indices
-    n: int,  # rows in the split
-):
-    "Row indices selected by `mask`."
-    mask = np.asarray(mask)
-    if mask.dtype == bool:
-        if mask.shape != (n,):
-            raise DatasetError(f"boolean mask has shape {mask.shape}; the split has {n} rows")
-        return np.flatnonzero(mask)
-    if mask.size == 0:
-        return np.zeros(0, np.int64)
-    if mask.ndim != 1 or not np.issubdtype(mask.dtype, np.integer):
-        raise DatasetError(
-            f"expected a boolean mask or a 1-d integer index array, got dtype {mask.dtype}, shape {mask.shape}"
-        )
-    if mask.min() < -n or mask.max() >= n:
-        raise DatasetError(f"row indices {mask.min()}..{mask.max()} out of range for {n} rows")
-    return mask
-
-
-def subset(
-    split: DatasetSplit,  # a split, possibly memory-mapped
-    mask,  # boolean mask over its rows, or row indices (order kept)
-) -> DatasetSplit:
-    "The rows of `split` selected by `mask`, copied into memory (clip table re-indexed from 0)."
-    rows = _rows(mask, len(split))
-    return DatasetSplit(
-        split.clips.iloc[rows].reset_index(drop=True),
-        np.asarray(split.params[rows]),
-        {k: np.asarray(v[rows]) for k, v in split.features.items()},
-    )
-
-
-def concat_splits(
-    splits: list[DatasetSplit],  # splits with the same features
-) -> DatasetSplit:
-    "One in-memory split holding the rows of `splits`, in order."
-    if not splits:
-        raise DatasetError("concat_splits: no splits given")
-    keys = sorted(splits[0].features)
-    if any(sorted(s.features) != keys for s in splits):
-        raise DatasetError(f"concat_splits: splits hold different features; expected {keys}")
-    return DatasetSplit(
-        pd.concat([s.clips for s in splits], ignore_index=True),
-        np.concatenate([s.params for s in splits]),
-        {k: np.concatenate([s.features[k] for s in splits]) for k in keys},
-    )
 
 # %% ../nbs/10_evaluate.ipynb #f3f30d0c
 @dataclasses.dataclass
@@ -404,17 +357,6 @@ def sanity_row(
     return report.row
 
 # %% ../nbs/10_evaluate.ipynb #e7c699f3
-def dataset_notes(
-    clips: pd.DataFrame,  # clip table(s) of a dataset, in stored order
-) -> list[int]:
-    "The dataset's notes in config order (the first is the default), from the order of each preset's clips."
-    position = clips.groupby('preset_id', sort=False).cumcount()
-    return [
-        int(n)
-        for n in position.groupby(clips['note'].to_numpy()).mean().sort_values(kind='stable').index
-    ]
-
-
 def _query_note(
     notes: list[int],  # the dataset's notes, in config order
     default_note: int,  # the pool's note
@@ -438,21 +380,6 @@ def _query_note(
     if query_note not in notes:
         raise DatasetError(f"query_note={query_note} is not a note of the dataset {notes}")
     return query_note
-
-
-def at_note(
-    split: DatasetSplit,  # a split (or several, concatenated)
-    note: int,  # MIDI note
-) -> DatasetSplit:
-    "The split's human presets played at `note`, one clip each (the first velocity), in stored order."
-    c = split.clips
-    mask = (c['source'] == 'human') & (c['note'] == note)
-    mask = (mask & ~c['preset_id'].where(mask).duplicated()).to_numpy()
-    if not mask.any():
-        raise DatasetError(
-            f"no human preset played at note {note}; the split's notes: {sorted(set(c['note']))}"
-        )
-    return subset(split, mask)
 
 
 def retrieval_queries(

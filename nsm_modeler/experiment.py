@@ -24,7 +24,7 @@ from .descriptors import DESCRIPTORS, DESCRIPTOR_NAMES
 from .splits import SplitConfig
 from .features import FeatureConfig, play_note
 from .render import Renderer
-from .dataset import DatasetSplit
+from .dataset import DatasetSplit, at_note, dataset_notes, subset
 from .evaluate import SPLIT_LABELS, render_targets
 from .search import RefineConfig, closest_start
 from .metrics import audio_metrics, param_metrics, with_ci
@@ -144,7 +144,7 @@ def install_model(
     for stale in (staging, old):
         shutil.rmtree(stale, ignore_errors=True)
     staging.mkdir(parents=True)
-    from nsm_modeler.training import MODEL_FILES
+    from nsm_modeler.model_io import MODEL_FILES
 
     for name in MODEL_FILES:
         shutil.copy2(model_dir / name, staging / name)
@@ -632,7 +632,6 @@ def _refinement_row(
     "CMA-ES from `base`'s predictions on the subset `few`, before and after, beside the nearest preset: judged on what the search did not optimise (`HELD_OUT_METRICS` at the note it played, log-mel L1 `cfg.unplayed_shift` semitones higher, where it never played); its objective is kept, labelled."
     from nsm_modeler.evaluate import evaluate_estimator
     from nsm_modeler.baselines import RefinedEstimator
-    from nsm_modeler.dataset import DatasetSplit
 
     refined = RefinedEstimator(base, renderer, data.features, cfg.refine, progress=progress)
     played = refined.notes(refined.targets(few))
@@ -724,17 +723,12 @@ def _score_split(
     "Every baseline (and the trained predictor and tone matcher, if given) on one split: estimator, synthetic, refinement and retriever rows; the headline estimator and its report."
     check_held_out(split, test, [predictor, matcher], seen)
     from nsm_modeler.evaluate import (
-        at_note,
-        dataset_notes,
         evaluate_estimator,
         evaluate_retriever,
         held_out_synthetic,
-        param_metrics,
-        render_targets,
         replayed,
         retrieval_queries,
         sanity_row,
-        subset,
     )
     from nsm_modeler.baselines import (
         CosineMFCC,
@@ -747,7 +741,6 @@ def _score_split(
         human_params,
     )
     from nsm_modeler.splits import nearest_train_mae
-    from nsm_modeler.modeler import MatchedStart
 
     common, at = dict(seed=cfg.seed, progress=progress), dict(split=split, note=cfg.pool_note)
     test_at, val_at = at_note(test, cfg.pool_note), at_note(val, cfg.pool_note)
@@ -885,11 +878,9 @@ def run_evaluation(
     from nsm_modeler.matcher import ToneMatcher, embedding_map
     from nsm_modeler.preset_index import PresetIndex, time_query
     from nsm_modeler.recommender import ParameterRecommender, preset_rows
-    from nsm_modeler.suggest import SuggestConfig, score_recommender
     from nsm_modeler.modeler import PRODUCTION_MODEL
-    from nsm_modeler.training import WEIGHTS_FILE
+    from nsm_modeler.model_io import WEIGHTS_FILE
     from nsm_modeler.evaluate import (
-        at_note,
         bank_held_out,
         human_only,
         per_category,

@@ -21,11 +21,14 @@ from nsm_modeler.params import (
     CONTINUOUS_INDEX,
     DISCRETE_INDEX,
     GROUPS,
+    N_CHOICES,
     N_PARAMS,
-    param,
     snap,
 )
-from .dataset import DatasetSplit
+import typing
+
+if typing.TYPE_CHECKING:  # annotations only: the dataset builder is not loaded for inference
+    from nsm_modeler.dataset import DatasetSplit
 from nsm_modeler.model_io import (
     TrainedModel,
     TrainerConfig,
@@ -116,14 +119,11 @@ class PredictorConfig:
         return load_section(cls, path, 'predictor', overrides)
 
 # %% ../nbs/09_predictor.ipynb #ce21f343
-_N_CHOICES = [AMSYNTH_PARAMS[i].n_choices for i in DISCRETE_INDEX]
-
-
 def target_choices(
     params: torch.Tensor,  # normalised parameters [batch, 41]
 ) -> torch.Tensor:
     "Choice index of every discrete parameter `[batch, 11]`."
-    n = torch.tensor(_N_CHOICES, device=params.device)
+    n = torch.tensor(N_CHOICES, device=params.device)
     return torch.round(params[:, DISCRETE_INDEX] * (n - 1)).long().clamp(min=0).minimum(n - 1)
 
 
@@ -217,7 +217,7 @@ class CNNBiLSTM(nn.Module):
             nn.Linear(4 * config.lstm_hidden, config.latent), nn.GELU(), nn.Dropout(config.dropout)
         )
         self.continuous = nn.Linear(config.latent, len(CONTINUOUS_INDEX))
-        self.discrete = nn.ModuleList(nn.Linear(config.latent, n) for n in _N_CHOICES)
+        self.discrete = nn.ModuleList(nn.Linear(config.latent, n) for n in N_CHOICES)
 
     def set_input_stats(self, mean: np.ndarray, std: np.ndarray):
         "Per-band log-mel statistics of the training clips (stored with the weights)."
@@ -312,7 +312,7 @@ class ParameterPredictor(TrainedModel):
             out[lo : lo + batch_size, CONTINUOUS_INDEX] = continuous.float().cpu().numpy()
             out[lo : lo + batch_size, DISCRETE_INDEX] = torch.stack(
                 [l.argmax(1) for l in logits], 1
-            ).cpu().numpy() / (np.array(_N_CHOICES) - 1)
+            ).cpu().numpy() / (np.array(N_CHOICES) - 1)
         return snap(out).astype(np.float32)
 
     def predict(self, split: DatasetSplit):  # clips to predict

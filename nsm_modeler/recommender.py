@@ -20,17 +20,22 @@ from nsm_modeler.core import (
     to_dict,
     torch_threads,
 )
-from .params import AMSYNTH_PARAMS, CONTINUOUS_INDEX, DISCRETE_INDEX, N_PARAMS
+from .params import CONTINUOUS_INDEX, DISCRETE_INDEX, N_CHOICES, N_PARAMS
+from .audio_io import usable_audio
+from .nn_blocks import mlp
 from .render import RenderConfig, Renderer, RenderJob
-from .dataset import DatasetSplit
+import typing
+
+if typing.TYPE_CHECKING:  # annotations only: the dataset builder is not loaded for inference
+    from nsm_modeler.dataset import DatasetSplit
 from .descriptors import DESCRIPTOR_NAMES, describe, working_values
 from .predictor import target_choices
 from .metrics import param_metrics
 from .model_io import META_FILE, TrainedModel, TrainerConfig, load_section
 
 # %% auto #0
-__all__ = ['N_CHOICES', 'N_INPUTS', 'VaeNetConfig', 'VaeLossConfig', 'DescriptorRender', 'RecommenderConfig', 'preset_inputs',
-           'preset_outputs', 'PresetVAE', 'kl_divergence', 'vae_loss', 'preset_rows', 'playable', 'described',
+__all__ = ['N_INPUTS', 'VaeNetConfig', 'VaeLossConfig', 'DescriptorRender', 'RecommenderConfig', 'preset_inputs',
+           'preset_outputs', 'PresetVAE', 'kl_divergence', 'vae_loss', 'preset_rows', 'described',
            'measure_descriptors', 'DescriptorScale', 'PresetTables', 'RecommenderObjective', 'ParameterRecommender',
            'with_descriptors', 'reconstruction_error', 'train_recommender', 'example_recommender', 'latent_map']
 
@@ -114,7 +119,6 @@ class RecommenderConfig:
 
 # %% ../nbs/09c_recommender.ipynb #e61c7e42
 # choices of each discrete parameter, DISCRETE_INDEX order
-N_CHOICES = tuple(AMSYNTH_PARAMS[i].n_choices for i in DISCRETE_INDEX)
 N_INPUTS = len(CONTINUOUS_INDEX) + sum(N_CHOICES)
 
 
@@ -145,13 +149,6 @@ def preset_outputs(
     return out
 
 # %% ../nbs/09c_recommender.ipynb #0027b6a6
-def _mlp(sizes: list[int], dropout: float) -> nn.Sequential:
-    layers = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
-        layers += [nn.Linear(a, b), nn.GELU(), nn.Dropout(dropout)]
-    return nn.Sequential(*layers)
-
-
 class PresetVAE(nn.Module):
     "Encoder `q(z | preset)`, decoder `p(preset | z)` and the descriptor regressor `z -> descriptors`."
 
@@ -160,12 +157,12 @@ class PresetVAE(nn.Module):
     ):
         super().__init__()
         self.config, h = config, list(config.hidden)
-        self.encoder = _mlp([N_INPUTS, *h], config.dropout)
+        self.encoder = mlp([N_INPUTS, *h], dropout=config.dropout)
         self.to_mu, self.to_logvar = (
             nn.Linear(h[-1], config.latent),
             nn.Linear(h[-1], config.latent),
         )
-        self.decoder = _mlp([config.latent, *h[::-1]], config.dropout)
+        self.decoder = mlp([config.latent, *h[::-1]], dropout=config.dropout)
         self.continuous = nn.Linear(h[0], len(CONTINUOUS_INDEX))
         self.discrete = nn.ModuleList(nn.Linear(h[0], n) for n in N_CHOICES)
         self.regressor = nn.Sequential(
@@ -252,25 +249,12 @@ def preset_rows(
     return rows
 
 
-def playable(
-    results: list,  # `RenderResult`s
-    n_samples: int,  # clip length
-) -> np.ndarray:
-    "The clips `[n, n_samples]`; a failed render or one with NaN or infinite samples (amsynth blows up on a few patches) becomes silence."
-    return np.stack(
-        [
-            r.audio if r.ok and np.isfinite(r.audio).all() else np.zeros(n_samples, np.float32)
-            for r in results
-        ]
-    )
-
-
 def described(
     results: list,  # `RenderResult`s
     render: RenderConfig,  # the settings they were rendered with
 ) -> tuple[np.ndarray, pd.DataFrame]:
-    "(the clips, as `playable`; their descriptors, a row of NaN for each silent one)."
-    audio = playable(results, render.n_samples)
+    "(the clips, silence for a failed or non-finite render (`audio_io.usable_audio`); their descriptors, a row of NaN for each silent one)."
+    audio, _ = usable_audio(results, render.n_samples)
     return audio, describe(audio, render.sample_rate, render.note_duration_s, silent='nan')
 
 

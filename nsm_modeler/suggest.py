@@ -11,11 +11,11 @@ import torch
 from .core import ConfigError, NsmError
 from .params import AMSYNTH_PARAMS, CONTINUOUS_INDEX, DISCRETE_INDEX, param, snap
 from .render import RenderJob
+from .audio_io import usable_audio
 from .descriptors import DESCRIPTORS, DESCRIPTOR_NAMES, WORDS, describe, working_values
 from nsm_modeler.recommender import (
     ParameterRecommender,
     described,
-    playable,
     preset_outputs,
 )
 
@@ -438,9 +438,10 @@ def renders(
     renderer, recommender: ParameterRecommender, presets: np.ndarray, progress: bool = False
 ) -> np.ndarray:
     "Presets rendered as the training presets were for their descriptors `[n, n_samples]` (a failed or non-finite render: silence)."
-    return playable(
+    audio, _ = usable_audio(
         _results(renderer, recommender, presets, progress), recommender.render_.n_samples
     )
+    return audio
 
 
 def describe_renders(

@@ -16,7 +16,8 @@ from nsm_modeler.core import (
     atomic_write,
     torch_threads,
 )
-from .params import N_PARAMS, param
+from .params import param
+from .nn_blocks import mlp
 from .features import hz_to_midi
 from .render import RenderConfig, Renderer, RenderJob
 from .dataset import DatasetSplit
@@ -26,7 +27,7 @@ from .model_io import TrainedModel, TrainerConfig, load_section
 __all__ = ['WAVETABLE_INPUT', 'WAVETABLE_LEN', 'N_MFCC', 'ADSR_PARAMS', 'CLIP_KEYS', 'ADSR_INDEX', 'BASIC_SHAPES', 'OSC_SHAPES',
            'SynthNetConfig', 'SynthLossConfig', 'SynthClipsConfig', 'SynthConfig', 'upsample', 'scale_function',
            'wavetable_phase', 'wavetable_osc', 'peak_frequency', 'band_limit', 'harmonic_synth', 'harmonic_amplitudes',
-           'filtered_noise', 'normalised_to_display', 'adsr_envelope', 'LearnedReverb', 'mlp', 'MfccEncoder',
+           'filtered_noise', 'normalised_to_display', 'adsr_envelope', 'LearnedReverb', 'ddsp_mlp', 'MfccEncoder',
            'conditioning', 'HarmonicNoise', 'WavetableSynth', 'WTSv2', 'pick_clips', 'synth_inputs', 'render_clips',
            'cached_clips', 'synth_loss', 'SynthObjective', 'ClipBatches', 'SynthModel', 'DdspBaseline',
            'training_clips', 'reconstruction_errors', 'train_synth', 'example_clips', 'shape_spectra', 'nearest_shape',
@@ -289,16 +290,9 @@ class LearnedReverb(nn.Module):
         ]
 
 # %% ../nbs/09e_wtsv2.ipynb #f4f15b01
-def mlp(n_in: int, hidden: int, n_layers: int = 3) -> nn.Sequential:
-    "DDSP's MLP: `n_layers` x (Linear, LayerNorm, LeakyReLU)."
-    layers = []
-    for i in range(n_layers):
-        layers += [
-            nn.Linear(n_in if i == 0 else hidden, hidden),
-            nn.LayerNorm(hidden),
-            nn.LeakyReLU(),
-        ]
-    return nn.Sequential(*layers)
+def ddsp_mlp(n_in: int, hidden: int, n_layers: int = 3) -> nn.Sequential:
+    "DDSP's MLP: `n_layers` x (Linear, LayerNorm, LeakyReLU), built by `nn_blocks.mlp`."
+    return mlp([n_in] + [hidden] * n_layers, norm=True, activation=nn.LeakyReLU)
 
 
 class MfccEncoder(nn.Module):
@@ -332,9 +326,9 @@ class HarmonicNoise(nn.Module):
         h, self.config = config.hidden_size, config
         self.mfcc_encoder = MfccEncoder()
         # pitch, loudness, MFCC code
-        self.feature_combiner = nn.ModuleList([mlp(1, h), mlp(1, h), mlp(16, h)])
+        self.feature_combiner = nn.ModuleList([ddsp_mlp(1, h), ddsp_mlp(1, h), ddsp_mlp(16, h)])
         self.gru_combiner = nn.GRU(3 * h, h, batch_first=True)
-        self.out_mlp = mlp(4 * h, h)
+        self.out_mlp = ddsp_mlp(4 * h, h)
         self.proj_matrices = nn.ModuleList(
             [nn.Linear(h, config.n_harmonic + 1), nn.Linear(h, config.n_bands)]
         )
@@ -587,7 +581,7 @@ def render_clips(
     progress: bool = True,
 ) -> dict[str, np.ndarray]:
     "`synth_inputs` of the split's clips, re-rendered, with the stored features; plus `preset_id`."
-    from nsm_modeler.recommender import playable
+    from nsm_modeler.audio_io import usable_audio
 
     clips = split.clips.iloc[rows]
     params = np.asarray(split.params[rows] if params is None else params, np.float32)
@@ -602,7 +596,7 @@ def render_clips(
     features = {k: split.features[k][rows] for k in ('f0_hz', 'voiced', 'loudness_db', 'mfcc')}
     return dict(
         synth_inputs(
-            playable(results, render.n_samples),
+            usable_audio(results, render.n_samples)[0],
             features,
             clips['note'].to_numpy(),
             params,
@@ -881,17 +875,17 @@ def example_clips(
     from nsm_modeler.params import AMSYNTH_BANKS, normalise
     from nsm_modeler.presets import read_bank
     from nsm_modeler.features import FeatureConfig, extract_features
-    from nsm_modeler.recommender import playable
+    from nsm_modeler.audio_io import usable_audio
 
     params = np.stack(
         [normalise(p.values) for p in read_bank(Path(AMSYNTH_BANKS) / f'{bank}.amSynth.bank')[:n]]
     ).astype(np.float32)
     render = RenderConfig(notes=(note,))
     with Renderer(render) as renderer:
-        audio = playable(
+        audio = usable_audio(
             renderer.render_many([RenderJob(p, note) for p in params], progress=False),
             render.n_samples,
-        )
+        )[0]
     return synth_inputs(
         audio,
         extract_features(audio, FeatureConfig(sample_rate=render.sample_rate)),
@@ -926,19 +920,12 @@ def nearest_shape(
     return np.array(BASIC_SHAPES)[np.argmax(mag @ shape_spectra(n_harmonics).T, axis=1)]
 
 # %% ../nbs/09e_wtsv2.ipynb #ee6bf1eb
-def _ci_row(method: str, values: np.ndarray, **extra) -> dict:
-    from nsm_modeler.metrics import bootstrap_ci
+def _ci_row(method: str, values: np.ndarray, preset_ids, **extra) -> dict:
+    "A reconstruction row: mean MR-STFT with its 95 % interval over presets (`metrics.with_ci`)."
+    from nsm_modeler.metrics import with_ci
 
-    lo, hi = bootstrap_ci(values)
-    return dict(
-        method=method,
-        sample_rate=16_000,
-        n_clips=len(values),
-        mrstft=float(np.mean(values)),
-        mrstft_lo=lo,
-        mrstft_hi=hi,
-        **extra,
-    )
+    row = dict(method=method, sample_rate=16_000, n_clips=len(values), mrstft=float(np.mean(values)), **extra)
+    return with_ci(row, pd.DataFrame({'preset_id': preset_ids, 'mrstft': values}), ['mrstft'])
 
 
 def score_synths(
@@ -954,7 +941,7 @@ def score_synths(
 ) -> dict:
     "Tables `reconstruction`, `adsr`, `waveform`; a `summary`; `figures`; and `examples` (audio of a few presets, for players)."
     from nsm_modeler.baselines import NearestPreset
-    from nsm_modeler.evaluate import subset
+    from nsm_modeler.dataset import subset
     from nsm_modeler.metrics import mrstft_per_clip
     from nsm_modeler.params import AMSYNTH_PARAMS
 
@@ -971,6 +958,7 @@ def score_synths(
             _ci_row(
                 m.name,
                 err,
+                scored.clips['preset_id'],
                 n_parameters=m.card_.get('n_parameters'),
                 train_s=m.card_.get('training', {}).get('seconds'),
             )
@@ -979,6 +967,7 @@ def score_synths(
         _ci_row(
             f'{nearest.name} (re-rendered)',
             mrstft_per_clip(near['audio'], clips['audio'], torch.device('cpu')),
+            scored.clips['preset_id'],
         )
     )
     wts = next(m.name for m in models if m.network is WTSv2)

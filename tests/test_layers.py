@@ -21,6 +21,7 @@ PRODUCT = (
     'audio_io',
     'metrics',
     'model_io',
+    'nn_blocks',
     'predictor',
     'matcher',
     'preset_index',
@@ -90,7 +91,7 @@ def loaded_after(code: str) -> list[str]:
 
 def test_importing_the_product_loads_no_experiment():
     imports = '\n'.join(f'import nsm_modeler.{m}' for m in PRODUCT)
-    parse = '\nfrom nsm_modeler.cli import build_parser\nbuild_parser().parse_args(["predict", "x.wav"])'
+    parse = '\nfrom nsm_modeler.cli import build_parser\nbuild_parser().parse_args(["predict", "x.wav", "-o", "x.fxp"])'
     assert loaded_after(imports + parse) == []
 
 
