@@ -178,12 +178,21 @@ def git_dirty_files(
     return [line[3:] for line in status.splitlines()]
 
 
+def _own_running_threads() -> int:
+    "How many of this process's threads are running or runnable now (Linux)."
+    running = 0
+    for task in Path('/proc/self/task').iterdir():
+        with contextlib.suppress(OSError):  # a thread may end while it is read
+            running += (task / 'stat').read_text().rsplit(')', 1)[1].split()[0] == 'R'
+    return running
+
+
 def machine_load() -> float:
-    "Tasks running or waiting for a core right now (Linux's `procs_running`, the caller included); elsewhere the 1-minute load average."
+    "Tasks running or waiting for a core right now, this process counted once however many of its threads are busy (a timed call's own BLAS or OpenMP threads are not someone else's load); Linux's `procs_running`, elsewhere the 1-minute load average."
     with contextlib.suppress(OSError):
         for line in Path('/proc/stat').read_text().splitlines():
             if line.startswith('procs_running'):
-                return float(line.split()[1])
+                return float(max(1, int(line.split()[1]) - _own_running_threads() + 1))
     return os.getloadavg()[0]
 
 
