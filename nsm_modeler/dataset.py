@@ -24,6 +24,7 @@ from .compute import ComputeConfig, run_tasks
 from .render import RenderConfig, Renderer, RenderJob
 from .features import FeatureConfig, extract_features
 from .audio_io import clip_problem
+from .clips import DatasetSplit
 from nsm_modeler.splits import (
     SPLITS,
     SplitConfig,
@@ -36,7 +37,7 @@ from nsm_modeler.splits import (
 # %% auto #0
 __all__ = ['FEATURE_DTYPES', 'SyntheticConfig', 'DataConfig', 'synthetic_patches', 'plan_clips', 'example_config',
            'config_fingerprint', 'ShardTask', 'build_shard', 'DataGenerator', 'build_note', 'write_reports',
-           'DatasetSplit', 'verify_checksums', 'load_split', 'subset', 'concat_splits', 'dataset_notes', 'at_note']
+           'verify_checksums', 'load_split']
 
 # %% ../nbs/05_dataset.ipynb #954338e1
 @dataclasses.dataclass(frozen=True)
@@ -666,20 +667,6 @@ def write_reports(
         f.write('\n'.join(lines))
 
 # %% ../nbs/05_dataset.ipynb #60eb262b
-@dataclasses.dataclass
-class DatasetSplit:
-    "One split of a built dataset: clip table, normalised parameters and features, memory-mapped."
-
-    # one row per clip: clip_id, preset_id, source, category, note, velocity, ...
-    clips: pd.DataFrame
-    params: np.ndarray  # normalised parameters, float32 [n_clips, 41]
-    # log_mel [n, n_frames, n_mels], mfcc, f0_hz, voiced, loudness_db
-    features: dict[str, np.ndarray]
-
-    def __len__(self):
-        return len(self.clips)
-
-
 def verify_checksums(out_dir: str | Path):  # a built dataset
     "Raise `DatasetError` naming the first stored file that is missing or differs from `checksums.json`."
     out = Path(out_dir)
@@ -713,79 +700,3 @@ def load_split(
         raise DatasetError(f"{folder}: split {split!r} is empty")
     arrays = {k: np.load(folder / f'{k}.npy', mmap_mode='r') for k in (*FEATURE_DTYPES, 'params')}
     return DatasetSplit(clips, arrays.pop('params'), arrays)
-
-# %% ../nbs/05_dataset.ipynb #606553ac
-def _rows(
-    mask,  # boolean mask of length `n`, or row indices
-    n: int,  # rows in the split
-):
-    "Row indices selected by `mask`."
-    mask = np.asarray(mask)
-    if mask.dtype == bool:
-        if mask.shape != (n,):
-            raise DatasetError(f"boolean mask has shape {mask.shape}; the split has {n} rows")
-        return np.flatnonzero(mask)
-    if mask.size == 0:
-        return np.zeros(0, np.int64)
-    if mask.ndim != 1 or not np.issubdtype(mask.dtype, np.integer):
-        raise DatasetError(
-            f"expected a boolean mask or a 1-d integer index array, got dtype {mask.dtype}, shape {mask.shape}"
-        )
-    if mask.min() < -n or mask.max() >= n:
-        raise DatasetError(f"row indices {mask.min()}..{mask.max()} out of range for {n} rows")
-    return mask
-
-
-def subset(
-    split: DatasetSplit,  # a split, possibly memory-mapped
-    mask,  # boolean mask over its rows, or row indices (order kept)
-) -> DatasetSplit:
-    "The rows of `split` selected by `mask`, copied into memory (clip table re-indexed from 0)."
-    rows = _rows(mask, len(split))
-    return DatasetSplit(
-        split.clips.iloc[rows].reset_index(drop=True),
-        np.asarray(split.params[rows]),
-        {k: np.asarray(v[rows]) for k, v in split.features.items()},
-    )
-
-
-def concat_splits(
-    splits: list[DatasetSplit],  # splits with the same features
-) -> DatasetSplit:
-    "One in-memory split holding the rows of `splits`, in order."
-    if not splits:
-        raise DatasetError("concat_splits: no splits given")
-    keys = sorted(splits[0].features)
-    if any(sorted(s.features) != keys for s in splits):
-        raise DatasetError(f"concat_splits: splits hold different features; expected {keys}")
-    return DatasetSplit(
-        pd.concat([s.clips for s in splits], ignore_index=True),
-        np.concatenate([s.params for s in splits]),
-        {k: np.concatenate([s.features[k] for s in splits]) for k in keys},
-    )
-
-# %% ../nbs/05_dataset.ipynb #f0f5d9da
-def dataset_notes(
-    clips: pd.DataFrame,  # clip table(s) of a dataset, in stored order
-) -> list[int]:
-    "The dataset's notes in config order (the first is the default), from the order of each preset's clips."
-    position = clips.groupby('preset_id', sort=False).cumcount()
-    return [
-        int(n)
-        for n in position.groupby(clips['note'].to_numpy()).mean().sort_values(kind='stable').index
-    ]
-
-
-def at_note(
-    split: DatasetSplit,  # a split (or several, concatenated)
-    note: int,  # MIDI note
-) -> DatasetSplit:
-    "The split's human presets played at `note`, one clip each (the first velocity), in stored order."
-    c = split.clips
-    mask = (c['source'] == 'human') & (c['note'] == note)
-    mask = (mask & ~c['preset_id'].where(mask).duplicated()).to_numpy()
-    if not mask.any():
-        raise DatasetError(
-            f"no human preset played at note {note}; the split's notes: {sorted(set(c['note']))}"
-        )
-    return subset(split, mask)

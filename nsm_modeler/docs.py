@@ -144,7 +144,7 @@ STAGES = {  # the library's modules by the stage of the data flow they serve, in
     'presets': ('params', 'presets', 'library'),
     'render': ('render', 'audio_io'),
     'features': ('features', 'descriptors', 'metrics'),
-    'dataset': ('dataset', 'splits', 'compute'),
+    'dataset': ('clips', 'dataset', 'splits', 'compute'),
     'models': (
         'model_io',
         'nn_blocks',

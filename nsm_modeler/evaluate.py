@@ -28,14 +28,10 @@ from nsm_modeler.metrics import (
     retrieval_metrics,
     with_ci,
 )
+from .clips import DatasetSplit, at_note, concat_splits, dataset_notes, subset
 from nsm_modeler.dataset import (
-    DatasetSplit,
     SyntheticConfig,
-    at_note,
-    concat_splits,
-    dataset_notes,
     load_split,
-    subset,
     synthetic_patches,
     verify_checksums,
 )

@@ -24,7 +24,7 @@ from .descriptors import DESCRIPTORS, DESCRIPTOR_NAMES
 from .splits import SplitConfig
 from .features import FeatureConfig, play_note
 from .render import Renderer
-from .dataset import DatasetSplit, at_note, dataset_notes, subset
+from .clips import DatasetSplit, at_note, dataset_notes, subset
 from .evaluate import SPLIT_LABELS, render_targets
 from .search import RefineConfig, closest_start
 from .metrics import audio_metrics, param_metrics, with_ci

@@ -17,10 +17,7 @@ from nsm_modeler.core import (
     torch_threads,
 )
 from .features import extract_log_mel
-import typing
-
-if typing.TYPE_CHECKING:  # annotations only: the dataset builder is not loaded for inference
-    from nsm_modeler.dataset import DatasetSplit
+from .clips import DatasetSplit
 from .model_io import TrainedModel, TrainerConfig, load_section
 
 # %% auto #0
@@ -422,7 +419,7 @@ def val_top1(
     val: DatasetSplit,  # validation clips
 ) -> dict:
     "Top-1 of the validation human presets at the dataset's second note against themselves at its first: a quick check of training."
-    from nsm_modeler.dataset import at_note, dataset_notes, subset
+    from nsm_modeler.clips import at_note, dataset_notes, subset
     from nsm_modeler.metrics import retrieval_metrics
 
     human = subset(val, (val.clips['source'] == 'human').to_numpy())

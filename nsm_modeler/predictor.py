@@ -25,10 +25,7 @@ from nsm_modeler.params import (
     N_PARAMS,
     snap,
 )
-import typing
-
-if typing.TYPE_CHECKING:  # annotations only: the dataset builder is not loaded for inference
-    from nsm_modeler.dataset import DatasetSplit
+from .clips import DatasetSplit
 from nsm_modeler.model_io import (
     TrainedModel,
     TrainerConfig,

@@ -24,10 +24,7 @@ from .params import CONTINUOUS_INDEX, DISCRETE_INDEX, N_CHOICES, N_PARAMS
 from .audio_io import usable_audio
 from .nn_blocks import mlp
 from .render import RenderConfig, Renderer, RenderJob
-import typing
-
-if typing.TYPE_CHECKING:  # annotations only: the dataset builder is not loaded for inference
-    from nsm_modeler.dataset import DatasetSplit
+from .clips import DatasetSplit
 from .descriptors import DESCRIPTOR_NAMES, describe, working_values
 from .predictor import target_choices
 from .metrics import param_metrics

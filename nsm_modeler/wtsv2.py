@@ -941,7 +941,7 @@ def score_synths(
 ) -> dict:
     "Tables `reconstruction`, `adsr`, `waveform`; a `summary`; `figures`; and `examples` (audio of a few presets, for players)."
     from nsm_modeler.baselines import NearestPreset
-    from nsm_modeler.dataset import subset
+    from nsm_modeler.clips import subset
     from nsm_modeler.metrics import mrstft_per_clip
     from nsm_modeler.params import AMSYNTH_PARAMS
 

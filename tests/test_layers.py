@@ -19,6 +19,7 @@ PRODUCT = (
     'features',
     'descriptors',
     'audio_io',
+    'clips',
     'metrics',
     'model_io',
     'nn_blocks',
