@@ -9,8 +9,8 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['NsmError', 'PresetError', 'AudioError', 'ConfigError', 'RenderError', 'DatasetError', 'atomic_write', 'sha256_file',
-           'from_dict', 'load_config', 'to_dict', 'save_config', 'command_output', 'git_commit', 'git_dirty_files',
-           'machine_load', 'time_calls', 'pick_device', 'autocast_dtype', 'torch_threads']
+           'from_dict', 'load_config', 'read_toml', 'to_dict', 'save_config', 'command_output', 'git_commit',
+           'git_dirty_files', 'machine_load', 'time_calls', 'pick_device', 'autocast_dtype', 'torch_threads']
 
 # %% ../nbs/00_core.ipynb #de11b9bf
 class NsmError(Exception):
@@ -111,14 +111,21 @@ def load_config(
     path: str | Path,  # a TOML file
 ):
     "Read a TOML file into dataclass `cls`; every error names the file."
+    return from_dict(cls, read_toml(path), str(path))
+
+
+def read_toml(
+    path: str | Path,  # a TOML file
+    what: str = 'config file',  # what the file is, for the error when it is missing
+) -> dict:
+    "The tables of a TOML file; a missing or malformed file is a `ConfigError` naming it."
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
+        raise ConfigError(f"{path}: {what} not found")
     try:
-        data = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML ({e})") from e
-    return from_dict(cls, data, str(path))
 
 
 def to_dict(cfg) -> dict:

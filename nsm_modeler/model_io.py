@@ -5,7 +5,6 @@
 # %% ../nbs/08a_model_io.ipynb #1c9980cb
 from __future__ import annotations
 import dataclasses, hashlib, json, os
-import tomllib
 from pathlib import Path
 import numpy as np
 import safetensors, safetensors.torch
@@ -18,6 +17,7 @@ from nsm_modeler.core import (
     from_dict,
     git_commit,
     pick_device,
+    read_toml,
     to_dict,
 )
 from .params import param_spec_hash
@@ -154,13 +154,7 @@ def load_section(
     overrides: dict | None = None,  # {section: {...}} from a profile, merged over the file
 ):
     "Read `[section]` of a training config into `cls`; every error names the file and the key."
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: training config not found")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML ({e})") from e
+    path, data = Path(path), read_toml(path, 'training config')
     overrides = overrides or {}
     for where, table in ((str(path), data), ('profile overrides', overrides)):
         unknown = sorted(set(table) - set(TRAINING_SECTIONS))
