@@ -8,7 +8,7 @@ import argparse, dataclasses, sys, warnings
 from pathlib import Path
 import numpy as np
 import soundfile as sf
-from .core import NsmError, atomic_write
+from .core import NsmError
 from .audio_io import write_wav
 
 # %% auto #0
@@ -421,7 +421,7 @@ def cmd_morph(args):
     )
     if args.render:
         from nsm_modeler.render import RenderConfig, Renderer
-        from nsm_modeler.suggest import plot_morph
+        from nsm_modeler.figures import plot_morph, save_figure
 
         with Renderer(RenderConfig(notes=(args.note,))) as r:
             audio = np.stack([x.audio for x in r.render_many(list(walk), progress=not args.quiet)])
@@ -432,8 +432,7 @@ def cmd_morph(args):
             names=(Path(args.a).stem, Path(args.b).stem),
             title=f'{Path(args.a).stem} -> {Path(args.b).stem}',
         )
-        with atomic_write(out / 'morph.png') as f:
-            fig.savefig(f, format='png', dpi=110)
+        save_figure(fig, out / 'morph.png')
         print(f"wrote step_*.wav and morph.png (MIDI note {args.note})")
     return 0
 

@@ -8,7 +8,6 @@ import dataclasses, time, typing
 from pathlib import Path
 import numpy as np
 import pandas as pd
-import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 from .core import ConfigError, DatasetError, NsmError, time_calls
 from .params import CONTINUOUS_NAMES, DISCRETE_NAMES, GROUPS, N_PARAMS, param, snap
@@ -41,7 +40,7 @@ from .splits import SPLITS, SplitConfig, assign_splits, check_splits
 __all__ = ['CI_METRICS', 'SPLIT_LABELS', 'Estimator', 'Retriever', 'TruePreset', 'EstimatorReport', 'Targets', 'render_targets',
            'evaluate_estimator', 'sanity_row', 'retrieval_queries', 'human_only', 'human_clips', 'retrieval_sets',
            'evaluate_retriever', 'sound_alike_hits', 'replayed', 'bank_held_out', 'held_out_synthetic', 'predict_wav',
-           'time_inference', 'per_category', 'plot_param_errors', 'plot_logmel_pairs']
+           'time_inference', 'per_category']
 
 # %% ../nbs/10_evaluate.ipynb #00483784
 # estimator metrics given a bootstrap interval
@@ -653,81 +652,3 @@ def per_category(
     table.insert(0, 'n_clips', per_clip.groupby('category').size())
     table.loc['all'] = [len(per_clip), *per_clip[cols].mean()]
     return table.astype({'n_clips': int})
-
-# %% ../nbs/10_evaluate.ipynb #caa05e3c
-_GROUP_COLOURS = dict(zip(GROUPS, plt.get_cmap('tab10').colors))
-
-
-def plot_param_errors(
-    per_param: pd.DataFrame,  # `EstimatorReport.per_param`
-    title: str = '',  # figure title, e.g. the method's name
-) -> plt.Figure:
-    "Per-parameter MAE (continuous) and accuracy (discrete), with standard-error bars, coloured by group."
-    fig, axes = plt.subplots(1, 2, figsize=(11, 7), gridspec_kw=dict(width_ratios=[3, 2]))
-    for ax, kind, label in (
-        (axes[0], 'continuous', 'mean absolute error (normalised)'),
-        (axes[1], 'discrete', 'choice accuracy'),
-    ):
-        df = per_param[per_param['kind'] == kind].copy()
-        df = df.assign(order=df['group'].map(GROUPS.index)).sort_values(
-            ['order', 'param'], ascending=False
-        )
-        ax.barh(
-            df['param'],
-            df['value'],
-            xerr=df['sem'].fillna(0),
-            color=df['group'].map(_GROUP_COLOURS),
-            capsize=2,
-        )
-        ax.set_xlabel(label)
-        ax.tick_params(axis='y', labelsize=8)
-        if kind == 'discrete':
-            ax.set_xlim(0, 1)
-    fig.legend(
-        handles=[plt.Rectangle((0, 0), 1, 1, color=c) for c in _GROUP_COLOURS.values()],
-        labels=list(GROUPS),
-        loc='lower center',
-        ncol=len(GROUPS) // 2,
-        fontsize=8,
-    )
-    fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
-    return fig
-
-
-def plot_logmel_pairs(
-    test: DatasetSplit,  # the scored clips (`EstimatorReport.test`); row i belongs to audio row i
-    pred_audio: np.ndarray,  # estimated clips [k, n_samples]
-    true_audio: np.ndarray,  # target clips [k, n_samples]
-    feature_config: FeatureConfig,  # log-mel settings
-    n: int = 4,  # pairs to show, at most k
-) -> plt.Figure:
-    "Log-mel spectrograms of targets (left) beside their estimates (right), on one colour scale per pair."
-    n = min(n, len(pred_audio))
-    if not n:
-        raise DatasetError("plot_logmel_pairs: no clips to show")
-    mels = [
-        clip_features(np.asarray(a[:n], np.float32), feature_config)['log_mel']
-        for a in (true_audio, pred_audio)
-    ]
-    fig, axes = plt.subplots(n, 2, figsize=(10, 2.2 * n), squeeze=False, sharex=True, sharey=True)
-    extent = [0, feature_config.duration_s, 0, feature_config.n_mels]
-    for i in range(n):
-        clip = test.clips.iloc[i]
-        vmax = max(m[i].max() for m in mels)
-        for j, (m, what) in enumerate(zip(mels, ('target', 'estimate'))):
-            axes[i, j].imshow(
-                m[i].T,
-                origin='lower',
-                aspect='auto',
-                extent=extent,
-                vmin=vmax - 80,
-                vmax=vmax,
-                cmap='magma',
-            )
-            axes[i, j].set_title(f"{what}: {clip['clip_id']} ({clip['category']})", fontsize=9)
-        axes[i, 0].set_ylabel('mel band')
-    for ax in axes[-1]:
-        ax.set_xlabel('time (s)')
-    fig.tight_layout()
-    return fig

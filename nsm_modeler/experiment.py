@@ -30,7 +30,16 @@ from .search import RefineConfig, closest_start
 from .metrics import audio_metrics, param_metrics, with_ci
 from .baselines import MLPConfig
 from .matcher import ToneMatcher
-from .recommender import ParameterRecommender, latent_map
+from .recommender import ParameterRecommender
+from nsm_modeler.figures import (
+    embedding_map,
+    latent_map,
+    plot_history,
+    plot_logmel_pairs,
+    plot_morph,
+    plot_param_errors,
+    save_figure,
+)
 from nsm_modeler.suggest import (
     AFTER_COLUMNS,
     SuggestConfig,
@@ -39,7 +48,6 @@ from nsm_modeler.suggest import (
     check_request,
     describe_renders,
     morph,
-    plot_morph,
     renders,
     search,
 )
@@ -170,7 +178,6 @@ def run_training(
     from nsm_modeler.matcher import train_matcher
     from nsm_modeler.recommender import train_recommender
     from nsm_modeler.wtsv2 import train_synth
-    from nsm_modeler.training import plot_history
     from nsm_modeler.modeler import (
         PRODUCTION_INDEX,
         PRODUCTION_MATCHER,
@@ -256,7 +263,7 @@ def run_training(
             for folder, m in synths.items()
         ),
     ):
-        _save_figure(
+        save_figure(
             plot_history(
                 model['history'],
                 f"{name} ({model['n_parameters']:,} parameters), profile {profile.name}",
@@ -596,14 +603,6 @@ def score_recommender(
     )
 
 # %% ../nbs/12a_experiment.ipynb #7d736e57
-def _save_figure(fig, path: Path):
-    import matplotlib.pyplot as plt
-
-    with atomic_write(path) as f:
-        fig.savefig(f, format='png', dpi=110, bbox_inches='tight')
-    plt.close(fig)
-
-
 def _write_csv(df: pd.DataFrame, path: Path):
     with atomic_write(path, 'w') as f:
         df.to_csv(f, index=False)
@@ -875,7 +874,7 @@ def run_evaluation(
     from nsm_modeler.library import load_manifest
     from nsm_modeler.render import Renderer
     from nsm_modeler.predictor import ParameterPredictor
-    from nsm_modeler.matcher import ToneMatcher, embedding_map
+    from nsm_modeler.matcher import ToneMatcher
     from nsm_modeler.preset_index import PresetIndex, time_query
     from nsm_modeler.recommender import ParameterRecommender, preset_rows
     from nsm_modeler.modeler import PRODUCTION_MODEL
@@ -884,8 +883,6 @@ def run_evaluation(
         bank_held_out,
         human_only,
         per_category,
-        plot_logmel_pairs,
-        plot_param_errors,
         time_inference,
     )
 
@@ -938,7 +935,7 @@ def run_evaluation(
                 per_category(report.per_clip).reset_index().assign(method=est.name),
                 run_dir / f'per_category_{split}.csv',
             )
-            _save_figure(
+            save_figure(
                 plot_param_errors(
                     report.per_param,
                     title=f"{est.name}: per-parameter error, {SPLIT_LABELS[split]} test split",
@@ -946,7 +943,7 @@ def run_evaluation(
                 run_dir / f'param_errors_{split}.png',
             )
     headline = chosen['group']
-    _save_figure(
+    save_figure(
         plot_logmel_pairs(
             headline['report'].test,
             headline['report'].pred_audio,
@@ -960,7 +957,7 @@ def run_evaluation(
         pool.clips[['preset_id', 'category']],
         dict(model_id=matcher.model_id),
     )
-    _save_figure(
+    save_figure(
         embedding_map(
             pool_index.embeddings,
             pool.clips['category'].to_numpy(),
@@ -996,7 +993,7 @@ def run_evaluation(
             progress=progress,
         )
     for name, fig in scored['figures'].items():
-        _save_figure(fig, run_dir / f'{name}.png')
+        save_figure(fig, run_dir / f'{name}.png')
     tables = dict(
         estimators=pd.DataFrame(rows),
         synthetic=pd.DataFrame(synthetic),
@@ -1131,7 +1128,7 @@ def run_synth_evaluation(
     for name, table in tables.items():
         _write_csv(table, run_dir / f'{name}.csv')
     for name, fig in scored['figures'].items():
-        _save_figure(fig, run_dir / f'{name}.png')
+        save_figure(fig, run_dir / f'{name}.png')
     examples = {
         k: v.astype(np.float16) if v.dtype == np.float32 else v
         for k, v in scored['examples'].items()

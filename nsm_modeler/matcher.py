@@ -14,7 +14,6 @@ import torch.nn.functional as F
 from nsm_modeler.core import (
     ConfigError,
     NsmError,
-    torch_threads,
 )
 from .features import extract_log_mel
 from .clips import DatasetSplit
@@ -23,7 +22,7 @@ from .model_io import TrainedModel, TrainerConfig, load_section
 # %% auto #0
 __all__ = ['MINING', 'MatcherNetConfig', 'TripletConfig', 'MatcherConfig', 'triplet_loss', 'SiameseEncoder', 'preset_codes',
            'PresetBatchSampler', 'LabelledClips', 'PresetDataModule', 'shift_mel', 'MatcherObjective', 'ToneMatcher',
-           'val_top1', 'train_matcher', 'embedding_map']
+           'val_top1', 'train_matcher']
 
 # %% ../nbs/09a_matcher.ipynb #a17f5d37
 @dataclasses.dataclass(frozen=True)
@@ -440,67 +439,25 @@ def train_matcher(
     out_dir: str | Path = 'models/matcher',  # the model directory to write
     *,
     overrides: dict | None = None,  # a profile's {'matcher': {...}} overrides
-    tracking_uri: str | None = 'sqlite:///mlflow.db',  # MLflow store; None: no MLflow
-    parent_run_id: str | None = None,  # the pipeline's MLflow run, if any
-    tensorboard_dir: str | Path | None = 'runs',  # TensorBoard root; None: none
-    run_name: str | None = None,  # MLflow run and TensorBoard folder; None: the model's name
-    fresh: bool = False,  # retrain from scratch even if out_dir holds this training's model or checkpoints
-    progress: bool = True,
+    **run,  # `training.train_model`'s fresh, progress, tracking_uri, parent_run_id, tensorboard_dir, run_name
 ) -> ToneMatcher:
     "Train the tone matcher on a built dataset and write its model directory; its card is `.card_`."
     from nsm_modeler.dataset import load_split
     from nsm_modeler.library import load_manifest
-    from nsm_modeler.training import log_artifacts, setup_training
+    from nsm_modeler.training import train_model
 
-    matcher, data, done = setup_training(
+    def fit_and_check(matcher, data):
+        train, val = (load_split(data.out_dir, s, verify=False) for s in ('train', 'val'))
+        matcher.fit(train, val, load_manifest(data.presets_dir))
+        check = val_top1(matcher, val)
+        return dict(val=check), {'val_top1': check['top1']}
+
+    return train_model(
         ToneMatcher,
         MatcherConfig.load(training_config, overrides),
+        training_config,
         data_config,
         out_dir,
-        fresh=fresh,
-        progress=progress,
-        tracking_uri=tracking_uri,
-        parent_run_id=parent_run_id,
-        tensorboard_dir=tensorboard_dir,
-        run_name=run_name,
+        fit_and_check,
+        **run,
     )
-    if done is not None:
-        return done
-    train, val = (load_split(data.out_dir, s, verify=False) for s in ('train', 'val'))
-    with torch_threads(None):
-        matcher.fit(train, val, load_manifest(data.presets_dir))
-    check = val_top1(matcher, val)
-    matcher.save(
-        card=dict(data_config=str(data_config), training_config=str(training_config), val=check)
-    )
-    if tracking_uri:
-        log_artifacts(matcher.report_, out_dir, tracking_uri, metrics={'val_top1': check['top1']})
-    return matcher
-
-# %% ../nbs/09a_matcher.ipynb #7a539719
-def embedding_map(
-    embeddings: np.ndarray,  # [n, embedding]
-    categories,  # category of each row
-    seed: int = 0,  # seeds t-SNE
-    title: str = '',  # figure title
-):
-    "A 2-D t-SNE map of `embeddings`, one dot per row, coloured by category ('other' in light grey, underneath)."
-    import matplotlib.pyplot as plt, seaborn as sns
-    from sklearn.manifold import TSNE
-
-    xy = TSNE(
-        2, init='pca', random_state=seed, perplexity=min(30.0, (len(embeddings) - 1) / 3)
-    ).fit_transform(embeddings)
-    cats = pd.Series(np.asarray(categories, dtype=str))
-    named = sorted(set(cats) - {'other'})
-    fig, ax = plt.subplots(figsize=(8, 7))
-    other = (cats == 'other').to_numpy()
-    if other.any():
-        ax.scatter(*xy[other].T, s=4, color='lightgrey', label=f'other ({other.sum()})')
-    for c, colour in zip(named, sns.color_palette('tab20', len(named))):
-        m = (cats == c).to_numpy()
-        ax.scatter(*xy[m].T, s=7, color=colour, label=f'{c} ({m.sum()})')
-    ax.set(xticks=[], yticks=[], title=title)
-    ax.legend(markerscale=2.5, fontsize=7, ncol=2, loc='best')
-    fig.tight_layout()
-    return fig

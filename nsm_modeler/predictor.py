@@ -7,14 +7,12 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 import torch.nn.functional as F
 from nsm_modeler.core import (
     ConfigError,
     NsmError,
-    torch_threads,
 )
 from nsm_modeler.params import (
     AMSYNTH_PARAMS,
@@ -328,52 +326,26 @@ def train_predictor(
     out_dir: str | Path = 'models/production',  # the model directory to write
     *,
     overrides: dict | None = None,  # a profile's {'predictor': {...}} overrides
-    tracking_uri: str | None = 'sqlite:///mlflow.db',  # MLflow store; None: no MLflow
-    parent_run_id: str | None = None,  # the pipeline's MLflow run, if any
-    tensorboard_dir: str | Path | None = 'runs',  # TensorBoard root; None: none
-    run_name: str | None = None,  # MLflow run and TensorBoard folder; None: the model's name
-    fresh: bool = False,  # retrain from scratch even if out_dir holds this training's model or checkpoints
-    progress: bool = True,
+    **run,  # `training.train_model`'s fresh, progress, tracking_uri, parent_run_id, tensorboard_dir, run_name
 ) -> ParameterPredictor:
     "Train the parameter predictor on a built dataset and write its model directory; its card is `.card_`."
     from nsm_modeler.dataset import load_split
     from nsm_modeler.metrics import param_metrics
-    from nsm_modeler.training import log_artifacts, setup_training
+    from nsm_modeler.training import train_model
 
-    est, data, done = setup_training(
+    def fit_and_check(est, data):
+        train, val = (load_split(data.out_dir, s, verify=False) for s in ('train', 'val'))
+        est.fit(train, val)
+        m = param_metrics(est.predict(val), val.params)
+        by_group = {k: v for k, v in m.items() if '/' not in k or k.startswith('mae/') and k[4:] in GROUPS}
+        return dict(val=by_group), {f'val_{k}': m[k] for k in ('param_mae', 'discrete_acc')}
+
+    return train_model(
         ParameterPredictor,
         PredictorConfig.load(training_config, overrides),
+        training_config,
         data_config,
         out_dir,
-        fresh=fresh,
-        progress=progress,
-        tracking_uri=tracking_uri,
-        parent_run_id=parent_run_id,
-        tensorboard_dir=tensorboard_dir,
-        run_name=run_name,
+        fit_and_check,
+        **run,
     )
-    if done is not None:
-        return done
-    train, val = (load_split(data.out_dir, s, verify=False) for s in ('train', 'val'))
-    with torch_threads(None):
-        est.fit(train, val)
-    val_metrics = param_metrics(est.predict(val), val.params)
-    est.save(
-        card=dict(
-            data_config=str(data_config),
-            training_config=str(training_config),
-            val={
-                k: v
-                for k, v in val_metrics.items()
-                if '/' not in k or k.startswith('mae/') and k[4:] in GROUPS
-            },
-        )
-    )
-    if tracking_uri:
-        log_artifacts(
-            est.report_,
-            out_dir,
-            tracking_uri,
-            metrics={f'val_{k}': val_metrics[k] for k in ('param_mae', 'discrete_acc')},
-        )
-    return est

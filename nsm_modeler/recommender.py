@@ -18,7 +18,6 @@ from nsm_modeler.core import (
     atomic_write,
     from_dict,
     to_dict,
-    torch_threads,
 )
 from .params import CONTINUOUS_INDEX, DISCRETE_INDEX, N_CHOICES, N_PARAMS
 from .audio_io import usable_audio
@@ -34,7 +33,7 @@ from .model_io import META_FILE, TrainedModel, TrainerConfig, load_section
 __all__ = ['N_INPUTS', 'VaeNetConfig', 'VaeLossConfig', 'DescriptorRender', 'RecommenderConfig', 'preset_inputs',
            'preset_outputs', 'PresetVAE', 'kl_divergence', 'vae_loss', 'preset_rows', 'described',
            'measure_descriptors', 'DescriptorScale', 'PresetTables', 'RecommenderObjective', 'ParameterRecommender',
-           'with_descriptors', 'reconstruction_error', 'train_recommender', 'example_recommender', 'latent_map']
+           'with_descriptors', 'reconstruction_error', 'train_recommender', 'example_recommender']
 
 # %% ../nbs/09c_recommender.ipynb #1f0b9496
 @dataclasses.dataclass(frozen=True)
@@ -500,61 +499,41 @@ def train_recommender(
     out_dir: str | Path = 'models/recommender',  # the model directory to write
     *,
     overrides: dict | None = None,  # a profile's {'recommender': {...}} overrides
-    tracking_uri: str | None = 'sqlite:///mlflow.db',  # MLflow store; None: no MLflow
-    parent_run_id: str | None = None,  # the pipeline's MLflow run, if any
-    tensorboard_dir: str | Path | None = 'runs',  # TensorBoard root; None: none
-    run_name: str | None = None,  # MLflow run and TensorBoard folder; None: the model's name
-    fresh: bool = False,  # retrain from scratch even if out_dir holds this training's model or checkpoints
-    progress: bool = True,
+    **run,  # `training.train_model`'s fresh, progress, tracking_uri, parent_run_id, tensorboard_dir, run_name
 ) -> ParameterRecommender:
     "Train the parameter recommender on a built dataset's presets and write its model directory; its card is `.card_`."
     from nsm_modeler.dataset import load_split
-    from nsm_modeler.training import log_artifacts, setup_training
+    from nsm_modeler.training import train_model
 
-    rec, data, done = setup_training(
+    def fit_and_check(rec, data):
+        sources = rec.config.trainer.sources
+        train = preset_rows(load_split(data.out_dir, 'train', verify=False), sources)
+        val = preset_rows(load_split(data.out_dir, 'val', verify=False), ('human',))
+        both = pd.concat([train, val], ignore_index=True)
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        table = measure_descriptors(
+            np.stack(both['params']),
+            both['preset_id'],
+            data.render,
+            rec.config.measure,
+            cache=Path(out_dir) / 'descriptors.parquet',
+            progress=rec.progress,
+        )
+        train, val = with_descriptors(train, table), with_descriptors(val, table)
+        rec.fit(train, val, data.render)
+        check = reconstruction_error(rec, np.stack(val['params']))
+        card = dict(val=check, n_presets=dict(train=len(train), val=len(val)), sources=list(sources))
+        return card, {f'val_{k}': v for k, v in check.items()}
+
+    return train_model(
         ParameterRecommender,
         RecommenderConfig.load(training_config, overrides),
+        training_config,
         data_config,
         out_dir,
-        fresh=fresh,
-        progress=progress,
-        tracking_uri=tracking_uri,
-        parent_run_id=parent_run_id,
-        tensorboard_dir=tensorboard_dir,
-        run_name=run_name,
+        fit_and_check,
+        **run,
     )
-    if done is not None:
-        return done
-    train = preset_rows(load_split(data.out_dir, 'train', verify=False), rec.config.trainer.sources)
-    val = preset_rows(load_split(data.out_dir, 'val', verify=False), ('human',))
-    both = pd.concat([train, val], ignore_index=True)
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    table = measure_descriptors(
-        np.stack(both['params']),
-        both['preset_id'],
-        data.render,
-        rec.config.measure,
-        cache=Path(out_dir) / 'descriptors.parquet',
-        progress=progress,
-    )
-    train, val = with_descriptors(train, table), with_descriptors(val, table)
-    with torch_threads(None):
-        rec.fit(train, val, data.render)
-    check = reconstruction_error(rec, np.stack(val['params']))
-    rec.save(
-        card=dict(
-            data_config=str(data_config),
-            training_config=str(training_config),
-            val=check,
-            n_presets=dict(train=len(train), val=len(val)),
-            sources=list(rec.config.trainer.sources),
-        )
-    )
-    if tracking_uri:
-        log_artifacts(
-            rec.report_, out_dir, tracking_uri, metrics={f'val_{k}': v for k, v in check.items()}
-        )
-    return rec
 
 # %% ../nbs/09c_recommender.ipynb #9ffd7cdd
 def example_recommender(
@@ -613,15 +592,3 @@ def example_recommender(
         rec.fit(rows[:cut], rows[cut:], RenderConfig())
     rec.save()
     return rec, rows
-
-# %% ../nbs/09c_recommender.ipynb #e5746b58
-def latent_map(
-    recommender: ParameterRecommender,  # a trained recommender
-    params: np.ndarray,  # normalised presets [n, 41]
-    categories,  # category of each preset
-    title: str = '',  # figure title
-):
-    "t-SNE of the presets' latent means, coloured by category."
-    from nsm_modeler.matcher import embedding_map
-
-    return embedding_map(recommender.encode(params), categories, title=title)

@@ -15,7 +15,7 @@ from .evaluate import SPLIT_LABELS, TruePreset
 __all__ = ['SEED_CLAIMS', 'SEED_SOURCE', 'ESTIMATOR_METRICS', 'RETRIEVER_METRICS', 'SANITY_METHOD', 'HEADLINE_FIGURE',
            'BASELINE_MLP', 'BASELINE_NEAREST', 'with_intervals', 'key_results', 'busy_note', 'predictor_targets',
            'write_results', 'recommender_targets', 'synth_targets', 'check_results', 'matcher_targets',
-           'headline_panels', 'headline_figure']
+           'headline_panels']
 
 # %% ../nbs/15_results.ipynb #fec54219
 SEED_CLAIMS = {
@@ -338,9 +338,9 @@ def write_results(
     est, ret, ref = tables['estimators'], tables['retrievers'], tables['refinement']
     key = key_results(est, ret, run)
     rel = Path('runs') / run_dir.name if out.parent.name == 'reports' else run_dir
-    fig = headline_figure(headline_panels(tables, run))
-    with atomic_write(run_dir / HEADLINE_FIGURE) as f:
-        fig.savefig(f, format='png', bbox_inches='tight')
+    from nsm_modeler.figures import headline_figure, save_figure
+
+    save_figure(headline_figure(headline_panels(tables, run)), run_dir / HEADLINE_FIGURE)
     dirty = (
         f" **The working tree had uncommitted changes** ({', '.join(run['git_dirty_files'])}): the code is not exactly that commit."
         if run.get('git_dirty')
@@ -763,24 +763,3 @@ def headline_panels(
     )
     return panels
 
-
-def headline_figure(
-    panels: list,  # from `headline_panels`
-):
-    "One panel per capability: each method's mean and 95 % interval, the headline method in colour."
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 2.6), dpi=110)
-    for ax, (title, rows) in zip(axes, panels):
-        for y, (label, mean, lo, hi) in enumerate(rows):
-            color = 'C0' if y % 2 == 0 else '0.45'
-            ax.errorbar(
-                mean, -y, xerr=[[mean - lo], [hi - mean]], fmt='o', color=color, capsize=3
-            )
-            ax.annotate(f'{mean:.3g}', (mean, -y), xytext=(0, 6), textcoords='offset points', ha='center', fontsize=8)
-        ax.set_yticks([-y for y in range(len(rows))], [r[0] for r in rows], fontsize=8)
-        ax.set_ylim(-len(rows) + 0.4, 0.6)
-        ax.set_title(title, fontsize=9)
-        ax.grid(axis='x', alpha=0.3)
-    fig.tight_layout()
-    return fig

@@ -23,7 +23,7 @@ from nsm_modeler.recommender import (
 __all__ = ['ONE_KNOB', 'AFTER_COLUMNS', 'SuggestConfig', 'parse_request', 'changes', 'judge', 'param_change', 'predicted_effects',
            'single_changes', 'usefulness', 'knob_effects', 'latent_candidates', 'knob_candidates', 'along',
            'Suggestion', 'adjustments', 'renders', 'describe_renders', 'check_request', 'best_candidate', 'search',
-           'suggest', 'suggest_toward', 'morph', 'plot_morph']
+           'suggest', 'suggest_toward', 'morph']
 
 # %% ../nbs/09d_suggest.ipynb #3f199686
 @dataclasses.dataclass(frozen=True)
@@ -658,34 +658,3 @@ def morph(
     )
     out[0], out[-1] = a, b
     return snap(out).astype(np.float32)
-
-# %% ../nbs/09d_suggest.ipynb #18b927cf
-def plot_morph(
-    audio: np.ndarray,  # the steps' renders [steps, n_samples]
-    sample_rate: int = 44100,  # Hz
-    names: tuple[str, str] = ('a', 'b'),  # the two ends' names
-    title: str = 'morph',  # figure title
-):
-    "One log-mel spectrogram per step, side by side."
-    import matplotlib.pyplot as plt
-    from nsm_modeler.features import FeatureConfig, extract_log_mel
-
-    mel = extract_log_mel(np.asarray(audio, np.float32), FeatureConfig(sample_rate=sample_rate))
-    fig, axes = plt.subplots(1, len(mel), figsize=(2.3 * len(mel), 2.8), sharey=True)
-    for k, (ax, m) in enumerate(zip(np.atleast_1d(axes), mel)):
-        ax.imshow(
-            m.T,
-            origin='lower',
-            aspect='auto',
-            vmin=-100,
-            vmax=max(float(mel.max()), -40),
-            cmap='magma',
-            extent=[0, len(m) / 100, 0, m.shape[1]],
-        )
-        ax.set(
-            title=names[0] if k == 0 else names[1] if k == len(mel) - 1 else f'step {k}', xlabel='s'
-        )
-    np.atleast_1d(axes)[0].set_ylabel('mel band')
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig

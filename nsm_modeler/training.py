@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_training.ipynb #063c06a2
 from __future__ import annotations
-import contextlib, dataclasses, datetime, os, resource, shutil, signal, sys, threading, time
+import contextlib, dataclasses, datetime, resource, shutil, signal, threading, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -18,16 +18,25 @@ from pytorch_lightning.callbacks import (
     TQDMProgressBar,
 )
 from pytorch_lightning.loggers import MLFlowLogger, TensorBoardLogger
-from pytorch_lightning.plugins.layer_sync import LayerSync, TorchSyncBatchNorm
+from pytorch_lightning.plugins.layer_sync import TorchSyncBatchNorm
 from pytorch_lightning.strategies import DDPStrategy
-from lightning_fabric.plugins.environments import TorchElasticEnvironment
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from nsm_modeler.core import (
     ConfigError,
     NsmError,
     atomic_write,
+    torch_threads,
 )
-from .dataset import DatasetSplit
+from .clips import DatasetSplit
+from nsm_modeler.distributed import (
+    GlobalBatchNorm,
+    RankBatches,
+    check_launch,
+    has_batch_norm,
+    join_torchrun,
+    process_backend,
+    rank_seed,
+)
 from nsm_modeler.model_io import (
     MODEL_FILES,
     WEIGHTS_FILE,
@@ -40,9 +49,8 @@ from nsm_modeler.model_io import (
 )
 
 # %% auto #0
-__all__ = ['ClipDataset', 'source_rows', 'SplitDataModule', 'augment', 'NsmModule', 'rank_seed', 'check_launch', 'RankBatches',
-           'global_batch_norm', 'GlobalBatchNorm', 'TrainingReport', 'EpochHistory', 'fit', 'log_artifacts',
-           'fit_model', 'finished_model', 'setup_training', 'plot_history']
+__all__ = ['ClipDataset', 'source_rows', 'SplitDataModule', 'augment', 'NsmModule', 'TrainingReport', 'EpochHistory', 'fit',
+           'log_artifacts', 'fit_model', 'finished_model', 'train_model']
 
 # %% ../nbs/08_training.ipynb #0c45597c
 class ClipDataset(torch.utils.data.Dataset):
@@ -283,215 +291,6 @@ class NsmModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint):
         checkpoint['nsm'] = self.provenance
 
-# %% ../nbs/08_training.ipynb #cefc0a9d
-def rank_seed(
-    seed: int,  # the config's seed
-    rank: int,  # the process's global rank
-    stream: int,  # which random stream: 0 torch's (dropout), 1 augmentation
-) -> int:
-    "An independent seed for one process's random stream in a distributed training."
-    return int(np.random.SeedSequence([seed, rank, stream]).generate_state(1)[0])
-
-
-def _in_notebook() -> bool:
-    "Whether this is an IPython kernel (a notebook, nbdev_test, papermill), not a script."
-    ipython = sys.modules.get('IPython')
-    return ipython is not None and ipython.get_ipython() is not None
-
-
-def check_launch(
-    cfg: TrainerConfig,  # the training's config
-    device: torch.device,  # where it trains
-):
-    "Raise unless the config's processes match how this program was started: alone, by Lightning or by torchrun."
-    if cfg.strategy == 'ddp' and device.type not in ('cpu', 'cuda'):
-        raise ConfigError(
-            f"strategy='ddp' runs on cuda (NCCL) or cpu (gloo), not on {device.type}: set device"
-        )
-    if TorchElasticEnvironment.detect():
-        local, world = int(os.environ['LOCAL_WORLD_SIZE']), int(os.environ['WORLD_SIZE'])
-        asked = f"devices={cfg.devices} x num_nodes={cfg.num_nodes}"
-        if cfg.strategy != 'ddp' and world > 1:
-            raise ConfigError(
-                f"torchrun started {world} processes, but strategy={cfg.strategy!r} trains in one: set "
-                f"strategy = \"ddp\", devices = {local}, num_nodes = {world // local}"
-            )
-        if cfg.strategy == 'ddp' and (cfg.devices, cfg.world_size) != (local, world):
-            raise ConfigError(
-                f"torchrun started {local} processes per machine, {world} in all, but the config asks for {asked}: "
-                f"make devices = --nproc_per_node ({local}) and num_nodes = --nnodes ({world // local})"
-            )
-    elif cfg.strategy == 'ddp' and cfg.world_size > 1 and _in_notebook():
-        raise ConfigError(
-            "strategy='ddp' starts its other processes by running this program's command again, which a "
-            "notebook cannot do: train from a script (`nsm train`, `python train.py`) or under torchrun"
-        )
-
-
-def _join_torchrun(backend: str):  # 'gloo' or 'nccl'
-    "Under torchrun, join the process group now: every process waits there until rank 0 has cleaned its folder (`--fresh`)."
-    if TorchElasticEnvironment.detect() and not torch.distributed.is_initialized():
-        torch.distributed.init_process_group(backend)
-
-
-def _batch_sizes(batches) -> list[int] | None:  # a batch sampler
-    "The sizes of the batches a torch `BatchSampler` will draw, known without drawing; None for any other."
-    if type(batches) is not torch.utils.data.BatchSampler:
-        return None
-    n, b = len(batches.sampler), batches.batch_size
-    return [b] * (n // b) + ([n % b] if n % b and not batches.drop_last else [])
-
-
-class RankBatches(torch.utils.data.Sampler):
-    "One process's share of each global batch a batch sampler draws (every process draws the same)."
-
-    def __init__(
-        self,
-        batches,  # the global batch sampler: lists of dataset indices, drawn alike in every process
-        rank: int,  # this process's global rank
-        world_size: int,  # processes in the training
-        even: bool,  # True (training): equal shares, a batch's last `len % world_size` clips dropped
-    ):
-        self.batches, self.rank, self.world_size, self.even = batches, rank, world_size, even
-
-    def part(self, n: int) -> slice:  # clips in the global batch
-        "Where this process's clips are in a global batch of `n`: a contiguous share, the first `n % world_size` processes one more unless `even`."
-        n -= n % self.world_size if self.even else 0
-        q, r = divmod(n, self.world_size)
-        lo = self.rank * q + min(self.rank, r)
-        return slice(lo, lo + q + (self.rank < r))
-
-    def __iter__(self):
-        for batch in self.batches:
-            if share := list(batch)[self.part(len(batch))]:
-                yield share
-
-    def __len__(self):
-        sizes = _batch_sizes(self.batches)
-        if sizes is None:
-            return len(self.batches)
-        return sum(self.part(n).stop > self.part(n).start for n in sizes)
-
-
-class _RankData(_Batches):
-    "Lightning's view of a model's batches with every global batch shared out over the processes (`RankBatches`)."
-
-    def _share(self, loader: torch.utils.data.DataLoader, even: bool):
-        if loader.batch_sampler is None:
-            raise NsmError(
-                f"{type(self.data).__name__}: strategy='ddp' needs a DataLoader that batches"
-            )
-        batches = RankBatches(
-            loader.batch_sampler, self.trainer.global_rank, self.trainer.world_size, even
-        )
-        return torch.utils.data.DataLoader(
-            loader.dataset,
-            batch_sampler=batches,
-            num_workers=loader.num_workers,
-            collate_fn=loader.collate_fn,
-            pin_memory=loader.pin_memory,
-            timeout=loader.timeout,
-            worker_init_fn=loader.worker_init_fn,
-            multiprocessing_context=loader.multiprocessing_context,
-            generator=loader.generator,
-            prefetch_factor=loader.prefetch_factor,
-            persistent_workers=loader.persistent_workers,
-        )
-
-    def train_dataloader(self):
-        return self._share(super().train_dataloader(), even=True)
-
-    def val_dataloader(self):
-        loader = super().val_dataloader()
-        if len(loader.dataset) < self.trainer.world_size:
-            raise ConfigError(
-                f"{len(loader.dataset)} validation clips for {self.trainer.world_size} processes: each needs one"
-            )
-        return self._share(loader, even=False)
-
-
-class _SumOverProcesses(torch.autograd.Function):
-    "A tensor summed over every process (all-reduce); its gradient summed the same way on the way back."
-
-    @staticmethod
-    def forward(ctx, x):
-        x = x.clone()
-        torch.distributed.all_reduce(x)
-        return x
-
-    @staticmethod
-    def backward(ctx, grad):
-        grad = grad.clone()
-        torch.distributed.all_reduce(grad)
-        return grad
-
-
-def global_batch_norm(
-    bn: torch.nn.modules.batchnorm._BatchNorm,  # a BatchNorm layer, training
-    x: torch.Tensor,  # its input `[batch, channels, ...]`: this process's share of the global batch
-    # sums a tensor over the processes, with its gradient; the identity for one process
-    all_reduce=_SumOverProcesses.apply,
-) -> torch.Tensor:
-    "`bn(x)` in training, with the mean and variance of the global batch, and `bn`'s running statistics updated as torch does."
-    dims, shape = [0, *range(2, x.dim())], [1, -1] + [1] * (x.dim() - 2)
-    x32 = x.float()  # statistics in float32, under autocast too
-    count = all_reduce(x32.new_tensor([x.numel() // x.shape[1]]))
-    mean = all_reduce(x32.sum(dims)) / count
-    centred = x32 - mean.view(shape)
-    var = all_reduce((centred**2).sum(dims)) / count
-    if bn.track_running_stats:
-        with torch.no_grad():
-            bn.num_batches_tracked.add_(1)
-            m = bn.momentum if bn.momentum is not None else 1.0 / bn.num_batches_tracked.item()
-            bn.running_mean.lerp_(mean.detach(), m)
-            bn.running_var.lerp_(var.detach() * count / (count - 1), m)
-    y = centred * torch.rsqrt(var.view(shape) + bn.eps)
-    if bn.affine:
-        y = y * bn.weight.view(shape) + bn.bias.view(shape)
-    return y.to(x.dtype)
-
-
-class _GlobalStats:
-    "Mixed into a BatchNorm layer's class by `GlobalBatchNorm`: in a distributed training, the global batch's statistics."
-
-    def forward(self, x):
-        if (
-            self.training
-            and torch.distributed.is_initialized()
-            and torch.distributed.get_world_size() > 1
-        ):
-            self._check_input_dim(x)
-            return global_batch_norm(self, x)
-        return super().forward(x)
-
-
-_GLOBAL_CLASSES: dict[type, type] = {}  # BatchNorm class -> its global-statistics subclass
-
-
-class GlobalBatchNorm(LayerSync):
-    "Lightning's `sync_batchnorm` for CPU (torch's `SyncBatchNorm` needs a GPU): while training, each BatchNorm layer's class gains `_GlobalStats`, keeping its parameters, buffers and their names."
-
-    def apply(self, model):
-        for m in model.modules():
-            base = type(m)
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and not isinstance(
-                m, (_GlobalStats, torch.nn.SyncBatchNorm)
-            ):
-                m.__class__ = _GLOBAL_CLASSES.setdefault(
-                    base, type(f'Global{base.__name__}', (_GlobalStats, base), {'base': base})
-                )
-        return model
-
-    def revert(self, model):
-        for m in model.modules():
-            if isinstance(m, _GlobalStats):
-                m.__class__ = m.base
-        return model
-
-
-def _has_batch_norm(module: torch.nn.Module) -> bool:
-    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules())
-
 # %% ../nbs/08_training.ipynb #401b0491
 @dataclasses.dataclass
 class TrainingReport:
@@ -598,9 +397,41 @@ def _check_resume(last: Path, module: NsmModule):
         )
 
 
-def _backend(device: torch.device) -> str:
-    "How DDP's processes talk: NCCL between GPUs, gloo on CPU."
-    return 'nccl' if device.type == 'cuda' else 'gloo'
+class _RankData(_Batches):
+    "Lightning's view of a model's batches with every global batch shared out over the processes (`RankBatches`)."
+
+    def _share(self, loader: torch.utils.data.DataLoader, even: bool):
+        if loader.batch_sampler is None:
+            raise NsmError(
+                f"{type(self.data).__name__}: strategy='ddp' needs a DataLoader that batches"
+            )
+        batches = RankBatches(
+            loader.batch_sampler, self.trainer.global_rank, self.trainer.world_size, even
+        )
+        return torch.utils.data.DataLoader(
+            loader.dataset,
+            batch_sampler=batches,
+            num_workers=loader.num_workers,
+            collate_fn=loader.collate_fn,
+            pin_memory=loader.pin_memory,
+            timeout=loader.timeout,
+            worker_init_fn=loader.worker_init_fn,
+            multiprocessing_context=loader.multiprocessing_context,
+            generator=loader.generator,
+            prefetch_factor=loader.prefetch_factor,
+            persistent_workers=loader.persistent_workers,
+        )
+
+    def train_dataloader(self):
+        return self._share(super().train_dataloader(), even=True)
+
+    def val_dataloader(self):
+        loader = super().val_dataloader()
+        if len(loader.dataset) < self.trainer.world_size:
+            raise ConfigError(
+                f"{len(loader.dataset)} validation clips for {self.trainer.world_size} processes: each needs one"
+            )
+        return self._share(loader, even=False)
 
 
 def _placement(
@@ -617,9 +448,9 @@ def _placement(
         one,
         devices=cfg.devices,
         num_nodes=cfg.num_nodes,
-        strategy=DDPStrategy(process_group_backend=_backend(device)),
+        strategy=DDPStrategy(process_group_backend=process_backend(device)),
         use_distributed_sampler=False,  # `_RankData` shares out the batches
-        plugins=[_AtomicCheckpointIO(), *(sync if _has_batch_norm(module) else [])],
+        plugins=[_AtomicCheckpointIO(), *(sync if has_batch_norm(module) else [])],
     )
 
 
@@ -642,7 +473,7 @@ def fit(
     device, distributed = cfg.torch_device, cfg.strategy == 'ddp'
     check_launch(cfg, device)
     if distributed:
-        _join_torchrun(_backend(device))
+        join_torchrun(process_backend(device))
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     ckpt_dir = Path(out_dir) / 'checkpoints'
     last = ckpt_dir / 'last.ckpt'
@@ -728,7 +559,7 @@ def fit(
     mlflow = next((lg for lg in loggers if isinstance(lg, MLFlowLogger)), None)
     where = str(device)
     if distributed:
-        where += f' x {trainer.world_size} processes (ddp, {_backend(device)})'
+        where += f' x {trainer.world_size} processes (ddp, {process_backend(device)})'
     return TrainingReport(
         best_val_loss=float(trainer.checkpoint_callback.best_model_score),
         epochs=trainer.current_epoch,
@@ -822,18 +653,24 @@ def finished_model(
     return done if model.trained_like(done) and 'training' in done.card_ else None
 
 
-def setup_training(
+def train_model(
     cls: type,  # the model class, e.g. `ParameterPredictor`: `cls(config, out_dir, features, fingerprint, progress=, tracking=)` and `cls.load`
     config,  # its config, loaded (with the profile's overrides)
+    training_config: str | Path,  # the file `config` came from, named in the card
     data_config: str | Path,  # the dataset to train on
-    out_dir: str | Path,  # the model directory
+    out_dir: str | Path,  # the model directory to write
+    # `fit_and_check(model, data) -> (card, metrics)`: fits the untrained model on the dataset `data` (its `DataConfig`)
+    # describes and checks it on validation clips: what the card adds (at least `val`), and the final MLflow metrics
+    fit_and_check,
     *,
     fresh: bool = False,  # delete the directory's model and checkpoints first, to train from scratch
     progress: bool = True,  # tqdm bars while training
-    # `fit`'s tracking_uri, parent_run_id, tensorboard_dir, run_name (None: the model's name)
-    **tracking,
+    tracking_uri: str | None = 'sqlite:///mlflow.db',  # MLflow store; None: no MLflow
+    parent_run_id: str | None = None,  # the pipeline's MLflow run, if any
+    tensorboard_dir: str | Path | None = 'runs',  # TensorBoard root; None: none
+    run_name: str | None = None,  # MLflow run and TensorBoard folder; None: the model's name
 ):
-    "(the model to train, the data config, the finished model already in `out_dir` or None): how every `train_*` entry point starts."
+    "Train a model on a built dataset and write its model directory (its card is `.card_`); a finished model trained the same way is reused as it is."
     from nsm_modeler.dataset import DataConfig, verify_checksums
 
     data = DataConfig.load(data_config)
@@ -845,28 +682,18 @@ def setup_training(
         data.features,
         fingerprint,
         progress=progress,
-        tracking={**tracking, 'run_name': tracking.get('run_name') or config.name},
+        tracking=dict(
+            tracking_uri=tracking_uri,
+            parent_run_id=parent_run_id,
+            tensorboard_dir=tensorboard_dir,
+            run_name=run_name or config.name,
+        ),
     )
-    return model, data, finished_model(model, cls.load, out_dir, fresh)
-
-# %% ../nbs/08_training.ipynb #c46870f0
-def plot_history(
-    history: list[dict],  # `TrainingReport.history` (or a model card's)
-    title: str = '',  # figure title
-):
-    "Total loss (train and validation) and every validation component, per epoch."
-    import matplotlib.pyplot as plt
-
-    df = pd.DataFrame(history)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6))
-    for col, style in (('train/loss', '-'), ('val/loss', '-o')):
-        ax1.plot(df['epoch'] + 1, df[col], style, ms=3, label=col)
-    ax1.set(xlabel='epoch', ylabel='loss', title='total')
-    ax1.legend()
-    for col in [c for c in df if c.startswith('val/') and c not in ('val/loss', 'val/discrete_ce')]:
-        ax2.plot(df['epoch'] + 1, df[col], label=col.removeprefix('val/'))
-    ax2.set(xlabel='epoch', title='validation, per component')
-    ax2.legend(fontsize=7, ncol=2)
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    if (done := finished_model(model, cls.load, out_dir, fresh)) is not None:
+        return done
+    with torch_threads(None):
+        card, metrics = fit_and_check(model, data)
+    model.save(card=dict(data_config=str(data_config), training_config=str(training_config), **card))
+    if tracking_uri:
+        log_artifacts(model.report_, out_dir, tracking_uri, metrics)
+    return model

@@ -43,6 +43,7 @@ EXPERIMENT = (
     'bench',
     'fuzz',
     'docs',
+    'figures',  # matplotlib; `nsm morph --render` loads it inside that command only
 )
 FORBIDDEN_AT_RUN_TIME = [f'nsm_modeler.{m}' for m in EXPERIMENT] + [
     'matplotlib',
