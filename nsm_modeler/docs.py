@@ -145,19 +145,12 @@ STAGES = {  # the library's modules by the stage of the data flow they serve, in
     'render': ('render', 'audio_io'),
     'features': ('features', 'descriptors', 'metrics'),
     'dataset': ('clips', 'dataset', 'splits', 'compute'),
-    'models': (
-        'model_io',
-        'nn_blocks',
-        'training',
-        'predictor',
-        'matcher',
-        'preset_index',
-        'recommender',
-        'wtsv2',
-    ),
+    'training': ('model_io', 'nn_blocks', 'training', 'distributed'),
+    'models': ('predictor', 'matcher', 'preset_index', 'recommender'),
+    'synthesis': ('dsp', 'synth_nets', 'wtsv2'),
     'product': ('search', 'suggest', 'modeler'),
     'evaluation': ('evaluate', 'baselines', 'experiment'),
-    'reports': ('results', 'docs'),
+    'reports': ('figures', 'results', 'docs'),
 }
 SUPPORT = (
     'core',
@@ -245,7 +238,7 @@ def architecture_diagram(
     placed = {m for ms in STAGES.values() for m in ms} | set(SUPPORT)
     unplaced = [m for m in modules if m not in placed]
     stage_of = {m: s for s, ms in STAGES.items() for m in ms}
-    fig, ax = plt.subplots(figsize=(13, 5.6), dpi=100)
+    fig, ax = plt.subplots(figsize=(15, 5.6), dpi=100)
     ax.set(xlim=(0, 1), ylim=(0, 1))
     ax.axis('off')
     colors = plt.get_cmap('tab10').colors

@@ -36,6 +36,7 @@ from nsm_modeler.figures import (
     latent_map,
     plot_history,
     plot_logmel_pairs,
+    plot_examples,
     plot_morph,
     plot_param_errors,
     save_figure,
@@ -55,8 +56,8 @@ from nsm_modeler.suggest import (
 # %% auto #0
 __all__ = ['PROFILES_DIR', 'SYNTH_FOLDERS', 'HELD_OUT_METRICS', 'EvaluateConfig', 'Profile', 'load_profile', 'install_model',
            'run_training', 'build_index', 'MatchedStart', 'evaluate_suggestions', 'suggestion_table',
-           'reconstruction_scores', 'score_recommender', 'check_trained_on', 'check_held_out', 'run_evaluation',
-           'run_synth_evaluation']
+           'reconstruction_scores', 'score_recommender', 'score_synths', 'check_trained_on', 'check_held_out',
+           'run_evaluation', 'run_synth_evaluation']
 
 # %% ../nbs/12a_experiment.ipynb #ae967826
 @dataclasses.dataclass(frozen=True)
@@ -602,6 +603,119 @@ def score_recommender(
         figures=figures,
     )
 
+# %% ../nbs/12a_experiment.ipynb #8db94a43
+def _ci_row(method: str, values: np.ndarray, preset_ids, **extra) -> dict:
+    "A reconstruction row: mean MR-STFT with its 95 % interval over presets (`metrics.with_ci`)."
+    row = dict(method=method, sample_rate=16_000, n_clips=len(values), mrstft=float(np.mean(values)), **extra)
+    return with_ci(row, pd.DataFrame({'preset_id': preset_ids, 'mrstft': values}), ['mrstft'])
+
+
+def score_synths(
+    models: list,  # trained WTSv2 and DDSP baseline (`wtsv2.SynthModel`, `wtsv2.DdspBaseline`)
+    train: DatasetSplit,  # the training split (the nearest-preset baseline's lookup table)
+    test: DatasetSplit,  # the held-out split: every human preset at `note` is scored
+    render,  # the dataset's `RenderConfig`
+    note: int = 60,  # MIDI note
+    predictor=None,  # a fitted parameter estimator, for the ADSR comparison
+    n_examples: int = 3,  # test presets shown in the figure and kept for the audio players
+    seed: int = 0,
+    progress: bool = True,
+) -> dict:
+    "Tables `reconstruction`, `adsr`, `waveform`; a `summary`; `figures`; and `examples` (audio of a few presets, for players)."
+    import torch
+    from nsm_modeler.baselines import NearestPreset
+    from nsm_modeler.metrics import mrstft_per_clip
+    from nsm_modeler.params import AMSYNTH_PARAMS, param
+    from nsm_modeler.dsp import ADSR_PARAMS
+    from nsm_modeler.synth_nets import WTSv2
+    from nsm_modeler.wtsv2 import ADSR_INDEX, OSC_SHAPES, nearest_shape, pick_clips, render_clips
+
+    rows = pick_clips(test, len(test), note, seed)
+    clips = render_clips(test, rows, render, progress=progress)
+    scored = subset(test, rows)
+    nearest = NearestPreset().fit(train)
+    near = render_clips(test, rows, render, params=nearest.predict(scored), progress=progress)
+    table, outputs = [], {}
+    for m in models:
+        outputs[m.name] = m.run(clips)
+        err = mrstft_per_clip(outputs[m.name]['audio'], clips['audio'], torch.device('cpu'))
+        table.append(
+            _ci_row(
+                m.name,
+                err,
+                scored.clips['preset_id'],
+                n_parameters=m.card_.get('n_parameters'),
+                train_s=m.card_.get('training', {}).get('seconds'),
+            )
+        )
+    table.append(
+        _ci_row(
+            f'{nearest.name} (re-rendered)',
+            mrstft_per_clip(near['audio'], clips['audio'], torch.device('cpu')),
+            scored.clips['preset_id'],
+        )
+    )
+    wts = next(m.name for m in models if m.network is WTSv2)
+    true = clips['params'][:, ADSR_INDEX]
+    human = np.asarray(train.params)[(train.clips['source'] == 'human').to_numpy()]
+    estimates = {
+        f'{wts} ADSR heads': outputs[wts]['adsr'],
+        'mean training preset': np.broadcast_to(human[:, ADSR_INDEX].mean(0), true.shape),
+    }
+    if predictor is not None:
+        estimates[f'{predictor.name} (parameter predictor)'] = predictor.predict(scored)[
+            :, ADSR_INDEX
+        ]
+    adsr = pd.DataFrame(
+        [
+            dict(
+                method=k,
+                **dict(zip(ADSR_PARAMS, np.abs(v - true).mean(0))),
+                mean=float(np.abs(v - true).mean()),
+            )
+            for k, v in estimates.items()
+        ]
+    )
+    waveform_index = param('osc1_waveform').index
+    names = AMSYNTH_PARAMS[waveform_index].choices
+    choice = lambda p: np.rint(p[:, waveform_index] * (len(names) - 1)).astype(int)
+    shapes, truth = nearest_shape(outputs[wts]['wavetable']), choice(clips['params'])
+    agree = np.array([s in OSC_SHAPES[w] for s, w in zip(shapes, truth)])
+    common = np.bincount(choice(human), minlength=len(names)).argmax()
+    summary = dict(
+        n_clips=len(rows),
+        note=note,
+        sample_rate=16_000,
+        waveform_agreement=float(agree.mean()),
+        majority_waveform=names[common],
+        majority_agreement=float(np.mean(truth == common)),
+    )
+    waveform = pd.crosstab(
+        pd.Series([names[w] for w in truth], name='osc1_waveform'),
+        pd.Series(shapes, name='nearest shape'),
+    )
+    pick = np.sort(
+        np.random.default_rng(seed).choice(len(rows), min(n_examples, len(rows)), replace=False)
+    )
+    examples = dict(
+        preset_id=clips['preset_id'][pick],
+        target=clips['audio'][pick],
+        **{m: o['audio'][pick] for m, o in outputs.items()},
+        wavetable=outputs[wts]['wavetable'][pick],
+        nearest_shape=shapes[pick],
+        osc1_waveform=np.array([names[w] for w in truth[pick]]),
+    )
+    return dict(
+        reconstruction=pd.DataFrame(table),
+        adsr=adsr,
+        waveform=waveform,
+        summary=summary,
+        examples=examples,
+        figures=dict(synth_examples=plot_examples(examples, [m.name for m in models])),
+    )
+
+
+
 # %% ../nbs/12a_experiment.ipynb #7d736e57
 def _write_csv(df: pd.DataFrame, path: Path):
     with atomic_write(path, 'w') as f:
@@ -1096,10 +1210,10 @@ def run_synth_evaluation(
     run_dir: str | Path,  # where tables and figures go
     progress: bool = True,
 ) -> dict[str, pd.DataFrame]:
-    "Score WTSv2 beside its DDSP baseline and the nearest preset (`wtsv2.score_synths`, near-duplicate-group split); write the synth_* tables, figure, example audio and synth.json."
+    "Score WTSv2 beside its DDSP baseline and the nearest preset (`score_synths`, near-duplicate-group split); write the synth_* tables, figure, example audio and synth.json."
     from nsm_modeler.dataset import DataConfig, load_split
     from nsm_modeler.predictor import ParameterPredictor
-    from nsm_modeler.wtsv2 import DdspBaseline, SynthModel, score_synths
+    from nsm_modeler.wtsv2 import DdspBaseline, SynthModel
 
     run_dir, cfg, data = Path(run_dir), profile.evaluate, DataConfig.load(profile.data_config)
     # its ADSR estimates are the heads' yardstick

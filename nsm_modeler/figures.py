@@ -16,7 +16,7 @@ from .clips import DatasetSplit
 
 # %% auto #0
 __all__ = ['show_log_mel', 'plot_history', 'plot_param_errors', 'plot_logmel_pairs', 'embedding_map', 'latent_map', 'plot_morph',
-           'headline_figure', 'save_figure']
+           'plot_examples', 'headline_figure', 'save_figure']
 
 # %% ../nbs/10a_figures.ipynb #1613b4e7
 def show_log_mel(
@@ -181,6 +181,43 @@ def plot_morph(
         )
     np.atleast_1d(axes)[0].set_ylabel('mel band')
     fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/10a_figures.ipynb #0f23cc14
+def plot_examples(
+    examples: dict,  # `experiment.score_synths`'s examples
+    methods: list[str],  # which reconstructions to show, in order
+):
+    "Log-mel spectrograms (16 kHz) of target and reconstructions per example, and the learned wavetable."
+    import librosa
+
+    n, cols = len(examples['target']), ['target', *methods]
+    fig, axes = plt.subplots(
+        n, len(cols) + 1, figsize=(3.2 * (len(cols) + 1), 2.4 * n), squeeze=False
+    )
+    for i in range(n):
+        for j, col in enumerate(cols):
+            mel = librosa.power_to_db(
+                librosa.feature.melspectrogram(
+                    y=examples[col][i], sr=16_000, n_fft=1024, hop_length=256, n_mels=80
+                ),
+                ref=1.0,
+                top_db=80,
+            )
+            show_log_mel(axes[i, j], mel.T, len(examples[col][i]) / 16_000)
+            axes[i, j].set(
+                title=f"{examples['preset_id'][i]}: {col}" if j == 0 else col, xticks=[], yticks=[]
+            )
+        axes[i, -1].plot(examples['wavetable'][i])
+        axes[i, -1].set(
+            title=f"table ~ {examples['nearest_shape'][i]} (osc1: {examples['osc1_waveform'][i]})",
+            xticks=[],
+            yticks=[],
+        )
+    fig.suptitle(
+        'Held-out presets at C4, 16 kHz: log-mel spectrograms (80 bands, 4 s) and the learned wavetable'
+    )
     fig.tight_layout()
     return fig
 

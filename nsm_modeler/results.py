@@ -489,7 +489,7 @@ def write_results(
     lines += [
         '## WTSv2: differentiable wavetable synthesis',
         '',
-        f"The seed's WTSv2 ({sy['models'][wts]['n_parameters']:,} trainable parameters; `nbs/09e_wtsv2.ipynb`, `[wtsv2]` in "
+        f"The seed's WTSv2 ({sy['models'][wts]['n_parameters']:,} trainable parameters; `nbs/09i_wtsv2.ipynb`, `[wtsv2]` in "
         f"`configs/training.toml`) and a DDSP harmonic-plus-noise baseline ({sy['models'][ddsp]['n_parameters']:,}) trained the same way "
         f"(the same {sy['models'][wts]['n_clips']['train']} training presets at C4, loss and budget) at **{sy['sample_rate']:,} Hz**: "
         f"{wts} {_trained(sy['models'][wts]['training'])}; {ddsp} {_trained(sy['models'][ddsp]['training'])}. Scored on the "

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib, dataclasses, datetime, resource, shutil, signal, threading, time
 from pathlib import Path
 import numpy as np
-import pandas as pd
 import torch
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import (
@@ -373,6 +372,26 @@ class _MLFlowLogger(MLFlowLogger):
             super().finalize(status)
 
 
+class _TensorBoardLogger(TensorBoardLogger):
+    "Lightning's TensorBoard logger whose writes Ctrl-C does not cut in half: a Ctrl-C inside the event queue's `put` can leave its writer thread asleep until its 120 s flush timeout, and closing the logger (Lightning's graceful shutdown) would wait that long."
+
+    def log_hyperparams(self, params, metrics=None, step=None):
+        with _ctrl_c_held():
+            super().log_hyperparams(params, metrics, step)
+
+    def log_metrics(self, metrics, step=None):
+        with _ctrl_c_held():
+            super().log_metrics(metrics, step)
+
+    def save(self):
+        with _ctrl_c_held():
+            super().save()
+
+    def finalize(self, status: str):
+        with _ctrl_c_held():
+            super().finalize(status)
+
+
 def _load_checkpoint(path: Path) -> dict:
     "A Lightning checkpoint, unpickled with `weights_only=True`: tensors and plain data only, never code."
     try:
@@ -501,7 +520,7 @@ def fit(
     loggers, tracked = [], is_global_zero()
     if tensorboard_dir is not None and tracked:
         loggers.append(
-            TensorBoardLogger(str(tensorboard_dir), name=run_name, default_hp_metric=False)
+            _TensorBoardLogger(str(tensorboard_dir), name=run_name, default_hp_metric=False)
         )
     if tracking_uri is not None and tracked:
         loggers.append(

@@ -218,7 +218,13 @@ def interrupt(proc: subprocess.Popen, sig: int, logs: Path) -> list[int]:
         os.killpg(proc.pid, sig)
     else:
         os.kill(proc.pid, sig)
-    proc.wait(timeout=120)
+    try:
+        proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:  # a hung run: end it (not left running through the rest of the session), show its output
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        pytest.fail(f"the run had not ended 120 s after {signal.Signals(sig).name}; its stderr:\n"
+                    f"{(logs / 'stderr.txt').read_text()[-4000:]}")
     if sig == signal.SIGKILL:
         assert proc.returncode == -signal.SIGKILL
     else:

@@ -6,7 +6,8 @@ from conftest import nsm, error_line
 def test_score_synths_beside_the_nearest_preset(tiny_synths):
     from nsm_modeler.core import load_config
     from nsm_modeler.dataset import DataConfig, load_split
-    from nsm_modeler.wtsv2 import DdspBaseline, SynthModel, score_synths, BASIC_SHAPES
+    from nsm_modeler.wtsv2 import DdspBaseline, SynthModel, BASIC_SHAPES
+    from nsm_modeler.experiment import score_synths
     d = tiny_synths
     data = load_config(DataConfig, d / 'data.toml')
     models = [SynthModel.load(d / 'wtsv2'), DdspBaseline.load(d / 'ddsp')]
