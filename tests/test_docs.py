@@ -42,13 +42,16 @@ def browser():
 # Quarto markup, stderr boxes, and code that scrolls sideways instead of wrapping.
 PAGE_STATE = """
 const done = arguments[arguments.length - 1];
-const audios = [...document.querySelectorAll('audio')];
-audios.forEach(a => { if (a.readyState < 1) a.load(); });
 const t0 = Date.now();
+let audios = [];
+// the page's elements are read again on every try: on a loaded machine the script can start before the whole
+// page is parsed (a long page's players, at its end, were once missing while its heading and images were there)
 (function wait() {
   const imgs = [...document.images];
-  const settled = document.querySelector('.md-content h1') && imgs.every(i => i.complete)
-                  && audios.every(a => a.readyState >= 1 || a.error);
+  audios = [...document.querySelectorAll('audio')];
+  audios.forEach(a => { if (a.readyState < 1 && !a.dataset.nsmLoad) { a.dataset.nsmLoad = '1'; a.load(); } });
+  const settled = document.readyState === 'complete' && document.querySelector('.md-content h1')
+                  && imgs.every(i => i.complete) && audios.every(a => a.readyState >= 1 || a.error);
   if (!settled && Date.now() - t0 < 20000) return setTimeout(wait, 200);
   const code = [...document.querySelectorAll('.md-content pre, .md-content pre > code, .jp-Cell pre')];
   done({
