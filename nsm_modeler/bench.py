@@ -4,19 +4,19 @@
 
 # %% ../nbs/13_bench.ipynb #0975c5f7
 from __future__ import annotations
-import dataclasses, json, os, platform, time
+import dataclasses, json, os, platform, time, warnings
 import numpy as np
 import pandas as pd
 from importlib.metadata import version, PackageNotFoundError
 from pathlib import Path
 from .core import atomic_write, command_output, git_commit
 from .render import render_benchmark
-from .features import feature_benchmark
+from .features import FEATURE_CHUNK, FLOOR_POWER, FeatureConfig, feature_benchmark, for_user_audio
 
 # %% auto #0
 __all__ = ['environment', 'dataset_builds', 'predictor_benchmark', 'precision_benchmark', 'matcher_benchmark',
-           'training_benchmark', 'run_benchmarks', 'startup_benchmark', 'scaling_benchmark', 'project_build',
-           'scaling_report']
+           'training_benchmark', 'run_benchmarks', 'startup_benchmark', 'f0_agreement', 'scaling_benchmark',
+           'project_build', 'scaling_report']
 
 # %% ../nbs/13_bench.ipynb #e80b554a
 def environment() -> dict:
@@ -461,6 +461,128 @@ def startup_benchmark(
         repeats=repeats,
         imported=json.loads(out.stdout.strip().splitlines()[-1]),
     )
+
+# %% ../nbs/13_bench.ipynb #475a20ac
+def _sox_tones(
+    out_dir: Path,  # where the .wav files go
+    duration_s: float,  # seconds per tone
+) -> list[Path]:
+    "Tones by sox: five waveforms at six pitches (55-1760 Hz) and four glides; [] if sox is not installed."
+    import shutil, subprocess
+
+    if shutil.which('sox') is None:
+        return []
+    tones = [(w, str(f)) for w in ('sine', 'square', 'triangle', 'sawtooth', 'pluck') for f in (55, 110, 220, 440, 880, 1760)]
+    tones += [('sawtooth', '80:800'), ('square', '200:1600'), ('sine', '60:1200'), ('triangle', '900:150')]
+    paths = []
+    for wave, freq in tones:
+        path = out_dir / f"sox_{wave}_{freq.replace(':', '-')}.wav"
+        subprocess.run(
+            ['sox', '-n', '-r', '44100', '-b', '16', str(path), 'synth', str(duration_s), wave, freq, 'vol', '0.5'],
+            check=True, capture_output=True,
+        )
+        paths.append(path)
+    return paths
+
+
+def _voices(
+    out_dir: Path,  # where the .wav files go
+) -> list[Path]:
+    "Speech by espeak-ng: one sentence in six voices, male and female, low and high; [] if espeak-ng is not installed."
+    import shutil, subprocess
+
+    if shutil.which('espeak-ng') is None:
+        return []
+    text = 'The quick brown fox jumps over the lazy dog, and sings a long note.'
+    voices = [('en-us', 30), ('en-us+f3', 60), ('en-gb', 50), ('de', 40), ('fr+f2', 70), ('es+m3', 20)]
+    paths = []
+    for voice, pitch in voices:
+        path = out_dir / f"voice_{voice.replace('+', '_')}_{pitch}.wav"
+        subprocess.run(['espeak-ng', '-v', voice, '-p', str(pitch), '-s', '150', '-w', str(path), text], check=True, capture_output=True)
+        paths.append(path)
+    return paths
+
+
+def _audible_frames(
+    audio: np.ndarray,  # float32 [clips, n_samples]
+    config: FeatureConfig,  # frame sizes
+) -> np.ndarray:
+    "Whether each STFT frame's mean square reaches the features' floor (`features.FLOOR_POWER`, -100 dB), `[clips, n_frames]`."
+    padded = np.pad(audio, [(0, 0), (config.n_fft // 2, config.n_fft // 2)])
+    frames = np.lib.stride_tricks.sliding_window_view(padded, config.n_fft, axis=-1)[:, :: config.hop_length]
+    return np.einsum('cfn,cfn->cf', frames, frames, dtype=np.float64) / config.n_fft >= FLOOR_POWER
+
+
+def _agreement(
+    reference: tuple[np.ndarray, np.ndarray],  # (f0_hz, voiced) of the full-rate tracker, [clips, frames]
+    fast: tuple[np.ndarray, np.ndarray],  # the same of the decimated tracker
+    audible: np.ndarray,  # bool [clips, frames]: frames above the floor
+) -> dict:
+    "How far two trackers' voicing and F0 differ, over the audible frames of all clips (voicing also over all frames)."
+    (f0_ref, v_ref), (f0, v) = reference, fast
+    both = v_ref & v & audible
+    cents = np.abs(1200 * np.log2(f0 / f0_ref))
+    clip_medians = [np.median(c[b]) for c, b in zip(cents, both) if b.any()]
+    return dict(
+        n_clips=len(f0),
+        audible_share=round(float(audible.mean()), 4),
+        voiced_share_reference=round(float(v_ref[audible].mean()), 4),
+        voicing_agreement=round(float((v_ref == v)[audible].mean()), 4),
+        voicing_agreement_all_frames=round(float((v_ref == v).mean()), 4),
+        median_cents=round(float(np.median(cents[both])), 2) if both.any() else None,
+        p90_cents=round(float(np.percentile(cents[both], 90)), 2) if both.any() else None,
+        share_over_50_cents=round(float((cents[both] > 50).mean()), 4) if both.any() else None,
+        clips_median_over_5_cents=int(sum(m > 5 for m in clip_medians)),
+    )
+
+
+def f0_agreement(
+    presets_dir: str | Path = 'data/presets',  # the imported preset library (`nsm presets import`)
+    n_presets: int = 96,  # human presets rendered, each at one random note
+    seed: int = 0,  # picks the presets and notes
+    config: FeatureConfig | None = None,  # None: the defaults
+) -> dict:
+    "Agreement of the decimated YIN with the full-rate one on amsynth renders, sox tones and espeak-ng speech, and both trackers' ms per clip."
+    import dataclasses, tempfile
+    from nsm_modeler.core import torch_threads
+    from nsm_modeler.features import _yin, load_audio
+    from nsm_modeler.library import load_manifest
+    from nsm_modeler.params import PARAM_NAMES, normalise
+    from nsm_modeler.render import RenderConfig, Renderer, RenderJob
+
+    config = config or FeatureConfig()
+    full_rate = dataclasses.replace(config, f0_decimation=1)
+    rng = np.random.default_rng(seed)
+    manifest = load_manifest(presets_dir)
+    rows = manifest.iloc[rng.choice(len(manifest), min(n_presets, len(manifest)), replace=False)]
+    notes = rng.integers(36, 85, len(rows))
+    with Renderer(RenderConfig(sample_rate=config.sample_rate, duration_s=config.duration_s)) as r:
+        results = r.render_many(
+            [RenderJob(p, int(n)) for p, n in zip(normalise(rows[list(PARAM_NAMES)].to_numpy()), notes)], progress=False
+        )
+    corpora = {'amsynth renders': np.stack([x.audio for x in results if x.ok and _audible(x.audio)])}
+    with tempfile.TemporaryDirectory() as tmp:
+        user_config = for_user_audio(config)
+        for name, paths in (
+            ('sox tones', _sox_tones(Path(tmp), config.duration_s)),
+            ('espeak-ng speech', _voices(Path(tmp))),
+        ):
+            if paths:
+                with warnings.catch_warnings():  # espeak-ng writes 22.05 kHz: resampled, as for any user
+                    warnings.simplefilter('ignore')
+                    corpora[name] = np.stack([load_audio(p, user_config) for p in paths])
+    table, ms = {}, {}
+    with torch_threads(1):
+        for name, audio in corpora.items():
+            tracks = {}
+            for label, cfg in (('full_rate', full_rate), ('decimated', config)):
+                start = time.perf_counter()
+                tracks[label] = [np.concatenate(a) for a in zip(*(_yin(audio[lo : lo + FEATURE_CHUNK], cfg) for lo in range(0, len(audio), FEATURE_CHUNK)))]
+                ms.setdefault(label, {})[name] = round(1000 * (time.perf_counter() - start) / len(audio), 2)
+            table[name] = _agreement(tracks['full_rate'], tracks['decimated'], _audible_frames(audio, config))
+    for name in ('sox tones', 'espeak-ng speech'):
+        table.setdefault(name, dict(skipped=f"{name.split()[0]} is not installed (`make bench` installs it)"))
+    return dict(f0_decimation=config.f0_decimation, agreement=table, ms_per_clip=ms)
 
 # %% ../nbs/13_bench.ipynb #b69e27ac
 def _timed_build(config, label: str) -> dict:

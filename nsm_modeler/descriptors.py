@@ -121,7 +121,7 @@ _ACTIVE_DB = 40.0  # spectral frames within this many dB of the loudest count
 _SUSTAIN_S = 0.25  # the sustain level is read over the last 250 ms of the held note
 _RICH_DB = 30.0  # harmonics within this many dB of the strongest count
 # YIN every 23 ms: fast, and fine enough for a 5-8 Hz vibrato
-_PITCH = FeatureConfig(hop_length=1024)
+_PITCH = FeatureConfig(hop_length=1024, f0_decimation=2)
 
 
 def _envelope_descriptors(audio: np.ndarray, sample_rate: int, note_off_s: float) -> dict:

@@ -12,9 +12,9 @@ import soundfile as sf
 from .core import AudioError, ConfigError, torch_threads
 
 # %% auto #0
-__all__ = ['USER_MIN_SAMPLE_RATE', 'SILENCE_DBFS', 'MAX_INPUT_PEAK', 'FEATURE_CHUNK', 'FALLBACK_NOTE', 'FeatureConfig',
-           'for_user_audio', 'validate_audio', 'load_audio', 'extract_features', 'extract_log_mel', 'hz_to_midi',
-           'detect_midi_note', 'play_note', 'feature_benchmark']
+__all__ = ['USER_MIN_SAMPLE_RATE', 'SILENCE_DBFS', 'MAX_INPUT_PEAK', 'FLOOR_POWER', 'FEATURE_CHUNK', 'FALLBACK_NOTE',
+           'FeatureConfig', 'for_user_audio', 'validate_audio', 'load_audio', 'extract_features', 'extract_log_mel',
+           'hz_to_midi', 'detect_midi_note', 'play_note', 'feature_benchmark']
 
 # %% ../nbs/04_features.ipynb #f428e589
 @dataclasses.dataclass(frozen=True)
@@ -230,6 +230,9 @@ def load_audio(
     return clip
 
 # %% ../nbs/04_features.ipynb #16a6f024
+FLOOR_POWER = 1e-10  # mean-square power read as silence: every feature's floor (-100 dB); YIN calls such frames unvoiced
+
+
 def _decimate(
     audio,  # torch float32 [batch, n_samples]
     q: int,  # decimation factor
@@ -271,7 +274,7 @@ def _yin(
     mid = cmnd[..., tau_min - 1 : tau_max]
     trough = (mid < cmnd[..., tau_min - 2 : tau_max - 1]) & (mid <= cmnd[..., tau_min : tau_max + 1])
     candidates = trough & (mid < config.voicing_threshold)
-    voiced = candidates.any(-1)
+    voiced = candidates.any(-1) & (energy[..., -1] >= n * FLOOR_POWER)  # a frame below the floor is silence
     tau = tau_min + torch.where(voiced, candidates.byte().argmax(-1), mid.argmin(-1))
     left, centre, right = (cmnd.gather(-1, (tau - 1 + k)[..., None])[..., 0] for k in (-1, 0, 1))
     curve = left - 2 * centre + right
@@ -384,7 +387,7 @@ def _power(audio: np.ndarray, config: FeatureConfig):
 
 def _log_mel(power, config: FeatureConfig):  # power: `_power` of a batch
     "Mel bands in dB, a torch tensor `[batch, n_frames, n_mels]`."
-    return 10 * (_weights(config)[1] @ power).clamp_min(1e-10).log10().transpose(1, 2)
+    return 10 * (_weights(config)[1] @ power).clamp_min(FLOOR_POWER).log10().transpose(1, 2)
 
 
 def _features(
@@ -400,7 +403,7 @@ def _features(
         mfcc=scipy.fft.dct(log_mel, type=2, norm='ortho', axis=-1)[..., : config.n_mfcc],
         f0_hz=f0_hz,
         voiced=voiced,
-        loudness_db=10 * (_weights(config)[2] @ power).clamp_min(1e-10).log10().numpy(),
+        loudness_db=10 * (_weights(config)[2] @ power).clamp_min(FLOOR_POWER).log10().numpy(),
     )
 
 # %% ../nbs/04_features.ipynb #61ba964a

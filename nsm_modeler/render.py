@@ -205,6 +205,10 @@ def _serve():
         replies.write(_REPLY.pack(status, len(payload)) + payload)
         replies.flush()
 
+    # the plugin host's chatter while it loads ("Attempting to load VST…") goes nowhere a user looks
+    stderr, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
     try:
         import dawdreamer as daw
 
@@ -214,6 +218,9 @@ def _serve():
     except Exception as e:
         reply(1, f"could not load {config.plugin_path}: {e}".encode())
         return
+    finally:
+        os.dup2(stderr, 1)
+        os.dup2(stderr, 2)
     reply(0, b'')  # ready
     try:
         while request := sys.stdin.buffer.read(_REQUEST.size):
