@@ -40,8 +40,13 @@ test: install
 test-slow: install
 	.venv/bin/nbdev_test --n_workers 2 --flags slow
 
-bench: install
+# sox and espeak-ng make the sounds amsynth did not make, on which the F0 trackers are compared (bench.f0_agreement)
+bench: install /usr/bin/sox /usr/bin/espeak-ng
 	$(PY) -c 'from nsm_modeler.bench import run_benchmarks; run_benchmarks()'
+
+/usr/bin/sox /usr/bin/espeak-ng:
+	@if [ "$$(id -u)" = 0 ]; then (apt-get install -y -qq $(@F) || (apt-get update -qq && apt-get install -y -qq $(@F))); \
+	 else sudo apt-get install -y -qq $(@F) || (sudo apt-get update -qq && sudo apt-get install -y -qq $(@F)); fi
 
 # Coverage-guided fuzzing (atheris) of every reader of outside bytes (nsm_modeler.fuzz.reader_table), seeded from real
 # files: FUZZ_RUNS inputs per reader, two readers at a time, each in its own process. Writes reports/fuzz.md and keeps

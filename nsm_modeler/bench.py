@@ -15,12 +15,12 @@ from .features import FEATURE_CHUNK, FLOOR_POWER, FeatureConfig, feature_benchma
 
 # %% auto #0
 __all__ = ['environment', 'dataset_builds', 'predictor_benchmark', 'precision_benchmark', 'matcher_benchmark',
-           'training_benchmark', 'run_benchmarks', 'startup_benchmark', 'f0_agreement', 'scaling_benchmark',
-           'project_build', 'scaling_report']
+           'training_benchmark', 'run_benchmarks', 'startup_benchmark', 'cli_predict_benchmark', 'f0_agreement',
+           'speed_report', 'scaling_benchmark', 'project_build', 'scaling_report']
 
 # %% ../nbs/13_bench.ipynb #e80b554a
 def environment() -> dict:
-    "Machine and software versions a benchmark ran with."
+    "Machine, its load (1-, 5- and 15-minute load averages, beside its cores) and software versions a benchmark ran with."
 
     def pkg(name):
         try:
@@ -31,6 +31,7 @@ def environment() -> dict:
     amsynth = command_output('dpkg-query', '-W', '-f=${Version}', 'amsynth') or None
     return dict(
         cores=os.cpu_count(),
+        load_avg=[round(x, 2) for x in os.getloadavg()],
         processor=platform.processor() or platform.machine(),
         python=platform.python_version(),
         amsynth=amsynth,
@@ -80,6 +81,8 @@ def dataset_builds(configs_dir: str | Path = 'configs'):  # folder of data confi
                     worker_s=b['worker_s'],
                     component_s=round(component_s, 1),
                     build_vs_components=round(b['build_s'] / component_s, 3),
+                    # the data step against amsynth's render alone, on the same workers (the target is <= 1.15)
+                    build_vs_render=round(b['build_s'] / (b['worker_s']['render'] / cfg.render.n_workers), 3),
                 )
     return builds
 
@@ -378,6 +381,7 @@ def run_benchmarks(
     model_dir: str | Path = 'models/production',
     matcher_dir: str | Path = 'models/matcher',  # the tone matcher to time; skipped if absent ...
     index_dir: str | Path = 'models/preset_index',  # ... or if its preset index is
+    presets_dir: str | Path = 'data/presets',  # the preset library of the F0 agreement; skipped if absent
     precision_batch: int = 32,  # clips per timed training step of the mixed-precision benchmark
     training_presets: int = 256,  # presets of the training benchmark (0: skip it)
     scaling_presets: int = 400,  # human presets of the dataset built on both backends (0: skip it)
@@ -386,6 +390,9 @@ def run_benchmarks(
     "Measure rendering, features, both models and training, gather dataset builds, and write them with the environment as JSON."
     from nsm_modeler.model_io import WEIGHTS_FILE
 
+    from nsm_modeler.library import MANIFEST
+
+    environment_start = environment()
     model_dir, matcher_dir, index_dir = Path(model_dir), Path(matcher_dir), Path(index_dir)
     predictor = (
         predictor_benchmark(model_dir)
@@ -400,7 +407,7 @@ def run_benchmarks(
         )
     )
     result = dict(
-        environment=environment(),
+        environment=environment_start,
         render={
             f'{w}_workers': _median_run(
                 render_benchmark, repeats, 'clips_per_s', n_clips=n_clips, n_workers=w
@@ -411,7 +418,13 @@ def run_benchmarks(
         features_1_thread=_one_thread(
             _median_run, feature_benchmark, repeats, 'ms_per_clip', n_clips=32
         ),
+        f0=f0_agreement(presets_dir)
+        if (Path(presets_dir) / MANIFEST).is_file()
+        else dict(skipped=f"no preset library in {presets_dir}: run `make data` first"),
         predictor=predictor,
+        predict_command=cli_predict_benchmark(model_dir)
+        if (model_dir / WEIGHTS_FILE).is_file()
+        else dict(skipped=f"no model in {model_dir}"),
         matcher=matcher,
         cpu_precision=precision_benchmark(precision_batch),
         training=training_benchmark(n_presets=training_presets)
@@ -422,9 +435,12 @@ def run_benchmarks(
         if scaling_presets
         else dict(skipped='scaling_presets=0'),
         startup=startup_benchmark(),
+        load_avg_end=[round(x, 2) for x in os.getloadavg()],
     )
     with atomic_write(out, 'w') as f:
         json.dump(result, f, indent=1, default=float)
+    with atomic_write(Path(out).with_name('speed.md'), 'w') as f:
+        f.write(speed_report(result))
     if 'skipped' not in result['scaling']:
         with atomic_write(scaling_out, 'w') as f:
             f.write(scaling_report(result))
@@ -461,6 +477,26 @@ def startup_benchmark(
         repeats=repeats,
         imported=json.loads(out.stdout.strip().splitlines()[-1]),
     )
+
+# %% ../nbs/13_bench.ipynb #4e36c567
+def cli_predict_benchmark(
+    model_dir: str | Path = 'models/production',  # the predictor `nsm predict` loads
+    repeats: int = 3,  # fresh processes; the median is kept
+    seed: int = 0,  # seeds the random patch that makes the sound
+) -> dict:
+    "Wall seconds of `nsm predict sound.wav -o p.fxp` from the shell (start-up, model, features, network, re-render, writing), on a random amsynth patch."
+    import tempfile
+    import soundfile as sf
+    from nsm_modeler.render import RenderConfig, Renderer
+
+    with Renderer(RenderConfig(n_workers=1)) as r:
+        patches = np.random.default_rng(seed).uniform(0, 1, (16, 41))
+        sound = next(a for a in (r.render(p) for p in patches) if _audible(a))
+    with tempfile.TemporaryDirectory() as tmp:
+        wav, fxp = Path(tmp) / 'sound.wav', Path(tmp) / 'p.fxp'
+        sf.write(wav, sound, RenderConfig().sample_rate, subtype='FLOAT')
+        run = startup_benchmark(('predict', str(wav), '-o', str(fxp), '--model', str(model_dir), '-q'), repeats)
+    return {k: v for k, v in run.items() if k != 'imported'}
 
 # %% ../nbs/13_bench.ipynb #475a20ac
 def _sox_tones(
@@ -583,6 +619,66 @@ def f0_agreement(
     for name in ('sox tones', 'espeak-ng speech'):
         table.setdefault(name, dict(skipped=f"{name.split()[0]} is not installed (`make bench` installs it)"))
     return dict(f0_decimation=config.f0_decimation, agreement=table, ms_per_clip=ms)
+
+# %% ../nbs/13_bench.ipynb #03908450
+def speed_report(
+    result: dict,  # `run_benchmarks`' record
+) -> str:
+    "`reports/speed.md`: what NSM costs per clip beside amsynth's own render, `nsm predict` from the shell, the data step against the render time, and the F0 trackers' agreement."
+    env, rows = result['environment'], []
+
+    def add(what, value, target=''):
+        rows.append(f"| {what} | {value} | {target} |")
+
+    add('amsynth render, 1 worker (ms per clip)', f"{result['render']['1_workers']['ms_per_clip']:.1f}", 'the floor')
+    add('features: log-mel, MFCC, F0, loudness (ms per clip, one thread)', f"{result['features']['ms_per_clip']:.1f}", '≤ 10')
+    add('F0 with voicing (ms per clip, one thread)', f"{result['features']['f0_ms_per_clip']:.1f}", '≤ 5')
+    for key, what, target in (
+        ('predictor', '.wav → 41 parameters, batch 1 (ms, median)', '≤ 15'),
+        ('matcher', '.wav → top-5 presets, batch 1 (ms, median)', '≤ 25'),
+    ):
+        r = result[key]
+        ms = r.get('wav_to_params_ms_median', r.get('wav_to_top5_ms_median'))
+        add(what, r['skipped'] if 'skipped' in r else f"{ms:.1f}", target)
+    cli = result.get('predict_command', {})
+    add('`nsm predict sound.wav -o p.fxp` from the shell (s, median)', cli.get('skipped') or f"{cli['median_s']:.2f}", '≤ 2')
+    for path, b in result['dataset_builds'].items():
+        if 'build_vs_render' in b:
+            add(f'data step ÷ render time of its workers ({path})', f"{b['build_vs_render']:.2f}", '≤ 1.15')
+    lines = [
+        '# Speed',
+        '',
+        f"`make bench` at commit {env['git_commit']} on {env['cores']} cores ({env['processor']}); 1-, 5- and "
+        f"15-minute load averages {env['load_avg']} at the start and {result['load_avg_end']} at the end "
+        "(a load above the cores means something else ran beside the benchmark and its figures are slow).",
+        '',
+        '| what | measured | target |',
+        '|---|---|---|',
+        *rows,
+        '',
+    ]
+    f0 = result['f0']
+    if 'skipped' in f0:
+        return '\n'.join(lines + [f"F0 agreement: skipped ({f0['skipped']})", ''])
+    lines += [
+        f"## F0: YIN decimated by {f0['f0_decimation']} against full-rate YIN",
+        '',
+        'Over audible frames (mean square at or above the −100 dB floor); |ΔF0| on frames both call voiced '
+        '(`bench.f0_agreement`). Targets: voicing agreement ≥ 97 %, median |ΔF0| ≤ 5 cents.',
+        '',
+        '| sounds | clips | voicing agreement | (all frames) | median |ΔF0| (cents) | 90th pct | > 50 cents | clips with median > 5 cents | ms per clip, full rate → decimated |',
+        '|---|---|---|---|---|---|---|---|---|',
+    ]
+    for name, a in f0['agreement'].items():
+        if 'skipped' in a:
+            lines.append(f"| {name} | skipped: {a['skipped']} | | | | | | | |")
+            continue
+        lines.append(
+            f"| {name} | {a['n_clips']} | {a['voicing_agreement']:.1%} | {a['voicing_agreement_all_frames']:.1%} | "
+            f"{a['median_cents']:.2f} | {a['p90_cents']:.1f} | {a['share_over_50_cents']:.2%} | "
+            f"{a['clips_median_over_5_cents']} | {f0['ms_per_clip']['full_rate'][name]:.1f} → {f0['ms_per_clip']['decimated'][name]:.1f} |"
+        )
+    return '\n'.join(lines + [''])
 
 # %% ../nbs/13_bench.ipynb #b69e27ac
 def _timed_build(config, label: str) -> dict:

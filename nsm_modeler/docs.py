@@ -530,11 +530,11 @@ def build_docs(
         text = results.read_text().replace(str(root) + '/', '')
         (pages / 'reports' / 'results.md').write_text(text.rstrip() + '\n\n' + listen)
         nav.append('  - Results: reports/results.md')
-    scaling = root / 'reports' / 'scaling.md'
-    if scaling.is_file():  # `make bench`'s dataset builds on both backends and the projection for N nodes
-        (pages / 'reports').mkdir(exist_ok=True)
-        shutil.copy(scaling, pages / 'reports' / 'scaling.md')
-        nav.append('  - Scaling out: reports/scaling.md')
+    for page, title in (('speed.md', 'Speed'), ('scaling.md', 'Scaling out')):  # written by `make bench`
+        if (root / 'reports' / page).is_file():
+            (pages / 'reports').mkdir(exist_ok=True)
+            shutil.copy(root / 'reports' / page, pages / 'reports' / page)
+            nav.append(f'  - {title}: reports/{page}')
 
     run_dir = root / 'reports' / 'runs' / profile
     steps = [s for s in pipeline_steps() if (run_dir / f'{s}.ipynb').is_file()]

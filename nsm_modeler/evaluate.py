@@ -20,6 +20,7 @@ from nsm_modeler.metrics import (
     audio_metrics,
     clip_features,
     clip_log_mel,
+    is_silent,
     l1_per_clip,
     nanmean,
     param_errors,
@@ -274,15 +275,21 @@ def evaluate_estimator(
         for row in rows[rows < len(kept_pred)]:
             if ok[row - lo]:
                 kept_pred[row], kept_true[row] = res_pred[row - lo].audio, targets.audio[row]
-        if ok.any():
+        # a re-render equal to its target, bit for bit, is 0 from it on every audio metric: no need to compute them
+        same = ok & np.array([rp.ok and np.array_equal(rp.audio, targets.audio[row]) for rp, row in zip(res_pred, rows)])
+        audio.loc[rows[same], list(AUDIO_METRICS)] = 0.0
+        audio.loc[rows[same], 'pred_silent'] = is_silent(targets.audio[rows[same]])
+        audio.loc[rows[same], 'f0_cents'] = np.where(targets.features['voiced'][rows[same]].any(axis=1), 0.0, np.nan)
+        scored = ok & ~same
+        if scored.any():
             m = audio_metrics(
-                np.stack([r.audio for r, k in zip(res_pred, ok) if k]),
-                targets.audio[rows[ok]],
+                np.stack([r.audio for r, k in zip(res_pred, scored) if k]),
+                targets.audio[rows[scored]],
                 feature_config,
                 device=device,
-                true_features={k: v[rows[ok]] for k, v in targets.features.items()},
+                true_features={k: v[rows[scored]] for k, v in targets.features.items()},
             )['per_clip']
-            audio.loc[rows[ok], m.columns] = m.to_numpy()
+            audio.loc[rows[scored], m.columns] = m.to_numpy()
     per_clip = pd.concat(
         [
             clips[

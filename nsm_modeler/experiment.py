@@ -22,7 +22,7 @@ from nsm_modeler.core import (
 from .params import CONTINUOUS_INDEX, snap
 from .descriptors import DESCRIPTORS, DESCRIPTOR_NAMES
 from .splits import SplitConfig
-from .features import FeatureConfig, play_note
+from .features import FeatureConfig, extract_features, play_note
 from .render import Renderer
 from .clips import DatasetSplit, at_note, dataset_notes, subset
 from .evaluate import SPLIT_LABELS, render_targets
@@ -525,13 +525,14 @@ def reconstruction_scores(
     from nsm_modeler.baselines import consensus
 
     true_audio = renders(renderer, recommender, params, progress)
+    true_features = extract_features(true_audio, feature_config)  # once, for both methods
     rows = []
     for method, est in (
         ('vae round trip', recommender.reconstruct(params)),
         ('mean training preset', np.repeat(consensus(train_params)[None], len(params), 0)),
     ):
         audio, pm = renders(renderer, recommender, est, progress), param_metrics(est, params)
-        per = audio_metrics(audio, true_audio, feature_config)['per_clip'].assign(
+        per = audio_metrics(audio, true_audio, feature_config, true_features=true_features)['per_clip'].assign(
             param_mae=np.abs(est - params)[:, CONTINUOUS_INDEX].mean(1),
             preset_id=np.arange(len(params)),  # one clip per preset
         )

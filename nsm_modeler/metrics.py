@@ -6,7 +6,6 @@
 from __future__ import annotations
 import numpy as np
 import pandas as pd
-import scipy.fft
 from nsm_modeler.core import (
     AudioError,
     DatasetError,
@@ -25,11 +24,18 @@ from nsm_modeler.params import (
     denormalise,
     param,
 )
-from .features import SILENCE_DBFS, FeatureConfig, extract_features, extract_log_mel
+from nsm_modeler.features import (
+    FLOOR_POWER,
+    SILENCE_DBFS,
+    FeatureConfig,
+    extract_features,
+    extract_log_mel,
+    log_mel_to_mfcc,
+)
 
 # %% auto #0
-__all__ = ['AUDIO_METRICS', 'EvaluationError', 'param_errors', 'param_metrics', 'clip_features', 'clip_log_mel', 'l1_per_clip',
-           'mrstft_per_clip', 'audio_metrics', 'nanmean', 'retrieval_metrics', 'bootstrap_ci', 'with_ci']
+__all__ = ['AUDIO_METRICS', 'EvaluationError', 'param_errors', 'param_metrics', 'is_silent', 'clip_features', 'clip_log_mel',
+           'l1_per_clip', 'mrstft_per_clip', 'audio_metrics', 'nanmean', 'retrieval_metrics', 'bootstrap_ci', 'with_ci']
 
 # %% ../nbs/04d_metrics.ipynb #6c8a3513
 class EvaluationError(NsmError, ValueError):
@@ -82,10 +88,10 @@ def param_metrics(
     }
 
 # %% ../nbs/04d_metrics.ipynb #f9ae414e
-_FLOOR_DB = -100.0  # `extract_features` floors power at 1e-10, i.e. -100 dB
+_FLOOR_DB = 10 * np.log10(FLOOR_POWER)  # -100 dB: `extract_features` floors power there
 
 
-def _is_silent(
+def is_silent(
     audio: np.ndarray,  # [n_clips, n_samples]
 ) -> np.ndarray:
     "Which clips `validate_audio` would reject as silent."
@@ -97,11 +103,11 @@ def clip_features(
     config: FeatureConfig,  # sizes and rates
 ) -> dict[str, np.ndarray]:
     "`extract_features`, except that silent clips get the features of digital silence (floor level, unvoiced)."
-    silent = _is_silent(audio)
+    silent = is_silent(audio)
     log_mel = np.full((len(audio), config.n_frames, config.n_mels), _FLOOR_DB, np.float32)
     out = dict(
         log_mel=log_mel,
-        mfcc=scipy.fft.dct(log_mel, type=2, norm='ortho', axis=-1)[..., : config.n_mfcc],
+        mfcc=log_mel_to_mfcc(log_mel, config),
         f0_hz=np.full((len(audio), config.n_frames), np.nan, np.float32),
         voiced=np.zeros((len(audio), config.n_frames), bool),
         loudness_db=np.full((len(audio), config.n_frames), _FLOOR_DB, np.float32),
@@ -117,7 +123,7 @@ def clip_log_mel(
     config: FeatureConfig,  # sizes and rates
 ) -> np.ndarray:
     "The `log_mel` of `clip_features` alone (no F0 search): digital silence's for silent clips."
-    silent = _is_silent(audio)
+    silent = is_silent(audio)
     out = np.full((len(audio), config.n_frames, config.n_mels), _FLOOR_DB, np.float32)
     if (~silent).any():
         out[~silent] = extract_log_mel(audio[~silent], config)
@@ -158,15 +164,15 @@ def mrstft_per_clip(
     pred: np.ndarray,  # [n_clips, n_samples] float32
     true: np.ndarray,  # [n_clips, n_samples] float32
     device,  # torch device
+    # torch threads on the CPU: 1 where amsynth renders on the other cores (see `core.torch_threads`); None: torch's
+    # default, for a lone comparison on an idle machine (`nsm predict`'s, twice as fast on 2 cores)
+    cpu_threads: int | None = 1,
 ) -> np.ndarray:
     "auraloss's multi-resolution STFT loss of each clip on its own (the loss's norms would mix clips in a batch)."
     import torch, auraloss
 
     loss = auraloss.freq.MultiResolutionSTFTLoss()
-    with (
-        torch.no_grad(),
-        torch_threads(1 if device.type == 'cpu' else None),  # see `core.torch_threads`
-    ):
+    with torch.no_grad(), torch_threads(cpu_threads if device.type == 'cpu' else None):
         return np.array(
             [
                 float(
@@ -209,7 +215,7 @@ def audio_metrics(
             },
             'voicing_mismatch': (fp['voiced'] != ft['voiced']).mean(axis=1),
             'f0_cents': np.where(n_both > 0, cents.sum(axis=1) / np.maximum(n_both, 1), np.nan),
-            'pred_silent': _is_silent(pred),
+            'pred_silent': is_silent(pred),
         }
     )
     return {**{k: nanmean(per_clip[k]) for k in AUDIO_METRICS}, 'per_clip': per_clip}

@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_modeler.ipynb #3f7940aa
 from __future__ import annotations
-import dataclasses, warnings
+import contextlib, dataclasses, warnings
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -167,6 +167,9 @@ class SynthModeler:
         seed: int = 1,  # CMA-ES seed
         start_from_matches: int = 0,  # refine from the closest of the estimate and the index's top k presets (0: the estimate)
         progress: bool = False,  # a progress bar while refining
+        # a Renderer already started (`nsm predict` starts one while the model loads); used if it renders at the
+        # model's sample rate and clip length, else one is started here
+        renderer: Renderer | None = None,
     ) -> Prediction:
         "Estimate the amsynth preset that plays `sound`."
         fc = self.feature_config
@@ -192,8 +195,13 @@ class SynthModeler:
             duration_s=fc.duration_s,
             notes=(pred.note,),
             velocities=(velocity,),
+            n_workers=1 if refine_s == 0 else RenderConfig.n_workers,  # one render needs one server
         )
-        with Renderer(config) as renderer:
+        given = renderer is not None and (renderer.config.sample_rate, renderer.config.n_samples) == (
+            config.sample_rate,
+            config.n_samples,
+        )
+        with contextlib.nullcontext(renderer) if given else Renderer(config) as renderer:
             if refine_s > 0:
                 start, chosen = pred.params, 'the estimate'
                 if start_from_matches > 0:
@@ -234,7 +242,7 @@ class SynthModeler:
             pred.audio = renderer.render(pred.params, pred.note, velocity)
         pred.distance = dict(
             logmel_l1=float(AudioDistance(audio, 'logmel_l1', fc)([pred.audio])[0]),
-            mrstft=float(mrstft_per_clip(pred.audio[None], audio[None], _cpu())[0]),
+            mrstft=float(mrstft_per_clip(pred.audio[None], audio[None], _cpu(), cpu_threads=None)[0]),
         )
         return pred
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_pipeline.ipynb #1fa7063c
 from __future__ import annotations
-import json, re, sys, time
+import json, os, re, sys, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -197,11 +197,12 @@ def _run_steps(
 
 
 def _record_timing(run_dir: Path, step: str, seconds: float):
-    "Record a finished step's wall time in timings.json: the latest run of each step (re-running one step keeps the others')."
+    "Record a finished step's wall time in timings.json, with the machine's cores and 1-, 5- and 15-minute load averages as it ended (the step's own workers count: a load well above the cores means something else ran): the latest run of each step (re-running one step keeps the others')."
     timings = run_dir / 'timings.json'
     recorded = json.loads(timings.read_text()) if timings.is_file() else {}
+    record = dict(seconds=seconds, cores=os.cpu_count(), load_avg=[round(x, 2) for x in os.getloadavg()])
     with atomic_write(timings, 'w') as f:
-        json.dump({**recorded, step: seconds}, f, indent=1)
+        json.dump({**recorded, step: record}, f, indent=1)
 
 # %% ../nbs/14_pipeline.ipynb #f3544c2a
 def run_summary(

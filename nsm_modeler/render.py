@@ -254,6 +254,7 @@ class _Server:
             stdout=subprocess.PIPE,
             env=env,
         )
+        self.ready = False
 
     def _read(self) -> tuple[int, bytes]:
         head = self.proc.stdout.read(_REPLY.size)
@@ -265,11 +266,15 @@ class _Server:
         return status, self.proc.stdout.read(n)
 
     def wait_ready(self):
+        if self.ready:
+            return
         status, payload = self._read()
         if status:
             raise RenderError(f"render server failed to start: {payload.decode()}")
+        self.ready = True
 
     def request(self, request: bytes) -> RenderResult:
+        self.wait_ready()
         try:
             self.proc.stdin.write(request)
             self.proc.stdin.flush()
@@ -301,6 +306,7 @@ class Renderer:
     def __init__(
         self,
         config: RenderConfig = RenderConfig(),  # how to render; `n_workers` servers start now
+        wait: bool = True,  # wait until every server has loaded the plugin; False returns at once (the first render waits)
     ):
         if not Path(config.plugin_path).is_file():
             raise RenderError(
@@ -311,7 +317,7 @@ class Renderer:
         self._close = weakref.finalize(self, _close_all, self._servers)
         self._servers.extend(_Server(config) for _ in range(config.n_workers))
         try:
-            for s in self._servers:
+            for s in self._servers if wait else ():
                 s.wait_ready()
         except BaseException:
             self.close()
