@@ -31,13 +31,13 @@ data: install
 	.venv/bin/nsm presets import /usr/share/amsynth/banks -o data/presets/
 	.venv/bin/nsm data --config configs/data_config.toml
 
-test: install
+test: install /usr/bin/sox /usr/bin/espeak-ng
 	.venv/bin/nbdev_export
 	@git diff --quiet -- nsm_modeler || (echo "nbdev_export changed nsm_modeler/: export the notebooks and commit" && git --no-pager diff --stat -- nsm_modeler && exit 1)
 	.venv/bin/nbdev_test --n_workers 2
 	.venv/bin/pytest -q tests
 
-test-slow: install
+test-slow: install /usr/bin/sox /usr/bin/espeak-ng
 	.venv/bin/nbdev_test --n_workers 2 --flags slow
 
 # sox and espeak-ng make the sounds amsynth did not make, on which the F0 trackers are compared (bench.f0_agreement)
@@ -60,7 +60,7 @@ fuzz: install
 # (reports/runs/<DOCS_PROFILE>/, default: the run results.md reports) and docs/*.md; it also redraws docs/architecture.png.
 DOCS_EXECUTE ?= 1
 DOCS_PROFILE ?=
-docs: install
+docs: install /usr/bin/sox /usr/bin/espeak-ng
 	$(PY) -c 'from nsm_modeler.docs import docs_main; docs_main("$(DOCS_EXECUTE)", "$(DOCS_PROFILE)")'
 
 # FORCE=1 rebuilds the dataset even if the finished one matches its config

@@ -12,11 +12,13 @@ from pathlib import Path
 from .core import atomic_write, command_output, git_commit
 from .render import render_benchmark
 from .features import FEATURE_CHUNK, FLOOR_POWER, FeatureConfig, feature_benchmark, for_user_audio
+from .out_of_domain import espeak_voices, sox_tones  # the sounds amsynth did not make
 
 # %% auto #0
 __all__ = ['environment', 'dataset_builds', 'predictor_benchmark', 'precision_benchmark', 'matcher_benchmark',
-           'training_benchmark', 'run_benchmarks', 'startup_benchmark', 'cli_predict_benchmark', 'f0_agreement',
-           'speed_report', 'scaling_benchmark', 'project_build', 'scaling_report']
+           'training_benchmark', 'run_benchmarks', 'startup_benchmark', 'cli_predict_benchmark',
+           'sound_match_benchmark', 'f0_agreement', 'speed_report', 'scaling_benchmark', 'project_build',
+           'scaling_report']
 
 # %% ../nbs/13_bench.ipynb #e80b554a
 def environment() -> dict:
@@ -425,6 +427,12 @@ def run_benchmarks(
         predict_command=cli_predict_benchmark(model_dir)
         if (model_dir / WEIGHTS_FILE).is_file()
         else dict(skipped=f"no model in {model_dir}"),
+        predict_search_command=cli_predict_benchmark(model_dir, ())
+        if (model_dir / WEIGHTS_FILE).is_file()
+        else dict(skipped=f"no model in {model_dir}"),
+        sound_match=sound_match_benchmark(model_dir)
+        if (model_dir / WEIGHTS_FILE).is_file()
+        else dict(skipped=f"no model in {model_dir}"),
         matcher=matcher,
         cpu_precision=precision_benchmark(precision_batch),
         training=training_benchmark(n_presets=training_presets)
@@ -479,66 +487,63 @@ def startup_benchmark(
     )
 
 # %% ../nbs/13_bench.ipynb #4e36c567
+def _audible_patch(seed: int, renderer) -> np.ndarray:
+    "The first audible render of seeded random amsynth patches: a sound no preset made."
+    patches = np.random.default_rng(seed).uniform(0, 1, (16, 41))
+    return next(a for a in (renderer.render(p) for p in patches) if _audible(a))
+
+
 def cli_predict_benchmark(
     model_dir: str | Path = 'models/production',  # the predictor `nsm predict` loads
+    flags: tuple[str, ...] = ('--fast',),  # `nsm predict` options: ('--fast',) the one pass, () the default search
     repeats: int = 3,  # fresh processes; the median is kept
     seed: int = 0,  # seeds the random patch that makes the sound
 ) -> dict:
-    "Wall seconds of `nsm predict sound.wav -o p.fxp` from the shell (start-up, model, features, network, re-render, writing), on a random amsynth patch."
+    "Wall seconds of `nsm predict sound.wav -o p.fxp [flags]` from the shell (start-up, model, features, network, search, render, writing), on a random amsynth patch."
     import tempfile
     import soundfile as sf
     from nsm_modeler.render import RenderConfig, Renderer
 
     with Renderer(RenderConfig(n_workers=1)) as r:
-        patches = np.random.default_rng(seed).uniform(0, 1, (16, 41))
-        sound = next(a for a in (r.render(p) for p in patches) if _audible(a))
+        sound = _audible_patch(seed, r)
     with tempfile.TemporaryDirectory() as tmp:
         wav, fxp = Path(tmp) / 'sound.wav', Path(tmp) / 'p.fxp'
         sf.write(wav, sound, RenderConfig().sample_rate, subtype='FLOAT')
-        run = startup_benchmark(('predict', str(wav), '-o', str(fxp), '--model', str(model_dir), '-q'), repeats)
+        run = startup_benchmark(('predict', str(wav), '-o', str(fxp), '--model', str(model_dir), '-q', *flags), repeats)
     return {k: v for k, v in run.items() if k != 'imported'}
 
+
+def sound_match_benchmark(
+    model_dir: str | Path = 'models/production',  # the predictor `nsm predict` loads
+    index_dir: str | Path = 'models/preset_index',  # the preset index its pool draws library presets from
+    budget_s: float = 3.0,  # `nsm predict --budget`
+    n_sounds: int = 8,  # random amsynth patches, one search each
+    seed: int = 0,  # seeds the patches
+) -> dict:
+    "Does `nsm predict`'s search keep its time budget? Seconds (pool, pitch corrections and CMA-ES) and renders per sound, in one process with the model loaded."
+    import tempfile
+    import soundfile as sf
+    from nsm_modeler.modeler import SynthModeler
+    from nsm_modeler.render import RenderConfig, Renderer
+
+    modeler = SynthModeler.load(model_dir, index_dir=index_dir)
+    records = []
+    with Renderer(RenderConfig()) as r, tempfile.TemporaryDirectory() as tmp:
+        for i in range(n_sounds + 1):  # the first warms up
+            wav = Path(tmp) / f'{i}.wav'
+            sf.write(wav, _audible_patch(seed + i, r), RenderConfig().sample_rate, subtype='FLOAT')
+            records.append(modeler.predict_parameters(wav, budget_s=budget_s, render=False, renderer=r).search)
+    seconds = np.array([x['seconds'] for x in records[1:]])
+    return dict(
+        budget_s=budget_s,
+        n_sounds=n_sounds,
+        seconds_median=float(np.median(seconds)),
+        seconds_max=float(seconds.max()),
+        renders_median=float(np.median([x['renders'] for x in records[1:]])),
+        pool_median=float(np.median([x['pool'] for x in records[1:]])),
+    )
+
 # %% ../nbs/13_bench.ipynb #475a20ac
-def _sox_tones(
-    out_dir: Path,  # where the .wav files go
-    duration_s: float,  # seconds per tone
-) -> list[Path]:
-    "Tones by sox: five waveforms at six pitches (55-1760 Hz) and four glides; [] if sox is not installed."
-    import shutil, subprocess
-
-    if shutil.which('sox') is None:
-        return []
-    tones = [(w, str(f)) for w in ('sine', 'square', 'triangle', 'sawtooth', 'pluck') for f in (55, 110, 220, 440, 880, 1760)]
-    tones += [('sawtooth', '80:800'), ('square', '200:1600'), ('sine', '60:1200'), ('triangle', '900:150')]
-    paths = []
-    for wave, freq in tones:
-        path = out_dir / f"sox_{wave}_{freq.replace(':', '-')}.wav"
-        subprocess.run(
-            ['sox', '-n', '-r', '44100', '-b', '16', str(path), 'synth', str(duration_s), wave, freq, 'vol', '0.5'],
-            check=True, capture_output=True,
-        )
-        paths.append(path)
-    return paths
-
-
-def _voices(
-    out_dir: Path,  # where the .wav files go
-) -> list[Path]:
-    "Speech by espeak-ng: one sentence in six voices, male and female, low and high; [] if espeak-ng is not installed."
-    import shutil, subprocess
-
-    if shutil.which('espeak-ng') is None:
-        return []
-    text = 'The quick brown fox jumps over the lazy dog, and sings a long note.'
-    voices = [('en-us', 30), ('en-us+f3', 60), ('en-gb', 50), ('de', 40), ('fr+f2', 70), ('es+m3', 20)]
-    paths = []
-    for voice, pitch in voices:
-        path = out_dir / f"voice_{voice.replace('+', '_')}_{pitch}.wav"
-        subprocess.run(['espeak-ng', '-v', voice, '-p', str(pitch), '-s', '150', '-w', str(path), text], check=True, capture_output=True)
-        paths.append(path)
-    return paths
-
-
 def _audible_frames(
     audio: np.ndarray,  # float32 [clips, n_samples]
     config: FeatureConfig,  # frame sizes
@@ -600,8 +605,8 @@ def f0_agreement(
     with tempfile.TemporaryDirectory() as tmp:
         user_config = for_user_audio(config)
         for name, paths in (
-            ('sox tones', _sox_tones(Path(tmp), config.duration_s)),
-            ('espeak-ng speech', _voices(Path(tmp))),
+            ('sox tones', sox_tones(Path(tmp), config.duration_s)),
+            ('espeak-ng speech', espeak_voices(Path(tmp))),
         ):
             if paths:
                 with warnings.catch_warnings():  # espeak-ng writes 22.05 kHz: resampled, as for any user
@@ -641,7 +646,15 @@ def speed_report(
         ms = r.get('wav_to_params_ms_median', r.get('wav_to_top5_ms_median'))
         add(what, r['skipped'] if 'skipped' in r else f"{ms:.1f}", target)
     cli = result.get('predict_command', {})
-    add('`nsm predict sound.wav -o p.fxp` from the shell (s, median)', cli.get('skipped') or f"{cli['median_s']:.2f}", '≤ 2')
+    add('`nsm predict sound.wav -o p.fxp --fast` from the shell (s, median)', cli.get('skipped') or f"{cli['median_s']:.2f}", '≤ 2')
+    cli = result.get('predict_search_command', {})
+    add('`nsm predict sound.wav -o p.fxp` (the default search, 3 s) from the shell (s, median)', cli.get('skipped') or f"{cli['median_s']:.2f}", '')
+    sm = result.get('sound_match', {})
+    add(
+        "its search: seconds per sound, median / max of 8 (pool, pitch corrections, CMA-ES)",
+        sm.get('skipped') or f"{sm['seconds_median']:.2f} / {sm['seconds_max']:.2f} ({sm['renders_median']:.0f} renders)",
+        f"≤ {sm.get('budget_s', 3):g}",
+    )
     for path, b in result['dataset_builds'].items():
         if 'build_vs_render' in b:
             add(f'data step ÷ render time of its workers ({path})', f"{b['build_vs_render']:.2f}", '≤ 1.15')

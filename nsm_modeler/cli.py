@@ -244,25 +244,32 @@ def note_name(midi: int) -> str:  # MIDI note number
 
 
 def prediction_lines(pred) -> list[str]:
-    "What `nsm predict` prints: the note heard, every parameter's display value by group, the distance."
-    heard = f"MIDI note {pred.note} ({note_name(pred.note)})"
-    lines = [
-        f"{pred.source}: heard at {heard}"
-        + ('' if pred.note_detected else ' (no clear pitch: the fallback note)')
-    ]
+    "What `nsm predict` prints: the note heard and played, every parameter's display value by group, what was tried, the distance."
+    played = f"MIDI note {pred.note} ({note_name(pred.note)})"
+    if pred.heard_note is None:
+        lines = [f"{pred.source}: no clear pitch; played at {played}, the fallback note"]
+    elif pred.heard_note == pred.note:
+        lines = [f"{pred.source}: heard at {played}"]
+    else:
+        lines = [
+            f"{pred.source}: heard at MIDI note {pred.heard_note} ({note_name(pred.heard_note)}); the answer is played at "
+            f"{played}, where it sounds at that pitch"
+        ]
     table = pred.table
     for group, rows in table.groupby('group', sort=False):
         lines.append(f"  {group}")
         lines += [f"    {r.parameter:<20} {r.display}" for r in rows.itertuples()]
-    if pred.refinement:
-        r = pred.refinement
+    if pred.search:
+        r = pred.search
         lines.append(
-            f"refined for {r['seconds']:.1f} s ({r['renders']} renders) from {r.get('start', 'the estimate')}: "
-            f"log-mel L1 {r['start_distance']:.2f} -> {r['distance']:.2f} dB"
+            f"tried {r['pool']} candidates, {r['renders']} renders in {r['seconds']:.1f} s; best of them: {r['chosen']} "
+            f"({r['pool_distance']:.2f}), polished to {r['distance']:.2f} (log-mel L1 in dB plus the pitch term)"
         )
     if pred.distance:
+        d = pred.distance
+        pitch = 'no common pitch' if np.isnan(d['f0_cents']) else f"F0 {d['f0_cents']:+.0f} cents"
         lines.append(
-            f"input vs re-render: log-mel L1 {pred.distance['logmel_l1']:.2f} dB, MR-STFT {pred.distance['mrstft']:.3f}"
+            f"input vs answer: log-mel L1 {d['logmel_l1']:.2f} dB, MR-STFT {d['mrstft']:.3f}, {pitch}"
         )
     return lines
 
@@ -273,21 +280,17 @@ def cmd_predict(args):
 
     _check_suffix(args.out, '.fxp')
     _check_suffix(args.render, '.wav')
-    if args.refine < 0:
-        raise NsmError(f"--refine {args.refine}: seconds must be >= 0")
-    if args.from_matches and not args.refine:
-        raise NsmError(
-            f"--from-matches {args.from_matches} needs --refine: it chooses where refinement starts"
-        )
+    if args.budget <= 0:
+        raise NsmError(f"--budget {args.budget:g}: seconds must be > 0")
     # amsynth loads in its server process while this one imports PyTorch and the model: ~0.4 s saved of ~2 s
-    with Renderer(RenderConfig(n_workers=2 if args.refine else 1), wait=False) as renderer:
+    with Renderer(RenderConfig(n_workers=1 if args.fast else RenderConfig.n_workers), wait=False) as renderer:
         from nsm_modeler.modeler import SynthModeler
 
         modeler = SynthModeler.load(args.model, index_dir=args.index)
         pred = modeler.predict_parameters(
             args.sound,
-            refine_s=args.refine,
-            start_from_matches=args.from_matches,
+            fast=args.fast,
+            budget_s=args.budget,
             progress=not args.quiet,
             renderer=renderer,
         )
@@ -297,7 +300,8 @@ def cmd_predict(args):
     pred.write_fxp(args.out)
     if args.render:
         pred.write_wav(args.render)
-    print(f"wrote {args.out}" + (f" and {args.render}" if args.render else ''))
+        figure = pred.write_figure(Path(args.render).with_suffix('.png'), modeler.feature_config)
+    print(f"wrote {args.out}" + (f", {args.render} and {figure}" if args.render else ''))
     return 0
 
 
@@ -572,31 +576,27 @@ def build_parser():
     predict.add_argument(
         '--render',
         default=None,
-        help='also write the estimate, rendered at the detected note, to this .wav',
+        help='also write the answer, rendered at the note it plays, to this .wav, and both spectrograms beside it (.png)',
     )
     predict.add_argument(
-        '--refine',
+        '--budget',
         type=float,
-        nargs='?',
-        const=5.0,
-        default=0.0,
+        default=3.0,
         metavar='SECONDS',
-        help='polish the estimate with CMA-ES and amsynth in the loop for at most this long (5 s if no number)',
+        help='seconds to render, rank and polish candidate presets (default: %(default)s)',
+    )
+    predict.add_argument(
+        '--fast',
+        action='store_true',
+        help="the network's one-pass estimate only (no candidates rendered, no search)",
     )
     predict.add_argument(
         '--model', default='models/production', help='model directory (default: %(default)s)'
     )
     predict.add_argument(
-        '--from-matches',
-        type=int,
-        default=0,
-        metavar='K',
-        help='with --refine: start from the closest of the estimate and the preset index\'s top K presets',
-    )
-    predict.add_argument(
         '--index',
         default='models/preset_index',
-        help='preset index for --from-matches (default: %(default)s)',
+        help='preset index whose library presets join the candidates (default: %(default)s)',
     )
     predict.set_defaults(func=cmd_predict)
     index = sub.add_parser('index', help='the preset index tone matching searches').add_subparsers(

@@ -16,7 +16,7 @@ from nbdev.processors import FilterDefaults, FrontmatterProc, exec_show_docs
 from .core import atomic_write
 
 # %% auto #0
-__all__ = ['STAGES', 'SUPPORT', 'execute_notebook', 'read_notebook', 'plain_links', 'is_stderr', 'to_mkdocs_notebook',
+__all__ = ['STAGES', 'SUPPORT', 'LISTEN', 'execute_notebook', 'read_notebook', 'plain_links', 'is_stderr', 'to_mkdocs_notebook',
            'pipeline_steps', 'step_modules', 'architecture_diagram', 'listen_section', 'outside_links',
            'notebook_links', 'build_docs', 'docs_main', 'key_results_section', 'readme_text', 'write_readme']
 
@@ -149,7 +149,7 @@ STAGES = {  # the library's modules by the stage of the data flow they serve, in
     'models': ('predictor', 'matcher', 'preset_index', 'recommender'),
     'synthesis': ('dsp', 'synth_nets', 'wtsv2'),
     'product': ('search', 'suggest', 'modeler'),
-    'evaluation': ('evaluate', 'baselines', 'experiment'),
+    'evaluation': ('evaluate', 'baselines', 'out_of_domain', 'experiment'),
     'reports': ('figures', 'results', 'docs'),
 }
 SUPPORT = (
@@ -315,41 +315,58 @@ def architecture_diagram(
     return out
 
 # %% ../nbs/90_docs.ipynb #a4c8e2f0
+# the example sounds the evaluate and synth steps keep: file, sample rate, what the table shows
+LISTEN = (
+    (
+        'matching_examples.npz',
+        44_100,
+        'Sound matching',
+        'The target of {n} sounds (held-out test presets played by amsynth, then sounds amsynth did not make) beside the '
+        'nearest library preset, the one-pass predictor and `nsm predict`\'s sound matching, each as the evaluate step '
+        'played it',
+    ),
+    (
+        'synth_examples.npz',
+        16_000,
+        'Differentiable synthesizers',
+        "The target clip (amsynth) of {n} held-out presets beside each differentiable synthesizer's re-synthesis "
+        "(the synth step's notebook has more on each)",
+    ),
+)
+
+
 def listen_section(
-    run_dir: str | Path,  # a pipeline run folder with `synth_examples.npz`, e.g. reports/runs/full
+    run_dir: str | Path,  # a pipeline run folder with example sounds (`LISTEN`), e.g. reports/runs/full
     out_dir: str | Path,  # where the .wav files go
     rel: str,  # `out_dir` as the page that shows the players links to it
-    sr: int = 16_000,  # sample rate of the examples (the synthesizers run at 16 kHz)
 ):
-    "Markdown for a table of audio players with the synth step's examples, written as .wav files; '' if there are none."
+    "Markdown for a table of audio players per set of example sounds, written as .wav files; '' if there are none."
     import numpy as np, soundfile as sf
 
-    path = Path(run_dir) / 'synth_examples.npz'
-    if not path.is_file():
-        return ''
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with np.load(path) as ex:
-        audio = [k for k in ex.files if ex[k].ndim == 2 and ex[k].shape[1] >= sr // 10]
-        audio = sorted(audio, key=lambda k: k != 'target')  # the target first, then the models
-        rows = [
-            '| preset | ' + ' | '.join(audio) + ' |',
-            '|:--|' + ':--|' * len(audio),
-        ]
-        for i, preset in enumerate(ex['preset_id']):
-            cells = []
-            for k in audio:
-                name = f'{preset}_{k}.wav'
-                sf.write(out_dir / name, ex[k][i].astype(np.float32), sr, subtype='PCM_16')
-                cells.append(f'<audio controls preload="metadata" src="{rel}/{name}"></audio>')
-            rows.append(f'| {preset} | ' + ' | '.join(cells) + ' |')
-        n = len(ex['preset_id'])
-    return (
-        '## Listen\n\n'
-        f"The target clip (amsynth) of {n} held-out presets beside each differentiable "
-        f"synthesizer's re-synthesis, from `{path.as_posix()}` ({sr // 1000} kHz; the synth step's notebook has "
-        'more on each):\n\n' + '\n'.join(rows) + '\n'
-    )
+    out_dir, sections = Path(out_dir), []
+    for file, sr, title, caption in LISTEN:
+        path = Path(run_dir) / file
+        if not path.is_file():
+            continue
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with np.load(path) as ex:
+            audio = [k for k in ex.files if ex[k].ndim == 2 and ex[k].shape[1] >= sr // 10]
+            audio = sorted(audio, key=lambda k: k != 'target')  # the target first, then the models
+            rows = ['| sound | ' + ' | '.join(audio) + ' |', '|:--|' + ':--|' * len(audio)]
+            for i, sound in enumerate(ex['preset_id']):
+                cells = []
+                for k in audio:
+                    name = f'{sound}_{k}.wav'.replace(' ', '_')
+                    sf.write(out_dir / name, ex[k][i].astype(np.float32), sr, subtype='PCM_16')
+                    cells.append(f'<audio controls preload="metadata" src="{rel}/{name}"></audio>')
+                rows.append(f'| {sound} | ' + ' | '.join(cells) + ' |')
+            n = len(ex['preset_id'])
+        sections.append(
+            f'### {title}\n\n' + caption.format(n=n) + f", from `{path.as_posix()}` ({sr / 1000:g} kHz):\n\n"
+            + '\n'.join(rows) + '\n'
+        )
+    return '## Listen\n\n' + '\n'.join(sections) if sections else ''
+
 
 # %% ../nbs/90_docs.ipynb #c5f7a9b3
 _MD_LINK = re.compile(r'(!?\[[^\]]*\]\()([^)\s]+)(\))')

@@ -23,11 +23,11 @@ from .params import CONTINUOUS_INDEX, snap
 from .descriptors import DESCRIPTORS, DESCRIPTOR_NAMES
 from .splits import SplitConfig
 from .features import FeatureConfig, extract_features, play_note
-from .render import Renderer
+from .render import Renderer, RenderJob
 from .clips import DatasetSplit, at_note, dataset_notes, subset
 from .evaluate import SPLIT_LABELS, render_targets
-from .search import RefineConfig, closest_start
-from .metrics import audio_metrics, param_metrics, with_ci
+from .search import MatchConfig, candidate_pool, match_sound
+from .metrics import audio_metrics, mss_per_clip, param_metrics, with_ci
 from .baselines import MLPConfig
 from .matcher import ToneMatcher
 from .recommender import ParameterRecommender
@@ -54,10 +54,10 @@ from nsm_modeler.suggest import (
 )
 
 # %% auto #0
-__all__ = ['PROFILES_DIR', 'SYNTH_FOLDERS', 'HELD_OUT_METRICS', 'EvaluateConfig', 'Profile', 'load_profile', 'install_model',
-           'run_training', 'build_index', 'MatchedStart', 'evaluate_suggestions', 'suggestion_table',
-           'reconstruction_scores', 'score_recommender', 'score_synths', 'check_trained_on', 'check_held_out',
-           'run_evaluation', 'run_synth_evaluation']
+__all__ = ['PROFILES_DIR', 'SYNTH_FOLDERS', 'JUDGED', 'WITHIN_DB', 'EvaluateConfig', 'Profile', 'load_profile', 'install_model',
+           'run_training', 'build_index', 'SoundMatch', 'evaluate_suggestions', 'suggestion_table',
+           'reconstruction_scores', 'score_recommender', 'score_synths', 'judge_answers', 'pool_ablation',
+           'score_out_of_domain', 'check_trained_on', 'check_held_out', 'run_evaluation', 'run_synth_evaluation']
 
 # %% ../nbs/12a_experiment.ipynb #ae967826
 @dataclasses.dataclass(frozen=True)
@@ -69,8 +69,8 @@ class EvaluateConfig:
     pool_note: int = 60
     query_note: int = 72  # retrieval queries: test presets played at this (different) note
     other_notes: bool = True  # also score the headline estimator at the dataset's other notes (group split), as separate rows
-    # test presets refined by CMA-ES: a stated, seeded subset, as it costs renders
-    refine_clips: int = 8
+    # test presets the product's sound matching answers (a seeded subset: it costs renders), beside the baselines
+    match_clips: int = 64
     knn_k: int = 1  # neighbours of the nearest-preset estimator
     inference_calls: int = 100  # timed end-to-end calls (a .wav path to parameters) of the headline estimator and the predictor
     # held-out synthetic patches scored beside the human test presets (group split)
@@ -79,14 +79,16 @@ class EvaluateConfig:
     unseen_notes: tuple[int, ...] = (55, 67)
     unseen_velocity: int = 80  # ... and a velocity no dataset clip has (group split)
     alike_db: float = 1.0  # a wrong first match within this log-mel L1 (dB) of the query counts as a sound-alike hit
-    match_starts: int = 3  # refinement from the closest of the predictor's estimate and the tone matcher's top k library presets
-    unplayed_shift: int = 7  # semitones: a refined preset is also judged this far above the note its search played (a fifth)
+    unplayed_shift: int = 7  # semitones: sound matching is also judged this far above the notes it played (a fifth)
+    listen_presets: int = 6  # test presets in the docs' Listen table: target, nearest preset, one-pass predictor, sound matching
+    listen_sounds: int = 4  # ... and out-of-domain sounds, a spread of the set
     suggest_presets: int = 16  # test presets (a seeded draw) asked every suggestion request (each descriptor, both directions)
     # the size of those requests, in standard deviations of each descriptor
     suggest_amount: float = 0.3
     bank_split: SplitConfig = SplitConfig(strategy='bank')  # the second split: whole banks held out
     mlp: MLPConfig = MLPConfig()
-    refine: RefineConfig = RefineConfig()
+    # the sound matching's pool, objective and search: a render budget, the same for every sound, instead of seconds
+    match: MatchConfig = MatchConfig(budget_s=0, renders=64)
 
     def __post_init__(self):
         if self.bank_split.strategy != 'bank':
@@ -99,9 +101,9 @@ class EvaluateConfig:
             raise ConfigError(
                 f"suggest_presets must be >= 1 and suggest_amount > 0, got {self.suggest_presets}, {self.suggest_amount}"
             )
-        if min(self.refine_clips, self.inference_calls, self.synthetic_clips) < 1:
+        if min(self.match_clips, self.inference_calls, self.synthetic_clips) < 1:
             raise ConfigError(
-                f"refine_clips, inference_calls and synthetic_clips must be >= 1, got {self.refine_clips}, {self.inference_calls}, {self.synthetic_clips}"
+                f"match_clips, inference_calls and synthetic_clips must be >= 1, got {self.match_clips}, {self.inference_calls}, {self.synthetic_clips}"
             )
 
 
@@ -346,33 +348,57 @@ def build_index(
     )
 
 # %% ../nbs/12a_experiment.ipynb #fcf61b07
-class MatchedStart:
-    "An estimator: per sound, the closest of the predictor's estimate and the tone matcher's `k` nearest library presets (a start for refinement)."
+class SoundMatch:
+    "An estimator: the product's sound matching (`search.match_sound`) within a render budget, the note each answer is played at in `notes_`."
 
     def __init__(
         self,
-        predictor,  # an estimator whose estimate is one candidate: normally the trained `ParameterPredictor`
+        predictor,  # the trained `ParameterPredictor` (`propose`); another estimator gives its estimate alone
         matcher: ToneMatcher,  # a trained tone matcher
-        library: DatasetSplit,  # the candidate presets, one clip each (params, log_mel); never the scored sounds' own presets
+        library: DatasetSplit,  # the library presets, one clip each (params, log_mel); never the scored sounds' own presets
         renderer: Renderer,  # plays targets and candidates
         feature_config: FeatureConfig,  # features of the renders
-        k: int = 3,  # library presets considered per sound
-        velocity: int = 100,  # MIDI velocity candidates are played at
+        config: MatchConfig = MatchConfig(budget_s=0, renders=64),  # pool, objective, search and budget
+        progress: bool = True,  # a tqdm bar over sounds
     ):
-        self.predictor, self.matcher, self.library, self.renderer, self.feature_config = (
-            predictor,
-            matcher,
-            library,
-            renderer,
-            feature_config,
-        )
-        self.k, self.velocity, self.name = k, velocity, f'{predictor.name}|{matcher.name}-top{k}'
-        self.start_renders = k + 1  # renders spent choosing each start (`RefinedEstimator` counts them)
-        # once: `predict` is called for each row that scores it
+        self.predictor, self.matcher, self.library, self.renderer = predictor, matcher, library, renderer
+        self.feature_config, self.config, self.progress = feature_config, config, progress
+        self.name = 'sound-match' if config.search else 'sound-match pool'
+        # once: `predict` may be called for several rows
         self.library_embeddings = matcher.embed(library.features['log_mel'])
 
     def fit(self, train: DatasetSplit, val: DatasetSplit | None = None):
         return self  # both models are trained already
+
+    def match(
+        self,
+        targets: np.ndarray,  # the sounds [n, n_samples]
+        features: dict,  # their `extract_features`
+        ids: list,  # a name per sound, for `stats_`
+    ) -> np.ndarray:
+        "The answer to each sound `[n, 41]`; `notes_`, `pool_best_`, `pool_notes_` and `stats_` (one row per sound) as attributes."
+        cfg = self.config
+        if hasattr(self.predictor, 'propose'):
+            proposals = self.predictor.propose(features, cfg.alternatives)
+        else:  # a baseline: its estimate alone
+            proposals = self.predictor.predict_features(features)[:, None]
+        top = np.argsort(
+            -(self.matcher.embed(features['log_mel']) @ self.library_embeddings.T), axis=1, kind='stable'
+        )[:, : cfg.matches]
+        library = np.asarray(self.library.params, np.float32)
+        out, self.pool_best_ = np.empty((2, len(targets), proposals.shape[-1]), np.float32)
+        self.notes_, self.pool_notes_, rows = np.zeros(len(targets), int), np.zeros(len(targets), int), []
+        for i in tqdm(range(len(targets)), desc=self.name, unit='sound', disable=not self.progress):
+            pool, names = candidate_pool(proposals[i], library[top[i]], cfg.hybrids)
+            seed = int(np.random.SeedSequence((cfg.seed, i)).generate_state(1)[0]) + 1
+            out[i], self.notes_[i], record = match_sound(
+                targets[i], pool, names, self.renderer, self.feature_config, cfg, seed
+            )
+            self.pool_best_[i], self.pool_notes_[i] = record.pop('pool_params'), record.pop('pool_note')
+            parts = record.pop('part_distance')
+            rows.append(dict(sound=ids[i], note=self.notes_[i], **record, **{f'part_{k}': v for k, v in parts.items()}))
+        self.stats_ = pd.DataFrame(rows)
+        return out
 
     def predict(
         self,
@@ -382,32 +408,14 @@ class MatchedStart:
         shared = set(split.clips['preset_id']) & set(self.library.clips['preset_id'])
         if shared:
             raise DatasetError(
-                f"MatchedStart: {len(shared)} preset(s) scored are in its library (e.g. {sorted(shared)[0]}); "
+                f"{self.name}: {len(shared)} preset(s) scored are in its library (e.g. {sorted(shared)[0]}); "
                 "a user's sound is not in the library, so the scored presets must be left out of it"
             )
-        starts = self.predictor.predict(split)
-        top = np.argsort(
-            -(self.matcher.embed(split.features['log_mel']) @ self.library_embeddings.T),
-            axis=1,
-            kind='stable',
-        )[:, : self.k]
-        targets = render_targets(split, self.renderer, self.feature_config).audio
-        out, chosen = np.empty_like(starts), []
-        for i, target in enumerate(targets):
-            candidates = np.vstack([starts[i], np.asarray(self.library.params)[top[i]]])
-            best, _ = closest_start(
-                candidates,
-                target,
-                play_note(target, self.feature_config),
-                self.velocity,
-                self.renderer,
-                self.feature_config,
-            )
-            out[i] = candidates[best]
-            chosen.append(best)
-        # how often a library preset was the closer start
-        self.match_share_ = float((np.array(chosen) > 0).mean())
-        return out
+        targets = render_targets(split, self.renderer, self.feature_config)
+        failed = [c for c, e in zip(targets.clip_ids, targets.error) if e]
+        if failed:
+            raise NsmError(f"{self.name}: the targets of {len(failed)} clip(s) failed to render (e.g. {failed[0]})")
+        return self.match(targets.audio, targets.features, targets.clip_ids)
 
 # %% ../nbs/12a_experiment.ipynb #3d80b42b
 def evaluate_suggestions(
@@ -736,59 +744,181 @@ class _Presets:
         return self.params
 
 
-# the refinement's measures it did not optimise, at the note it played (its objective, if one of them, is left out)
-HELD_OUT_METRICS = ('mrstft', 'mfcc_l1', 'f0_cents', 'voicing_mismatch', 'param_mae')
+# what the sound matching did not optimise, at the note each method played; `logmel_l1` there is the search's
+# objective (with its pitch term) and is labelled so
+JUDGED = ('mrstft', 'mss', 'mfcc_l1', 'f0_cents', 'voicing_mismatch', 'logmel_l1_unplayed', 'param_mae')
+WITHIN_DB = (1, 2, 4)  # a result within this many dB log-mel L1 of its target counts as close
 
 
-def _refinement_row(
-    base, few, split: str, renderer, data, cfg: EvaluateConfig, progress: bool, nearest
-):
-    "CMA-ES from `base`'s predictions on the subset `few`, before and after, beside the nearest preset: judged on what the search did not optimise (`HELD_OUT_METRICS` at the note it played, log-mel L1 `cfg.unplayed_shift` semitones higher, where it never played); its objective is kept, labelled."
+def judge_answers(
+    name: str,  # the method
+    params: np.ndarray,  # its answers [n, 41]
+    notes: np.ndarray,  # the MIDI note each answer is played at
+    test: DatasetSplit,  # the sounds' clips (their true presets render the targets)
+    renderer: Renderer,  # plays answers and targets
+    feature_config: FeatureConfig,  # features of the metrics
+    targets,  # `render_targets(test)`
+    shift: int,  # semitones: also judged this far above where it played, a note no search heard
+    seed: int = 0,  # seeds the intervals
+    **extra,  # more columns, e.g. seconds and renders per preset
+) -> dict:
+    "One row of the sound-matching table: every audio metric at the played notes, log-mel L1 `shift` semitones higher, the shares within `WITHIN_DB` of their targets, MSS; 95 % intervals over presets."
     from nsm_modeler.evaluate import evaluate_estimator
-    from nsm_modeler.baselines import RefinedEstimator
 
-    refined = RefinedEstimator(base, renderer, data.features, cfg.refine, progress=progress)
-    played = refined.notes(refined.targets(few))
-    methods = dict(before=base, after=refined, nearest=nearest)
-    at_played = {
-        w: evaluate_estimator(e, few, renderer, data.features, notes=played, progress=False)
-        for w, e in methods.items()
-    }
-    shift = cfg.unplayed_shift
-    higher = DatasetSplit(few.clips.assign(note=few.clips['note'] + shift), few.params, few.features)
-    unplayed = {
-        w: evaluate_estimator(
-            _Presets(r.row['method'], r.pred),
-            higher,
-            renderer,
-            data.features,
-            notes=played + shift,
-            progress=False,
-        ).row
-        for w, r in at_played.items()
-    }
-    held_out = [m for m in HELD_OUT_METRICS if m != cfg.refine.distance]
-    return dict(
-        method=refined.name,
-        split=split,
-        start=base.name,
-        n_presets=len(few),
-        budget=cfg.refine.budget,
-        max_s=cfg.refine.max_s,
-        renders_per_preset=refined.stats_['renders'].mean(),
-        s_per_preset=refined.stats_['seconds'].mean(),
-        note_detected_ok=float((played == few.clips['note'].to_numpy()).mean()),
-        unplayed_shift=shift,
-        **{
-            f'{m}_{w}': at_played[w].row[m]
-            for m in held_out
-            for w in ('before', 'after', 'nearest')
-        },
-        **{f'logmel_l1_unplayed_{w}': unplayed[w]['logmel_l1'] for w in methods},
-        render_failed_unplayed=sum(unplayed[w]['n_render_failed'] for w in methods),
-        objective=f'{cfg.refine.distance} at the played note',
-        **{f'objective_{w}': at_played[w].row[cfg.refine.distance] for w in methods},
+    played = evaluate_estimator(
+        _Presets(name, params), test, renderer, feature_config, notes=notes, targets=targets,
+        keep_audio=len(test), progress=False,
     )
+    higher = DatasetSplit(test.clips.assign(note=test.clips['note'] + shift), test.params, test.features)
+    unplayed = evaluate_estimator(
+        _Presets(name, params), higher, renderer, feature_config, notes=np.asarray(notes) + shift, progress=False
+    )
+    per = played.per_clip.assign(
+        mss=mss_per_clip(played.pred_audio, played.true_audio),
+        logmel_l1_unplayed=unplayed.per_clip['logmel_l1'].to_numpy(),
+        **{f'within_{d}db': (unplayed.per_clip['logmel_l1'] <= d).to_numpy(float) for d in WITHIN_DB},
+        **{f'within_{d}db_played': (played.per_clip['logmel_l1'] <= d).to_numpy(float) for d in WITHIN_DB},
+    )
+    row = dict(
+        method=name,
+        n_presets=len(test),
+        played_at='each answer\'s own note' if name.startswith('sound-match') else 'the clip\'s note',
+        unplayed_shift=shift,
+        **{m: float(per[m].mean()) for m in JUDGED},
+        f0_cents_median=float(per['f0_cents'].median()),
+        **{f'within_{d}db': float(per[f'within_{d}db'].mean()) for d in WITHIN_DB},
+        logmel_l1=float(per['logmel_l1'].mean()),
+        **{f'within_{d}db_played': float(per[f'within_{d}db_played'].mean()) for d in WITHIN_DB},
+        discrete_acc=played.row['discrete_acc'],
+        n_render_failed=played.row['n_render_failed'] + unplayed.row['n_render_failed'],
+        **extra,
+    )
+    return with_ci(row, per, ('mrstft', 'mss', 'logmel_l1_unplayed', 'f0_cents', 'within_2db', 'logmel_l1'), seed)
+
+
+def _sound_matching(
+    test_at: DatasetSplit,  # test clips at the pool note
+    pool: DatasetSplit,  # the library: every human preset at the pool note
+    baselines: list,  # fitted estimators scored beside it, at the clip's note
+    predictor,  # the trained predictor
+    matcher,  # the trained tone matcher
+    renderer: Renderer,
+    data,  # the data config
+    cfg,  # `EvaluateConfig`
+    progress: bool,
+):
+    "The product's sound matching and the baselines on the same seeded test presets, then on sounds amsynth did not make: tables `rows`, `ablation`, `out_of_domain`, `out_of_domain_sounds`, and the Listen table's `examples`."
+    few = subset(
+        test_at,
+        np.sort(
+            np.random.default_rng(cfg.seed).choice(len(test_at), min(cfg.match_clips, len(test_at)), replace=False)
+        ),
+    )
+    targets = render_targets(few, renderer, data.features)
+    # a user's sound is not in the library
+    library = subset(pool, ~pool.clips['preset_id'].isin(test_at.clips['preset_id']).to_numpy())
+    product = SoundMatch(predictor, matcher, library, renderer, data.features, cfg.match, progress)
+    answers = product.predict(few)
+    stats = product.stats_
+    common = dict(test=few, renderer=renderer, feature_config=data.features, targets=targets, shift=cfg.unplayed_shift, seed=cfg.seed)
+    own = few.clips['note'].to_numpy()
+    rows = [judge_answers(b.name, b.predict(few), own, **common) for b in baselines]
+    rows += [
+        judge_answers(
+            f'{product.name} pool (no search)',
+            product.pool_best_,
+            product.pool_notes_,
+            renders_per_preset=stats['pool'].mean() + stats['pitch_moves'].mean(),
+            **common,
+        ),
+        judge_answers(
+            product.name,
+            answers,
+            product.notes_,
+            renders_per_preset=stats['renders'].mean(),
+            s_per_preset=stats['seconds'].mean(),
+            s_per_preset_max=stats['seconds'].max(),
+            **common,
+        ),
+    ]
+    _say('sound matching on sounds amsynth did not make')
+    ood_rows, ood_sounds, ood_audio = score_out_of_domain(product, baselines, renderer, data.features, cfg.seed)
+    # the docs' Listen table: the first test presets and a spread of the out-of-domain sounds
+    k = min(cfg.listen_presets, len(few))
+    shown = np.linspace(0, len(ood_audio['sound']) - 1, cfg.listen_sounds).round().astype(int)
+    played = {b.name: (b.predict(subset(few, np.arange(k))), own[:k]) for b in baselines}
+    played[product.name] = (answers[:k], product.notes_[:k])
+    examples = {'preset_id': np.concatenate([few.clips['preset_id'].to_numpy()[:k].astype(str), ood_audio['sound'][shown]])}
+    examples['target'] = np.concatenate([targets.audio[:k], ood_audio['target'][shown]])
+    for method, (params, notes) in played.items():
+        results = renderer.render_many([RenderJob(p, int(n), cfg.match.velocity) for p, n in zip(params, notes)], progress=False)
+        ours = np.stack([r.audio if r.ok else np.zeros(data.features.n_samples, np.float32) for r in results])
+        examples[method] = np.concatenate([ours, ood_audio[method][shown]])
+    return dict(
+        rows=rows, ablation=pool_ablation(stats), out_of_domain=ood_rows, out_of_domain_sounds=ood_sounds, examples=examples
+    )
+
+
+def pool_ablation(
+    stats: pd.DataFrame,  # `SoundMatch.stats_`
+) -> pd.DataFrame:
+    "Per pool part: how often the pool's best came from it, and the mean objective the pool reaches with that part alone and without it; then the whole pool, and the pool polished. All by the search's own objective (log-mel L1 + pitch term at the played note): what it chose on, not a test score."
+    parts = [c[len('part_') :] for c in stats if c.startswith('part_')]
+    best = stats[[f'part_{p}' for p in parts]].to_numpy()
+    won = stats['chosen'].str.split().str[0]
+    rows = [
+        dict(
+            pool=p,
+            candidates_per_sound=np.nan,
+            chosen_share=float((won == p).mean()),
+            objective_alone=float(best[:, j].mean()),
+            objective_without=float(np.delete(best, j, axis=1).min(axis=1).mean()) if len(parts) > 1 else np.nan,
+        )
+        for j, p in enumerate(parts)
+    ]
+    rows += [
+        dict(pool='whole pool', candidates_per_sound=float(stats['pool'].mean()), chosen_share=1.0,
+             objective_alone=float(stats['pool_distance'].mean())),
+        dict(pool='whole pool, polished', candidates_per_sound=float(stats['pool'].mean()), chosen_share=1.0,
+             objective_alone=float(stats['distance'].mean())),
+    ]
+    return pd.DataFrame(rows)
+
+
+def score_out_of_domain(
+    product: SoundMatch,  # the product's sound matching, as scored on the test presets
+    baselines: list,  # fitted estimators with `predict` on features (the nearest preset, the predictor)
+    renderer: Renderer,  # plays every answer
+    feature_config: FeatureConfig,  # features of the metrics
+    seed: int = 0,  # seeds the intervals
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    "Sounds amsynth did not make (`out_of_domain.out_of_domain_set`): no true preset, so each method's answer is judged by ear only. Rows per method (95 % intervals over sounds), rows per sound, and every answer's audio."
+    from types import SimpleNamespace
+    from nsm_modeler.out_of_domain import out_of_domain_set
+
+    ood = out_of_domain_set(feature_config)
+    names = ood.sounds['name'].tolist()
+    features = extract_features(ood.audio, feature_config)
+    heard = np.array([play_note({k: v[i : i + 1] for k, v in features.items()}, feature_config) for i in range(len(names))])
+    answers = {b.name: (b.predict(SimpleNamespace(features=features)), heard) for b in baselines}
+    answers[product.name] = (product.match(ood.audio, features, names), product.notes_)
+    rows, per_sound, audio = [], [], {'target': ood.audio}
+    for method, (params, notes) in answers.items():
+        results = renderer.render_many([RenderJob(p, int(n), product.config.velocity) for p, n in zip(params, notes)], progress=False)
+        audio[method] = np.stack([r.audio if r.ok else np.zeros(feature_config.n_samples, np.float32) for r in results])
+        per = audio_metrics(audio[method], ood.audio, feature_config, true_features=features)['per_clip'].assign(
+            mss=mss_per_clip(audio[method], ood.audio), preset_id=names, method=method, note=notes
+        )
+        per_sound.append(per.assign(sound=names, source=ood.sounds['source'].to_numpy()))
+        row = dict(
+            method=method,
+            n_sounds=len(names),
+            **{m: float(np.nanmean(per[m])) for m in ('mrstft', 'mss', 'logmel_l1', 'mfcc_l1', 'voicing_mismatch', 'f0_cents')},
+            f0_cents_median=float(np.nanmedian(per['f0_cents'])),
+            n_render_failed=sum(not r.ok for r in results),
+        )
+        rows.append(with_ci(row, per, ('mrstft', 'mss', 'logmel_l1'), seed))
+    return pd.DataFrame(rows), pd.concat(per_sound, ignore_index=True), dict(audio, sound=np.array(names))
 
 
 def check_trained_on(
@@ -834,7 +964,7 @@ def _score_split(
     matcher=None,
     seen: set = frozenset(),  # preset ids the predictor and the matcher trained or validated on
 ):
-    "Every baseline (and the trained predictor and tone matcher, if given) on one split: estimator, synthetic, refinement and retriever rows; the headline estimator and its report."
+    "Every baseline (and the trained predictor and tone matcher, if given) on one split: estimator, synthetic and retriever rows, the sound matching (`_sound_matching`, None without both models); the headline estimator and its report."
     check_held_out(split, test, [predictor, matcher], seen)
     from nsm_modeler.evaluate import (
         evaluate_estimator,
@@ -907,31 +1037,12 @@ def _score_split(
             )
             for e in estimators
         ]
-    few = subset(
-        test_at,
-        np.sort(
-            np.random.default_rng(cfg.seed).choice(
-                len(test_at), min(cfg.refine_clips, len(test_at)), replace=False
-            )
-        ),
-    )
-    nearest = next(e for e in baselines if isinstance(e, NearestPreset))
-    refinement = [
-        _refinement_row(base, few, split, renderer, data, cfg, progress, nearest)
-        for base in dict.fromkeys([chosen, *([predictor] if predictor is not None else [])])
-    ]
-    # start from the closest of the estimate and the matcher's top k library presets
+    # the product's sound matching on a seeded subset, beside the nearest preset and the one-pass predictor
+    matching = None
     if predictor is not None and matcher is not None:
-        # a user's sound is not in the library
-        library = subset(pool, ~pool.clips['preset_id'].isin(test.clips['preset_id']).to_numpy())
-        matched = MatchedStart(
-            predictor, matcher, library, renderer, data.features, cfg.match_starts
-        )
-        refinement.append(
-            dict(
-                _refinement_row(matched, few, split, renderer, data, cfg, progress, nearest),
-                start_from_match_share=matched.match_share_,
-            )
+        nearest = next(e for e in baselines if isinstance(e, NearestPreset))
+        matching = _sound_matching(
+            test_at, pool, [nearest, predictor], predictor, matcher, renderer, data, cfg, progress
         )
     retrievers = [CosineMFCC().fit(train), L2LogMel(), NearestToEstimate(baselines[-1])] + (
         [matcher] if matcher is not None else []
@@ -975,7 +1086,7 @@ def _score_split(
         ]
     # how much a split leaks, with no model at all
     oracle_mae = nearest_train_mae(test_at.params, human_params(train))
-    return rows, synthetic, refinement, retrieval, chosen, reports[chosen.name], oracle_mae
+    return rows, synthetic, matching, retrieval, chosen, reports[chosen.name], oracle_mae
 
 
 def run_evaluation(
@@ -1016,7 +1127,7 @@ def run_evaluation(
     group = tuple(load_split(data.out_dir, s, verify=False) for s in ('train', 'val', 'test'))
     bank = bank_held_out(*group, load_manifest(data.presets_dir), cfg.bank_split)
     pool = at_note(human_only(group), cfg.pool_note)
-    rows, synthetic, refinement, retrieval, chosen, sizes = [], [], [], [], {}, {}
+    rows, synthetic, retrieval, chosen, sizes = [], [], [], {}, {}
     # the trained models saw the dataset's training and validation presets
     seen = set(group[0].clips['preset_id']) | set(group[1].clips['preset_id'])
     with Renderer(data.render) as renderer:
@@ -1026,12 +1137,13 @@ def run_evaluation(
             ('bank', bank, None, None),
         ):
             _say(f"{SPLIT_LABELS[split]} split: fitting and scoring the baselines")
-            r, syn, refined, ret, est, report, oracle_mae = _score_split(
+            r, syn, matched, ret, est, report, oracle_mae = _score_split(
                 split, train, val, test, pool, renderer, data, cfg, progress, pred, match, seen
             )
             rows += r
             synthetic += syn
-            refinement += refined
+            if split == 'group':
+                matching = matched
             retrieval += ret
             chosen[split] = dict(
                 estimator=est,
@@ -1109,11 +1221,15 @@ def run_evaluation(
         )
     for name, fig in scored['figures'].items():
         save_figure(fig, run_dir / f'{name}.png')
+    _write_csv(matching['out_of_domain_sounds'], run_dir / 'out_of_domain_sounds.csv')
+    np.savez_compressed(run_dir / 'matching_examples.npz', **matching['examples'])
     tables = dict(
         estimators=pd.DataFrame(rows),
         synthetic=pd.DataFrame(synthetic),
         retrievers=pd.DataFrame(retrieval),
-        refinement=pd.DataFrame(refinement),
+        sound_matching=pd.DataFrame(matching['rows']),
+        pool_ablation=matching['ablation'],
+        out_of_domain=matching['out_of_domain'],
         reconstruction=scored['reconstruction'],
         suggestions=scored['suggestions'],
         suggestion_requests=scored['requests'],

@@ -13,7 +13,7 @@ from .core import AudioError, ConfigError, torch_threads
 # %% auto #0
 __all__ = ['USER_MIN_SAMPLE_RATE', 'SILENCE_DBFS', 'MAX_INPUT_PEAK', 'FLOOR_POWER', 'FEATURE_CHUNK', 'FALLBACK_NOTE',
            'FeatureConfig', 'for_user_audio', 'validate_audio', 'load_audio', 'log_mel_to_mfcc', 'extract_features',
-           'extract_log_mel', 'hz_to_midi', 'detect_midi_note', 'play_note', 'feature_benchmark']
+           'extract_log_mel', 'hz_to_midi', 'median_midi', 'detect_midi_note', 'play_note', 'feature_benchmark']
 
 # %% ../nbs/04_features.ipynb #f428e589
 @dataclasses.dataclass(frozen=True)
@@ -462,17 +462,27 @@ def hz_to_midi(f0_hz):  # frequency in Hz, > 0
     return 69 + 12 * np.log2(np.asarray(f0_hz, np.float64) / 440.0)
 
 
+def median_midi(
+    audio: np.ndarray,  # one clip [n_samples], or features from `extract_features` of one clip
+    config: FeatureConfig,  # feature settings (ignored when features are given)
+    min_voiced: float = 0.1,  # least share of voiced frames for a sound to have a pitch
+) -> float | None:
+    "The fractional MIDI note of the median F0 over voiced frames, or None if fewer than `min_voiced` of the frames are voiced."
+    feats = audio if isinstance(audio, dict) else extract_features(audio, config)
+    f0, voiced = np.asarray(feats['f0_hz'])[0], np.asarray(feats['voiced'])[0]
+    if voiced.mean() < min_voiced:
+        return None
+    return float(hz_to_midi(np.median(f0[voiced])))
+
+
 def detect_midi_note(
     audio: np.ndarray,  # one clip [n_samples], or features from `extract_features` of one clip
     config: FeatureConfig,  # feature settings (ignored when features are given)
     min_voiced: float = 0.1,  # least share of voiced frames for a sound to have a note
 ) -> int | None:
-    "The MIDI note of the median F0 over voiced frames, or None if fewer than `min_voiced` of the frames are voiced."
-    feats = audio if isinstance(audio, dict) else extract_features(audio, config)
-    f0, voiced = np.asarray(feats['f0_hz'])[0], np.asarray(feats['voiced'])[0]
-    if voiced.mean() < min_voiced:
-        return None
-    return int(np.rint(hz_to_midi(np.median(f0[voiced]))))
+    "The MIDI note of the median F0 over voiced frames (`median_midi`, rounded), or None if fewer than `min_voiced` of the frames are voiced."
+    midi = median_midi(audio, config, min_voiced)
+    return None if midi is None else int(np.rint(midi))
 
 
 FALLBACK_NOTE = 60  # MIDI note (C4, the dataset's default) a sound with no clear pitch is played at

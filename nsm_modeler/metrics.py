@@ -34,8 +34,9 @@ from nsm_modeler.features import (
 )
 
 # %% auto #0
-__all__ = ['AUDIO_METRICS', 'EvaluationError', 'param_errors', 'param_metrics', 'is_silent', 'clip_features', 'clip_log_mel',
-           'l1_per_clip', 'mrstft_per_clip', 'audio_metrics', 'nanmean', 'retrieval_metrics', 'bootstrap_ci', 'with_ci']
+__all__ = ['AUDIO_METRICS', 'MSS_FFT_SIZES', 'EvaluationError', 'param_errors', 'param_metrics', 'is_silent', 'clip_features',
+           'clip_log_mel', 'l1_per_clip', 'mrstft_per_clip', 'audio_metrics', 'nanmean', 'mss_per_clip',
+           'retrieval_metrics', 'bootstrap_ci', 'with_ci']
 
 # %% ../nbs/04d_metrics.ipynb #6c8a3513
 class EvaluationError(NsmError, ValueError):
@@ -227,6 +228,31 @@ def nanmean(
     "Mean of the defined values; NaN (without a warning) if there are none."
     x = np.asarray(x, dtype=np.float64)
     return float(x[~np.isnan(x)].mean()) if (~np.isnan(x)).any() else float('nan')
+
+# %% ../nbs/04d_metrics.ipynb #0cf817e3
+MSS_FFT_SIZES = (2048, 1024, 512, 256, 128, 64)  # STFT sizes of `mss_per_clip`
+
+
+def mss_per_clip(
+    pred: np.ndarray,  # [n_clips, n_samples] float32
+    true: np.ndarray,  # [n_clips, n_samples] float32
+    eps: float = 1e-7,  # added to magnitudes before the logarithm
+) -> np.ndarray:
+    "Multi-scale spectral distance of each pair of clips `[n_clips]`: over `MSS_FFT_SIZES` (hop a quarter, Hann), mean |linear magnitude difference| + mean |log magnitude difference|, summed over sizes."
+    import torch
+
+    p, t = (torch.from_numpy(_check_audio(x, what)) for x, what in ((pred, 'pred'), (true, 'true')))
+    out = torch.zeros(len(p), dtype=torch.float64)
+    with torch.no_grad(), torch_threads(1):
+        for n_fft in MSS_FFT_SIZES:
+            window = torch.hann_window(n_fft)
+            sp, st = (
+                torch.stft(x, n_fft, n_fft // 4, window=window, return_complex=True).abs()
+                for x in (p, t)
+            )
+            out += (sp - st).abs().mean((1, 2)).double()
+            out += ((sp + eps).log() - (st + eps).log()).abs().mean((1, 2)).double()
+    return out.numpy()
 
 # %% ../nbs/04d_metrics.ipynb #d4845930
 def retrieval_metrics(

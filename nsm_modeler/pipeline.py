@@ -63,7 +63,7 @@ def _log_step_outputs(mlflow, step: str, profile: Profile, run_dir: Path):
         for f in ('training.json', 'training_curves.png'):
             mlflow.log_artifact(str(run_dir / f))
     elif step == 'evaluate':
-        for table in ('estimators', 'synthetic', 'retrievers', 'refinement'):
+        for table in ('estimators', 'synthetic', 'retrievers', 'sound_matching', 'out_of_domain'):
             df = pd.read_csv(run_dir / f'{table}.csv')
             for _, row in df.iterrows():
                 mlflow.log_metrics(

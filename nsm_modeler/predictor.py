@@ -289,26 +289,49 @@ class ParameterPredictor(TrainedModel):
         return fit_model(self, net, PredictorObjective(self.config.loss), data)
 
     @torch.no_grad()
+    def _heads(
+        self,
+        features: dict,  # per-frame features of clips (stored or from `extract_features`)
+        batch_size: int,  # clips per forward pass
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        "Continuous values `[n_clips, 30]` and each discrete parameter's choice probabilities `[n_clips, n_choices]`."
+        if not hasattr(self, 'net_'):
+            raise NsmError(f"{self.name}: call fit() or load() before predicting")
+        continuous, probs = [], []
+        for lo in range(0, len(features['log_mel']), batch_size):
+            x = model_inputs(features, slice(lo, lo + batch_size))
+            c, logits = self.net_(x['log_mel'].to(self.device), x['control'].to(self.device))
+            continuous.append(c.float().cpu().numpy())
+            probs.append([l.float().softmax(1).cpu().numpy() for l in logits])
+        return np.concatenate(continuous), [np.concatenate(p) for p in zip(*probs)]
+
+    def propose(
+        self,
+        features: dict,  # per-frame features of clips (stored or from `extract_features`)
+        alternatives: int = 4,  # presets beyond the estimate, per clip
+        batch_size: int = 128,  # clips per forward pass
+    ) -> np.ndarray:
+        "The estimate and `alternatives` more presets per clip, snapped `[n_clips, 1 + alternatives, 41]`: each alternative is the estimate with one discrete parameter at its runner-up choice, the likeliest runner-ups first."
+        continuous, probs = self._heads(features, batch_size)
+        n, steps = len(continuous), np.array(N_CHOICES) - 1
+        ranked = [np.argsort(-p, axis=1, kind='stable') for p in probs]  # choices, likeliest first
+        out = np.zeros((n, 1 + alternatives, N_PARAMS), np.float32)
+        out[:, :, CONTINUOUS_INDEX] = continuous[:, None]
+        out[:, :, DISCRETE_INDEX] = np.stack([r[:, 0] for r in ranked], 1)[:, None] / steps
+        # how likely each parameter's runner-up is, per clip: the swaps to try first
+        runner_up = np.stack([np.take_along_axis(p, r[:, 1:2], 1)[:, 0] for p, r in zip(probs, ranked)], 1)
+        for i in range(n):
+            for a, j in enumerate(np.argsort(-runner_up[i], kind='stable')[:alternatives], 1):
+                out[i, a, DISCRETE_INDEX[j]] = ranked[j][i, 1] / steps[j]
+        return snap(out).astype(np.float32)
+
     def predict_features(
         self,
         features: dict,  # per-frame features of clips (stored or from `extract_features`)
         batch_size: int = 128,  # clips per forward pass
     ):
-        "Snapped normalised parameters `[n_clips, 41]`."
-        if not hasattr(self, 'net_'):
-            raise NsmError(f"{self.name}: call fit() or load() before predicting")
-        n = len(features['log_mel'])
-        out = np.zeros((n, N_PARAMS), np.float32)
-        for lo in range(0, n, batch_size):
-            x = model_inputs(features, slice(lo, lo + batch_size))
-            continuous, logits = self.net_(
-                x['log_mel'].to(self.device), x['control'].to(self.device)
-            )
-            out[lo : lo + batch_size, CONTINUOUS_INDEX] = continuous.float().cpu().numpy()
-            out[lo : lo + batch_size, DISCRETE_INDEX] = torch.stack(
-                [l.argmax(1) for l in logits], 1
-            ).cpu().numpy() / (np.array(N_CHOICES) - 1)
-        return snap(out).astype(np.float32)
+        "Snapped normalised parameters `[n_clips, 41]`, each discrete parameter at its likeliest choice."
+        return self.propose(features, 0, batch_size)[:, 0]
 
     def predict(self, split: DatasetSplit):  # clips to predict
         return self.predict_features(split.features)

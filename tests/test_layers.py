@@ -39,6 +39,7 @@ EXPERIMENT = (
     'splits',
     'evaluate',
     'baselines',
+    'out_of_domain',
     'results',
     'bench',
     'fuzz',
@@ -83,9 +84,9 @@ def test_the_checker_sees_lazy_and_relative_imports(tmp_path):
     assert imported_modules(source) == {'nsm_modeler.evaluate', 'nsm_modeler.baselines', 'nsm_modeler.splits'}
 
 
-def loaded_after(code: str) -> list[str]:
+def loaded_after(code: str, forbidden: list[str] = FORBIDDEN_AT_RUN_TIME) -> list[str]:
     "The forbidden modules in `sys.modules` after running `code` in a fresh interpreter."
-    probe = code + f"\nimport sys, json\nprint(json.dumps([m for m in {FORBIDDEN_AT_RUN_TIME!r} if m in sys.modules]))"
+    probe = code + f"\nimport sys, json\nprint(json.dumps([m for m in {forbidden!r} if m in sys.modules]))"
     out = subprocess.run([sys.executable, '-c', probe], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -106,8 +107,11 @@ from nsm_modeler.matcher import ToneMatcher
 from nsm_modeler.recommender import ParameterRecommender
 t = np.arange(4 * 44100) / 44100
 sf.write({str(wav)!r}, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 44100)
-SynthModeler.load({str(tiny_model / 'model')!r}).predict_parameters({str(wav)!r}, render=False)
+SynthModeler.load({str(tiny_model / 'model')!r}).predict_parameters({str(wav)!r}, fast=True, render=False)
 ToneMatcher.load({str(tiny_matcher)!r})
 ParameterRecommender.load({str(tiny_recommender)!r})
 """
     assert loaded_after(code) == []
+    # the default path polishes with CMA-ES, whose `cma` brings matplotlib: still none of the experiment
+    searched = code.replace('fast=True, render=False', 'budget_s=0.5, render=False')
+    assert loaded_after(searched, [m for m in FORBIDDEN_AT_RUN_TIME if m.startswith('nsm_modeler.')]) == []
