@@ -339,30 +339,27 @@ def cmd_match(args):
     if args.k < 1:
         raise NsmError(f"-k {args.k}: ask for at least one preset")
     modeler = SynthModeler(index_dir=args.index, matcher_dir=args.matcher)
-    found = modeler.match(args.sound, k=args.k)
+    found = modeler.match(args.sound, k=args.k, at_pitch=bool(args.render))
     for note in found.attrs['notes']:
         print(f"nsm: note: {note}", file=sys.stderr)
     index, _ = modeler.tone_matching()
-    print(f"{args.sound}: the {len(found)} closest of {len(index)} presets ({args.index})")
+    played = "; each played where it sounds at the input's pitch (note), its log-mel L1 to the input in dB" if args.render else ''
+    print(f"{args.sound}: the {len(found)} closest of {len(index)} presets ({args.index}){played}")
     print(
         found.drop(columns='path').to_string(
-            index=False, formatters={'similarity': '{:.3f}'.format}
+            index=False, formatters={'similarity': '{:.3f}'.format, 'logmel_l1': '{:.2f}'.format}
         )
     )
     if args.render:
-        from nsm_modeler.features import load_audio, for_user_audio, play_note
         from nsm_modeler.presets import load_amsynth_fxp
         from nsm_modeler.params import normalise
         from nsm_modeler.render import RenderConfig, Renderer
 
-        fc = modeler.matcher_.feature_config
-        note = play_note(load_audio(args.sound, for_user_audio(fc)), fc, index.meta['note'])
-        with Renderer(
-            RenderConfig(notes=(note,), velocities=(index.meta['velocity'],))
-        ) as renderer:
+        note = int(found['note'][0])
+        with Renderer(RenderConfig(notes=(note,), velocities=(index.meta['velocity'],), n_workers=1)) as renderer:
             audio = renderer.render(normalise(load_amsynth_fxp(found['path'][0]).values))
         write_wav(args.render, audio, renderer.config.sample_rate)
-        print(f"wrote {args.render}: {found['name'][0]} at MIDI note {note}")
+        print(f"wrote {args.render}: {found['name'][0]} at MIDI note {note} ({note_name(note)})")
     return 0
 
 # %% ../nbs/07_cli.ipynb #0e0e6c40
@@ -636,7 +633,7 @@ def build_parser():
     )
     match.add_argument('-k', type=int, default=5, help='presets to list (default: %(default)s)')
     match.add_argument(
-        '--render', default=None, help='render the best match at the sound\'s note to this .wav'
+        '--render', default=None, help="play every listed preset where it sounds at the sound's pitch, and write the best one to this .wav"
     )
     match.add_argument(
         '--index', default='models/preset_index', help='preset index folder (default: %(default)s)'

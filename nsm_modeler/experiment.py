@@ -25,7 +25,7 @@ from .splits import SplitConfig
 from .features import FeatureConfig, extract_features, play_note
 from .render import Renderer, RenderJob
 from .clips import DatasetSplit, at_note, dataset_notes, subset
-from .evaluate import SPLIT_LABELS, render_targets
+from .evaluate import SPLIT_LABELS, held_out_synthetic, render_targets
 from .search import MatchConfig, candidate_pool, match_sound
 from .metrics import audio_metrics, mss_per_clip, param_metrics, with_ci
 from .baselines import MLPConfig
@@ -71,6 +71,7 @@ class EvaluateConfig:
     other_notes: bool = True  # also score the headline estimator at the dataset's other notes (group split), as separate rows
     # test presets the product's sound matching answers (a seeded subset: it costs renders), beside the baselines
     match_clips: int = 64
+    match_synthetic: int = 16  # held-out synthetic patches it answers too
     knn_k: int = 1  # neighbours of the nearest-preset estimator
     inference_calls: int = 100  # timed end-to-end calls (a .wav path to parameters) of the headline estimator and the predictor
     # held-out synthetic patches scored beside the human test presets (group split)
@@ -796,6 +797,40 @@ def judge_answers(
     return with_ci(row, per, ('mrstft', 'mss', 'logmel_l1_unplayed', 'f0_cents', 'within_2db', 'logmel_l1'), seed)
 
 
+def _sound_match_rows(
+    product: SoundMatch,  # after `predict`
+    answers: np.ndarray,  # what it predicted
+    test_set: str,  # the rows' label
+    common: dict,  # `judge_answers`' test, renderer, feature_config, targets, shift, seed
+) -> list[dict]:
+    "The pool's best (no search) and the polished answers as rows of the sound-matching table."
+    stats = product.stats_
+    return [
+        dict(
+            test_set=test_set,
+            **judge_answers(
+                f'{product.name} pool (no search)',
+                product.pool_best_,
+                product.pool_notes_,
+                renders_per_preset=stats['pool'].mean() + stats['pitch_moves'].mean(),
+                **common,
+            ),
+        ),
+        dict(
+            test_set=test_set,
+            **judge_answers(
+                product.name,
+                answers,
+                product.notes_,
+                renders_per_preset=stats['renders'].mean(),
+                s_per_preset=stats['seconds'].mean(),
+                s_per_preset_max=stats['seconds'].max(),
+                **common,
+            ),
+        ),
+    ]
+
+
 def _sound_matching(
     test_at: DatasetSplit,  # test clips at the pool note
     pool: DatasetSplit,  # the library: every human preset at the pool note
@@ -807,7 +842,7 @@ def _sound_matching(
     cfg,  # `EvaluateConfig`
     progress: bool,
 ):
-    "The product's sound matching and the baselines on the same seeded test presets, then on sounds amsynth did not make: tables `rows`, `ablation`, `out_of_domain`, `out_of_domain_sounds`, and the Listen table's `examples`."
+    "The product's sound matching and the baselines on the same seeded test presets, on held-out synthetic patches, then on sounds amsynth did not make: tables `rows`, `ablation` (test presets), `out_of_domain`, `out_of_domain_sounds`, and the Listen table's `examples`."
     few = subset(
         test_at,
         np.sort(
@@ -819,35 +854,31 @@ def _sound_matching(
     library = subset(pool, ~pool.clips['preset_id'].isin(test_at.clips['preset_id']).to_numpy())
     product = SoundMatch(predictor, matcher, library, renderer, data.features, cfg.match, progress)
     answers = product.predict(few)
-    stats = product.stats_
+    stats, chosen_notes = product.stats_, product.notes_  # `match` replaces them on the next sounds
     common = dict(test=few, renderer=renderer, feature_config=data.features, targets=targets, shift=cfg.unplayed_shift, seed=cfg.seed)
     own = few.clips['note'].to_numpy()
-    rows = [judge_answers(b.name, b.predict(few), own, **common) for b in baselines]
-    rows += [
-        judge_answers(
-            f'{product.name} pool (no search)',
-            product.pool_best_,
-            product.pool_notes_,
-            renders_per_preset=stats['pool'].mean() + stats['pitch_moves'].mean(),
-            **common,
-        ),
-        judge_answers(
-            product.name,
-            answers,
-            product.notes_,
-            renders_per_preset=stats['renders'].mean(),
-            s_per_preset=stats['seconds'].mean(),
-            s_per_preset_max=stats['seconds'].max(),
-            **common,
-        ),
+    rows = [
+        dict(test_set='human', **judge_answers(b.name, b.predict(few), own, **common)) for b in baselines
     ]
+    rows += _sound_match_rows(product, answers, 'human', common)
+    # held-out synthetic patches too: the distribution the predictor also trained on, none of these seen
+    patches = held_out_synthetic(
+        test_at, renderer, data.features, cfg.match_synthetic, cfg.pool_note, seed=cfg.seed + 2
+    )
+    common_syn = dict(common, test=patches, targets=render_targets(patches, renderer, data.features))
+    rows += [
+        dict(test_set='held-out synthetic', **judge_answers(b.name, b.predict(patches), patches.clips['note'].to_numpy(), **common_syn))
+        for b in baselines
+    ]
+    synthetic_product = SoundMatch(predictor, matcher, library, renderer, data.features, cfg.match, progress)
+    rows += _sound_match_rows(synthetic_product, synthetic_product.predict(patches), 'held-out synthetic', common_syn)
     _say('sound matching on sounds amsynth did not make')
     ood_rows, ood_sounds, ood_audio = score_out_of_domain(product, baselines, renderer, data.features, cfg.seed)
     # the docs' Listen table: the first test presets and a spread of the out-of-domain sounds
     k = min(cfg.listen_presets, len(few))
     shown = np.linspace(0, len(ood_audio['sound']) - 1, cfg.listen_sounds).round().astype(int)
     played = {b.name: (b.predict(subset(few, np.arange(k))), own[:k]) for b in baselines}
-    played[product.name] = (answers[:k], product.notes_[:k])
+    played[product.name] = (answers[:k], chosen_notes[:k])
     examples = {'preset_id': np.concatenate([few.clips['preset_id'].to_numpy()[:k].astype(str), ood_audio['sound'][shown]])}
     examples['target'] = np.concatenate([targets.audio[:k], ood_audio['target'][shown]])
     for method, (params, notes) in played.items():
@@ -969,7 +1000,6 @@ def _score_split(
     from nsm_modeler.evaluate import (
         evaluate_estimator,
         evaluate_retriever,
-        held_out_synthetic,
         replayed,
         retrieval_queries,
         sanity_row,

@@ -22,7 +22,7 @@ from nsm_modeler.features import (
 from .predictor import ParameterPredictor
 from .matcher import ToneMatcher
 from .preset_index import PresetIndex
-from .search import MatchConfig, MatchObjective, candidate_pool, match_sound
+from .search import MatchConfig, MatchObjective, at_pitch as at_pitch_of, candidate_pool, match_sound
 from .metrics import mrstft_per_clip
 from .recommender import ParameterRecommender
 from .suggest import SuggestConfig, morph, parse_request, suggest, suggest_toward
@@ -285,12 +285,14 @@ class SynthModeler:
         self,
         sound: str | Path,  # an audio file (wav, flac, ...)
         k: int = 5,  # presets returned
+        at_pitch: bool = False,  # also play each where it sounds at the sound's pitch: the `note` and its `logmel_l1` to the sound
     ) -> pd.DataFrame:
         "The `k` indexed presets that sound most like `sound`: rank, name, bank, category, similarity, file and path; what happened to the input in `.attrs['notes']`."
         if k < 1:
             raise NsmError(f"k={k}: ask for at least one preset")
         index, matcher = self.tone_matching()
-        audio, notes = _read_sound(sound, matcher.feature_config)
+        fc = matcher.feature_config
+        audio, notes = _read_sound(sound, fc)
         rows, sims = index.search(matcher.embed_audio(audio), k)
         table = index.presets.iloc[rows[0]].reset_index(drop=True)
         table = table.assign(
@@ -298,8 +300,17 @@ class SynthModeler:
             path=[str(Path(index.meta['presets_dir']) / f) for f in table['file']],
         )
         table.insert(0, 'rank', np.arange(1, len(table) + 1))
+        columns = ['rank', 'name', 'bank', 'category', 'similarity', 'file', 'path']
+        if at_pitch:
+            presets = np.stack([normalise(load_amsynth_fxp(p).values) for p in table['path']]).astype(np.float32)
+            config = MatchConfig(velocity=index.meta['velocity'], fallback_note=index.meta['note'])
+            rc = RenderConfig(sample_rate=fc.sample_rate, duration_s=fc.duration_s, velocities=(config.velocity,))
+            with Renderer(rc) as renderer:
+                played, scored, _ = at_pitch_of(presets, MatchObjective(audio, fc), renderer, config)
+            table = table.assign(note=played, logmel_l1=scored['logmel_l1'])
+            columns[5:5] = ['note', 'logmel_l1']
         table.attrs['notes'] = notes
-        return table[['rank', 'name', 'bank', 'category', 'similarity', 'file', 'path']]
+        return table[columns]
 
 
 def _read_sound(

@@ -281,8 +281,8 @@ def sound_matching_targets(
     out_of_domain: pd.DataFrame,  # out_of_domain.csv
     predictor: str,  # the one-pass predictor's method name
 ) -> pd.DataFrame:
-    "The sound matching's targets (issue 31) beside what this run measured: ratios to the nearest library preset on the same presets, in the same run."
-    m, o = matching.set_index('method'), out_of_domain.set_index('method')
+    "The sound matching's targets (issue 31) beside what this run measured: ratios to the nearest library preset on the same human test presets, in the same run."
+    m, o = matching[matching['test_set'] == 'human'].set_index('method'), out_of_domain.set_index('method')
     s, p, near, n = m.loc[SOUND_MATCH], m.loc[predictor], m.loc[BASELINE_NEAREST], int(m.loc[SOUND_MATCH, 'n_presets'])
     shift = f"a note no search played (+{int(s['unplayed_shift'])} semitones)"
     rows = [
@@ -571,7 +571,8 @@ def write_results(
         'sound\'s pitch (a transposed preset where it sounds right), ranked by log-mel L1 plus a pitch term, the best polished '
         'by CMA-ES. Here with a render budget per sound (`renders_per_preset`, a setting) instead of the product\'s seconds, so every '
         'sound gets the same effort; the seconds it took are measured (`s_per_preset`). The same seeded test presets of the '
-        'near-duplicate-group split for every row, targets rendered at the pool note; the baselines are played at that note (they '
+        'near-duplicate-group split for every row (`test_set` human; held-out synthetic patches below them), targets rendered at '
+        'the pool note; the baselines are played at that note (they '
         'are given it), the sound matching at the notes it chose by ear. It chose on its objective (log-mel L1 at the note it '
         'played, `logmel_l1` and `within_*db_played` here): judge it by the rest, MR-STFT, the multi-scale spectral distance '
         '(`mss`), MFCC, F0 and voicing at the played note, and `logmel_l1_unplayed`, target and answers played '

@@ -14,7 +14,7 @@ from .features import FALLBACK_NOTE, FeatureConfig, median_midi
 from .metrics import clip_features, l1_per_clip
 
 # %% auto #0
-__all__ = ['MatchConfig', 'MatchObjective', 'candidate_pool', 'polish', 'match_sound']
+__all__ = ['MatchConfig', 'MatchObjective', 'candidate_pool', 'polish', 'at_pitch', 'match_sound']
 
 # %% ../nbs/09f_search.ipynb #11715b7c
 @dataclasses.dataclass(frozen=True)
@@ -24,7 +24,7 @@ class MatchConfig:
     budget_s: float = 3.0  # seconds per sound from the first render to the last; 0: no time cap (`renders` bounds it)
     renders: int = 0  # renders per sound after the pool's (pitch corrections and search); 0: no render cap
     alternatives: int = 4  # the predictor's proposals beyond its estimate
-    matches: int = 8  # the tone matcher's nearest library presets
+    matches: int = 16  # the tone matcher's nearest library presets
     hybrids: bool = True  # each library preset also with the estimate's continuous settings
     search: bool = True  # polish the best of the pool with CMA-ES
     pitch_weight: float = 0.02  # dB of objective per cent between the candidate's and the sound's median F0
@@ -153,6 +153,29 @@ def _render_scored(presets, notes, objective, renderer, config):
     return objective.measure([r.audio for r in results])
 
 
+def at_pitch(
+    candidates: np.ndarray,  # normalised presets [m, 41], snapped
+    objective: MatchObjective,  # the sound's objective: its pitch, and how far each render is
+    renderer: Renderer,  # plays them
+    config: MatchConfig = MatchConfig(),  # velocity, fallback note
+    renders: float = np.inf,  # replays it may spend (beyond one render each)
+) -> tuple[np.ndarray, dict, int]:
+    "The MIDI note each candidate sounds at the sound's pitch from (the note heard in it, moved by whole semitones for a candidate that sounds a semitone or more away, if that scores better), the scores there (`MatchObjective.measure`), and the replays spent."
+    heard = objective.target_midi
+    note = config.fallback_note if heard is None else int(np.rint(heard))
+    notes = np.full(len(candidates), note)
+    scored = _render_scored(candidates, notes, objective, renderer, config)
+    off = np.flatnonzero(np.abs(np.nan_to_num(scored['cents'])) >= 50)[: int(min(len(candidates), renders))]
+    if len(off):
+        moved = np.clip(note - np.rint(scored['cents'][off] / 100).astype(int), 0, 127)
+        again = _render_scored(candidates[off], moved, objective, renderer, config)
+        better = again['objective'] < scored['objective'][off]
+        for key in scored:
+            scored[key][off[better]] = again[key][better]
+        notes[off[better]] = moved[better]
+    return notes, scored, len(off)
+
+
 def match_sound(
     target: np.ndarray,  # the sound, mono float32 [n_samples] at the renderer's rate and length
     candidates: np.ndarray,  # the pool, normalised presets [m, 41] (`candidate_pool`)
@@ -177,24 +200,9 @@ def match_sound(
     budget = config.renders or np.inf
     bar = tqdm(desc='matching', unit='render', disable=not progress)
     objective = MatchObjective(target, feature_config, config.pitch_weight, config.max_pitch_cents)
-    heard = objective.target_midi
-    note = config.fallback_note if heard is None else int(np.rint(heard))
     candidates = snap(candidates).astype(np.float32)
-    notes = np.full(len(candidates), note)
-    scored = _render_scored(candidates, notes, objective, renderer, config)
-    bar.update(len(candidates))
-    spent = 0
-    # a candidate a semitone or more off the sound's pitch is played again where it sounds at that pitch
-    off = np.flatnonzero(np.abs(np.nan_to_num(scored['cents'])) >= 50)[: int(min(len(candidates), budget))]
-    if len(off):
-        moved = np.clip(note - np.rint(scored['cents'][off] / 100).astype(int), 0, 127)
-        again = _render_scored(candidates[off], moved, objective, renderer, config)
-        spent += len(off)
-        bar.update(len(off))
-        better = again['objective'] < scored['objective'][off]
-        for key in scored:
-            scored[key][off[better]] = again[key][better]
-        notes[off[better]] = moved[better]
+    notes, scored, spent = at_pitch(candidates, objective, renderer, config, budget)
+    bar.update(len(candidates) + spent)
     best = int(np.argmin(scored['objective']))
     parts = {}
     for name, d in zip(names, scored['objective']):
@@ -209,13 +217,13 @@ def match_sound(
     return params, int(notes[best]), dict(
         pool=len(candidates),
         renders=len(candidates) + spent + searched,
-        pitch_moves=len(off),
+        pitch_moves=spent,
         seconds=time.perf_counter() - t0,
         chosen=names[best],
         pool_params=candidates[best],
         pool_note=int(notes[best]),
         pool_distance=float(scored['objective'][best]),
         distance=distance,
-        heard_note=heard,
+        heard_note=objective.target_midi,
         part_distance=parts,
     )

@@ -38,10 +38,11 @@ def test_match_ranks_the_library_and_renders_the_best(index, library, tmp_path):
     lines = out.splitlines()
     assert 'the 3 closest of 6 presets' in lines[0], out
     header, rows = lines[1].split(), lines[2:5]
-    assert header[:5] == ['rank', 'name', 'bank', 'category', 'similarity'], out
+    assert header[:7] == ['rank', 'name', 'bank', 'category', 'similarity', 'note', 'logmel_l1'], out
     assert 'p2.fxp' in rows[0] and rows[0].split()[0] == '1', out          # the same sound at the index's note: found first
     best, sr = sf.read(tmp_path / 'top.wav')
-    assert sr == 44100 and np.abs(best).max() > 0 and 'wrote' in lines[-1]
+    # every listed preset played at the input's pitch; the best, the sound's own preset, where it was played
+    assert sr == 44100 and np.abs(best).max() > 0 and lines[-1].endswith('at MIDI note 60 (C4)'), out
 
 
 def test_rebuild_reembeds_only_changed_presets(index, library, tiny_matcher):
