@@ -40,7 +40,7 @@ test: install /usr/bin/sox /usr/bin/espeak-ng
 test-slow: install /usr/bin/sox /usr/bin/espeak-ng
 	.venv/bin/nbdev_test --n_workers 2 --flags slow
 
-# sox and espeak-ng make the sounds amsynth did not make, on which the F0 trackers are compared (bench.f0_agreement)
+# sox and espeak-ng make the sounds amsynth did not make (`out_of_domain`), on which the F0 trackers are compared (bench.f0_agreement)
 bench: install /usr/bin/sox /usr/bin/espeak-ng
 	$(PY) -c 'from nsm_modeler.bench import run_benchmarks; run_benchmarks()'
 
@@ -63,8 +63,9 @@ DOCS_PROFILE ?=
 docs: install /usr/bin/sox /usr/bin/espeak-ng
 	$(PY) -c 'from nsm_modeler.docs import docs_main; docs_main("$(DOCS_EXECUTE)", "$(DOCS_PROFILE)")'
 
-# FORCE=1 rebuilds the dataset even if the finished one matches its config
-reproduce: install
+# FORCE=1 rebuilds the dataset even if the finished one matches its config; sox and espeak-ng make the evaluate step's
+# sounds amsynth did not make (`out_of_domain`)
+reproduce: install /usr/bin/sox /usr/bin/espeak-ng
 	.venv/bin/nsm reproduce --profile $(PROFILE)$(if $(FORCE), --force)
 
 export: install

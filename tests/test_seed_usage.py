@@ -68,8 +68,8 @@ def test_the_seed_snippets_run_as_written(tmp_path):
     assert (tmp_path / 'models' / 'production' / 'model.safetensors').is_file()
 
     assert 'model.predict_parameters("guitar_sample.wav")' in predict
-    report = run(predict + "\nprint(len(params.params), params.note, params.note_detected, "
+    report = run(predict + "\nprint(len(params.params), params.heard_note, params.note_detected, "
                  "float(params.params.min()), float(params.params.max()))", 'python', tmp_path)
     n, note, detected, low, high = report.split()[-5:]
     assert int(n) == 41 and 0 <= float(low) <= float(high) <= 1
-    assert detected == 'True' and int(note) == 57  # the pluck is at 220 Hz: A3, MIDI 57
+    assert detected == 'True' and int(note) == 57  # heard: the pluck is at 220 Hz, A3, MIDI 57 (the answer plays where it sounds so)
