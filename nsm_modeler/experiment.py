@@ -72,6 +72,7 @@ class EvaluateConfig:
     # test presets the product's sound matching answers (a seeded subset: it costs renders), beside the baselines
     match_clips: int = 64
     match_synthetic: int = 16  # held-out synthetic patches it answers too
+    out_of_domain: int = 0  # sounds of the out-of-domain set it answers (an even spread); 0: all of them
     knn_k: int = 1  # neighbours of the nearest-preset estimator
     inference_calls: int = 100  # timed end-to-end calls (a .wav path to parameters) of the headline estimator and the predictor
     # held-out synthetic patches scored beside the human test presets (group split)
@@ -873,10 +874,10 @@ def _sound_matching(
     synthetic_product = SoundMatch(predictor, matcher, library, renderer, data.features, cfg.match, progress)
     rows += _sound_match_rows(synthetic_product, synthetic_product.predict(patches), 'held-out synthetic', common_syn)
     _say('sound matching on sounds amsynth did not make')
-    ood_rows, ood_sounds, ood_audio = score_out_of_domain(product, baselines, renderer, data.features, cfg.seed)
+    ood_rows, ood_sounds, ood_audio = score_out_of_domain(product, baselines, renderer, data.features, cfg.seed, cfg.out_of_domain)
     # the docs' Listen table: the first test presets and a spread of the out-of-domain sounds
     k = min(cfg.listen_presets, len(few))
-    shown = np.linspace(0, len(ood_audio['sound']) - 1, cfg.listen_sounds).round().astype(int)
+    shown = np.linspace(0, len(ood_audio['sound']) - 1, min(cfg.listen_sounds, len(ood_audio['sound']))).round().astype(int)
     played = {b.name: (b.predict(subset(few, np.arange(k))), own[:k]) for b in baselines}
     played[product.name] = (answers[:k], chosen_notes[:k])
     examples = {'preset_id': np.concatenate([few.clips['preset_id'].to_numpy()[:k].astype(str), ood_audio['sound'][shown]])}
@@ -922,12 +923,14 @@ def score_out_of_domain(
     renderer: Renderer,  # plays every answer
     feature_config: FeatureConfig,  # features of the metrics
     seed: int = 0,  # seeds the intervals
+    n_sounds: int = 0,  # an even spread of this many of the set's sounds; 0: all
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     "Sounds amsynth did not make (`out_of_domain.out_of_domain_set`): no true preset, so each method's answer is judged by ear only. Rows per method (95 % intervals over sounds), rows per sound, and every answer's audio."
     from types import SimpleNamespace
-    from nsm_modeler.out_of_domain import out_of_domain_set
+    from nsm_modeler.out_of_domain import SOUNDS, out_of_domain_set
 
-    ood = out_of_domain_set(feature_config)
+    n = n_sounds or len(SOUNDS)
+    ood = out_of_domain_set(feature_config, sounds=tuple(SOUNDS[i] for i in np.linspace(0, len(SOUNDS) - 1, n).round().astype(int)))
     names = ood.sounds['name'].tolist()
     features = extract_features(ood.audio, feature_config)
     heard = np.array([play_note({k: v[i : i + 1] for k, v in features.items()}, feature_config) for i in range(len(names))])
