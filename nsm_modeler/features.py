@@ -246,21 +246,15 @@ def _fast_fft_len(n: int) -> int:  # the least length wanted
 def _decimate(
     audio,  # torch float32 [batch, n_samples]
     q: int,  # decimation factor
-    taper: float = 0.1,  # the top share of the new band rolled off by a half cosine
 ):
-    "`audio` at `1/q` of its rate: its spectrum above the new Nyquist frequency dropped, the band's top `taper` rolled off, after zero padding by a quarter of its length so that an abrupt start does not ring into its end."
+    "`audio` at `1/q` of its rate, by dropping its spectrum above the new Nyquist frequency (as `scipy.signal.resample`)."
     import torch
 
     if q == 1:
         return audio
-    n_out = -(-audio.shape[-1] // q)
-    padded = torch.nn.functional.pad(audio, (0, -audio.shape[-1] % q + q * (n_out // 4)))
-    n = padded.shape[-1] // q
-    spectrum = torch.fft.rfft(padded)[..., : n // 2 + 1]
-    k = torch.linspace(0, 1, spectrum.shape[-1])
-    roll = ((1 - taper) < k) * 0.5 * (1 + torch.cos(torch.pi * (k - (1 - taper)) / taper))
-    spectrum = spectrum * torch.where(k <= 1 - taper, 1.0, roll)
-    return torch.fft.irfft(spectrum, n)[..., :n_out] / q
+    audio = torch.nn.functional.pad(audio, (0, -audio.shape[-1] % q))
+    n = audio.shape[-1] // q
+    return torch.fft.irfft(torch.fft.rfft(audio)[..., : n // 2 + 1], n) / q
 
 
 def _yin(
