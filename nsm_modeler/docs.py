@@ -319,7 +319,7 @@ def architecture_diagram(
 LISTEN = (
     (
         'matching_examples.npz',
-        44_100,
+        22_050,
         'Sound matching',
         'The target of {n} sounds (held-out test presets played by amsynth, then sounds amsynth did not make) beside the '
         'nearest library preset, the one-pass predictor and `nsm predict`\'s sound matching, each as the evaluate step '

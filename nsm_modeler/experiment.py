@@ -54,10 +54,11 @@ from nsm_modeler.suggest import (
 )
 
 # %% auto #0
-__all__ = ['PROFILES_DIR', 'SYNTH_FOLDERS', 'JUDGED', 'WITHIN_DB', 'EvaluateConfig', 'Profile', 'load_profile', 'install_model',
-           'run_training', 'build_index', 'SoundMatch', 'evaluate_suggestions', 'suggestion_table',
-           'reconstruction_scores', 'score_recommender', 'score_synths', 'judge_answers', 'pool_ablation',
-           'score_out_of_domain', 'check_trained_on', 'check_held_out', 'run_evaluation', 'run_synth_evaluation']
+__all__ = ['PROFILES_DIR', 'SYNTH_FOLDERS', 'JUDGED', 'WITHIN_DB', 'LISTEN_RATE', 'EvaluateConfig', 'Profile', 'load_profile',
+           'install_model', 'run_training', 'build_index', 'SoundMatch', 'evaluate_suggestions', 'suggestion_table',
+           'reconstruction_scores', 'score_recommender', 'score_synths', 'judge_answers', 'listening_copy',
+           'pool_ablation', 'score_out_of_domain', 'check_trained_on', 'check_held_out', 'run_evaluation',
+           'run_synth_evaluation']
 
 # %% ../nbs/12a_experiment.ipynb #ae967826
 @dataclasses.dataclass(frozen=True)
@@ -891,6 +892,20 @@ def _sound_matching(
     )
 
 
+LISTEN_RATE = 22_050  # Hz: the Listen table's copies of the example sounds
+
+
+def listening_copy(
+    examples: dict,  # names to arrays; audio `[n, n_samples]` at 44.1 kHz
+) -> dict:
+    "The examples as the docs' Listen table keeps them: audio halved to `LISTEN_RATE` (polyphase, anti-aliased) in float16, a quarter of the bytes; other arrays as they are."
+    from scipy.signal import resample_poly
+
+    return {
+        k: resample_poly(v, 1, 2, axis=-1).astype(np.float16) if v.ndim == 2 else v for k, v in examples.items()
+    }
+
+
 def pool_ablation(
     stats: pd.DataFrame,  # `SoundMatch.stats_`
 ) -> pd.DataFrame:
@@ -1255,7 +1270,7 @@ def run_evaluation(
     for name, fig in scored['figures'].items():
         save_figure(fig, run_dir / f'{name}.png')
     _write_csv(matching['out_of_domain_sounds'], run_dir / 'out_of_domain_sounds.csv')
-    np.savez_compressed(run_dir / 'matching_examples.npz', **matching['examples'])
+    np.savez_compressed(run_dir / 'matching_examples.npz', **listening_copy(matching['examples']))
     tables = dict(
         estimators=pd.DataFrame(rows),
         synthetic=pd.DataFrame(synthetic),
