@@ -26,7 +26,8 @@ from .features import FeatureConfig, extract_features, play_note
 from .render import Renderer, RenderJob
 from .clips import DatasetSplit, at_note, dataset_notes, subset
 from .evaluate import SPLIT_LABELS, held_out_synthetic, render_targets
-from .search import MatchConfig, candidate_pool, match_sound
+from .search import METHODS, MatchConfig, MatchObjective, candidate_pool, match_sound, polish
+from .model_io import merge_tables
 from .metrics import audio_metrics, mss_per_clip, param_metrics, with_ci
 from .baselines import MLPConfig
 from .matcher import ToneMatcher
@@ -56,9 +57,9 @@ from nsm_modeler.suggest import (
 # %% auto #0
 __all__ = ['PROFILES_DIR', 'SYNTH_FOLDERS', 'JUDGED', 'WITHIN_DB', 'LISTEN_RATE', 'EvaluateConfig', 'Profile', 'load_profile',
            'install_model', 'run_training', 'build_index', 'SoundMatch', 'evaluate_suggestions', 'suggestion_table',
-           'reconstruction_scores', 'score_recommender', 'score_synths', 'judge_answers', 'listening_copy',
-           'pool_ablation', 'score_out_of_domain', 'check_trained_on', 'check_held_out', 'run_evaluation',
-           'run_synth_evaluation']
+           'reconstruction_scores', 'score_recommender', 'score_synths', 'judge_answers', 'design_ablation',
+           'listening_copy', 'pool_ablation', 'score_out_of_domain', 'check_trained_on', 'check_held_out',
+           'run_evaluation', 'run_synth_evaluation']
 
 # %% ../nbs/12a_experiment.ipynb #ae967826
 @dataclasses.dataclass(frozen=True)
@@ -120,7 +121,14 @@ class Profile:
     production: bool = False  # the train step also installs its model as models/production (what `nsm predict` loads)
     # overrides of the training config, e.g. {'predictor': {'trainer': {...}}}
     training: dict = dataclasses.field(default_factory=dict)
+    # the loss-design ablation: more parameter predictors trained beside it with the same budget, each
+    # {folder under model_dir: overrides of its [predictor] section (a `name` and the loss, say)}
+    predictor_variants: dict = dataclasses.field(default_factory=dict)
     evaluate: EvaluateConfig = EvaluateConfig()
+
+    def variant_overrides(self, folder: str) -> dict:  # a key of `predictor_variants`
+        "The training overrides a predictor variant trains with: the profile's, with the variant's [predictor] keys over them."
+        return merge_tables(self.training, {'predictor': self.predictor_variants[folder]})
 
     @property
     def model_dir(self) -> Path:
@@ -145,6 +153,12 @@ def load_profile(
     for config in (PredictorConfig, MatcherConfig):
         # a bad training override fails here, naming the key
         config.load(profile.training_config, profile.training)
+    names = {PredictorConfig.load(profile.training_config, profile.training).name}
+    for folder in profile.predictor_variants:
+        name = PredictorConfig.load(profile.training_config, profile.variant_overrides(folder)).name
+        if name in names or folder in ('matcher', 'recommender', *SYNTH_FOLDERS):
+            raise ConfigError(f"{path}: predictor_variants.{folder} needs its own folder and `name` (got {name!r})")
+        names.add(name)
     return profile
 
 # %% ../nbs/12a_experiment.ipynb #8cb914fd
@@ -202,6 +216,19 @@ def run_training(
         **common,
     )
     _say_trained('parameter predictor', est)
+    variants = {
+        folder: _say_trained(
+            'parameter predictor variant',
+            train_predictor(
+                profile.training_config,
+                profile.data_config,
+                profile.model_dir / folder,
+                run_name=f'{profile.name}-predictor-{folder}',
+                **dict(common, overrides=profile.variant_overrides(folder)),
+            ),
+        )
+        for folder in profile.predictor_variants
+    }
     matcher = train_matcher(
         profile.training_config,
         profile.data_config,
@@ -239,6 +266,7 @@ def run_training(
         matcher=_model_summary(matcher),
         recommender=_model_summary(rec),
         **{folder: _model_summary(m) for folder, m in synths.items()},
+        variants={folder: _model_summary(m) for folder, m in variants.items()},
     )
     if profile.production:
         summary['installed_as'] = str(install_model(profile.model_dir, PRODUCTION_MODEL))
@@ -267,6 +295,10 @@ def run_training(
         *(
             (summary[folder], m.name, f'{folder}_training_curves.png')
             for folder, m in synths.items()
+        ),
+        *(
+            (summary['variants'][folder], m.name, f'{folder}_training_curves.png')
+            for folder, m in variants.items()
         ),
     ):
         save_figure(
@@ -363,10 +395,10 @@ class SoundMatch:
         feature_config: FeatureConfig,  # features of the renders
         config: MatchConfig = MatchConfig(budget_s=0, renders=64),  # pool, objective, search and budget
         progress: bool = True,  # a tqdm bar over sounds
+        name: str = 'sound-match',  # the method's name in the tables (another predictor's: another name)
     ):
         self.predictor, self.matcher, self.library, self.renderer = predictor, matcher, library, renderer
-        self.feature_config, self.config, self.progress = feature_config, config, progress
-        self.name = 'sound-match' if config.search else 'sound-match pool'
+        self.feature_config, self.config, self.progress, self.name = feature_config, config, progress, name
         # once: `predict` may be called for several rows
         self.library_embeddings = matcher.embed(library.features['log_mel'])
 
@@ -379,12 +411,13 @@ class SoundMatch:
         features: dict,  # their `extract_features`
         ids: list,  # a name per sound, for `stats_`
     ) -> np.ndarray:
-        "The answer to each sound `[n, 41]`; `notes_`, `pool_best_`, `pool_notes_` and `stats_` (one row per sound) as attributes."
+        "The answer to each sound `[n, 41]`; `notes_`, `pool_best_`, `pool_notes_`, `stats_` (one row per sound) and `targets_` as attributes."
         cfg = self.config
         if hasattr(self.predictor, 'propose'):
-            proposals = self.predictor.propose(features, cfg.alternatives)
+            proposals = self.predictor.propose(features, cfg.alternatives, cfg.modes)
+            modes = proposals.shape[1] - 1 - cfg.alternatives
         else:  # a baseline: its estimate alone
-            proposals = self.predictor.predict_features(features)[:, None]
+            proposals, modes = self.predictor.predict_features(features)[:, None], 0
         top = np.argsort(
             -(self.matcher.embed(features['log_mel']) @ self.library_embeddings.T), axis=1, kind='stable'
         )[:, : cfg.matches]
@@ -392,16 +425,37 @@ class SoundMatch:
         out, self.pool_best_ = np.empty((2, len(targets), proposals.shape[-1]), np.float32)
         self.notes_, self.pool_notes_, rows = np.zeros(len(targets), int), np.zeros(len(targets), int), []
         for i in tqdm(range(len(targets)), desc=self.name, unit='sound', disable=not self.progress):
-            pool, names = candidate_pool(proposals[i], library[top[i]], cfg.hybrids)
-            seed = int(np.random.SeedSequence((cfg.seed, i)).generate_state(1)[0]) + 1
+            pool, names = candidate_pool(proposals[i], library[top[i]], cfg.hybrids, modes)
             out[i], self.notes_[i], record = match_sound(
-                targets[i], pool, names, self.renderer, self.feature_config, cfg, seed
+                targets[i], pool, names, self.renderer, self.feature_config, cfg, self.seed_of(i)
             )
             self.pool_best_[i], self.pool_notes_[i] = record.pop('pool_params'), record.pop('pool_note')
             parts = record.pop('part_distance')
             rows.append(dict(sound=ids[i], note=self.notes_[i], **record, **{f'part_{k}': v for k, v in parts.items()}))
         self.stats_ = pd.DataFrame(rows)
+        self.targets_ = targets
         return out
+
+    def seed_of(self, i: int) -> int:  # the sound's position
+        "The search's seed for sound `i`: its own stream of `config.seed`."
+        return int(np.random.SeedSequence((self.config.seed, i)).generate_state(1)[0]) + 1
+
+    def polish_again(
+        self,
+        method: str,  # a `search.METHODS` search other than the one `match` ran
+    ) -> tuple[np.ndarray, np.ndarray]:
+        "After `match`: each sound's pool best polished by another search method with the renders `match` had left for its search (its budget less the pitch corrections), from the same start with the same seed; the answers `[n, 41]` and the objectives reached."
+        cfg = dataclasses.replace(self.config, method=method)
+        out, reached = self.pool_best_.copy(), self.stats_['pool_distance'].to_numpy(float).copy()
+        for i in tqdm(range(len(out)), desc=f'{self.name}, {method} search', unit='sound', disable=not self.progress):
+            if not np.isfinite(reached[i]):
+                continue
+            objective = MatchObjective(self.targets_[i], self.feature_config, cfg.pitch_weight, cfg.max_pitch_cents)
+            out[i], reached[i], _ = polish(
+                out[i], reached[i], int(self.pool_notes_[i]), objective, self.renderer, cfg, self.seed_of(i),
+                renders=cfg.renders - int(self.stats_['pitch_moves'].iat[i]),
+            )
+        return out, reached
 
     def predict(
         self,
@@ -804,8 +858,9 @@ def _sound_match_rows(
     answers: np.ndarray,  # what it predicted
     test_set: str,  # the rows' label
     common: dict,  # `judge_answers`' test, renderer, feature_config, targets, shift, seed
+    pool_row: bool = True,  # also the pool's best, unpolished
 ) -> list[dict]:
-    "The pool's best (no search) and the polished answers as rows of the sound-matching table."
+    "The pool's best (no search) and the polished answers as rows of the sound-matching table, with the objective each reached."
     stats = product.stats_
     return [
         dict(
@@ -815,9 +870,11 @@ def _sound_match_rows(
                 product.pool_best_,
                 product.pool_notes_,
                 renders_per_preset=stats['pool'].mean() + stats['pitch_moves'].mean(),
+                objective=stats['pool_distance'].mean(),
                 **common,
             ),
         ),
+    ] * pool_row + [
         dict(
             test_set=test_set,
             **judge_answers(
@@ -827,6 +884,7 @@ def _sound_match_rows(
                 renders_per_preset=stats['renders'].mean(),
                 s_per_preset=stats['seconds'].mean(),
                 s_per_preset_max=stats['seconds'].max(),
+                objective=stats['distance'].mean(),
                 **common,
             ),
         ),
@@ -843,8 +901,9 @@ def _sound_matching(
     data,  # the data config
     cfg,  # `EvaluateConfig`
     progress: bool,
+    variants: list = (),  # predictors trained with other loss designs (the loss ablation)
 ):
-    "The product's sound matching and the baselines on the same seeded test presets, on held-out synthetic patches, then on sounds amsynth did not make: tables `rows`, `ablation` (test presets), `out_of_domain`, `out_of_domain_sounds`, and the Listen table's `examples`."
+    "The product's sound matching and the baselines on the same seeded test presets, then its other search methods and the predictor variants' one-pass and sound-matching rows there; on held-out synthetic patches; on sounds amsynth did not make: tables `rows`, `ablation` (pool parts), `designs` (loss designs and search methods), `out_of_domain`, `out_of_domain_sounds`, and the Listen table's `examples`."
     few = subset(
         test_at,
         np.sort(
@@ -863,6 +922,19 @@ def _sound_matching(
         dict(test_set='human', **judge_answers(b.name, b.predict(few), own, **common)) for b in baselines
     ]
     rows += _sound_match_rows(product, answers, 'human', common)
+    # the search methods, each from the same pool's best with the same renders
+    for method in (m for m in METHODS if m != cfg.match.method):
+        again, reached = product.polish_again(method)
+        rows.append(dict(
+            test_set='human',
+            **judge_answers(f'{product.name}, {method} search', again, product.pool_notes_,
+                            renders_per_preset=product.stats_['renders'].mean(), objective=float(np.mean(reached)), **common),
+        ))
+    # the loss designs: each predictor variant, one pass and as the sound matching's predictor
+    for v in variants:
+        rows.append(dict(test_set='human', **judge_answers(v.name, v.predict(few), own, **common)))
+        theirs = SoundMatch(v, matcher, library, renderer, data.features, cfg.match, progress, name=f'{product.name} ({v.name})')
+        rows += _sound_match_rows(theirs, theirs.predict(few), 'human', common, pool_row=False)
     # held-out synthetic patches too: the distribution the predictor also trained on, none of these seen
     patches = held_out_synthetic(
         test_at, renderer, data.features, cfg.match_synthetic, cfg.pool_note, seed=cfg.seed + 2
@@ -888,7 +960,31 @@ def _sound_matching(
         ours = np.stack([r.audio if r.ok else np.zeros(data.features.n_samples, np.float32) for r in results])
         examples[method] = np.concatenate([ours, ood_audio[method][shown]])
     return dict(
-        rows=rows, ablation=pool_ablation(stats), out_of_domain=ood_rows, out_of_domain_sounds=ood_sounds, examples=examples
+        rows=rows, ablation=pool_ablation(stats), designs=design_ablation(pd.DataFrame(rows), predictor.name, cfg.match.method, [v.name for v in variants]),
+        out_of_domain=ood_rows, out_of_domain_sounds=ood_sounds, examples=examples,
+    )
+
+
+def design_ablation(
+    rows: pd.DataFrame,  # the sound-matching table
+    predictor: str,  # the production predictor's name
+    method: str,  # the product's search method
+    variants: list[str],  # the predictor variants' names
+) -> pd.DataFrame:
+    "The loss designs (each predictor one pass, and as the sound matching's predictor) and the search methods (from the same pool's best with the same renders), on the same test presets: the columns the sound matching is judged by."
+    human = rows[rows['test_set'] == 'human'].set_index('method')
+    picks = [('loss design', predictor, predictor, 'one pass'), ('loss design', predictor, 'sound-match', 'sound matching')]
+    for v in variants:
+        picks += [('loss design', v, v, 'one pass'), ('loss design', v, f'sound-match ({v})', 'sound matching')]
+    picks += [('search method', method, 'sound-match', 'sound matching')]
+    picks += [('search method', m, f'sound-match, {m} search', 'sound matching') for m in METHODS if m != method]
+    columns = ['mrstft', 'mss', 'logmel_l1_unplayed', 'f0_cents_median', 'within_2db', 'objective', 'renders_per_preset']
+    return pd.DataFrame(
+        [
+            dict(ablation=a, design=d, used_as=u, **human.loc[m].reindex(columns).to_dict())
+            for a, d, m, u in picks
+            if m in human.index
+        ]
     )
 
 
@@ -1012,9 +1108,10 @@ def _score_split(
     predictor=None,
     matcher=None,
     seen: set = frozenset(),  # preset ids the predictor and the matcher trained or validated on
+    variants: list = (),  # predictor variants (the loss ablation), scored beside the predictor
 ):
     "Every baseline (and the trained predictor and tone matcher, if given) on one split: estimator, synthetic and retriever rows, the sound matching (`_sound_matching`, None without both models); the headline estimator and its report."
-    check_held_out(split, test, [predictor, matcher], seen)
+    check_held_out(split, test, [predictor, matcher, *variants], seen)
     from nsm_modeler.evaluate import (
         evaluate_estimator,
         evaluate_retriever,
@@ -1048,7 +1145,7 @@ def _score_split(
     for est in baselines:
         est.fit(train, val)
     # the predictor was trained by the train step
-    estimators, reports = (baselines + ([predictor] if predictor is not None else []), {})
+    estimators, reports = (baselines + ([predictor] if predictor is not None else []) + list(variants), {})
     for est in estimators:
         val_mae = param_metrics(est.predict(val_at), val_at.params)['param_mae']
         reports[est.name] = evaluate_estimator(
@@ -1090,7 +1187,7 @@ def _score_split(
     if predictor is not None and matcher is not None:
         nearest = next(e for e in baselines if isinstance(e, NearestPreset))
         matching = _sound_matching(
-            test_at, pool, [nearest, predictor], predictor, matcher, renderer, data, cfg, progress
+            test_at, pool, [nearest, predictor], predictor, matcher, renderer, data, cfg, progress, variants
         )
     retrievers = [CosineMFCC().fit(train), L2LogMel(), NearestToEstimate(baselines[-1])] + (
         [matcher] if matcher is not None else []
@@ -1171,7 +1268,8 @@ def run_evaluation(
         ToneMatcher.load(profile.model_dir / 'matcher'),
     )
     recommender = ParameterRecommender.load(profile.model_dir / 'recommender')
-    check_trained_on(data, (predictor, matcher, recommender))
+    variants = [ParameterPredictor.load(profile.model_dir / folder) for folder in profile.predictor_variants]
+    check_trained_on(data, (predictor, matcher, recommender, *variants))
     group = tuple(load_split(data.out_dir, s, verify=False) for s in ('train', 'val', 'test'))
     bank = bank_held_out(*group, load_manifest(data.presets_dir), cfg.bank_split)
     pool = at_note(human_only(group), cfg.pool_note)
@@ -1180,13 +1278,13 @@ def run_evaluation(
     seen = set(group[0].clips['preset_id']) | set(group[1].clips['preset_id'])
     with Renderer(data.render) as renderer:
         # The predictor trained on the group split's training presets, which include bank-held-out test presets: it is scored on the group split only.
-        for split, (train, val, test), pred, match in (
-            ('group', group, predictor, matcher),
-            ('bank', bank, None, None),
+        for split, (train, val, test), pred, match, var in (
+            ('group', group, predictor, matcher, variants),
+            ('bank', bank, None, None, ()),
         ):
             _say(f"{SPLIT_LABELS[split]} split: fitting and scoring the baselines")
             r, syn, matched, ret, est, report, oracle_mae = _score_split(
-                split, train, val, test, pool, renderer, data, cfg, progress, pred, match, seen
+                split, train, val, test, pool, renderer, data, cfg, progress, pred, match, seen, var
             )
             rows += r
             synthetic += syn
@@ -1277,6 +1375,7 @@ def run_evaluation(
         retrievers=pd.DataFrame(retrieval),
         sound_matching=pd.DataFrame(matching['rows']),
         pool_ablation=matching['ablation'],
+        matching_designs=matching['designs'],
         out_of_domain=matching['out_of_domain'],
         reconstruction=scored['reconstruction'],
         suggestions=scored['suggestions'],
@@ -1318,6 +1417,16 @@ def run_evaluation(
             n_parameters=predictor.card_.get('n_parameters'),
             training=_training_summary(predictor.card_),
         ),
+        predictor_variants=[
+            dict(
+                name=v.name,
+                model_dir=str(v.out_dir),
+                weighting=v.config.loss.weighting,
+                training=_training_summary(v.card_),
+                loss_weights=v.card_.get('loss_weights'),
+            )
+            for v in variants
+        ],
         matcher=dict(
             name=matcher.name,
             model_dir=str(profile.model_dir / 'matcher'),

@@ -205,7 +205,7 @@ class SynthModeler:
         fc, config = self.feature_config, dataclasses.replace(config, budget_s=budget_s)
         audio, notes = _read_sound(sound, fc)
         features = extract_features(audio, fc)
-        proposals = self.predictor.propose(features, 0 if fast else config.alternatives)[0]
+        proposals = self.predictor.propose(features, *((0, 0) if fast else (config.alternatives, config.modes)))[0]
         note = detect_midi_note(features, fc)
         if note is None:
             notes.append(f"{sound}: no clear pitch; played at MIDI note {config.fallback_note}")
@@ -234,7 +234,7 @@ class SynthModeler:
         with contextlib.nullcontext(renderer) if given else Renderer(rc) as renderer:
             if not fast:
                 library, found = self.library_presets(audio, config.matches, notes)
-                pool, names = candidate_pool(proposals, library, config.hybrids)
+                pool, names = candidate_pool(proposals, library, config.hybrids, len(proposals) - 1 - config.alternatives)
                 pred.params, pred.note, pred.search = match_sound(
                     audio, pool, names, renderer, fc, config, seed, progress
                 )

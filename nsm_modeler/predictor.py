@@ -21,6 +21,7 @@ from nsm_modeler.params import (
     GROUPS,
     N_CHOICES,
     N_PARAMS,
+    PARAM_NAMES,
     snap,
 )
 from .clips import DatasetSplit
@@ -33,7 +34,7 @@ from nsm_modeler.model_io import (
 
 # %% auto #0
 __all__ = ['PredictorNetConfig', 'ParameterLossConfig', 'PredictorConfig', 'target_choices', 'ParameterLoss', 'param_group',
-           'CNNBiLSTM', 'PredictorObjective', 'input_stats', 'ParameterPredictor', 'train_predictor']
+           'CNNBiLSTM', 'mixture_nll', 'PredictorObjective', 'input_stats', 'ParameterPredictor', 'train_predictor']
 
 # %% ../nbs/09_predictor.ipynb #fc4d53fa
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +47,8 @@ class PredictorNetConfig:
     lstm_layers: int = 1  # stacked bidirectional LSTM layers
     latent: int = 128  # the latent the heads read
     dropout: float = 0.1  # on the latent
+    # components of the Laplace mixture over the continuous parameters (its means are proposals); 0: no mixture head
+    mixture: int = 4
 
     def __post_init__(self):
         if (
@@ -58,6 +61,8 @@ class PredictorNetConfig:
             )
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"dropout={self.dropout} must be in [0, 1)")
+        if self.mixture < 0:
+            raise ConfigError(f"mixture={self.mixture} must be >= 0")
 
 
 # 'LFO/modulation' -> 'LFO_modulation' in logs and TOML
@@ -73,10 +78,20 @@ class ParameterLossConfig:
     discrete_weight: float = 0.5
     # weight per parameter group (key as in `_LOSS_KEYS`); missing: 1
     group_weights: dict = dataclasses.field(default_factory=dict)
+    # 'uniform', or 'sensitivity': each parameter's error weighted by how much it moves the sound (`sensitivity.loss_weights`)
+    weighting: str = 'uniform'
+    sensitivity_presets: int = 128  # training presets the 'sensitivity' weights are measured on
+    mixture_weight: float = 0.1  # the mixture head's negative log-likelihood (nats per continuous parameter), added
 
     def __post_init__(self):
         if self.continuous not in ('l1', 'mse'):
             raise ConfigError(f"continuous={self.continuous!r}; choose 'l1' or 'mse'")
+        if self.weighting not in ('uniform', 'sensitivity'):
+            raise ConfigError(f"weighting={self.weighting!r}; choose 'uniform' or 'sensitivity'")
+        if self.sensitivity_presets < 1 or self.mixture_weight < 0:
+            raise ConfigError(
+                f"sensitivity_presets={self.sensitivity_presets} must be >= 1 and mixture_weight={self.mixture_weight} >= 0"
+            )
         unknown = sorted(set(self.group_weights) - set(_LOSS_KEYS.values()))
         if unknown:
             raise ConfigError(
@@ -125,9 +140,17 @@ def target_choices(
 class ParameterLoss(nn.Module):
     "Continuous L1/MSE plus cross-entropy per discrete parameter, one weighted component per parameter group."
 
-    def __init__(self, config: ParameterLossConfig = ParameterLossConfig()):
+    def __init__(
+        self,
+        config: ParameterLossConfig = ParameterLossConfig(),
+        param_weights: np.ndarray | None = None,  # a weight per parameter [41] (`sensitivity.loss_weights`); None: all 1
+    ):
         super().__init__()
         self.config = config
+        w = np.ones(N_PARAMS) if param_weights is None else np.asarray(param_weights, np.float64)
+        if w.shape != (N_PARAMS,) or not (np.isfinite(w) & (w >= 0)).all():
+            raise ConfigError(f"param_weights must be {N_PARAMS} finite weights >= 0; got shape {w.shape}")
+        self.register_buffer('param_weights', torch.tensor(w, dtype=torch.float32), persistent=False)
         groups_c = [param_group(i) for i in CONTINUOUS_INDEX]
         groups_d = [param_group(i) for i in DISCRETE_INDEX]
         self.groups = [
@@ -156,10 +179,12 @@ class ParameterLoss(nn.Module):
             ],
             1,
         )
+        w_err = err * self.param_weights[CONTINUOUS_INDEX]
+        w_ce = ce * self.param_weights[DISCRETE_INDEX]
         out, total, weights = {}, 0.0, self.config.weights
         for key, cols, dcols in self.groups:
-            parts = ([err[:, cols].mean()] if cols else []) + (
-                [self.config.discrete_weight * ce[:, dcols].mean()] if dcols else []
+            parts = ([w_err[:, cols].mean()] if cols else []) + (
+                [self.config.discrete_weight * w_ce[:, dcols].mean()] if dcols else []
             )
             out[key] = sum(parts)
             total = total + weights[key] * out[key]
@@ -182,7 +207,7 @@ def _pool_time(x: torch.Tensor, k: int):
 
 
 class CNNBiLSTM(nn.Module):
-    "Log-mel + per-frame control curves -> continuous values `[batch, 30]` and one logit tensor per discrete parameter."
+    "Log-mel + per-frame control curves -> continuous values `[batch, 30]`, one logit tensor per discrete parameter, and the mixture over the continuous values (or None)."
 
     def __init__(
         self,
@@ -213,6 +238,8 @@ class CNNBiLSTM(nn.Module):
         )
         self.continuous = nn.Linear(config.latent, len(CONTINUOUS_INDEX))
         self.discrete = nn.ModuleList(nn.Linear(config.latent, n) for n in N_CHOICES)
+        k, d = config.mixture, len(CONTINUOUS_INDEX)
+        self.mixture = nn.Linear(config.latent, k * (1 + 2 * d)) if k else None
 
     def set_input_stats(self, mean: np.ndarray, std: np.ndarray):
         "Per-band log-mel statistics of the training clips (stored with the weights)."
@@ -231,19 +258,48 @@ class CNNBiLSTM(nn.Module):
         ctl = F.adaptive_avg_pool1d(control.transpose(1, 2), t).transpose(1, 2)
         out, _ = self.lstm(self.project(torch.cat([h, ctl], -1)))
         z = self.latent(torch.cat([out.mean(1), out.amax(1)], -1))
-        return torch.sigmoid(self.continuous(z)), [head(z) for head in self.discrete]
+        return torch.sigmoid(self.continuous(z)), [head(z) for head in self.discrete], self._mixture(z)
 
     @property
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
+    def _mixture(self, z: torch.Tensor) -> dict | None:  # the latent [batch, latent]
+        "`log_weights` `[batch, k]`, `means` in (0, 1) and `scales` `[batch, k, 30]` of the Laplace mixture."
+        if self.mixture is None:
+            return None
+        k, d = self.config.mixture, len(CONTINUOUS_INDEX)
+        h = self.mixture(z)
+        means, scales = h[:, k:].reshape(len(z), k, 2, d).unbind(2)
+        return dict(
+            log_weights=h[:, :k].log_softmax(-1),
+            means=torch.sigmoid(means),
+            scales=F.softplus(scales) + 1e-3,
+        )
+
+
+def mixture_nll(
+    mixture: dict,  # `CNNBiLSTM`'s mixture: log_weights [batch, k], means and scales [batch, k, 30]
+    target: torch.Tensor,  # true continuous values [batch, 30]
+) -> torch.Tensor:
+    "The mixture's negative log-likelihood of the targets, in nats per continuous parameter, averaged over the batch."
+    x = target.float()[:, None]
+    means, scales = mixture['means'].float(), mixture['scales'].float()
+    log_p = -(x - means).abs() / scales - torch.log(2 * scales)  # Laplace, per parameter
+    return -torch.logsumexp(mixture['log_weights'].float() + log_p.sum(-1), -1).mean() / x.shape[-1]
+
 # %% ../nbs/09_predictor.ipynb #c4f197c4
 class PredictorObjective(nn.Module):
-    "What the predictor learns from a batch: the CNN-BiLSTM's outputs scored by `ParameterLoss`."
+    "What the predictor learns from a batch: the CNN-BiLSTM's outputs scored by `ParameterLoss`, and its mixture by its likelihood."
 
-    def __init__(self, config: ParameterLossConfig = ParameterLossConfig()):
+    def __init__(
+        self,
+        config: ParameterLossConfig = ParameterLossConfig(),
+        param_weights: np.ndarray | None = None,  # `ParameterLoss`'s per-parameter weights; None: all 1
+    ):
         super().__init__()
-        self.loss_fn = ParameterLoss(config)
+        self.config = config
+        self.loss_fn = ParameterLoss(config, param_weights)
 
     def forward(
         self,
@@ -251,9 +307,13 @@ class PredictorObjective(nn.Module):
         batch: dict,  # `model_inputs` of a batch of clips, and their normalised `params`
         epoch: float = 0.0,  # epochs of training done (the loss does not change with them)
     ) -> dict[str, torch.Tensor]:
-        "`ParameterLoss` of the network's outputs."
-        continuous, logits = net(batch['log_mel'], batch['control'])
-        return self.loss_fn(continuous, logits, batch['params'])
+        "`ParameterLoss` of the network's outputs; with a mixture head, its `mixture_nll` too, weighted into 'loss'."
+        continuous, logits, mixture = net(batch['log_mel'], batch['control'])
+        out = self.loss_fn(continuous, logits, batch['params'])
+        if mixture is not None:
+            out['mixture_nll'] = mixture_nll(mixture, batch['params'][:, CONTINUOUS_INDEX])
+            out['loss'] = out['loss'] + self.config.mixture_weight * out['mixture_nll']
+        return out
 
 
 def input_stats(
@@ -277,51 +337,65 @@ class ParameterPredictor(TrainedModel):
         self,
         train: DatasetSplit,  # training clips (memory-mapped is fine)
         val: DatasetSplit,  # validation clips: early stopping and the checkpoint kept
+        param_weights: np.ndarray | None = None,  # per-parameter loss weights [41]; the 'sensitivity' weighting needs them
     ):
         "Train from scratch (or resume the same training from `out_dir`); keeps the best epoch's weights."
         from nsm_modeler.training import SplitDataModule, fit_model
 
         if val is None:
             raise ConfigError(f"{self.name}: training needs a validation split")
+        if (param_weights is None) != (self.config.loss.weighting == 'uniform'):
+            raise ConfigError(
+                f"{self.name}: weighting={self.config.loss.weighting!r} "
+                + ("takes no param_weights" if param_weights is not None else "needs param_weights (`train_predictor` measures them)")
+            )
         data = SplitDataModule(train, val, self.config.trainer)
         net = self.new_network({'n_mels': train.features['log_mel'].shape[-1]})
         net.set_input_stats(*input_stats(train, data.train_rows, seed=self.config.trainer.seed))
-        return fit_model(self, net, PredictorObjective(self.config.loss), data)
+        return fit_model(self, net, PredictorObjective(self.config.loss, param_weights), data)
 
     @torch.no_grad()
     def _heads(
         self,
         features: dict,  # per-frame features of clips (stored or from `extract_features`)
         batch_size: int,  # clips per forward pass
-    ) -> tuple[np.ndarray, list[np.ndarray]]:
-        "Continuous values `[n_clips, 30]` and each discrete parameter's choice probabilities `[n_clips, n_choices]`."
+    ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+        "Continuous values `[n_clips, 30]`, each discrete parameter's choice probabilities `[n_clips, n_choices]`, and the mixture's component means, likeliest first `[n_clips, k, 30]` (k = 0 without a mixture head)."
         if not hasattr(self, 'net_'):
             raise NsmError(f"{self.name}: call fit() or load() before predicting")
-        continuous, probs = [], []
+        continuous, probs, modes = [], [], []
         for lo in range(0, len(features['log_mel']), batch_size):
             x = model_inputs(features, slice(lo, lo + batch_size))
-            c, logits = self.net_(x['log_mel'].to(self.device), x['control'].to(self.device))
+            c, logits, mix = self.net_(x['log_mel'].to(self.device), x['control'].to(self.device))
             continuous.append(c.float().cpu().numpy())
             probs.append([l.float().softmax(1).cpu().numpy() for l in logits])
-        return np.concatenate(continuous), [np.concatenate(p) for p in zip(*probs)]
+            if mix is None:
+                modes.append(np.zeros((len(c), 0, c.shape[1]), np.float32))
+            else:
+                order = mix['log_weights'].argsort(dim=-1, descending=True, stable=True)
+                modes.append(mix['means'].gather(1, order[..., None].expand_as(mix['means'])).float().cpu().numpy())
+        return np.concatenate(continuous), [np.concatenate(p) for p in zip(*probs)], np.concatenate(modes)
 
     def propose(
         self,
         features: dict,  # per-frame features of clips (stored or from `extract_features`)
-        alternatives: int = 4,  # presets beyond the estimate, per clip
+        alternatives: int = 4,  # discrete alternatives, per clip
+        modes: int = 4,  # the mixture's component means, per clip (at most its `mixture` components)
         batch_size: int = 128,  # clips per forward pass
     ) -> np.ndarray:
-        "The estimate and `alternatives` more presets per clip, snapped `[n_clips, 1 + alternatives, 41]`: each alternative is the estimate with one discrete parameter at its runner-up choice, the likeliest runner-ups first."
-        continuous, probs = self._heads(features, batch_size)
-        n, steps = len(continuous), np.array(N_CHOICES) - 1
+        "Per clip, snapped `[n_clips, 1 + m + alternatives, 41]`: the estimate; then the mixture's `m = min(modes, mixture)` component means, likeliest first, each with the estimate's discrete choices; then the alternatives, each the estimate with one discrete parameter at its runner-up choice, the likeliest runner-ups first."
+        continuous, probs, means = self._heads(features, batch_size)
+        means = means[:, :modes]
+        n, m, steps = len(continuous), means.shape[1], np.array(N_CHOICES) - 1
         ranked = [np.argsort(-p, axis=1, kind='stable') for p in probs]  # choices, likeliest first
-        out = np.zeros((n, 1 + alternatives, N_PARAMS), np.float32)
+        out = np.zeros((n, 1 + m + alternatives, N_PARAMS), np.float32)
         out[:, :, CONTINUOUS_INDEX] = continuous[:, None]
+        out[:, 1 : 1 + m][..., CONTINUOUS_INDEX] = means
         out[:, :, DISCRETE_INDEX] = np.stack([r[:, 0] for r in ranked], 1)[:, None] / steps
         # how likely each parameter's runner-up is, per clip: the swaps to try first
         runner_up = np.stack([np.take_along_axis(p, r[:, 1:2], 1)[:, 0] for p, r in zip(probs, ranked)], 1)
         for i in range(n):
-            for a, j in enumerate(np.argsort(-runner_up[i], kind='stable')[:alternatives], 1):
+            for a, j in enumerate(np.argsort(-runner_up[i], kind='stable')[:alternatives], 1 + m):
                 out[i, a, DISCRETE_INDEX[j]] = ranked[j][i, 1] / steps[j]
         return snap(out).astype(np.float32)
 
@@ -331,7 +405,7 @@ class ParameterPredictor(TrainedModel):
         batch_size: int = 128,  # clips per forward pass
     ):
         "Snapped normalised parameters `[n_clips, 41]`, each discrete parameter at its likeliest choice."
-        return self.propose(features, 0, batch_size)[:, 0]
+        return self.propose(features, 0, 0, batch_size)[:, 0]
 
     def predict(self, split: DatasetSplit):  # clips to predict
         return self.predict_features(split.features)
@@ -358,10 +432,18 @@ def train_predictor(
 
     def fit_and_check(est, data):
         train, val = (load_split(data.out_dir, s, verify=False) for s in ('train', 'val'))
-        est.fit(train, val)
+        card, loss = {}, est.config.loss
+        if loss.weighting == 'sensitivity':
+            from nsm_modeler.sensitivity import dataset_sensitivity, loss_weights
+
+            weights = loss_weights(dataset_sensitivity(data, loss.sensitivity_presets, est.config.trainer.seed, progress=est.progress).to_numpy())
+            card['loss_weights'] = {name: round(float(w), 4) for name, w in zip(PARAM_NAMES, weights)}
+            est.fit(train, val, weights)
+        else:
+            est.fit(train, val)
         m = param_metrics(est.predict(val), val.params)
         by_group = {k: v for k, v in m.items() if '/' not in k or k.startswith('mae/') and k[4:] in GROUPS}
-        return dict(val=by_group), {f'val_{k}': m[k] for k in ('param_mae', 'discrete_acc')}
+        return dict(val=by_group, **card), {f'val_{k}': m[k] for k in ('param_mae', 'discrete_acc')}
 
     return train_model(
         ParameterPredictor,

@@ -14,39 +14,51 @@ from .features import FALLBACK_NOTE, FeatureConfig, median_midi
 from .metrics import clip_features, l1_per_clip
 
 # %% auto #0
-__all__ = ['MatchConfig', 'MatchObjective', 'candidate_pool', 'polish', 'at_pitch', 'match_sound']
+__all__ = ['METHODS', 'MatchConfig', 'MatchObjective', 'candidate_pool', 'polish', 'at_pitch', 'match_sound']
 
 # %% ../nbs/09f_search.ipynb #11715b7c
+METHODS = ('cma', 'de', 'sensitive')  # the polishing searches, `MatchConfig.method`
+
+
 @dataclasses.dataclass(frozen=True)
 class MatchConfig:
     "How a sound is matched: the candidate pool, the objective that ranks it, the search that polishes its best, and their budget."
 
     budget_s: float = 3.0  # seconds per sound from the first render to the last; 0: no time cap (`renders` bounds it)
     renders: int = 0  # renders per sound after the pool's (pitch corrections and search); 0: no render cap
-    alternatives: int = 4  # the predictor's proposals beyond its estimate
+    alternatives: int = 4  # the predictor's discrete alternatives to its estimate
+    modes: int = 4  # the component means of the predictor's mixture head (at most its components)
     matches: int = 16  # the tone matcher's nearest library presets
     hybrids: bool = True  # each library preset also with the estimate's continuous settings
-    search: bool = True  # polish the best of the pool with CMA-ES
+    search: bool = True  # polish the best of the pool (by `method`)
+    method: str = 'cma'  # the polishing search: 'cma' (CMA-ES), 'de' (differential evolution), 'sensitive' (CMA-ES over the most sensitive parameters)
     pitch_weight: float = 0.02  # dB of objective per cent between the candidate's and the sound's median F0
     max_pitch_cents: float = 1200.0  # where the pitch term stops growing; an unpitched candidate of a pitched sound pays it
-    popsize: int = 8  # CMA-ES candidates per generation, rendered as one batch
-    sigma0: float = 0.1  # CMA-ES initial step size, in normalised units
+    popsize: int = 8  # candidates per generation (CMA-ES; DE's population, at least 5), rendered as one batch
+    sigma0: float = 0.1  # initial step size in normalised units (CMA-ES; DE's initial spread; the sensitivity step)
+    sensitive_params: int = 8  # 'sensitive': how many of the most sensitive continuous parameters CMA-ES moves
     velocity: int = 100  # MIDI velocity candidates are played at
     fallback_note: int = FALLBACK_NOTE  # MIDI note for a sound without a clear pitch
-    seed: int = 0  # seeds CMA-ES; each sound gets its own stream
+    seed: int = 0  # seeds the search; each sound gets its own stream
 
     def __post_init__(self):
         if self.budget_s < 0 or self.renders < 0:
             raise ConfigError(f"budget_s={self.budget_s}, renders={self.renders}: neither may be negative")
         if self.search and self.budget_s == 0 and self.renders == 0:
             raise ConfigError("budget_s=0 and renders=0: the search needs a time or a render budget")
-        if min(self.alternatives, self.matches) < 0 or self.pitch_weight < 0 or self.max_pitch_cents <= 0:
+        if min(self.alternatives, self.modes, self.matches) < 0 or self.pitch_weight < 0 or self.max_pitch_cents <= 0:
             raise ConfigError(
-                f"alternatives={self.alternatives}, matches={self.matches}, pitch_weight={self.pitch_weight} must be "
+                f"alternatives={self.alternatives}, modes={self.modes}, matches={self.matches}, pitch_weight={self.pitch_weight} must be "
                 f">= 0 and max_pitch_cents={self.max_pitch_cents} > 0"
             )
         if self.popsize < 2 or not 0 < self.sigma0 <= 1:
             raise ConfigError(f"need popsize >= 2 and 0 < sigma0 <= 1; got {self.popsize}, {self.sigma0}")
+        if self.method not in METHODS:
+            raise ConfigError(f"method={self.method!r}: must be one of {', '.join(map(repr, METHODS))}")
+        if self.method == 'de' and self.popsize < 5:
+            raise ConfigError(f"method='de' needs popsize >= 5 (differential evolution's population); got {self.popsize}")
+        if self.sensitive_params < 1:
+            raise ConfigError(f"sensitive_params={self.sensitive_params}: need at least 1")
 
 # %% ../nbs/09f_search.ipynb #40c06d7a
 class MatchObjective:
@@ -89,61 +101,136 @@ class MatchObjective:
 
 # %% ../nbs/09f_search.ipynb #625addf5
 def candidate_pool(
-    proposals: np.ndarray,  # the predictor's estimate, then its alternatives [1 + a, 41]
+    proposals: np.ndarray,  # the predictor's estimate, then its modes and alternatives [1 + m + a, 41] (`propose`)
     matches: np.ndarray,  # library presets, nearest first [k, 41] (k may be 0)
     hybrids: bool = True,  # also each library preset with the estimate's continuous settings
+    modes: int = 0,  # how many of the proposals after the estimate are modes (the rest are alternatives)
 ) -> tuple[np.ndarray, list[str]]:
     "The candidates, snapped `[m, 41]`, and their names."
     proposals, matches = np.atleast_2d(proposals), np.asarray(matches, np.float32).reshape(-1, proposals.shape[-1])
     mixed = matches.copy()
     mixed[:, CONTINUOUS_INDEX] = proposals[0, CONTINUOUS_INDEX]
     parts = [proposals, matches] + ([mixed] if hybrids else [])
-    names = ['estimate'] + [f'alternative {i}' for i in range(1, len(proposals))]
+    if not 0 <= modes < len(proposals):
+        raise ConfigError(f"modes={modes}: the proposals hold the estimate and {len(proposals) - 1} more")
+    names = ['estimate'] + [f'mode {i}' for i in range(1, modes + 1)]
+    names += [f'alternative {i}' for i in range(1, len(proposals) - modes)]
     names += [f'match {i}' for i in range(1, len(matches) + 1)]
     names += [f'hybrid {i}' for i in range(1, len(matches) + 1)] if hybrids else []
     return snap(np.concatenate(parts)).astype(np.float32), names
 
 # %% ../nbs/09f_search.ipynb #ed9b5fca
+class _Heard:
+    "The budget loop the polishing methods share: renders batches of continuous settings around the start preset, scores them, keeps the best heard (the start included) and counts renders against the deadline and the cap."
+
+    def __init__(self, start, start_distance, note, objective, renderer, config, deadline, renders, bar):
+        self.start = snap(start).astype(np.float32)
+        self.x0 = self.start[CONTINUOUS_INDEX].astype(float)  # the start's continuous settings [30]
+        self.best, self.best_d, self.spent, self.batch_s = self.start, float(start_distance), 0, 0.0
+        self.note, self.objective, self.renderer, self.config = note, objective, renderer, config
+        self.deadline, self.renders, self.bar = deadline, renders, bar
+
+    def __call__(
+        self,
+        xs: np.ndarray,  # continuous settings to hear [n, 30]
+    ) -> np.ndarray:  # the objective of the first k <= n of them: as many as the budget allows (k < n: it is spent)
+        if time.perf_counter() + self.batch_s > self.deadline:  # the batch would end past the deadline
+            return np.zeros(0)
+        xs = xs[: int(max(0, min(len(xs), self.renders - self.spent)))]
+        if not len(xs):
+            return np.zeros(0)
+        t = time.perf_counter()
+        presets = np.tile(self.start, (len(xs), 1))
+        presets[:, CONTINUOUS_INDEX] = xs
+        presets = snap(presets).astype(np.float32)
+        results = self.renderer.render_many(
+            [RenderJob(p, self.note, self.config.velocity) for p in presets], progress=False
+        )
+        d = self.objective([r.audio for r in results])
+        self.spent += len(xs)
+        if self.bar is not None:
+            self.bar.update(len(xs))
+        if d.min() < self.best_d:
+            self.best, self.best_d = presets[d.argmin()], float(d.min())
+        self.batch_s = time.perf_counter() - t
+        return d
+
+
+def _cma(heard: _Heard, dims: np.ndarray, seed: int):  # CMA-ES over the continuous parameters `dims`, others held
+    import cma  # here, not at the top: it takes a second (matplotlib, scipy.stats); `match_sound` starts it early
+
+    config = heard.config
+    es = cma.CMAEvolutionStrategy(
+        np.clip(heard.x0[dims], 0.01, 0.99), config.sigma0,
+        dict(bounds=[0, 1], popsize=config.popsize, seed=seed, verbose=-9),
+    )
+    while True:
+        xs = es.ask()
+        full = np.tile(heard.x0, (len(xs), 1))
+        full[:, dims] = xs
+        d = heard(full)
+        if len(d) < len(xs):  # the budget is spent (a generation cut short is not told)
+            return
+        es.tell(xs, d.tolist())
+
+
+def _de(heard: _Heard, start_distance: float, seed: int):  # differential evolution over all continuous parameters
+    from scipy.optimize import differential_evolution
+
+    config, rng = heard.config, np.random.default_rng(seed)
+    init = np.clip(heard.x0 + config.sigma0 * rng.standard_normal((config.popsize, len(heard.x0))), 0, 1)
+    init[0] = np.clip(heard.x0, 0, 1)  # the start itself, whose objective is known
+    state = dict(first=True, spent=False)
+
+    def energies(x):  # [30, S] -> [S]; inf past the budget
+        xs, out = x.T, np.full(x.shape[1], np.inf)
+        skip = int(state.pop('first', False) and np.allclose(xs[0], init[0]))  # the start: not rendered again
+        out[:skip] = start_distance
+        d = heard(xs[skip:])
+        out[skip : skip + len(d)] = d
+        state['spent'] = len(d) < len(xs) - skip
+        return out
+
+    differential_evolution(
+        energies, [(0, 1)] * len(heard.x0), init=init, vectorized=True, updating='deferred', polish=False,
+        maxiter=10**9, tol=0, atol=0, rng=rng, callback=lambda intermediate_result: state['spent'],
+    )
+
+
+def _sensitive(heard: _Heard, start_distance: float, seed: int):  # probe each parameter, then CMA-ES over the top
+    config, n = heard.config, len(heard.x0)
+    probes = np.tile(heard.x0, (n, 1))
+    probes[np.arange(n), np.arange(n)] += np.where(heard.x0 <= 0.5, 1, -1) * config.sigma0  # towards the middle
+    moved = np.full(n, -1.0)  # unprobed: least sensitive
+    for i in range(0, n, config.popsize):  # in batches of a generation, so the deadline is kept alike
+        d = heard(probes[i : i + config.popsize])
+        moved[i : i + len(d)] = np.abs(d - start_distance)
+        if len(d) < len(probes[i : i + config.popsize]):
+            return  # the budget is spent on the probes
+    _cma(heard, np.sort(np.argsort(-moved, kind='stable')[: min(config.sensitive_params, n)]), seed)
+
+
 def polish(
     start: np.ndarray,  # starting preset, normalised [41]
     start_distance: float,  # its objective
     note: int,  # MIDI note candidates are played at
     objective: MatchObjective,  # scores rendered candidates
     renderer: Renderer,  # plays them
-    config: MatchConfig,  # popsize, sigma0, velocity
-    seed: int,  # CMA-ES seed (cma treats 0 as "random")
+    config: MatchConfig,  # method, popsize, sigma0, sensitive_params, velocity
+    seed: int,  # the search's seed (cma treats 0 as "random")
     deadline: float = np.inf,  # `time.perf_counter()` past which no generation may end
     renders: float = np.inf,  # renders it may spend
     bar=None,  # a tqdm bar to advance by renders
 ) -> tuple[np.ndarray, float, int]:
     "The best preset heard (the start included), its objective, and the renders spent."
-    import cma  # here, not at the top: it takes a second (matplotlib, scipy.stats); `match_sound` starts it early
-
-    start = snap(start).astype(np.float32)
-    best, best_d, spent = start, float(start_distance), 0
-    es = cma.CMAEvolutionStrategy(
-        np.clip(best[CONTINUOUS_INDEX], 0.01, 0.99),
-        config.sigma0,
-        dict(bounds=[0, 1], popsize=config.popsize, seed=seed, verbose=-9),
-    )
-    gen_s = 0.0  # a generation's time, once one is timed
-    while spent < renders and time.perf_counter() + gen_s <= deadline:
-        gen_start = time.perf_counter()
-        xs = es.ask()[: int(min(config.popsize, renders - spent))]  # the last may be cut short; it is not told
-        presets = np.tile(start, (len(xs), 1))
-        presets[:, CONTINUOUS_INDEX] = xs
-        presets = snap(presets).astype(np.float32)
-        results = renderer.render_many([RenderJob(p, note, config.velocity) for p in presets], progress=False)
-        d = objective([r.audio for r in results])
-        spent += len(xs)
-        if bar is not None:
-            bar.update(len(xs))
-        if len(xs) == config.popsize:
-            es.tell(xs, d.tolist())
-        if d.min() < best_d:
-            best, best_d = presets[d.argmin()], float(d.min())
-        gen_s = time.perf_counter() - gen_start
-    return best, best_d, spent
+    heard = _Heard(start, start_distance, note, objective, renderer, config, deadline, renders, bar)
+    if config.method == 'cma':
+        _cma(heard, np.arange(len(heard.x0)), seed)
+    elif config.method == 'de':
+        _de(heard, float(start_distance), seed)
+    else:
+        _sensitive(heard, float(start_distance), seed)
+    return heard.best, heard.best_d, heard.spent
 
 # %% ../nbs/09f_search.ipynb #9fdd49ca
 def _render_scored(presets, notes, objective, renderer, config):
@@ -183,7 +270,7 @@ def match_sound(
     renderer: Renderer,  # plays them
     feature_config: FeatureConfig,  # features of the objective
     config: MatchConfig = MatchConfig(),  # budget, objective and search settings
-    seed: int = 1,  # CMA-ES seed
+    seed: int = 1,  # the search's seed
     progress: bool = False,  # a tqdm bar over renders
 ) -> tuple[np.ndarray, int, dict]:
     "The preset that sounds most like `target`, the MIDI note to play it at, and the record: what was tried, how long it took, the best of the pool (`pool_params` at `pool_note`) and the distance reached."
@@ -194,8 +281,9 @@ def match_sound(
     if len(candidates) != len(names) or not len(candidates):
         raise ConfigError(f"{len(candidates)} candidates and {len(names)} names: need one name each, and a candidate")
     t0 = time.perf_counter()
-    if config.search:  # cma takes a second to import: in the background, while the pool renders
-        threading.Thread(target=importlib.import_module, args=('cma',), daemon=True).start()
+    if config.search:  # the search's library takes a second to import: in the background, while the pool renders
+        library = 'scipy.optimize' if config.method == 'de' else 'cma'
+        threading.Thread(target=importlib.import_module, args=(library,), daemon=True).start()
     deadline = t0 + config.budget_s if config.budget_s else np.inf
     budget = config.renders or np.inf
     bar = tqdm(desc='matching', unit='render', disable=not progress)
