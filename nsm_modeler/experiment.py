@@ -38,6 +38,7 @@ from nsm_modeler.figures import (
     plot_history,
     plot_logmel_pairs,
     plot_examples,
+    plot_loss_weights,
     plot_morph,
     plot_param_errors,
     save_figure,
@@ -136,6 +137,7 @@ class Profile:
 
 
 PROFILES_DIR = Path('configs/profiles')
+SYNTH_FOLDERS = ('wtsv2', 'ddsp')  # models/<profile>/<folder>: WTSv2 and its DDSP baseline
 
 
 def load_profile(
@@ -183,7 +185,6 @@ def install_model(
     return target
 
 
-SYNTH_FOLDERS = ('wtsv2', 'ddsp')  # models/<profile>/<folder>: WTSv2 and its DDSP baseline
 
 
 def run_training(
@@ -443,19 +444,21 @@ class SoundMatch:
     def polish_again(
         self,
         method: str,  # a `search.METHODS` search other than the one `match` ran
-    ) -> tuple[np.ndarray, np.ndarray]:
-        "After `match`: each sound's pool best polished by another search method with the renders `match` had left for its search (its budget less the pitch corrections), from the same start with the same seed; the answers `[n, 41]` and the objectives reached."
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        "After `match`: each sound's pool best polished by another search method with the renders `match` had left for its search (its budget less the pitch corrections), from the same start with the same seed; the answers `[n, 41]`, the objectives reached and the renders each sound took in all (pool, pitch corrections, search)."
         cfg = dataclasses.replace(self.config, method=method)
         out, reached = self.pool_best_.copy(), self.stats_['pool_distance'].to_numpy(float).copy()
+        renders = (self.stats_['pool'] + self.stats_['pitch_moves']).to_numpy(int, copy=True)
         for i in tqdm(range(len(out)), desc=f'{self.name}, {method} search', unit='sound', disable=not self.progress):
             if not np.isfinite(reached[i]):
                 continue
             objective = MatchObjective(self.targets_[i], self.feature_config, cfg.pitch_weight, cfg.max_pitch_cents)
-            out[i], reached[i], _ = polish(
+            out[i], reached[i], spent = polish(
                 out[i], reached[i], int(self.pool_notes_[i]), objective, self.renderer, cfg, self.seed_of(i),
                 renders=cfg.renders - int(self.stats_['pitch_moves'].iat[i]),
             )
-        return out, reached
+            renders[i] += spent
+        return out, reached, renders
 
     def predict(
         self,
@@ -862,33 +865,15 @@ def _sound_match_rows(
 ) -> list[dict]:
     "The pool's best (no search) and the polished answers as rows of the sound-matching table, with the objective each reached."
     stats = product.stats_
-    return [
-        dict(
-            test_set=test_set,
-            **judge_answers(
-                f'{product.name} pool (no search)',
-                product.pool_best_,
-                product.pool_notes_,
-                renders_per_preset=stats['pool'].mean() + stats['pitch_moves'].mean(),
-                objective=stats['pool_distance'].mean(),
-                **common,
-            ),
-        ),
-    ] * pool_row + [
-        dict(
-            test_set=test_set,
-            **judge_answers(
-                product.name,
-                answers,
-                product.notes_,
-                renders_per_preset=stats['renders'].mean(),
-                s_per_preset=stats['seconds'].mean(),
-                s_per_preset_max=stats['seconds'].max(),
-                objective=stats['distance'].mean(),
-                **common,
-            ),
-        ),
-    ]
+    runs = [(product.name, answers, product.notes_, dict(
+        renders_per_preset=stats['renders'].mean(), s_per_preset=stats['seconds'].mean(),
+        s_per_preset_max=stats['seconds'].max(), objective=stats['distance'].mean(),
+    ))]
+    if pool_row:
+        runs.insert(0, (f'{product.name} pool (no search)', product.pool_best_, product.pool_notes_, dict(
+            renders_per_preset=stats['pool'].mean() + stats['pitch_moves'].mean(), objective=stats['pool_distance'].mean(),
+        )))
+    return [dict(test_set=test_set, **judge_answers(name, params, notes, **cost, **common)) for name, params, notes, cost in runs]
 
 
 def _sound_matching(
@@ -924,11 +909,11 @@ def _sound_matching(
     rows += _sound_match_rows(product, answers, 'human', common)
     # the search methods, each from the same pool's best with the same renders
     for method in (m for m in METHODS if m != cfg.match.method):
-        again, reached = product.polish_again(method)
+        again, reached, renders = product.polish_again(method)
         rows.append(dict(
             test_set='human',
             **judge_answers(f'{product.name}, {method} search', again, product.pool_notes_,
-                            renders_per_preset=product.stats_['renders'].mean(), objective=float(np.mean(reached)), **common),
+                            renders_per_preset=renders.mean(), objective=float(np.mean(reached)), **common),
         ))
     # the loss designs: each predictor variant, one pass and as the sound matching's predictor
     for v in variants:
@@ -1368,6 +1353,12 @@ def run_evaluation(
     for name, fig in scored['figures'].items():
         save_figure(fig, run_dir / f'{name}.png')
     _write_csv(matching['out_of_domain_sounds'], run_dir / 'out_of_domain_sounds.csv')
+    for v in variants:
+        if v.card_.get('loss_weights'):
+            save_figure(
+                plot_loss_weights(v.card_['loss_weights'], f"{v.name}: its loss weights, measured on amsynth (sensitivity.loss_weights)"),
+                run_dir / f'{Path(v.out_dir).name}_loss_weights.png',
+            )
     np.savez_compressed(run_dir / 'matching_examples.npz', **listening_copy(matching['examples']))
     tables = dict(
         estimators=pd.DataFrame(rows),

@@ -9,14 +9,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from .core import DatasetError, atomic_write
-from .params import GROUPS
+from .params import GROUPS, param
 from .features import FeatureConfig
 from .metrics import clip_log_mel
 from .clips import DatasetSplit
 
 # %% auto #0
-__all__ = ['show_log_mel', 'plot_history', 'plot_param_errors', 'plot_logmel_pairs', 'embedding_map', 'latent_map', 'plot_morph',
-           'plot_examples', 'headline_figure', 'save_figure']
+__all__ = ['show_log_mel', 'plot_history', 'plot_param_errors', 'plot_logmel_pairs', 'plot_loss_weights', 'embedding_map',
+           'latent_map', 'plot_morph', 'plot_examples', 'headline_figure', 'save_figure']
 
 # %% ../nbs/10a_figures.ipynb #1613b4e7
 def show_log_mel(
@@ -121,6 +121,28 @@ def plot_logmel_pairs(
         axes[i, 0].set_ylabel('mel band')
     for ax in axes[-1]:
         ax.set_xlabel('time (s)')
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/10a_figures.ipynb #4db7cd56
+def plot_loss_weights(
+    weights: dict,  # parameter name -> weight (a model card's `loss_weights`)
+    title: str = '',  # figure title, e.g. the model's name
+) -> plt.Figure:
+    "The loss weight of every parameter, largest first, coloured by group; 1 (a kind's mean) marked."
+    if not weights:
+        raise DatasetError("plot_loss_weights: no weights to show")
+    w = pd.Series(weights, dtype=float).sort_values()
+    fig, ax = plt.subplots(figsize=(7, 0.2 * len(w) + 1.2))
+    ax.barh(w.index, w.to_numpy(), color=[_GROUP_COLOURS[param(n).group] for n in w.index])
+    ax.axvline(1.0, color='0.4', lw=0.8, ls='--')
+    ax.set_xlabel('loss weight (1: the mean of its kind, continuous or discrete)')
+    ax.tick_params(axis='y', labelsize=8)
+    ax.legend(
+        handles=[plt.Rectangle((0, 0), 1, 1, color=c) for c in _GROUP_COLOURS.values()],
+        labels=list(GROUPS), fontsize=7, loc='lower right',
+    )
+    ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
 

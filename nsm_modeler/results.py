@@ -57,6 +57,7 @@ def _read_tables(run_dir: Path):
         'retrievers',
         'sound_matching',
         'pool_ablation',
+        'matching_designs',
         'out_of_domain',
         'reconstruction',
         'suggestions',
@@ -566,7 +567,7 @@ def write_results(
     lines += [
         '## Sound matching: `nsm predict`',
         '',
-        '`nsm predict`\'s default path (`search.match_sound`): the predictor\'s estimate and its discrete alternatives, the tone '
+        '`nsm predict`\'s default path (`search.match_sound`): the predictor\'s estimate, the modes of its mixture head and its discrete alternatives, the tone '
         'matcher\'s nearest library presets (the library without the test presets) and hybrids of both, each played at the '
         'sound\'s pitch (a transposed preset where it sounds right), ranked by log-mel L1 plus a pitch term, the best polished '
         'by CMA-ES. Here with a render budget per sound (`renders_per_preset`, a setting) instead of the product\'s seconds, so every '
@@ -590,6 +591,15 @@ def write_results(
         'All on the search\'s own objective (log-mel L1 + pitch term at the played note), what it chose on, not a test score.',
         '',
         _fmt(ablation),
+        '',
+        '**The ablations.** Loss designs: the same network trained at the same budget with the seed\'s parameter loss '
+        'and with each parameter\'s error weighted by how much it moves the sound (`sensitivity`: one parameter stepped at a '
+        'time on training presets, the log-mel change per unit), each one pass and as the sound matching\'s predictor. '
+        'Search methods: CMA-ES, differential evolution and CMA-ES over the parameters the objective is most sensitive to, '
+        'each from the same pool\'s best with the same renders. Same test presets as above; judged on what none of them '
+        'optimised; `objective` is the search\'s own (log-mel L1 + pitch term at the played note), what it chose on.',
+        '',
+        _fmt(tables['matching_designs']),
         '',
         '**Sounds amsynth did not make** (`out_of_domain.out_of_domain_set`: small synths written in Faust and rendered by '
         'DawDreamer, sox tones, espeak-ng voices), where no true preset exists: each method\'s answer is played at the note '

@@ -120,7 +120,7 @@ def train(out: Path, devices: int):
     if is_global_zero():
         report, val = model.report_, model_inputs(toy_split(N_VAL, 1).features)
         with torch.no_grad():
-            continuous, logits = model.net_(val['log_mel'], val['control'])
+            continuous, logits, _ = model.net_(val['log_mel'], val['control'])
         (record / 'steps.json').write_text(json.dumps(dict(
             steps=Recording.steps, history=report.history, best_val_loss=report.best_val_loss, device=report.device,
             weights={k: v.tolist() for k, v in model.net_.state_dict().items()},
