@@ -662,7 +662,8 @@ def build_parser():
             f'--{d.name}',
             default=None,
             metavar='AMOUNT',
-            help=f"{d.definition} ({d.unit or 'ratio'}): {d.words[0]!r}, {d.words[1]!r} or a signed number of standard deviations",
+            # argparse %-formats help: a definition's '%' (e.g. '90 % of the peak') must be doubled
+            help=f"{d.definition} ({d.unit or 'ratio'}): {d.words[0]!r}, {d.words[1]!r} or a signed number of standard deviations".replace('%', '%%'),
         )
     for word, (name, sign) in WORDS.items():
         suggest.add_argument(
