@@ -146,7 +146,7 @@ STAGES = {  # the library's modules by the stage of the data flow they serve, in
     'features': ('features', 'descriptors', 'metrics'),
     'dataset': ('clips', 'dataset', 'splits', 'compute'),
     'training': ('model_io', 'nn_blocks', 'training', 'distributed'),
-    'models': ('predictor', 'matcher', 'preset_index', 'recommender'),
+    'models': ('sensitivity', 'predictor', 'matcher', 'preset_index', 'recommender'),
     'synthesis': ('dsp', 'synth_nets', 'wtsv2'),
     'product': ('search', 'suggest', 'modeler'),
     'evaluation': ('evaluate', 'baselines', 'out_of_domain', 'experiment'),
