@@ -368,9 +368,9 @@ def _asks(args) -> dict:
     from nsm_modeler.descriptors import DESCRIPTOR_NAMES, WORDS
 
     asks = {
-        k: getattr(args, k)
+        k: getattr(args, k.replace('-', '_'))
         for k in (*DESCRIPTOR_NAMES, *WORDS)
-        if getattr(args, k, None) is not None
+        if getattr(args, k.replace('-', '_'), None) is not None
     }
     extra = list(getattr(args, 'extra', []))
     while extra:
@@ -665,14 +665,17 @@ def build_parser():
             # argparse %-formats help: a definition's '%' (e.g. '90 % of the peak') must be doubled
             help=f"{d.definition} ({d.unit or 'ratio'}): {d.words[0]!r}, {d.words[1]!r} or a signed number of standard deviations".replace('%', '%%'),
         )
-    for word, (name, sign) in WORDS.items():
+    from nsm_modeler.suggest import SUGGEST_METHODS, SuggestConfig
+
+    for word, moves in WORDS.items():
         suggest.add_argument(
             f'--{word}',
             nargs='?',
             const=True,
             default=None,
             metavar='AMOUNT',
-            help=f"{name} {'+' if sign > 0 else '-'}AMOUNT (0.5 if no number)",
+            help=', '.join(f"{name} {'+' if sign > 0 else '-'}AMOUNT" for name, sign in moves.items())
+            + f" ({SuggestConfig().amount:g} if no number)",
         )
     suggest.add_argument(
         '--target',
@@ -681,9 +684,10 @@ def build_parser():
     )
     suggest.add_argument(
         '--method',
-        choices=('vae', 'one-knob'),
-        default='vae',
-        help='the recommender, or the one-knob baseline (default: %(default)s)',
+        choices=SUGGEST_METHODS,
+        default=SUGGEST_METHODS[0],
+        help="local: measure what each knob does to this preset and solve; vae: the recommender's latent search; "
+        'one-knob: the baseline (default: %(default)s)',
     )
     suggest.add_argument(
         '--tolerance',

@@ -99,13 +99,23 @@ DESCRIPTORS = {
     )
 }
 DESCRIPTOR_NAMES = tuple(DESCRIPTORS)
-# a word on its own names a descriptor and a direction; vibrato's words (less, more) only go with its name
+# the words people use, each a move of one or more descriptors (+1 up, -1 down): `nsm suggest --warmer`.
+# Every descriptor's own two words (vibrato's 'less' and 'more' only go with its name), then the common ones.
 WORDS = {
-    w: (d.name, sign)
-    for d in DESCRIPTORS.values()
-    if d.name != 'vibrato'
-    for w, sign in zip(d.words, (-1, 1))
-}  # 'brighter' -> ('brightness', +1)
+    **{
+        w: {d.name: sign}
+        for d in DESCRIPTORS.values()
+        if d.name != 'vibrato'
+        for w, sign in zip(d.words, (-1, 1))
+    },
+    'warmer': {'brightness': -1},
+    'punchier': {'attack': -1, 'sustain': -1},
+    'softer': {'attack': 1, 'brightness': -1},
+    'more-noisy': {'noisiness': 1},
+    'less-noisy': {'noisiness': -1},
+    'wobble': {'vibrato': 1},
+    'steadier': {'vibrato': -1},
+}  # 'brighter' -> {'brightness': +1}
 
 
 def descriptor(name: str):  # a descriptor's name, e.g. 'brightness'

@@ -28,7 +28,7 @@ from .clips import DatasetSplit, at_note, dataset_notes, subset
 from .evaluate import SPLIT_LABELS, held_out_synthetic, render_targets
 from .search import METHODS, MatchConfig, MatchObjective, candidate_pool, match_sound, polish
 from .model_io import merge_tables
-from .metrics import audio_metrics, mss_per_clip, param_metrics, with_ci
+from .metrics import audio_metrics, bootstrap_ci, mss_per_clip, param_metrics, with_ci
 from .baselines import MLPConfig
 from .matcher import ToneMatcher
 from .recommender import ParameterRecommender
@@ -45,6 +45,7 @@ from nsm_modeler.figures import (
 )
 from nsm_modeler.suggest import (
     AFTER_COLUMNS,
+    SUGGEST_METHODS,
     SuggestConfig,
     best_candidate,
     changes,
@@ -52,6 +53,7 @@ from nsm_modeler.suggest import (
     describe_renders,
     morph,
     renders,
+    measure_locally,
     search,
 )
 
@@ -87,9 +89,10 @@ class EvaluateConfig:
     unplayed_shift: int = 7  # semitones: sound matching is also judged this far above the notes it played (a fifth)
     listen_presets: int = 6  # test presets in the docs' Listen table: target, nearest preset, one-pass predictor, sound matching
     listen_sounds: int = 4  # ... and out-of-domain sounds, a spread of the set
-    suggest_presets: int = 16  # test presets (a seeded draw) asked every suggestion request (each descriptor, both directions)
-    # the size of those requests, in standard deviations of each descriptor
-    suggest_amount: float = 0.3
+    suggest_presets: int = 32  # test presets (a seeded draw) asked every suggestion request (each descriptor, both directions)
+    # the sizes of those requests, in standard deviations of each descriptor (the VAE is asked the first only: its budget)
+    suggest_amounts: tuple[float, ...] = (0.3, 0.6)
+    suggest_pairs: int = 2  # two-descriptor requests per preset (a seeded draw of pairs and directions, the first size)
     bank_split: SplitConfig = SplitConfig(strategy='bank')  # the second split: whole banks held out
     mlp: MLPConfig = MLPConfig()
     # the sound matching's pool, objective and search: a render budget, the same for every sound, instead of seconds
@@ -102,9 +105,9 @@ class EvaluateConfig:
             )
         if self.pool_note == self.query_note:
             raise ConfigError(f"pool_note and query_note must differ, both are {self.pool_note}")
-        if self.suggest_presets < 1 or self.suggest_amount <= 0:
+        if self.suggest_presets < 1 or not self.suggest_amounts or min(self.suggest_amounts) <= 0 or self.suggest_pairs < 0:
             raise ConfigError(
-                f"suggest_presets must be >= 1 and suggest_amount > 0, got {self.suggest_presets}, {self.suggest_amount}"
+                f"suggest_presets must be >= 1, suggest_amounts positive and suggest_pairs >= 0, got {self.suggest_presets}, {self.suggest_amounts}, {self.suggest_pairs}"
             )
         if min(self.match_clips, self.inference_calls, self.synthetic_clips) < 1:
             raise ConfigError(
@@ -478,17 +481,33 @@ class SoundMatch:
         return self.match(targets.audio, targets.features, targets.clip_ids)
 
 # %% ../nbs/12a_experiment.ipynb #3d80b42b
+def _requests(rng, amounts: tuple, pairs: int) -> list[tuple[str, dict, tuple]]:
+    "[(kind, request, methods)]: every descriptor both ways at every size (the VAE at the first size only), then `pairs` seeded two-descriptor requests at the first size."
+    out = [
+        ('one', {name: sign * a}, SUGGEST_METHODS if k == 0 else tuple(m for m in SUGGEST_METHODS if m != 'vae'))
+        for k, a in enumerate(amounts)
+        for name in DESCRIPTOR_NAMES
+        for sign in (1, -1)
+    ]
+    for _ in range(pairs):
+        names = rng.choice(DESCRIPTOR_NAMES, 2, replace=False)
+        out.append(('two', {str(n): float(rng.choice((-1, 1))) * amounts[0] for n in names}, SUGGEST_METHODS))
+    return out
+
+
 def evaluate_suggestions(
     recommender: ParameterRecommender,  # a trained recommender
     presets: np.ndarray,  # held-out normalised presets [n, 41]
     ids,  # their ids [n]
     renderer,  # a `Renderer`
     config: SuggestConfig = SuggestConfig(),
-    amount: float | None = None,  # the request size; None: `config.amount`
+    amounts: tuple[float, ...] = (0.3, 0.6),  # request sizes, standard deviations
+    pairs: int = 2,  # two-descriptor requests per preset
+    seed: int = 0,  # seeds the pairs
     progress: bool = True,
 ) -> pd.DataFrame:
-    "One row per (preset, descriptor, direction, method): feasible, reached, measured change of the asked descriptor, drift, param_change, renders."
-    amount = amount or config.amount
+    "One row per (preset, request, method): feasible, reached, measured change of the asked descriptor(s), drift, param_change, renders, seconds (as a lone request would pay them: the preset's render and, for the local model, its probes)."
+    rng = np.random.default_rng(seed)
     rows = []
     for pid, preset in tqdm(
         list(zip(ids, snap(np.asarray(presets, np.float32)).astype(np.float32))),
@@ -496,88 +515,89 @@ def evaluate_suggestions(
         unit='preset',
         disable=not progress,
     ):
+        start = time.perf_counter()
         before = describe_renders(renderer, recommender, preset[None])[1][0]
-        for name in DESCRIPTOR_NAMES:
-            for sign in (1, -1):
-                request, key = (
-                    {name: sign * amount},
-                    dict(
-                        preset_id=pid, descriptor=name, direction=DESCRIPTORS[name].words[sign > 0]
-                    ),
+        seconds0, local = time.perf_counter() - start, None
+        for kind, request, methods in _requests(rng, amounts, pairs):
+            key = dict(
+                preset_id=pid,
+                kind=kind,
+                descriptor=' & '.join(request),
+                direction=' & '.join(DESCRIPTORS[n].words[a > 0] for n, a in request.items()),
+                amount=abs(next(iter(request.values()))),
+            )
+            try:
+                check_request(request, before, recommender)
+            except NsmError:
+                rows += [dict(key, method=m, feasible=False) for m in methods]
+                continue
+            for method in methods:
+                if method == 'local' and local is None:  # measured once per preset, paid by every request
+                    local = measure_locally(recommender, preset, before, renderer, config)
+                start = time.perf_counter()
+                cands, audio, table = search(
+                    recommender, preset, before, request, renderer, config, method, local=local
                 )
-                try:
-                    check_request(request, before, recommender)
-                except NsmError:
-                    rows += [dict(key, method=m, feasible=False) for m in ('vae', 'one-knob')]
-                    continue
-                for method in ('vae', 'one-knob'):
-                    cands, audio, table = search(
-                        recommender, preset, before, request, renderer, config, method
-                    )
-                    if not len(cands):  # nothing to try: the knob is already at its limit
-                        rows.append(
-                            dict(
-                                key,
-                                method=method,
-                                feasible=True,
-                                reached=False,
-                                asked=request[name],
-                                renders=0,
-                            )
-                        )
-                        continue
+                seconds = seconds0 + time.perf_counter() - start + (local.seconds if method == 'local' else 0.0)
+                # renders: every candidate judged (the local model's probes among them)
+                row = dict(key, method=method, feasible=True, reached=False, renders=len(cands), seconds=seconds)
+                if len(cands):
                     best = best_candidate(table)
                     moved = changes(
-                        before,
-                        table.loc[[best], AFTER_COLUMNS].to_numpy(np.float64),
-                        recommender.scale_.std,
-                    )[0, DESCRIPTOR_NAMES.index(name)]
-                    rows.append(
-                        dict(
-                            key,
-                            method=method,
-                            feasible=True,
-                            reached=bool(table['reached'][best]),
-                            asked=request[name],
-                            moved=float(moved),
-                            drift=float(table['drift'][best]),
-                            param_change=float(table['param_change'][best]),
-                            renders=len(cands),
-                            round=int(table['round'][best]),
-                        )
+                        before, table.loc[[best], AFTER_COLUMNS].to_numpy(np.float64), recommender.scale_.std
+                    )[0]
+                    row.update(
+                        reached=bool(table['reached'][best]),
+                        moved=float(moved[DESCRIPTOR_NAMES.index(next(iter(request)))]),
+                        drift=float(table['drift'][best]),
+                        param_change=float(table['param_change'][best]),
                     )
+                rows.append(row)
     return pd.DataFrame(rows)
 
 
 def suggestion_table(
     per_request: pd.DataFrame,  # `evaluate_suggestions`
+    seed: int = 0,  # seeds the bootstrap
 ) -> pd.DataFrame:
-    "Per descriptor and method: feasible requests, success rate, and the median parameter change where both methods succeeded."
+    "Per request kind, descriptor (two-descriptor requests pooled), size and method: feasible requests, success with its 95 % interval over presets, seconds and renders per request, and the median parameter change where every method succeeded."
     f = per_request[per_request['feasible']].copy()
     if not len(f):
         return pd.DataFrame()
-    both = f.pivot_table(
-        index=['preset_id', 'descriptor', 'direction'],
-        columns='method',
-        values='reached',
-        aggfunc='first',
-    ).all(axis=1)
-    f['both'] = both.reindex(
-        pd.MultiIndex.from_frame(f[['preset_id', 'descriptor', 'direction']])
-    ).to_numpy()
-    out = f.groupby(['descriptor', 'method'], sort=False).agg(
-        requests=('reached', 'size'),
-        success=('reached', 'mean'),
-        median_drift=('drift', 'median'),
-        renders=('renders', 'mean'),
+    f['reached'] = f['reached'].astype(bool)
+    request = ['preset_id', 'descriptor', 'direction', 'amount']
+    every = f.groupby(request)['reached'].transform('all') & (
+        f.groupby(request)['method'].transform('size') == f.groupby(['amount', 'kind'])['method'].transform('nunique')
     )
-    out['change_where_both'] = (
-        f[f['both']].groupby(['descriptor', 'method'], sort=False)['param_change'].median()
-    )
-    out['both_succeeded'] = f[f['both']].groupby(['descriptor', 'method'], sort=False).size()
-    infeasible = per_request[~per_request['feasible']].groupby(['descriptor', 'method']).size()
-    out['infeasible'] = infeasible.reindex(out.index).fillna(0).astype(int)
-    return out.reset_index()
+    f['descriptor'] = np.where(f['kind'] == 'two', 'any two', f['descriptor'])
+    f['every'] = every
+    rows = []
+    for (kind, d, amount, method), g in f.groupby(['kind', 'descriptor', 'amount', 'method'], sort=False):
+        per_preset = g.groupby('preset_id')['reached'].mean()
+        lo, hi = bootstrap_ci(per_preset.to_numpy(float), seed=seed)
+        rows.append(
+            dict(
+                kind=kind,
+                descriptor=d,
+                amount=amount,
+                method=method,
+                requests=len(g),
+                success=float(g['reached'].mean()),
+                success_lo=lo,
+                success_hi=hi,
+                median_drift=float(g['drift'].median()),
+                renders=float(g['renders'].mean()),
+                median_seconds=float(g['seconds'].median()),
+                change_where_all=float(g.loc[g['every'], 'param_change'].median()),
+                all_succeeded=int(g['every'].sum()),
+            )
+        )
+    out = pd.DataFrame(rows)
+    infeasible = per_request[~per_request['feasible']].assign(
+        descriptor=lambda d: np.where(d['kind'] == 'two', 'any two', d['descriptor'])
+    ).groupby(['kind', 'descriptor', 'amount', 'method']).size()
+    out['infeasible'] = infeasible.reindex(pd.MultiIndex.from_frame(out[['kind', 'descriptor', 'amount', 'method']])).fillna(0).astype(int).to_numpy()
+    return out
 
 # %% ../nbs/12a_experiment.ipynb #3dd6d173
 def reconstruction_scores(
@@ -622,10 +642,11 @@ def score_recommender(
     train_params: np.ndarray,  # normalised training presets [m, 41]
     renderer,  # a `Renderer`
     feature_config,  # `FeatureConfig` of the audio metrics
-    n_suggest: int = 16,  # test presets (a seeded draw) asked every request
-    amount: float = 0.3,  # the request size, standard deviations
-    seed: int = 0,  # seeds the draw, the bootstrap and the map
-    config: SuggestConfig = SuggestConfig(),  # the search (its `amount` is replaced by `amount`)
+    n_suggest: int = 32,  # test presets (a seeded draw) asked every request
+    amounts: tuple[float, ...] = (0.3, 0.6),  # the request sizes, standard deviations
+    pairs: int = 2,  # two-descriptor requests per preset
+    seed: int = 0,  # seeds the draws, the bootstrap and the map
+    config: SuggestConfig = SuggestConfig(),  # the searches
     progress: bool = True,
 ) -> dict:
     "reconstruction, requests (every request's outcome), suggestions (the success table) and figures (latent_map, morph)."
@@ -641,7 +662,10 @@ def score_recommender(
         params[pick],
         test['preset_id'].to_numpy()[pick],
         renderer,
-        dataclasses.replace(config, amount=amount),
+        config,
+        amounts,
+        pairs,
+        seed=seed,
         progress=progress,
     )
     a, b = (
@@ -668,7 +692,7 @@ def score_recommender(
     return dict(
         reconstruction=recon,
         requests=requests,
-        suggestions=suggestion_table(requests),
+        suggestions=suggestion_table(requests, seed),
         figures=figures,
     )
 
@@ -1346,7 +1370,8 @@ def run_evaluation(
             renderer,
             data.features,
             n_suggest=cfg.suggest_presets,
-            amount=cfg.suggest_amount,
+            amounts=cfg.suggest_amounts,
+            pairs=cfg.suggest_pairs,
             seed=cfg.seed,
             progress=progress,
         )
@@ -1436,7 +1461,8 @@ def run_evaluation(
             sources=list(recommender.config.trainer.sources),
             latent=recommender.config.net.latent,
             suggest_presets=cfg.suggest_presets,
-            suggest_amount=cfg.suggest_amount,
+            suggest_amounts=list(cfg.suggest_amounts),
+            suggest_pairs=cfg.suggest_pairs,
             tolerance=SuggestConfig().tolerance,
         ),
         inference=inference,

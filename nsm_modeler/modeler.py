@@ -368,7 +368,7 @@ def suggest(
     program: int | None = None,  # which preset of a file holding several (0-based)
     # move toward this sound's descriptors instead of named requests
     target_wav: str | Path | None = None,
-    method: str = 'vae',  # 'vae' (the recommender) or 'one-knob' (the baseline)
+    method: str = 'local',  # 'local' (the measured local model), 'vae' (the recommender's latent search) or 'one-knob' (the baseline)
     config: SuggestConfig = SuggestConfig(),  # request sizes, tolerance and search settings
     **asks,  # descriptor=amount|word or word=amount, e.g. brighter=0.3, attack='faster'
 ):

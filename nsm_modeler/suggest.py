@@ -5,14 +5,17 @@
 # %% ../nbs/09d_suggest.ipynb #b1c04248
 from __future__ import annotations
 import dataclasses
+import time
 import numpy as np
 import pandas as pd
 import torch
+from scipy.optimize import lsq_linear
 from .core import ConfigError, NsmError
-from .params import AMSYNTH_PARAMS, CONTINUOUS_INDEX, DISCRETE_INDEX, param, snap
+from .params import AMSYNTH_PARAMS, CONTINUOUS_INDEX, DISCRETE_INDEX, N_PARAMS, param, snap
 from .render import RenderJob
 from .audio_io import usable_audio
 from .descriptors import DESCRIPTORS, DESCRIPTOR_NAMES, WORDS, describe, working_values
+from .sensitivity import stepped_presets
 from nsm_modeler.recommender import (
     ParameterRecommender,
     described,
@@ -20,10 +23,11 @@ from nsm_modeler.recommender import (
 )
 
 # %% auto #0
-__all__ = ['ONE_KNOB', 'AFTER_COLUMNS', 'SuggestConfig', 'parse_request', 'changes', 'judge', 'param_change', 'predicted_effects',
-           'single_changes', 'usefulness', 'knob_effects', 'latent_candidates', 'knob_candidates', 'along',
-           'Suggestion', 'adjustments', 'renders', 'describe_renders', 'check_request', 'best_candidate', 'search',
-           'suggest', 'suggest_toward', 'morph']
+__all__ = ['ONE_KNOB', 'AFTER_COLUMNS', 'SUGGEST_METHODS', 'SuggestConfig', 'parse_request', 'changes', 'judge', 'param_change',
+           'predicted_effects', 'single_changes', 'usefulness', 'knob_effects', 'latent_candidates', 'knob_candidates',
+           'along', 'Suggestion', 'adjustments', 'renders', 'describe_renders', 'check_request', 'best_candidate',
+           'search', 'suggest', 'LocalModel', 'measure_locally', 'sparse_moves', 'local_proposals', 'local_search',
+           'suggest_toward', 'morph']
 
 # %% ../nbs/09d_suggest.ipynb #3f199686
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +55,15 @@ class SuggestConfig:
     target_scales: tuple[float, ...] = (0.5, 0.75, 1.0, 1.25)
     # the one-knob baseline's moves (normalised units)
     knob_steps: tuple[float, ...] = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.65, 0.8, 1.0)
+    # the measured local model (`measure_locally`, `local_search`): each continuous knob probed at these moves
+    probe_steps: tuple[float, ...] = (0.1, 0.35)
+    aim: float = 1.4  # it solves for the request times this (reaching means moving at least the amount)
+    hold_weight: float = 0.5  # weight of holding each unasked descriptor, against 1 for an asked one
+    ridge: float = 0.01  # price of a move, per normalised unit squared
+    max_knobs: int = 3  # the most continuous knobs one proposal turns
+    per_round: int = 6  # proposals rendered per round
+    rounds: int = 4  # rounds of solve, render, correct
+    local_factors: tuple[float, ...] = (1.5, 3.0, 6.0)  # the closest candidate's change scaled by these, each round
 
     def __post_init__(self):
         if not (
@@ -64,9 +77,15 @@ class SuggestConfig:
             and self.knob_steps
             and min(self.knob_steps) > 0
             and min(self.line_factors, default=1) > 0
+            and self.probe_steps
+            and all(0 < s <= 0.5 for s in self.probe_steps)
+            and self.aim > 0
+            and self.max_knobs >= 1
+            and self.per_round >= 1
+            and self.rounds >= 0
         ):
             raise ConfigError(
-                f"SuggestConfig needs 0 < amount <= max_amount, tolerance > 0, positive scales and knob_steps, steps >= 1; got {self}"
+                f"SuggestConfig needs 0 < amount <= max_amount, tolerance > 0, positive scales and knob_steps, steps >= 1, probe_steps in (0, 0.5], aim > 0, max_knobs and per_round >= 1; got {self}"
             )
 
 
@@ -92,29 +111,31 @@ def parse_request(
     for key, value in asks.items():
         if value is None or value is False:
             continue
+        word = key.replace('_', '-')  # `more_noisy=True` is the word 'more-noisy'
         if key in DESCRIPTORS:
-            name, amount = key, _amount(value, key, config)
-        elif key in WORDS:
-            name, sign = WORDS[key]
-            amount = config.amount if value is True else _amount(value, name, config)
-            if amount < 0:
-                raise NsmError(
-                    f"{key}={value!r}: give a positive amount (or use {DESCRIPTORS[name].words[sign < 0]!r})"
-                )
-            amount *= sign
+            moves = {key: _amount(value, key, config)}
+        elif word in WORDS:
+            try:
+                size = config.amount if value is True else float(value)
+            except (TypeError, ValueError):
+                raise NsmError(f"{word}={value!r}: give a positive number of standard deviations") from None
+            if not size > 0:
+                raise NsmError(f"{word}={value!r}: give a positive amount (a word's opposite asks for the other way)")
+            moves = {name: sign * size for name, sign in WORDS[word].items()}
         else:
             raise NsmError(
                 f"unknown descriptor {key!r}; choose one of {', '.join(DESCRIPTOR_NAMES)} (or the words {', '.join(WORDS)})"
             )
-        if name in request:
-            raise NsmError(f"{name} is asked for twice")
-        if not np.isfinite(amount) or amount == 0:
-            raise NsmError(f"{name}: the amount must be a non-zero number, got {value!r}")
-        if abs(amount) > config.max_amount:
-            raise NsmError(
-                f"impossible request: {name} by {amount:+g} standard deviations; at most {config.max_amount:g} is allowed"
-            )
-        request[name] = amount
+        for name, amount in moves.items():
+            if name in request:
+                raise NsmError(f"{name} is asked for twice")
+            if not np.isfinite(amount) or amount == 0:
+                raise NsmError(f"{name}: the amount must be a non-zero number, got {value!r}")
+            if abs(amount) > config.max_amount:
+                raise NsmError(
+                    f"impossible request: {name} by {amount:+g} standard deviations; at most {config.max_amount:g} is allowed"
+                )
+            request[name] = amount
     if not request:
         raise NsmError(
             "nothing asked: name at least one descriptor, e.g. brighter=0.3 or attack='faster'"
@@ -346,7 +367,7 @@ class Suggestion:
     "A checked suggestion."
 
     request: dict  # {descriptor: signed amount in standard deviations}, or the target's changes
-    method: str  # 'vae' or 'one-knob'
+    method: str  # one of `SUGGEST_METHODS`
     before: np.ndarray  # the original normalised preset [41]
     after: np.ndarray  # the suggested one [41]
     reached: bool  # every asked descriptor moved enough and the others stayed within tolerance
@@ -392,25 +413,28 @@ def adjustments(
     recommender: ParameterRecommender,  # a trained recommender
     before: np.ndarray,  # normalised preset [41]
     after: np.ndarray,  # the suggestion [41]
+    local: LocalModel | None = None,  # the measured local model: its effects, instead of the recommender's predictions
 ) -> pd.DataFrame:
-    "Each changed parameter, largest change first: display values before and after, and the predicted effect of that change alone."
+    "Each changed parameter, largest change first: display values before and after, and the effect of that change alone (measured by `local`, else predicted by the recommender)."
     size = np.abs(after - before)
     size[DISCRETE_INDEX] = (size[DISCRETE_INDEX] > 1e-6).astype(float)
     changed = [i for i in np.argsort(-size, kind='stable') if size[i] > 1e-6]
     if not changed:
         return pd.DataFrame(columns=['parameter', 'before', 'after', 'change', 'expected'])
-    effect = predicted_effects(
-        recommender, before, single_changes(before, after, np.array(changed))
+    effect = (
+        local.effects(after)[changed]
+        if local is not None
+        else predicted_effects(recommender, before, single_changes(before, after, np.array(changed)))
     )
 
     def words(e):
         return (
             ', '.join(
                 f"{DESCRIPTOR_NAMES[j]} {e[j]:+.2f}"
-                for j in np.argsort(-np.abs(e))[:2]
+                for j in np.argsort(-np.abs(np.nan_to_num(e)))[:2]
                 if abs(e[j]) >= 0.05
             )
-            or 'little'
+            or ('not measured' if np.isnan(e).any() else 'little')
         )
 
     return pd.DataFrame(
@@ -486,19 +510,20 @@ def best_candidate(table: pd.DataFrame) -> int:
 AFTER_COLUMNS = [f'after_{n}' for n in DESCRIPTOR_NAMES]
 
 
+def _table(preset, before, request, cands, after, std, config, near=False) -> pd.DataFrame:
+    "The judged table of candidates whose working descriptors are `after`; it also holds them (`AFTER_COLUMNS`)."
+    table = judge(changes(before, after, std), request, config.tolerance, np.isfinite(before), near)
+    return table.assign(param_change=param_change(preset, cands), **dict(zip(AFTER_COLUMNS, after.T)))
+
+
 def _judged(recommender, renderer, preset, before, request, cands, config, near):
-    "(audio, judged table) of candidate presets; the table also holds each descriptor's working value after (`AFTER_COLUMNS`)."
+    "(audio, judged table) of candidate presets, rendered and described."
     audio, after = describe_renders(renderer, recommender, cands)
-    table = judge(
-        changes(before, after, recommender.scale_.std),
-        request,
-        config.tolerance,
-        np.isfinite(before),
-        near,
-    )
-    return audio, table.assign(
-        param_change=param_change(preset, cands), **dict(zip(AFTER_COLUMNS, after.T))
-    )
+    return audio, _table(preset, before, request, cands, after, recommender.scale_.std, config, near)
+
+
+# the ways to a suggestion: the measured local model, the recommender's latent search, the one-knob baseline
+SUGGEST_METHODS = ('local', 'vae', 'one-knob')
 
 
 def search(
@@ -509,10 +534,16 @@ def search(
     request: dict[str, float],
     renderer,  # a `Renderer`
     config: SuggestConfig = SuggestConfig(),
-    method: str = 'vae',  # 'vae' or 'one-knob'
+    method: str = 'local',  # one of `SUGGEST_METHODS`
     near: bool = False,  # judge by closeness to the request (a target sound) rather than by reaching it
+    local: LocalModel | None = None,  # the preset's measured local model, if already measured (method 'local')
 ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-    "(candidates `[m, 41]`, their renders, the judged table with `round`): the candidates of `method`, and for the recommender a second, calibrating round if none reached the request."
+    "(candidates `[m, 41]`, their renders, the judged table with `round`): the candidates of `method`; for the recommender a second, calibrating round if none reached the request; for the local model, `local_search`."
+    if method == 'local':
+        if near:
+            raise NsmError("the measured local model answers named requests; a target sound is searched with method='vae'")
+        local = local or measure_locally(recommender, preset, before, renderer, config)
+        return local_search(recommender, local, request, renderer, config)
     asked = np.array([n in request for n in DESCRIPTOR_NAMES])
     target = np.array([request.get(n, 0.0) for n in DESCRIPTOR_NAMES])
     if method == 'vae':
@@ -526,7 +557,7 @@ def search(
     elif method == 'one-knob':
         cands = knob_candidates(preset, request, config)
     else:
-        raise NsmError(f"method={method!r}: choose 'vae' or 'one-knob'")
+        raise NsmError(f"method={method!r}: choose one of {', '.join(SUGGEST_METHODS)}")
     if not len(cands):
         return cands, np.zeros((0, recommender.render_.n_samples), np.float32), pd.DataFrame()
     audio, table = _judged(recommender, renderer, preset, before, request, cands, config, near)
@@ -549,13 +580,14 @@ def suggest(
     request: dict[str, float],  # from `parse_request`
     renderer,  # a `Renderer` (any notes: each job names its own)
     config: SuggestConfig = SuggestConfig(),
-    method: str = 'vae',  # 'vae' (the latent search) or 'one-knob' (the baseline)
+    method: str = 'local',  # one of `SUGGEST_METHODS`: the measured local model, the latent search, the one-knob baseline
     source: str = 'preset',  # what the preset is, for messages
 ) -> Suggestion:
     "Search, render, measure and return the best checked suggestion for `request`."
     preset = snap(np.asarray(preset, np.float32)).astype(np.float32)
     audio0, before = describe_renders(renderer, recommender, preset[None])
     check_request(request, before[0], recommender, source)
+    local = measure_locally(recommender, preset, before[0], renderer, config) if method == 'local' else None
     return _suggestion(
         recommender,
         preset,
@@ -563,12 +595,13 @@ def suggest(
         method,
         audio0[0],
         before[0],
-        *search(recommender, preset, before[0], request, renderer, config, method),
+        *search(recommender, preset, before[0], request, renderer, config, method, local=local),
+        local=local,
     )
 
 
 def _suggestion(
-    recommender, preset, request, method, audio0, before, cands, audio, table
+    recommender, preset, request, method, audio0, before, cands, audio, table, local=None
 ) -> Suggestion:
     "The `Suggestion` of the best judged candidate."
     if not len(cands):
@@ -578,10 +611,11 @@ def _suggestion(
     best = best_candidate(table)
     after = table.loc[best, AFTER_COLUMNS].to_numpy(np.float64)
     delta = changes(before, after[None], recommender.scale_.std)[0]
-    expected = np.diff(
-        recommender.predicted_descriptors(recommender.encode(np.stack([preset, cands[best]]))),
-        axis=0,
-    )[0]
+    expected = (
+        local.effects(cands[best]).sum(0)
+        if local is not None
+        else np.diff(recommender.predicted_descriptors(recommender.encode(np.stack([preset, cands[best]]))), axis=0)[0]
+    )
     measured = pd.DataFrame(
         dict(
             before=[
@@ -601,11 +635,208 @@ def _suggestion(
         cands[best],
         bool(table['reached'][best]),
         measured,
-        adjustments(recommender, preset, cands[best]),
+        adjustments(recommender, preset, cands[best], local),
         table,
         audio0,
         audio[best],
     )
+
+# %% ../nbs/09d_suggest.ipynb #048b12ab
+@dataclasses.dataclass
+class LocalModel:
+    "What amsynth measured around one preset: each probe (one parameter moved), its render and descriptors, and the slopes they give."
+
+    preset: np.ndarray  # the normalised preset [41], snapped
+    before: np.ndarray  # its working descriptors [7]
+    # the probes [m, 41]: each discrete parameter set to a neighbouring choice, then each continuous one moved by each probe step
+    probes: np.ndarray
+    audio: np.ndarray  # their renders [m, n_samples]
+    after: np.ndarray  # their working descriptors [m, 7] (NaN: undefined)
+    delta: np.ndarray  # their change in standard deviations [m, 7] (NaN: undefined before or after)
+    # the Jacobian at each probe step [n_steps, 7, n_continuous]: change per normalised unit (0 where unusable)
+    slopes: np.ndarray
+    usable: np.ndarray  # [n_steps, n_continuous]: the probe kept every descriptor the preset has
+    seconds: float  # wall time of the probes
+
+    @property
+    def switches(self) -> np.ndarray:
+        "The discrete probes' changes `[n_discrete, 7]` (0 for a descriptor the preset lacks; NaN row: the switch loses one it has)."
+        d = self.delta[: len(DISCRETE_INDEX)]
+        defined = np.isfinite(self.before)
+        kept = np.isfinite(d[:, defined]).all(1)
+        return np.where(kept[:, None], np.where(defined, d, 0.0), np.nan)
+
+    def effects(
+        self,
+        after: np.ndarray,  # a changed preset [41]
+    ) -> np.ndarray:
+        "What each parameter's change to `after`, alone, does by this model `[41, 7]`: slope times move for a continuous one, the switch's measured change for a discrete one set to the probed choice (NaN for another choice)."
+        out = np.zeros((N_PARAMS, len(DESCRIPTOR_NAMES)))
+        out[CONTINUOUS_INDEX] = (self.slopes[0] * (after - self.preset)[CONTINUOUS_INDEX]).T
+        for k, i in enumerate(DISCRETE_INDEX):
+            if abs(after[i] - self.preset[i]) > 1e-6:
+                out[i] = self.switches[k] if abs(after[i] - self.probes[k, i]) < 1e-6 else np.nan
+        return out
+
+
+def measure_locally(
+    recommender: ParameterRecommender,  # its render settings and descriptor scale
+    preset: np.ndarray,  # normalised preset [41]
+    before: np.ndarray,  # its working descriptors [7]
+    renderer,  # a `Renderer`
+    config: SuggestConfig = SuggestConfig(),  # `probe_steps`
+) -> LocalModel:
+    "Render and describe every probe of `preset`: the measured local model."
+    start = time.perf_counter()
+    preset = snap(np.asarray(preset, np.float32)).astype(np.float32)
+    stepped = [stepped_presets(preset, s)[0] for s in config.probe_steps]
+    probes = np.concatenate([stepped[0][DISCRETE_INDEX], *(s[CONTINUOUS_INDEX] for s in stepped)])
+    audio, after = describe_renders(renderer, recommender, probes)
+    delta = changes(before, after, recommender.scale_.std)
+    n_d, c = len(DISCRETE_INDEX), np.array(CONTINUOUS_INDEX)
+    cont = delta[n_d:].reshape(len(stepped), len(c), -1)  # [n_steps, n_continuous, 7]
+    move = np.stack([s[c, c] - preset[c] for s in stepped])  # signed, never 0 (0.1 <= step <= 0.5)
+    defined = np.isfinite(before)
+    usable = np.isfinite(cont[..., defined]).all(-1)
+    slopes = np.where(usable[..., None] & defined, cont, 0.0) / move[..., None]
+    return LocalModel(
+        preset, before, probes, audio, after, delta, slopes.transpose(0, 2, 1), usable, time.perf_counter() - start
+    )
+
+# %% ../nbs/09d_suggest.ipynb #7e7b86e6
+def _bounded_fit(jac, target, weight, low, high, ridge):
+    "(moves, cost) of `min |weight·(jac·x − target)|² + ridge·|x|²` with `low <= x <= high`."
+    a = np.vstack([weight[:, None] * jac, np.sqrt(ridge) * np.eye(jac.shape[1])])
+    b = np.concatenate([weight * target, np.zeros(jac.shape[1])])
+    x = lsq_linear(a, b, bounds=(low, high)).x
+    return x, float(np.sum((weight * (jac @ x - target)) ** 2))
+
+
+def sparse_moves(
+    jac: np.ndarray,  # the Jacobian [7, n_continuous]
+    target: np.ndarray,  # the wanted change of each descriptor, standard deviations [7]
+    weight: np.ndarray,  # how much each descriptor's miss counts [7]
+    start: np.ndarray,  # where the continuous parameters are now [n_continuous]
+    usable: np.ndarray,  # which knobs may move [n_continuous]
+    max_knobs: int = 3,  # the most knobs a solution turns
+    ridge: float = 0.01,  # the price of a move, per normalised unit squared
+) -> list[tuple[np.ndarray, float]]:
+    "[(moves `[n_continuous]`, predicted cost)]: the best single knobs, then the best 2, 3, ... knobs by forward selection, each move inside the knob's range."
+    low, high = -start, 1.0 - start
+    singles = []
+    for j in np.flatnonzero(usable):
+        x, cost = _bounded_fit(jac[:, [j]], target, weight, low[[j]], high[[j]], ridge)
+        singles.append((cost, j, x[0]))
+    singles.sort()
+    out = []
+    for cost, j, x in singles[:max_knobs]:
+        moves = np.zeros(len(start))
+        moves[j] = x
+        out.append((moves, cost))
+    chosen = [singles[0][1]] if singles else []
+    for _ in range(1, max_knobs):
+        best = None
+        for j in np.flatnonzero(usable):
+            if j not in chosen:
+                knobs = [*chosen, j]
+                x, cost = _bounded_fit(jac[:, knobs], target, weight, low[knobs], high[knobs], ridge)
+                if best is None or cost < best[2]:
+                    best = (knobs, x, cost)
+        if best is None:
+            break
+        chosen = best[0]
+        moves = np.zeros(len(start))
+        moves[chosen] = best[1]
+        out.append((moves, best[2]))
+    return out
+
+
+def local_proposals(
+    model: LocalModel,  # the measured local model
+    start: np.ndarray,  # the preset to move from [41]
+    jac: np.ndarray,  # the Jacobian to solve with [7, n_continuous]
+    target: np.ndarray,  # the change wanted from `start` [7]
+    weight: np.ndarray,  # `sparse_moves`' weights [7]
+    config: SuggestConfig = SuggestConfig(),
+    switches: bool = False,  # also try each helpful switch, corrected by continuous knobs
+) -> np.ndarray:
+    "Proposed presets `[m, 41]`, best predicted first: `sparse_moves` from `start`, and (with `switches`) each measured switch plus the knobs that correct it."
+    c = np.array(CONTINUOUS_INDEX)
+    found = []
+
+    def add(base, want, max_knobs):
+        for moves, cost in sparse_moves(jac, want, weight, base[c], model.usable[0], max_knobs, config.ridge):
+            p = base.copy()
+            p[c] += moves
+            found.append((cost, p))
+
+    add(start, target, config.max_knobs)
+    if switches:
+        for k, effect in enumerate(model.switches):
+            if np.isfinite(effect).all() and effect @ (weight * target) > 0:
+                base = start.copy()
+                base[DISCRETE_INDEX[k]] = model.probes[k, DISCRETE_INDEX[k]]
+                add(base, target - effect, config.max_knobs - 1)
+    found.sort(key=lambda f: f[0])
+    return snap(np.array([p for _, p in found]).reshape(-1, N_PARAMS)).astype(np.float32)
+
+# %% ../nbs/09d_suggest.ipynb #eeb61504
+def _new(cands: np.ndarray, tried: np.ndarray, preset: np.ndarray, n: int) -> np.ndarray:
+    "The first `n` of `cands` that change `preset` and are neither tried nor repeated."
+    out = []
+    for c in cands:
+        if param_change(preset, c[None])[0] > 1e-6 and not any(
+            np.abs(o - c).max() < 1e-6 for o in (*tried, *out)
+        ):
+            out.append(c)
+            if len(out) == n:
+                break
+    return np.array(out, np.float32).reshape(-1, N_PARAMS)
+
+
+def local_search(
+    recommender: ParameterRecommender,  # its descriptor scale
+    model: LocalModel,  # `measure_locally` of the preset
+    request: dict[str, float],  # {descriptor: signed amount}
+    renderer,  # a `Renderer`
+    config: SuggestConfig = SuggestConfig(),
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    "(candidates `[m, 41]`, their renders, the judged table with `round`; the probes are round 0): solve, render, correct, until the request is reached or `rounds` are spent."
+    preset, before, std = model.preset, model.before, recommender.scale_.std
+    asked = np.array([n in request for n in DESCRIPTOR_NAMES])
+    defined = np.isfinite(before)
+    target = config.aim * np.array([request.get(n, 0.0) for n in DESCRIPTOR_NAMES])
+    weight = np.where(asked, 1.0, np.where(defined, config.hold_weight, 0.0))
+    cands, audio = model.probes, model.audio
+    table = _table(preset, before, request, cands, model.after, std, config).assign(round=0)
+    c, jac = np.array(CONTINUOUS_INDEX), model.slopes[0]
+    proposals = np.concatenate(
+        [local_proposals(model, preset, s, target, weight, config, switches=k == 0) for k, s in enumerate(model.slopes)]
+    )
+    for k in range(1, config.rounds + 1):
+        if table['reached'].any():
+            break
+        new = _new(proposals, cands, preset, config.per_round)
+        if not len(new):
+            break
+        audio_k, after = describe_renders(renderer, recommender, new)
+        table = pd.concat(
+            [table, _table(preset, before, request, new, after, std, config).assign(round=k)], ignore_index=True
+        )
+        cands, audio = np.concatenate([cands, new]), np.concatenate([audio, audio_k])
+        best = best_candidate(table)
+        step = (cands[best] - preset)[c]
+        reached = np.where(defined, changes(before, table.loc[[best], AFTER_COLUMNS].to_numpy(np.float64), std)[0], 0.0)
+        if step @ step > 1e-12:  # Broyden: the Jacobian made to agree with the measured step
+            predicted = jac @ step
+            jac = jac + np.outer(np.where(np.isfinite(reached), reached, predicted) - predicted, step) / (step @ step)
+        proposals = np.concatenate(
+            [
+                along(preset, cands[best], config.local_factors),
+                local_proposals(model, cands[best], jac, target - np.nan_to_num(reached), weight, config),
+            ]
+        )
+    return cands, audio, table
 
 # %% ../nbs/09d_suggest.ipynb #fe08d25a
 def suggest_toward(
