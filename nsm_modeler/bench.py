@@ -16,7 +16,7 @@ from .out_of_domain import espeak_voices, sox_tones  # the sounds amsynth did no
 
 # %% auto #0
 __all__ = ['environment', 'dataset_builds', 'predictor_benchmark', 'precision_benchmark', 'matcher_benchmark',
-           'training_benchmark', 'run_benchmarks', 'startup_benchmark', 'cli_predict_benchmark',
+           'training_benchmark', 'run_benchmarks', 'startup_benchmark', 'cli_predict_benchmark', 'suggest_benchmark',
            'sound_match_benchmark', 'f0_agreement', 'speed_report', 'scaling_benchmark', 'project_build',
            'scaling_report']
 
@@ -383,13 +383,14 @@ def run_benchmarks(
     model_dir: str | Path = 'models/production',
     matcher_dir: str | Path = 'models/matcher',  # the tone matcher to time; skipped if absent ...
     index_dir: str | Path = 'models/preset_index',  # ... or if its preset index is
+    recommender_dir: str | Path = 'models/recommender',  # the recommender of `nsm suggest`; skipped if absent
     presets_dir: str | Path = 'data/presets',  # the preset library of the F0 agreement; skipped if absent
     precision_batch: int = 32,  # clips per timed training step of the mixed-precision benchmark
     training_presets: int = 256,  # presets of the training benchmark (0: skip it)
     scaling_presets: int = 400,  # human presets of the dataset built on both backends (0: skip it)
     scaling_out: str | Path = 'reports/scaling.md',  # the docs page `scaling_report` writes
 ):
-    "Measure rendering, features, both models and training, gather dataset builds, and write them with the environment as JSON."
+    "Measure rendering, features, the models, suggestions and training, gather dataset builds, and write them with the environment as JSON."
     from nsm_modeler.model_io import WEIGHTS_FILE
 
     from nsm_modeler.library import MANIFEST
@@ -434,6 +435,9 @@ def run_benchmarks(
         if (model_dir / WEIGHTS_FILE).is_file()
         else dict(skipped=f"no model in {model_dir}"),
         matcher=matcher,
+        suggest=suggest_benchmark(recommender_dir)
+        if (Path(recommender_dir) / WEIGHTS_FILE).is_file()
+        else dict(skipped=f"no recommender in {recommender_dir}: run `make reproduce` first"),
         cpu_precision=precision_benchmark(precision_batch),
         training=training_benchmark(n_presets=training_presets)
         if training_presets
@@ -511,6 +515,44 @@ def cli_predict_benchmark(
         sf.write(wav, sound, RenderConfig().sample_rate, subtype='FLOAT')
         run = startup_benchmark(('predict', str(wav), '-o', str(fxp), '--model', str(model_dir), '-q', *flags), repeats)
     return {k: v for k, v in run.items() if k != 'imported'}
+
+
+def suggest_benchmark(
+    recommender_dir: str | Path = 'models/recommender',  # the recommender `nsm suggest` loads
+    n_presets: int = 8,  # factory presets, each asked to be brighter by 0.3 sd
+    repeats: int = 3,  # fresh processes of the shell command
+) -> dict:
+    "Seconds of `nsm suggest` with its default method, the measured local model: per request in one process (the preset's render, the probes, the solve, the checking renders; median and max over factory presets, after one to warm up), and the worked example from the shell (`--brighter 0.3 --attack faster`: start-up, model and writing included)."
+    import tempfile
+    from nsm_modeler.core import NsmError
+    from nsm_modeler.modeler import SynthModeler
+    from nsm_modeler.params import AMSYNTH_BANKS
+    from nsm_modeler.presets import read_bank, save_amsynth_fxp
+
+    bank = read_bank(Path(AMSYNTH_BANKS) / 'amsynth_factory.bank')
+    modeler = SynthModeler(recommender_dir=recommender_dir)
+    seconds, reached = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = [Path(tmp) / f'{k}.fxp' for k in range(n_presets + 1)]
+        for k, path in enumerate(paths):
+            save_amsynth_fxp(path, bank[k])
+            start = time.perf_counter()
+            try:
+                s = modeler.suggest(path, brighter=0.3)
+            except NsmError:  # refused: already as bright as any training preset, or silent
+                continue
+            seconds.append(time.perf_counter() - start)
+            reached.append(s.reached)
+        argv = ('suggest', str(paths[0]), '--brighter', '0.3', '--attack', 'faster', '-o', str(Path(tmp) / 'out.fxp'))
+        shell = startup_benchmark((*argv, '--recommender', str(recommender_dir), '-q'), repeats)
+    return dict(
+        n_requests=len(seconds) - 1,
+        seconds_median=float(np.median(seconds[1:])),
+        seconds_max=float(max(seconds[1:])),
+        reached=float(np.mean(reached[1:])),
+        command=shell['command'],
+        command_median_s=shell['median_s'],
+    )
 
 
 def sound_match_benchmark(
@@ -654,6 +696,17 @@ def speed_report(
         "its search: seconds per sound, median / max of 8 (pool, pitch corrections, CMA-ES)",
         sm.get('skipped') or f"{sm['seconds_median']:.2f} / {sm['seconds_max']:.2f} ({sm['renders_median']:.0f} renders)",
         f"≤ {sm.get('budget_s', 3):g}",
+    )
+    sg = result.get('suggest', {})
+    add(
+        '`nsm suggest`, the measured local model: seconds per request in one process, median / max (factory presets, brighter 0.3)',
+        sg.get('skipped') or f"{sg['seconds_median']:.2f} / {sg['seconds_max']:.2f} ({sg['n_requests']} requests, {sg['reached']:.0%} reached)",
+        '≤ 2 (median)',
+    )
+    add(
+        '`nsm suggest preset.fxp --brighter 0.3 --attack faster -o out.fxp` from the shell (s, median)',
+        sg.get('skipped') or f"{sg['command_median_s']:.2f}",
+        '',
     )
     for path, b in result['dataset_builds'].items():
         if 'build_vs_render' in b:

@@ -407,8 +407,19 @@ def cmd_suggest(args):
     write_preset(args.out, s.after, f"NSM {Path(args.preset).stem}")
     print(f"wrote {args.out}")
     if args.render:
-        write_wav(args.render, s.audio_after, 44100)
-        print(f"wrote {args.render}")
+        from nsm_modeler.figures import plot_morph, save_figure
+
+        render = Path(args.render)
+        before, figure = render.with_name(f'{render.stem}.before.wav'), render.with_suffix('.png')
+        write_wav(render, s.audio_after, 44100)
+        write_wav(before, s.audio_before, 44100)
+        fig = plot_morph(
+            np.stack([s.audio_before, s.audio_after]),
+            names=('before', 'after'),
+            title=f"{Path(args.preset).stem}: {asked} (C4)",
+        )
+        save_figure(fig, figure)
+        print(f"wrote {render} (the suggestion), {before} (the preset) and {figure} (their log-mel spectrograms)")
     if not s.reached:
         print(
             "nsm: note: the request was not reached within tolerance; the closest candidate was written",
@@ -653,7 +664,9 @@ def build_parser():
     )
     suggest.add_argument('-o', '--out', required=True, help='the suggested .fxp to write')
     suggest.add_argument(
-        '--render', default=None, help='also write the suggestion rendered at C4 to this .wav'
+        '--render',
+        default=None,
+        help='also write the suggestion rendered at C4 to this .wav, the preset beside it (NAME.before.wav) and their log-mel spectrograms (NAME.png)',
     )
     from nsm_modeler.descriptors import DESCRIPTORS, WORDS
 

@@ -560,7 +560,7 @@ def suggestion_table(
     per_request: pd.DataFrame,  # `evaluate_suggestions`
     seed: int = 0,  # seeds the bootstrap
 ) -> pd.DataFrame:
-    "Per request kind, descriptor (two-descriptor requests pooled), size and method: feasible requests, success with its 95 % interval over presets, seconds and renders per request, and the median parameter change where every method succeeded."
+    "Per request kind, descriptor (two-descriptor requests pooled), size and method: feasible requests, success (each preset's share of its requests reached, averaged over presets) with its 95 % interval over presets, seconds and renders per request, and the median parameter change where every method succeeded."
     f = per_request[per_request['feasible']].copy()
     if not len(f):
         return pd.DataFrame()
@@ -582,7 +582,7 @@ def suggestion_table(
                 amount=amount,
                 method=method,
                 requests=len(g),
-                success=float(g['reached'].mean()),
+                success=float(per_preset.mean()),
                 success_lo=lo,
                 success_hi=hi,
                 median_drift=float(g['drift'].median()),

@@ -27,6 +27,7 @@ PRODUCT = (
     'matcher',
     'preset_index',
     'recommender',
+    'sensitivity',
     'suggest',
     'search',
     'modeler',

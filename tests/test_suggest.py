@@ -12,7 +12,8 @@ def test_suggest_on_an_imported_preset(tiny_recommender, factory_preset, tmp_pat
                               '--recommender', tiny_recommender)
     assert status == 0, err
     assert 'brightness +0.50' in stdout and 'attack -0.30' in stdout and 'adjustments:' in stdout and 'measured (C4):' in stdout, stdout
-    assert ('reached' in stdout) and out.is_file() and wav.is_file()
+    assert ('reached' in stdout) and '(local;' in stdout and out.is_file() and wav.is_file()
+    assert (tmp_path / 'brighter.before.wav').is_file() and (tmp_path / 'brighter.png').is_file()
     from nsm_modeler.presets import load_amsynth_fxp
     from nsm_modeler.params import normalise
     values = normalise(load_amsynth_fxp(out).values)
@@ -21,6 +22,9 @@ def test_suggest_on_an_imported_preset(tiny_recommender, factory_preset, tmp_pat
     assert sr == 44100 and np.abs(audio).max() > 0
     status, stdout, err = nsm('suggest', factory_preset, '--sustain', '-0.5', '--method', 'one-knob', '-o', out, '--recommender', tiny_recommender)
     assert status == 0 and 'one-knob' in stdout and 'amp_sustain' in stdout, (stdout, err)
+    # a word people use asks for every move in its row of descriptors.WORDS
+    status, stdout, err = nsm('suggest', factory_preset, '--punchier', '--method', 'one-knob', '-o', out, '--recommender', tiny_recommender)
+    assert status == 0 and 'asked attack -0.30, sustain -0.30' in stdout, (stdout, err)
 
 
 def test_suggest_toward_a_sound_and_morph(tiny_recommender, factory_preset, tmp_path):
@@ -45,7 +49,7 @@ def test_bad_suggest_inputs(tiny_recommender, factory_preset, tmp_path):
     bad = bad_fxp_files(tmp_path, factory_preset)        # every bad file is tested on `nsm render` and `nsm info`: the same reader
     files = [(name, args, bad[name]) for name in ('truncated.fxp', 'plugin.fxp', 'range.fxp')
              for args in (('suggest', tmp_path / name, '--brighter', '-o', out), ('morph', tmp_path / name, factory_preset, '-o', tmp_path / 'walk'))]
-    cases = [(('--warmer', '0.3'), "unknown descriptor 'warmer'"), (('--attack', 'quicker'), "say 'faster', 'slower'"),
+    cases = [(('--warmth', '0.3'), "unknown descriptor 'warmth'"), (('--attack', 'quicker'), "say 'faster', 'slower'"),
              (('--brighter', '9'), 'impossible request'), ((), 'not both or neither'),
              (('--brighter', '--target', tmp_path / 'none.wav'), 'not both or neither')]
     results = nsm_many(*[(*args, '--recommender', tiny_recommender) for _, args, _ in files],
