@@ -522,23 +522,24 @@ def suggest_benchmark(
     n_presets: int = 8,  # factory presets, each asked to be brighter by 0.3 sd
     repeats: int = 3,  # fresh processes of the shell command
 ) -> dict:
-    "Seconds of `nsm suggest` with its default method, the measured local model: per request in one process (the preset's render, the probes, the solve, the checking renders; median and max over factory presets, after one to warm up), and the worked example from the shell (`--brighter 0.3 --attack faster`: start-up, model and writing included)."
+    "Seconds of `nsm suggest` with its default method, the measured local model: per request in one process with its renderer started (the preset's render, the probes, the solve, the checking renders; median and max over factory presets, after one to warm up), and the worked example from the shell (`--brighter 0.3 --attack faster`: start-up, model, renderer and writing included)."
     import tempfile
     from nsm_modeler.core import NsmError
     from nsm_modeler.modeler import SynthModeler
     from nsm_modeler.params import AMSYNTH_BANKS
     from nsm_modeler.presets import read_bank, save_amsynth_fxp
+    from nsm_modeler.render import Renderer
 
     bank = read_bank(Path(AMSYNTH_BANKS) / 'amsynth_factory.bank')
     modeler = SynthModeler(recommender_dir=recommender_dir)
     seconds, reached = [], []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, Renderer(modeler.recommender().render_) as renderer:
         paths = [Path(tmp) / f'{k}.fxp' for k in range(n_presets + 1)]
         for k, path in enumerate(paths):
             save_amsynth_fxp(path, bank[k])
             start = time.perf_counter()
             try:
-                s = modeler.suggest(path, brighter=0.3)
+                s = modeler.suggest(path, brighter=0.3, renderer=renderer)
             except NsmError:  # refused: already as bright as any training preset, or silent
                 continue
             seconds.append(time.perf_counter() - start)
@@ -699,7 +700,7 @@ def speed_report(
     )
     sg = result.get('suggest', {})
     add(
-        '`nsm suggest`, the measured local model: seconds per request in one process, median / max (factory presets, brighter 0.3)',
+        '`nsm suggest`, the measured local model: seconds per request in one process, renderer started, median / max (factory presets, brighter 0.3)',
         sg.get('skipped') or f"{sg['seconds_median']:.2f} / {sg['seconds_max']:.2f} ({sg['n_requests']} requests, {sg['reached']:.0%} reached)",
         '≤ 2 (median)',
     )

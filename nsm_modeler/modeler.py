@@ -370,6 +370,9 @@ def suggest(
     target_wav: str | Path | None = None,
     method: str = 'local',  # 'local' (the measured local model), 'vae' (the recommender's latent search) or 'one-knob' (the baseline)
     config: SuggestConfig = SuggestConfig(),  # request sizes, tolerance and search settings
+    # a Renderer already started (for many requests in a row); used if it renders at the recommender's sample
+    # rate and clip length, else one is started here
+    renderer: Renderer | None = None,
     **asks,  # descriptor=amount|word or word=amount, e.g. brighter=0.3, attack='faster'
 ):
     "A checked `Suggestion`: ranked parameter changes toward the wanted timbre, rendered and measured."
@@ -383,7 +386,11 @@ def suggest(
     target = (
         None if target_wav is None else load_audio(target_wav, for_user_audio(rec.feature_config))
     )
-    with Renderer(rec.render_) as renderer:
+    given = renderer is not None and (renderer.config.sample_rate, renderer.config.n_samples) == (
+        rec.render_.sample_rate,
+        rec.render_.n_samples,
+    )
+    with contextlib.nullcontext(renderer) if given else Renderer(rec.render_) as renderer:
         if target is not None:
             return suggest_toward(rec, params, target, renderer, config, source=str(target_wav))
         return suggest(rec, params, request, renderer, config, method, source)

@@ -682,9 +682,13 @@ class LocalModel:
         self,
         after: np.ndarray,  # a changed preset [41]
     ) -> np.ndarray:
-        "What each parameter's change to `after`, alone, does by this model `[41, 7]`: slope times move for a continuous one, the switch's measured change for a discrete one set to the probed choice (NaN for another choice)."
+        "What each parameter's change to `after`, alone, does by this model `[41, 7]`: for a continuous one, its move times the slope measured at the probe step nearest the move's size (a move to a probe gives that probe's measured change); for a discrete one set to the probed choice, the switch's measured change (NaN for another choice)."
+        c, n_d = np.array(CONTINUOUS_INDEX), len(DISCRETE_INDEX)
+        move = (after - self.preset)[c]
+        probed = self.probes[n_d:].reshape(len(self.slopes), len(c), N_PARAMS)[:, np.arange(len(c)), c]
+        nearest = np.abs(np.abs(probed - self.preset[c]) - np.abs(move)).argmin(0)  # [n_continuous]
         out = np.zeros((N_PARAMS, len(DESCRIPTOR_NAMES)))
-        out[CONTINUOUS_INDEX] = (self.slopes[0] * (after - self.preset)[CONTINUOUS_INDEX]).T
+        out[c] = self.slopes[nearest, :, np.arange(len(c))] * move[:, None]
         for k, i in enumerate(DISCRETE_INDEX):
             if abs(after[i] - self.preset[i]) > 1e-6:
                 out[i] = self.switches[k] if abs(after[i] - self.probes[k, i]) < 1e-6 else np.nan
