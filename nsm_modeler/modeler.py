@@ -139,6 +139,18 @@ class Prediction:
         return Path(path)
 
 # %% ../nbs/12_modeler.ipynb #07f62ec3
+def _started_or_new(
+    renderer: Renderer | None,  # a Renderer the caller started, or None
+    config: RenderConfig,  # the settings the work needs
+):
+    "A context giving `renderer` itself (left running) if it renders at `config`'s sample rate and clip length, else a new `Renderer(config)` closed on exit."
+    given = renderer is not None and (renderer.config.sample_rate, renderer.config.n_samples) == (
+        config.sample_rate,
+        config.n_samples,
+    )
+    return contextlib.nullcontext(renderer) if given else Renderer(config)
+
+
 class SynthModeler:
     "NSM's trained models: users' sounds to amsynth presets (`predict_parameters`), the library's closest presets (`match`), changes toward a timbre (`suggest`, `morph`)."
 
@@ -227,11 +239,7 @@ class SynthModeler:
             velocities=(config.velocity,),
             n_workers=1 if fast else RenderConfig.n_workers,  # one render needs one server
         )
-        given = renderer is not None and (renderer.config.sample_rate, renderer.config.n_samples) == (
-            rc.sample_rate,
-            rc.n_samples,
-        )
-        with contextlib.nullcontext(renderer) if given else Renderer(rc) as renderer:
+        with _started_or_new(renderer, rc) as renderer:
             if not fast:
                 library, found = self.library_presets(audio, config.matches, notes)
                 pool, names = candidate_pool(proposals, library, config.hybrids, len(proposals) - 1 - config.alternatives)
@@ -386,11 +394,7 @@ def suggest(
     target = (
         None if target_wav is None else load_audio(target_wav, for_user_audio(rec.feature_config))
     )
-    given = renderer is not None and (renderer.config.sample_rate, renderer.config.n_samples) == (
-        rec.render_.sample_rate,
-        rec.render_.n_samples,
-    )
-    with contextlib.nullcontext(renderer) if given else Renderer(rec.render_) as renderer:
+    with _started_or_new(renderer, rec.render_) as renderer:
         if target is not None:
             return suggest_toward(rec, params, target, renderer, config, source=str(target_wav))
         return suggest(rec, params, request, renderer, config, method, source)

@@ -689,9 +689,10 @@ class LocalModel:
         nearest = np.abs(np.abs(probed - self.preset[c]) - np.abs(move)).argmin(0)  # [n_continuous]
         out = np.zeros((N_PARAMS, len(DESCRIPTOR_NAMES)))
         out[c] = self.slopes[nearest, :, np.arange(len(c))] * move[:, None]
+        switches = self.switches
         for k, i in enumerate(DISCRETE_INDEX):
             if abs(after[i] - self.preset[i]) > 1e-6:
-                out[i] = self.switches[k] if abs(after[i] - self.probes[k, i]) < 1e-6 else np.nan
+                out[i] = switches[k] if abs(after[i] - self.probes[k, i]) < 1e-6 else np.nan
         return out
 
 
