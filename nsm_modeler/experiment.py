@@ -506,7 +506,7 @@ def evaluate_suggestions(
     seed: int = 0,  # seeds the pairs
     progress: bool = True,
 ) -> pd.DataFrame:
-    "One row per (preset, request, method): feasible, reached, measured change of the asked descriptor(s), drift, param_change, renders, seconds (as a lone request would pay them: the preset's render and, for the local model, its probes)."
+    "One row per (preset, request, method): feasible, reached, measured change of the asked descriptor(s), drift, param_change, off_manifold, renders, seconds (as a lone request would pay them: the preset's render and, for the local model, its probes)."
     rng = np.random.default_rng(seed)
     rows = []
     for pid, preset in tqdm(
@@ -551,6 +551,7 @@ def evaluate_suggestions(
                         moved=float(moved[DESCRIPTOR_NAMES.index(next(iter(request)))]),
                         drift=float(table['drift'][best]),
                         param_change=float(table['param_change'][best]),
+                        off_manifold=float(table['off_manifold'][best]),
                     )
                 rows.append(row)
     return pd.DataFrame(rows)
@@ -560,7 +561,7 @@ def suggestion_table(
     per_request: pd.DataFrame,  # `evaluate_suggestions`
     seed: int = 0,  # seeds the bootstrap
 ) -> pd.DataFrame:
-    "Per request kind, descriptor (two-descriptor requests pooled), size and method: feasible requests, success (each preset's share of its requests reached, averaged over presets) with its 95 % interval over presets, seconds and renders per request, and the median parameter change where every method succeeded."
+    "Per request kind, descriptor (two-descriptor requests pooled), size and method: feasible requests, success (each preset's share of its requests reached, averaged over presets) with its 95 % interval over presets, seconds and renders per request, the median parameter change and the mean `off_manifold` drift where every method succeeded."
     f = per_request[per_request['feasible']].copy()
     if not len(f):
         return pd.DataFrame()
@@ -589,6 +590,7 @@ def suggestion_table(
                 renders=float(g['renders'].mean()),
                 median_seconds=float(g['seconds'].median()),
                 change_where_all=float(g.loc[g['every'], 'param_change'].median()),
+                off_manifold_where_all=float(g.loc[g['every'], 'off_manifold'].mean()),
                 all_succeeded=int(g['every'].sum()),
             )
         )

@@ -500,7 +500,10 @@ def write_results(
         '`renders`: candidates judged per request (the local model\'s probes included); `median_seconds`: per request as a lone request pays it (the preset\'s render, '
         'the local model\'s probes, the search), on this machine while nothing else ran; `infeasible`: requests beyond every training preset (or about a '
         'descriptor the sound lacks), left out of `success`; `change_where_all`: median total parameter change (normalised '
-        'continuous values, +1 per discrete parameter changed) over the requests every method asked reached.',
+        'continuous values, +1 per discrete parameter changed) over the requests every method asked reached; `off_manifold_where_all`: over the same requests, '
+        'the mean of how much further the answer lies from the presets people make than the original did (`suggest.off_manifold`: the parameter change of a round '
+        'trip through the recommender\'s VAE). Every method returns, of the candidates that reached the request, the lowest change plus `SuggestConfig.prior_weight` '
+        'times that drift: the VAE as a prior.',
         '',
         _fmt(tables['suggestions']),
         '',

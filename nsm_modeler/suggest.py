@@ -24,10 +24,10 @@ from nsm_modeler.recommender import (
 
 # %% auto #0
 __all__ = ['ONE_KNOB', 'AFTER_COLUMNS', 'SUGGEST_METHODS', 'SuggestConfig', 'parse_request', 'changes', 'judge', 'param_change',
-           'predicted_effects', 'single_changes', 'usefulness', 'knob_effects', 'latent_candidates', 'knob_candidates',
-           'along', 'Suggestion', 'adjustments', 'renders', 'describe_renders', 'check_request', 'best_candidate',
-           'search', 'suggest', 'LocalModel', 'measure_locally', 'sparse_moves', 'local_proposals', 'local_search',
-           'suggest_toward', 'morph']
+           'off_manifold', 'predicted_effects', 'single_changes', 'usefulness', 'knob_effects', 'latent_candidates',
+           'knob_candidates', 'along', 'Suggestion', 'adjustments', 'renders', 'describe_renders', 'check_request',
+           'best_candidate', 'search', 'suggest', 'LocalModel', 'measure_locally', 'sparse_moves', 'local_proposals',
+           'local_search', 'suggest_toward', 'morph']
 
 # %% ../nbs/09d_suggest.ipynb #3f199686
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +64,8 @@ class SuggestConfig:
     per_round: int = 8  # proposals rendered per round
     rounds: int = 8  # rounds of solve, render, correct
     local_factors: tuple[float, ...] = (1.5, 3.0, 6.0)  # the closest candidate's change scaled by these, each round
+    # the VAE as a prior: among candidates that reach a request, each unit of `off_manifold` drift costs this much parameter change
+    prior_weight: float = 1.0
 
     def __post_init__(self):
         if not (
@@ -83,9 +85,10 @@ class SuggestConfig:
             and self.max_knobs >= 1
             and self.per_round >= 1
             and self.rounds >= 0
+            and self.prior_weight >= 0
         ):
             raise ConfigError(
-                f"SuggestConfig needs 0 < amount <= max_amount, tolerance > 0, positive scales and knob_steps, steps >= 1, probe_steps in (0, 0.5], aim > 0, max_knobs and per_round >= 1; got {self}"
+                f"SuggestConfig needs 0 < amount <= max_amount, tolerance > 0, positive scales and knob_steps, steps >= 1, probe_steps in (0, 0.5], aim > 0, max_knobs and per_round >= 1, prior_weight >= 0; got {self}"
             )
 
 
@@ -176,15 +179,24 @@ def judge(
 
 
 def param_change(
-    before: np.ndarray,  # normalised preset [41]
+    before: np.ndarray,  # normalised preset [41], or one per candidate [m, 41]
     after: np.ndarray,  # candidates [m, 41]
 ) -> np.ndarray:
     "Total change of each candidate `[m]`: absolute change of the continuous parameters, plus 1 per discrete one changed."
     after = np.atleast_2d(after)
-    cont = np.abs(after[:, CONTINUOUS_INDEX] - before[CONTINUOUS_INDEX]).sum(1)
+    cont = np.abs(after[:, CONTINUOUS_INDEX] - before[..., CONTINUOUS_INDEX]).sum(-1)
     return cont + (
-        np.abs(snap(after)[:, DISCRETE_INDEX] - snap(before)[DISCRETE_INDEX]) > 1e-6
-    ).sum(1)
+        np.abs(snap(after)[:, DISCRETE_INDEX] - snap(before)[..., DISCRETE_INDEX]) > 1e-6
+    ).sum(-1)
+
+
+def off_manifold(
+    recommender: ParameterRecommender,  # a trained recommender: its VAE learnt what people make
+    presets: np.ndarray,  # normalised presets [m, 41]
+) -> np.ndarray:
+    "How far each preset lies from the presets people make `[m]`: the `param_change` of its round trip through the recommender's VAE (a preset like the human ones comes back nearly unchanged)."
+    presets = np.atleast_2d(np.asarray(presets, np.float32))
+    return param_change(presets, recommender.reconstruct(presets))
 
 # %% ../nbs/09d_suggest.ipynb #924f0a6a
 ONE_KNOB = dict(
@@ -501,25 +513,29 @@ def check_request(
 
 
 def best_candidate(table: pd.DataFrame) -> int:
-    "Row of the best candidate: the smallest parameter change among those that reach the request, else the smallest shortfall."
+    "Row of the best candidate: the lowest `price` (parameter change, plus the prior's charge for leaving what people make) among those that reach the request, else the smallest shortfall."
     ok = table[table['reached']]
-    return int(ok['param_change'].idxmin() if len(ok) else table['shortfall'].idxmin())
+    return int(ok['price'].idxmin() if len(ok) else table['shortfall'].idxmin())
 
 
 # a judged table's columns of each candidate's working descriptors
 AFTER_COLUMNS = [f'after_{n}' for n in DESCRIPTOR_NAMES]
 
 
-def _table(preset, before, request, cands, after, std, config, near=False) -> pd.DataFrame:
-    "The judged table of candidates whose working descriptors are `after`; it also holds them (`AFTER_COLUMNS`)."
-    table = judge(changes(before, after, std), request, config.tolerance, np.isfinite(before), near)
-    return table.assign(param_change=param_change(preset, cands), **dict(zip(AFTER_COLUMNS, after.T)))
+def _table(recommender, preset, before, request, cands, after, config, near=False) -> pd.DataFrame:
+    "The judged table of candidates whose working descriptors are `after`, with each one's `param_change`, its `off_manifold` change from the preset's and their `price`; it also holds the descriptors (`AFTER_COLUMNS`)."
+    table = judge(changes(before, after, recommender.scale_.std), request, config.tolerance, np.isfinite(before), near)
+    moved = param_change(preset, cands)
+    drift = off_manifold(recommender, cands) - off_manifold(recommender, preset)[0]
+    return table.assign(
+        param_change=moved, off_manifold=drift, price=moved + config.prior_weight * drift, **dict(zip(AFTER_COLUMNS, after.T))
+    )
 
 
 def _judged(recommender, renderer, preset, before, request, cands, config, near):
     "(audio, judged table) of candidate presets, rendered and described."
     audio, after = describe_renders(renderer, recommender, cands)
-    return audio, _table(preset, before, request, cands, after, recommender.scale_.std, config, near)
+    return audio, _table(recommender, preset, before, request, cands, after, config, near)
 
 
 # the ways to a suggestion: the measured local model, the recommender's latent search, the one-knob baseline
@@ -812,7 +828,7 @@ def local_search(
     target = config.aim * np.array([request.get(n, 0.0) for n in DESCRIPTOR_NAMES])
     weight = np.where(asked, 1.0, np.where(defined, config.hold_weight, 0.0))
     cands, audio = model.probes, model.audio
-    table = _table(preset, before, request, cands, model.after, std, config).assign(round=0)
+    table = _table(recommender, preset, before, request, cands, model.after, config).assign(round=0)
     c, jac = np.array(CONTINUOUS_INDEX), model.slopes[0]
     proposals = np.concatenate(
         [local_proposals(model, preset, s, target, weight, config, switches=k == 0) for k, s in enumerate(model.slopes)]
@@ -825,7 +841,7 @@ def local_search(
             break
         audio_k, after = describe_renders(renderer, recommender, new)
         table = pd.concat(
-            [table, _table(preset, before, request, new, after, std, config).assign(round=k)], ignore_index=True
+            [table, _table(recommender, preset, before, request, new, after, config).assign(round=k)], ignore_index=True
         )
         cands, audio = np.concatenate([cands, new]), np.concatenate([audio, audio_k])
         best = best_candidate(table)
