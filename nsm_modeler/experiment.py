@@ -36,6 +36,7 @@ from nsm_modeler.figures import (
     embedding_map,
     latent_map,
     plot_history,
+    plot_seed_histories,
     plot_logmel_pairs,
     plot_examples,
     plot_loss_weights,
@@ -60,9 +61,9 @@ from nsm_modeler.suggest import (
 # %% auto #0
 __all__ = ['PROFILES_DIR', 'SYNTH_FOLDERS', 'JUDGED', 'WITHIN_DB', 'LISTEN_RATE', 'EvaluateConfig', 'Profile', 'load_profile',
            'install_model', 'run_training', 'build_index', 'SoundMatch', 'evaluate_suggestions', 'suggestion_table',
-           'reconstruction_scores', 'score_recommender', 'score_synths', 'judge_answers', 'design_ablation',
-           'listening_copy', 'pool_ablation', 'score_out_of_domain', 'check_trained_on', 'check_held_out',
-           'run_evaluation', 'run_synth_evaluation']
+           'reconstruction_scores', 'score_recommender', 'over_seeds', 'score_synths', 'judge_answers',
+           'design_ablation', 'listening_copy', 'pool_ablation', 'score_out_of_domain', 'check_trained_on',
+           'check_held_out', 'run_evaluation', 'run_synth_evaluation']
 
 # %% ../nbs/12a_experiment.ipynb #ae967826
 @dataclasses.dataclass(frozen=True)
@@ -128,11 +129,21 @@ class Profile:
     # the loss-design ablation: more parameter predictors trained beside it with the same budget, each
     # {folder under model_dir: overrides of its [predictor] section (a `name` and the loss, say)}
     predictor_variants: dict = dataclasses.field(default_factory=dict)
+    # WTSv2 and its DDSP baseline are trained once per seed of their initial weights (and batch order): one run decides nothing
+    synth_seeds: tuple[int, ...] = (0,)
     evaluate: EvaluateConfig = EvaluateConfig()
 
     def variant_overrides(self, folder: str) -> dict:  # a key of `predictor_variants`
         "The training overrides a predictor variant trains with: the profile's, with the variant's [predictor] keys over them."
         return merge_tables(self.training, {'predictor': self.predictor_variants[folder]})
+
+    def synth_overrides(self, seed: int) -> dict:  # one of `synth_seeds`
+        "The training overrides WTSv2 and its DDSP baseline train with at one seed: the profile's, with `[wtsv2.trainer] seed`."
+        return merge_tables(self.training, {'wtsv2': {'trainer': {'seed': seed}}})
+
+    def synth_folders(self) -> list[tuple[str, int, Path]]:
+        "(kind, seed, model folder) of every trained synthesizer: each of `SYNTH_FOLDERS` at each of `synth_seeds`."
+        return [(kind, s, self.model_dir / f'{kind}-seed{s}') for kind in SYNTH_FOLDERS for s in self.synth_seeds]
 
     @property
     def model_dir(self) -> Path:
@@ -140,7 +151,7 @@ class Profile:
 
 
 PROFILES_DIR = Path('configs/profiles')
-SYNTH_FOLDERS = ('wtsv2', 'ddsp')  # models/<profile>/<folder>: WTSv2 and its DDSP baseline
+SYNTH_FOLDERS = ('wtsv2', 'ddsp')  # models/<profile>/<folder>-seed<k>: WTSv2 and its DDSP baseline, at each of the profile's seeds
 
 
 def load_profile(
@@ -161,7 +172,7 @@ def load_profile(
     names = {PredictorConfig.load(profile.training_config, profile.training).name}
     for folder in profile.predictor_variants:
         name = PredictorConfig.load(profile.training_config, profile.variant_overrides(folder)).name
-        if name in names or folder in ('matcher', 'recommender', *SYNTH_FOLDERS):
+        if name in names or folder in ('matcher', 'recommender') or folder.startswith(SYNTH_FOLDERS):
             raise ConfigError(f"{path}: predictor_variants.{folder} needs its own folder and `name` (got {name!r})")
         names.add(name)
     return profile
@@ -250,18 +261,18 @@ def run_training(
     )
     _say_trained('recommender', rec)
     synths = {
-        folder: _say_trained(
-            'differentiable synthesizer',
+        (kind, seed): _say_trained(
+            f'differentiable synthesizer, seed {seed}',
             train_synth(
                 profile.training_config,
                 profile.data_config,
-                profile.model_dir / folder,
-                baseline=folder == 'ddsp',
-                run_name=f'{profile.name}-{folder}',
-                **common,
+                folder,
+                baseline=kind == 'ddsp',
+                run_name=f'{profile.name}-{folder.name}',
+                **dict(common, overrides=profile.synth_overrides(seed)),
             ),
         )
-        for folder in SYNTH_FOLDERS
+        for kind, seed, folder in profile.synth_folders()
     }
     summary = dict(
         model=est.name,
@@ -269,7 +280,7 @@ def run_training(
         **_model_summary(est),
         matcher=_model_summary(matcher),
         recommender=_model_summary(rec),
-        **{folder: _model_summary(m) for folder, m in synths.items()},
+        **{kind: {f'seed{s}': _model_summary(m) for (k, s), m in synths.items() if k == kind} for kind in SYNTH_FOLDERS},
         variants={folder: _model_summary(m) for folder, m in variants.items()},
     )
     if profile.production:
@@ -297,10 +308,6 @@ def run_training(
         (summary['matcher'], matcher.name, 'matcher_training_curves.png'),
         (summary['recommender'], rec.name, 'recommender_training_curves.png'),
         *(
-            (summary[folder], m.name, f'{folder}_training_curves.png')
-            for folder, m in synths.items()
-        ),
-        *(
             (summary['variants'][folder], m.name, f'{folder}_training_curves.png')
             for folder, m in variants.items()
         ),
@@ -311,6 +318,16 @@ def run_training(
                 f"{name} ({model['n_parameters']:,} parameters), profile {profile.name}",
             ),
             run_dir / figure,
+        )
+    for kind in SYNTH_FOLDERS:  # one figure per model, a curve per seed
+        runs, name = summary[kind], next(m.name for (k, _), m in synths.items() if k == kind)
+        n_parameters = next(iter(runs.values()))['n_parameters']
+        save_figure(
+            plot_seed_histories(
+                {s: r['history'] for s, r in runs.items()},
+                f"{name} ({n_parameters:,} parameters), profile {profile.name}, {len(runs)} seed(s)",
+            ),
+            run_dir / f'{kind}_training_curves.png',
         )
     return summary
 
@@ -705,8 +722,25 @@ def _ci_row(method: str, values: np.ndarray, preset_ids, **extra) -> dict:
     return with_ci(row, pd.DataFrame({'preset_id': preset_ids, 'mrstft': values}), ['mrstft'])
 
 
+def over_seeds(
+    reconstruction: pd.DataFrame,  # `score_synths`' reconstruction table: a row per (method, seed)
+) -> pd.DataFrame:
+    "Per method, in order: its seeds, the mean of their MR-STFT, its standard deviation and range over seeds, and the longest training."
+    g = reconstruction.groupby('method', sort=False)
+    return pd.DataFrame(
+        dict(
+            seeds=g['mrstft'].size(),
+            mrstft_mean=g['mrstft'].mean(),
+            mrstft_sd=g['mrstft'].std(ddof=1),
+            mrstft_min=g['mrstft'].min(),
+            mrstft_max=g['mrstft'].max(),
+            longest_train_s=g['train_s'].max(),
+        )
+    ).reset_index()
+
+
 def score_synths(
-    models: list,  # trained WTSv2 and DDSP baseline (`wtsv2.SynthModel`, `wtsv2.DdspBaseline`)
+    models: list,  # trained WTSv2 and DDSP baseline (`wtsv2.SynthModel`, `wtsv2.DdspBaseline`), each at one or more seeds
     train: DatasetSplit,  # the training split (the nearest-preset baseline's lookup table)
     test: DatasetSplit,  # the held-out split: every human preset at `note` is scored
     render,  # the dataset's `RenderConfig`
@@ -716,7 +750,7 @@ def score_synths(
     seed: int = 0,
     progress: bool = True,
 ) -> dict:
-    "Tables `reconstruction`, `adsr`, `waveform`; a `summary`; `figures`; and `examples` (audio of a few presets, for players)."
+    "Tables `reconstruction` (a row per model and seed), `seeds` (`over_seeds`), `adsr`, `waveform` (the first seed's); a `summary`; `figures`; and `examples` (the first seed's audio of a few presets, for players)."
     import torch
     from nsm_modeler.baselines import NearestPreset
     from nsm_modeler.metrics import mrstft_per_clip
@@ -732,15 +766,19 @@ def score_synths(
     near = render_clips(test, rows, render, params=nearest.predict(scored), progress=progress)
     table, outputs = [], {}
     for m in models:
-        outputs[m.name] = m.run(clips)
-        err = mrstft_per_clip(outputs[m.name]['audio'], clips['audio'], torch.device('cpu'))
+        run = (m.name, m.config.trainer.seed)
+        outputs[run] = m.run(clips)
+        err = mrstft_per_clip(outputs[run]['audio'], clips['audio'], torch.device('cpu'))
+        training = m.card_.get('training', {})
         table.append(
             _ci_row(
                 m.name,
                 err,
                 scored.clips['preset_id'],
+                seed=run[1],
                 n_parameters=m.card_.get('n_parameters'),
-                train_s=m.card_.get('training', {}).get('seconds'),
+                epochs=training.get('epochs'),
+                train_s=training.get('seconds'),
             )
         )
     table.append(
@@ -751,12 +789,11 @@ def score_synths(
         )
     )
     wts = next(m.name for m in models if m.network is WTSv2)
+    wts_runs = [r for r in outputs if r[0] == wts]
     true = clips['params'][:, ADSR_INDEX]
     human = np.asarray(train.params)[(train.clips['source'] == 'human').to_numpy()]
-    estimates = {
-        f'{wts} ADSR heads': outputs[wts]['adsr'],
-        'mean training preset': np.broadcast_to(human[:, ADSR_INDEX].mean(0), true.shape),
-    }
+    estimates = {f'{wts} ADSR heads, seed {s}': outputs[(wts, s)]['adsr'] for _, s in wts_runs}
+    estimates['mean training preset'] = np.broadcast_to(human[:, ADSR_INDEX].mean(0), true.shape)
     if predictor is not None:
         estimates[f'{predictor.name} (parameter predictor)'] = predictor.predict(scored)[
             :, ADSR_INDEX
@@ -774,42 +811,49 @@ def score_synths(
     waveform_index = param('osc1_waveform').index
     names = AMSYNTH_PARAMS[waveform_index].choices
     choice = lambda p: np.rint(p[:, waveform_index] * (len(names) - 1)).astype(int)
-    shapes, truth = nearest_shape(outputs[wts]['wavetable']), choice(clips['params'])
-    agree = np.array([s in OSC_SHAPES[w] for s, w in zip(shapes, truth)])
+    truth = choice(clips['params'])
+    shapes = {s: nearest_shape(outputs[(wts, s)]['wavetable']) for _, s in wts_runs}
+    agreement = {
+        s: float(np.mean([shape in OSC_SHAPES[w] for shape, w in zip(found, truth)])) for s, found in shapes.items()
+    }
     common = np.bincount(choice(human), minlength=len(names)).argmax()
+    first = wts_runs[0][1]
     summary = dict(
         n_clips=len(rows),
         note=note,
         sample_rate=16_000,
-        waveform_agreement=float(agree.mean()),
+        waveform_agreement=float(np.mean(list(agreement.values()))),
+        waveform_agreement_per_seed={str(s): a for s, a in agreement.items()},
+        waveform_seed=first,
         majority_waveform=names[common],
         majority_agreement=float(np.mean(truth == common)),
     )
     waveform = pd.crosstab(
         pd.Series([names[w] for w in truth], name='osc1_waveform'),
-        pd.Series(shapes, name='nearest shape'),
+        pd.Series(shapes[first], name='nearest shape'),
     )
     pick = np.sort(
         np.random.default_rng(seed).choice(len(rows), min(n_examples, len(rows)), replace=False)
     )
+    shown = list(dict.fromkeys(m.name for m in models))  # each model once, at its first seed
     examples = dict(
         preset_id=clips['preset_id'][pick],
         target=clips['audio'][pick],
-        **{m: o['audio'][pick] for m, o in outputs.items()},
-        wavetable=outputs[wts]['wavetable'][pick],
-        nearest_shape=shapes[pick],
+        **{name: next(o for (n, _), o in outputs.items() if n == name)['audio'][pick] for name in shown},
+        wavetable=outputs[(wts, first)]['wavetable'][pick],
+        nearest_shape=shapes[first][pick],
         osc1_waveform=np.array([names[w] for w in truth[pick]]),
     )
+    reconstruction = pd.DataFrame(table)
     return dict(
-        reconstruction=pd.DataFrame(table),
+        reconstruction=reconstruction,
+        seeds=over_seeds(reconstruction),
         adsr=adsr,
         waveform=waveform,
         summary=summary,
         examples=examples,
-        figures=dict(synth_examples=plot_examples(examples, [m.name for m in models])),
+        figures=dict(synth_examples=plot_examples(examples, shown)),
     )
-
-
 
 # %% ../nbs/12a_experiment.ipynb #7d736e57
 def _write_csv(df: pd.DataFrame, path: Path):
@@ -1503,7 +1547,7 @@ def run_synth_evaluation(
     run_dir: str | Path,  # where tables and figures go
     progress: bool = True,
 ) -> dict[str, pd.DataFrame]:
-    "Score WTSv2 beside its DDSP baseline and the nearest preset (`score_synths`, near-duplicate-group split); write the synth_* tables, figure, example audio and synth.json."
+    "Score WTSv2 beside its DDSP baseline, each at every seed of the profile, and the nearest preset (`score_synths`, near-duplicate-group split); write the synth_* tables, figure, example audio and synth.json."
     from nsm_modeler.dataset import DataConfig, load_split
     from nsm_modeler.predictor import ParameterPredictor
     from nsm_modeler.wtsv2 import DdspBaseline, SynthModel
@@ -1512,8 +1556,7 @@ def run_synth_evaluation(
     # its ADSR estimates are the heads' yardstick
     predictor = ParameterPredictor.load(profile.model_dir)
     models = [
-        SynthModel.load(profile.model_dir / 'wtsv2'),
-        DdspBaseline.load(profile.model_dir / 'ddsp'),
+        (DdspBaseline if kind == 'ddsp' else SynthModel).load(folder) for kind, _, folder in profile.synth_folders()
     ]
     check_trained_on(data, (*models, predictor))
     train, test = (load_split(data.out_dir, s, verify=False) for s in ('train', 'test'))
@@ -1529,6 +1572,7 @@ def run_synth_evaluation(
     )
     tables = dict(
         synth_reconstruction=scored['reconstruction'],
+        synth_seeds=scored['seeds'],
         synth_adsr=scored['adsr'],
         synth_waveform=scored['waveform'].reset_index(),
     )
@@ -1547,13 +1591,16 @@ def run_synth_evaluation(
         git_commit=git_commit(),
         scored_on='group',
         models={
-            m.name: dict(
-                model_dir=str(m.out_dir),
-                n_parameters=m.card_.get('n_parameters'),
-                training=_training_summary(m.card_),
-                n_clips=m.card_.get('n_clips'),
+            name: dict(
+                n_parameters=runs[0].card_.get('n_parameters'),
+                n_clips=runs[0].card_.get('n_clips'),
+                seeds={
+                    str(m.config.trainer.seed): dict(model_dir=str(m.out_dir), training=_training_summary(m.card_))
+                    for m in runs
+                },
             )
-            for m in models
+            for name in dict.fromkeys(m.name for m in models)
+            for runs in [[m for m in models if m.name == name]]
         },
     )
     with atomic_write(run_dir / 'synth.json', 'w') as f:

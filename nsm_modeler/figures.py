@@ -15,8 +15,8 @@ from .metrics import clip_log_mel
 from .clips import DatasetSplit
 
 # %% auto #0
-__all__ = ['show_log_mel', 'plot_history', 'plot_param_errors', 'plot_logmel_pairs', 'plot_loss_weights', 'embedding_map',
-           'latent_map', 'plot_morph', 'plot_examples', 'headline_figure', 'save_figure']
+__all__ = ['show_log_mel', 'plot_history', 'plot_seed_histories', 'plot_param_errors', 'plot_logmel_pairs', 'plot_loss_weights',
+           'embedding_map', 'latent_map', 'plot_morph', 'plot_examples', 'headline_figure', 'save_figure']
 
 # %% ../nbs/10a_figures.ipynb #1613b4e7
 def show_log_mel(
@@ -52,6 +52,27 @@ def plot_history(
     ax1.legend()
     for col in [c for c in df if c.startswith('val/') and c not in ('val/loss', 'val/discrete_ce')]:
         ax2.plot(df['epoch'] + 1, df[col], label=col.removeprefix('val/'))
+    ax2.set(xlabel='epoch', title='validation, per component')
+    ax2.legend(fontsize=7, ncol=2)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_seed_histories(
+    histories: dict[str, list[dict]],  # {run label, e.g. 'seed0': its history}: the same model trained from several seeds
+    title: str = '',  # figure title
+):
+    "The total loss (training dashed, validation solid) and each validation component per epoch, a colour per seed: whether the curves flatten, and how far the seeds part."
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6))
+    for (label, history), colour in zip(histories.items(), plt.get_cmap('tab10').colors):
+        df = pd.DataFrame(history)
+        ax1.plot(df['epoch'] + 1, df['train/loss'], '--', color=colour, label=f'{label} train')
+        ax1.plot(df['epoch'] + 1, df['val/loss'], '-o', ms=3, color=colour, label=f'{label} val')
+        for col, style in zip([c for c in df if c.startswith('val/') and c != 'val/loss'], ('-', ':', '-.')):
+            ax2.plot(df['epoch'] + 1, df[col], style, color=colour, label=f"{label} {col.removeprefix('val/')}")
+    ax1.set(xlabel='epoch', ylabel='loss', title='total')
+    ax1.legend(fontsize=7, ncol=2)
     ax2.set(xlabel='epoch', title='validation, per component')
     ax2.legend(fontsize=7, ncol=2)
     fig.suptitle(title)

@@ -79,6 +79,7 @@ def _log_step_outputs(mlflow, step: str, profile: Profile, run_dir: Path):
     elif step == 'synth':
         for f in (
             'synth_reconstruction.csv',
+            'synth_seeds.csv',
             'synth_adsr.csv',
             'synth_waveform.csv',
             'synth.json',

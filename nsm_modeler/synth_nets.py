@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
-from .core import ConfigError
+from .core import ConfigError, NsmError
 from .nn_blocks import mlp
 from nsm_modeler.dsp import (
     LearnedReverb,
@@ -44,11 +44,14 @@ class SynthNetConfig:
     n_harmonic: int = 32
     n_bands: int = 65  # filtered-noise bands (a 128-tap FIR per frame)
     num_wavetables: int = 4  # wavetables generated per clip, mixed by attention
+    # wavetables shared by every clip (Shan et al.), started from amsynth's oscillator shapes: sine, square, saw, triangle
+    n_shared_tables: int = 4
+    frame_attention: bool = True  # mix the tables per frame from the decoder's state (Shan et al.); False: once per clip (the seed)
 
     def __post_init__(self):
-        if min(self.hidden_size, self.n_harmonic, self.num_wavetables) < 1 or self.n_bands < 2:
+        if min(self.hidden_size, self.n_harmonic, self.num_wavetables) < 1 or self.n_bands < 2 or self.n_shared_tables < 0:
             raise ConfigError(
-                f"hidden_size, n_harmonic and num_wavetables must be >= 1 and n_bands >= 2; got {self}"
+                f"hidden_size, n_harmonic and num_wavetables must be >= 1, n_bands >= 2 and n_shared_tables >= 0; got {self}"
             )
         if WAVETABLE_INPUT % self.block_size or self.sample_rate * 4 != WAVETABLE_INPUT:
             raise ConfigError(
@@ -150,7 +153,7 @@ class HarmonicNoise(nn.Module):
 
 # %% ../nbs/09h_synth_nets.ipynb #5feec016
 class WavetableSynth(nn.Module):
-    "The differentiable wavetable synthesizer: attention-mixed tables played at F0, under a frame-rate amplitude control."
+    "The differentiable wavetable synthesizer: tables played at F0, mixed by attention weights per frame, under a frame-rate amplitude control."
 
     def __init__(
         self,
@@ -170,14 +173,18 @@ class WavetableSynth(nn.Module):
     def forward(
         self,
         tables: torch.Tensor,  # [batch, n_tables, table_len], band-limited
-        attention: torch.Tensor,  # weights summing to 1 [batch, n_tables]
+        attention: torch.Tensor,  # weights summing to 1, per clip [batch, n_tables] or per frame [batch, n_frames, n_tables]
         f0: torch.Tensor,  # per frame, Hz [batch, n_frames, 1]
         amplitude: torch.Tensor,  # per frame [batch, n_frames, 1]
     ) -> torch.Tensor:
         if f0.shape[1] * self.block_size > self.max_samples:
             raise ValueError(f"{f0.shape[1]} frames: longer than {self.max_samples} samples")
-        mixed = (attention[..., None] * tables).sum(1)
-        out = wavetable_osc(mixed, upsample(f0, self.block_size)[..., 0], self.sample_rate)
+        f0_samples = upsample(f0, self.block_size)[..., 0]
+        if attention.dim() == 2:  # one mix per clip: mix the tables, then play the mix
+            out = wavetable_osc((attention[..., None] * tables).sum(1), f0_samples, self.sample_rate)
+        else:  # a mix per frame: play each table, then mix the outputs sample by sample
+            played = torch.stack([wavetable_osc(t, f0_samples, self.sample_rate) for t in tables.unbind(1)], -1)
+            out = (played * upsample(attention, self.block_size)).sum(-1)
         return out * upsample(amplitude, self.block_size)[..., 0] if self.amplitude_control else out
 
 
@@ -190,11 +197,11 @@ def _adsr_head():
 
 
 class WTSv2(HarmonicNoise):
-    "The seed's WTSv2: the DDSP decoder plus learned wavetables, ADSR heads and the reverb."
+    "The seed's WTSv2: the DDSP decoder plus learned wavetables, ADSR heads and the reverb; the wavetable path starts silent, so the untrained model is its DDSP parent."
 
     def __init__(self, config: SynthNetConfig = SynthNetConfig()):
-        super().__init__(config)
-        w = config.num_wavetables
+        super().__init__(config)  # the parent's layers first: the same seed draws the same parent
+        w, n = config.num_wavetables, config.num_wavetables + config.n_shared_tables
         self.loudness_mlp = nn.Sequential(nn.Linear(1, 1), nn.Sigmoid())
         self.wavetable_generator = nn.Sequential(
             nn.Conv1d(1, w, 16, stride=16),
@@ -204,8 +211,15 @@ class WTSv2(HarmonicNoise):
             nn.Linear(500, WAVETABLE_LEN),
             nn.Tanh(),
         )
-        self.attention_wt = nn.Linear(WAVETABLE_LEN, 1)
+        # tables shared by every clip (Shan et al. 2022), started from amsynth's own shapes by `start_tables_at`
+        self.shared_tables = nn.Parameter(torch.zeros(config.n_shared_tables, WAVETABLE_LEN))
+        if config.frame_attention:  # Shan et al.'s attention: a mix per frame, from the decoder's state
+            self.frame_attention, self.attention_wt = nn.Linear(config.hidden_size, n), None
+        else:  # the seed's: one mix per clip, from the tables
+            self.frame_attention, self.attention_wt = None, nn.Linear(WAVETABLE_LEN, 1)
         self.smoothing_control = nn.Sequential(nn.Linear(WAVETABLE_LEN, 1), nn.Sigmoid())
+        # the wavetable path's level, from 0: training starts where the DDSP parent is and can only add
+        self.wavetable_gain = nn.Parameter(torch.zeros(()))
         self.attack_extractor, self.decay_extractor, self.sustain_extractor = (
             _adsr_extractor(),
             _adsr_extractor(),
@@ -237,6 +251,17 @@ class WTSv2(HarmonicNoise):
             ):
                 head[0].bias.fill_(float(np.log(v / (1 - v))))
 
+    def start_tables_at(
+        self,
+        tables,  # one period of each shape [n_shared_tables, 512], e.g. `wtsv2.amsynth_cycles()`
+    ):
+        "Set the shared tables to these shapes, each scaled to a peak of 1."
+        tables = torch.as_tensor(np.asarray(tables, np.float32))
+        if tables.shape != self.shared_tables.shape:
+            raise NsmError(f"start_tables_at: tables of shape {tuple(tables.shape)}; this model shares {tuple(self.shared_tables.shape)}")
+        with torch.no_grad():
+            self.shared_tables.copy_(tables / tables.abs().amax(-1, keepdim=True).clamp(min=1e-6))
+
     def adsr(
         self, loudness: torch.Tensor
     ) -> torch.Tensor:  # (dB + 100) / 100 per frame [batch, n_frames, 1]
@@ -256,18 +281,22 @@ class WTSv2(HarmonicNoise):
         self,
         audio: torch.Tensor,  # the clip [batch, 64000]
         f0: torch.Tensor,  # per frame, Hz [batch, n_frames, 1]
+        hidden: torch.Tensor,  # the decoder's state per frame [batch, n_frames, hidden_size]
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        "(the band-limited, smoothed tables `[batch, n_tables, 512]`, their attention weights `[batch, n_tables]`)."
+        "(the band-limited, smoothed tables `[batch, n_tables, 512]`: the clip's generated ones, then the shared ones; their attention weights, per frame `[batch, n_frames, n_tables]` or, without `frame_attention`, per clip `[batch, n_tables]`)."
         window = F.pad(audio, (0, max(0, WAVETABLE_INPUT - audio.shape[1])))[
             :, None, :WAVETABLE_INPUT
         ]  # a shorter clip is zero-padded
-        raw = self.wavetable_generator(window)
+        generated = self.wavetable_generator(window)
+        raw = torch.cat([generated, self.shared_tables.expand(len(generated), -1, -1)], 1)
         max_harmonic = torch.floor(self.config.sample_rate / 2 / f0.amax((1, 2)))
         tables = band_limit(raw, max_harmonic, self.smoothing_control(raw)[..., 0])
+        if self.frame_attention is not None:
+            return tables, torch.softmax(self.frame_attention(hidden), -1)
         return tables, torch.softmax(self.attention_wt(tables)[..., 0], -1)
 
     def forward(self, batch: dict, generator: torch.Generator | None = None) -> dict:
-        "The reconstruction `audio` `[batch, n_samples]`, the `adsr` estimate `[batch, 3]`, the mixed `wavetable` `[batch, 512]`."
+        "The reconstruction `audio` `[batch, n_samples]`, the `adsr` estimate `[batch, 3]`, the `wavetable` it played most `[batch, 512]` (the tables mixed by their mean attention) and that `attention` `[batch, n_tables]`."
         c, f0 = self.config, batch['f0_hz'][..., None]
         _, loudness = conditioning(batch)
         adsr = self.adsr(loudness)
@@ -275,11 +304,16 @@ class WTSv2(HarmonicNoise):
         envelope = self.adsr_conv(
             adsr_envelope(*adsr.T, n_samples, c.sample_rate)[:, None]
         ).transpose(1, 2)  # [batch, n_frames, 1]
-        tables, attention = self.wavetables(batch['audio'], f0)
+        hidden = self.controls(batch)
+        tables, attention = self.wavetables(batch['audio'], f0, hidden)
         wavetable = self.wavetable_synth(
             tables, attention, f0, self.loudness_mlp(loudness) * envelope
         )
-        dry = wavetable + self.harmonic_and_noise(self.controls(batch), f0, generator=generator)
+        dry = self.wavetable_gain * wavetable + self.harmonic_and_noise(hidden, f0, generator=generator)
+        mean_attention = attention.mean(1) if attention.dim() == 3 else attention
         return dict(
-            audio=self.reverb(dry), adsr=adsr, wavetable=(attention[..., None] * tables).sum(1)
+            audio=self.reverb(dry),
+            adsr=adsr,
+            wavetable=(mean_attention[..., None] * tables).sum(1),
+            attention=mean_attention,
         )

@@ -19,13 +19,75 @@ from .render import RenderConfig, Renderer, RenderJob
 from .clips import DatasetSplit
 from .model_io import TrainedModel, TrainerConfig, load_section
 from .dsp import ADSR_PARAMS
-from .synth_nets import WAVETABLE_INPUT, HarmonicNoise, SynthNetConfig, WTSv2
+from .synth_nets import WAVETABLE_INPUT, WAVETABLE_LEN, HarmonicNoise, SynthNetConfig, WTSv2
 
 # %% auto #0
-__all__ = ['CLIP_KEYS', 'ADSR_INDEX', 'BASIC_SHAPES', 'OSC_SHAPES', 'SynthLossConfig', 'SynthClipsConfig', 'SynthConfig',
-           'pick_clips', 'synth_inputs', 'render_clips', 'cached_clips', 'synth_loss', 'SynthObjective', 'ClipBatches',
-           'SynthModel', 'DdspBaseline', 'training_clips', 'reconstruction_errors', 'train_synth', 'example_clips',
-           'shape_spectra', 'nearest_shape']
+__all__ = ['BASIC_SHAPES', 'OSC_SHAPES', 'AMSYNTH_SHAPES', 'CLIP_KEYS', 'ADSR_INDEX', 'shape_spectra', 'nearest_shape',
+           'amsynth_cycles', 'SynthLossConfig', 'SynthClipsConfig', 'SynthConfig', 'pick_clips', 'synth_inputs',
+           'render_clips', 'cached_clips', 'synth_loss', 'SynthObjective', 'ClipBatches', 'SynthModel', 'DdspBaseline',
+           'training_clips', 'reconstruction_errors', 'train_synth', 'example_clips']
+
+# %% ../nbs/09i_wtsv2.ipynb #fd6de41a
+BASIC_SHAPES = ('sine', 'saw', 'square', 'triangle', 'noise')
+# osc1_waveform choice -> shapes that agree
+OSC_SHAPES = {0: ('sine',), 1: ('square',), 2: ('saw', 'triangle'), 3: ('noise',), 4: ('noise',)}
+
+
+def shape_spectra(n_harmonics: int = 16) -> np.ndarray:
+    "Unit-norm harmonic magnitudes of the basic shapes `[5, n_harmonics]` (noise: flat)."
+    k = np.arange(1, n_harmonics + 1)
+    odd = k % 2 == 1
+    spectra = np.stack([k == 1, 1 / k, odd / k, odd / k**2, np.ones(n_harmonics)]).astype(
+        np.float64
+    )
+    return spectra / np.linalg.norm(spectra, axis=1, keepdims=True)
+
+
+def nearest_shape(
+    tables: np.ndarray,  # one period each [n, table_len]
+    n_harmonics: int = 16,
+) -> np.ndarray:
+    "The basic shape whose first harmonic magnitudes are closest (cosine) to each table's `[n]`."
+    mag = np.abs(np.fft.rfft(tables, axis=-1))[:, 1 : n_harmonics + 1]
+    mag = mag / np.maximum(np.linalg.norm(mag, axis=1, keepdims=True), 1e-12)
+    return np.array(BASIC_SHAPES)[np.argmax(mag @ shape_spectra(n_harmonics).T, axis=1)]
+
+# %% ../nbs/09i_wtsv2.ipynb #668b5c74
+# (name, osc1_waveform choice, osc1_pulsewidth) of each shape the shared tables start from (measured: a pulse is
+# square at width 0; `triangle/saw` is a triangle at 0 and a saw at 1)
+AMSYNTH_SHAPES = (('sine', 0, 0.0), ('square', 1, 0.0), ('saw', 2, 1.0), ('triangle', 2, 0.0))
+
+
+def amsynth_cycles(
+    note: int = 45,  # MIDI note (A2: about 800 samples per period at 44.1 kHz)
+    periods: int = 32,  # periods averaged
+    length: int = WAVETABLE_LEN,  # samples per table
+) -> np.ndarray:
+    "One period of each of `AMSYNTH_SHAPES` as amsynth plays it `[4, length]`, starting at an upward zero crossing."
+    from scipy.signal import resample
+    from nsm_modeler.params import default_values, normalise
+    from nsm_modeler.dsp import peak_frequency
+    from nsm_modeler.audio_io import usable_audio
+
+    base = normalise(default_values()).astype(np.float32)
+    base[param('osc_mix').index] = 0.0  # -1: oscillator 1 alone
+    presets = np.repeat(base[None], len(AMSYNTH_SHAPES), 0)
+    for p, (_, choice, width) in zip(presets, AMSYNTH_SHAPES):
+        p[param('osc1_waveform').index] = choice / (param('osc1_waveform').n_choices - 1)
+        p[param('osc1_pulsewidth').index] = width
+    render = RenderConfig(notes=(note,))
+    with Renderer(render) as renderer:
+        audio = usable_audio(
+            renderer.render_many([RenderJob(p, note) for p in presets], progress=False), render.n_samples
+        )[0]
+    sr, out = render.sample_rate, []
+    for clip in audio:
+        held = clip[sr // 2 : int(render.note_duration_s * sr)]  # past the attack, before the release
+        span = int(round(periods * sr / peak_frequency(held, sr)))
+        cycle = resample(held[:span], periods * length).reshape(periods, length).mean(0)
+        rising = np.flatnonzero((cycle[:-1] < 0) & (cycle[1:] >= 0))
+        out.append(np.roll(cycle, -int(rising[0]) if len(rising) else 0))
+    return np.stack(out).astype(np.float32)
 
 # %% ../nbs/09i_wtsv2.ipynb #c14811de
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +110,7 @@ class SynthClipsConfig:
     n_train: int = 300
     n_val: int = 32  # validation presets, one clip each
     note: int = 60  # the note every clip is played at (the evaluation's; C4)
+    seed: int = 0  # seeds the draw of presets (the trainer's seed draws the weights and the batches)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +135,10 @@ class SynthConfig:
         if self.trainer.augment_p != 0:
             raise ConfigError(
                 f"[wtsv2.trainer] augment_p = {self.trainer.augment_p}: must be 0 (the models hear the clips as they are)"
+            )
+        if self.net.n_shared_tables > len(AMSYNTH_SHAPES):
+            raise ConfigError(
+                f"[wtsv2.net] n_shared_tables = {self.net.n_shared_tables}: amsynth has {len(AMSYNTH_SHAPES)} oscillator shapes to start them from"
             )
         if self.trainer.sources != ('human',):
             raise ConfigError(
@@ -295,6 +362,7 @@ class SynthModel(TrainedModel):
         net = self.new_network({})
         if isinstance(net, WTSv2):
             net.start_adsr_at(np.asarray(train['params'])[:, ADSR_INDEX].mean(0))
+            net.start_tables_at(amsynth_cycles()[: self.config.net.n_shared_tables])
         return fit_model(
             self, net, SynthObjective(self.config), ClipBatches(train, val, self.config.trainer)
         )
@@ -351,7 +419,7 @@ def training_clips(
                 split=split,
                 n=n,
                 note=config.clips.note,
-                seed=config.trainer.seed,
+                seed=config.clips.seed,
                 sample_rate=config.net.sample_rate,
             )
         )
@@ -360,7 +428,7 @@ def training_clips(
             s = load_split(data.out_dir, split, verify=False)
             return render_clips(
                 s,
-                pick_clips(s, n, config.clips.note, config.trainer.seed),
+                pick_clips(s, n, config.clips.note, config.clips.seed),
                 data.render,
                 sample_rate=config.net.sample_rate,
                 progress=progress,
@@ -446,28 +514,3 @@ def example_clips(
         params,
         render.sample_rate,
     )
-
-# %% ../nbs/09i_wtsv2.ipynb #fd6de41a
-BASIC_SHAPES = ('sine', 'saw', 'square', 'triangle', 'noise')
-# osc1_waveform choice -> shapes that agree
-OSC_SHAPES = {0: ('sine',), 1: ('square',), 2: ('saw', 'triangle'), 3: ('noise',), 4: ('noise',)}
-
-
-def shape_spectra(n_harmonics: int = 16) -> np.ndarray:
-    "Unit-norm harmonic magnitudes of the basic shapes `[5, n_harmonics]` (noise: flat)."
-    k = np.arange(1, n_harmonics + 1)
-    odd = k % 2 == 1
-    spectra = np.stack([k == 1, 1 / k, odd / k, odd / k**2, np.ones(n_harmonics)]).astype(
-        np.float64
-    )
-    return spectra / np.linalg.norm(spectra, axis=1, keepdims=True)
-
-
-def nearest_shape(
-    tables: np.ndarray,  # one period each [n, table_len]
-    n_harmonics: int = 16,
-) -> np.ndarray:
-    "The basic shape whose first harmonic magnitudes are closest (cosine) to each table's `[n]`."
-    mag = np.abs(np.fft.rfft(tables, axis=-1))[:, 1 : n_harmonics + 1]
-    mag = mag / np.maximum(np.linalg.norm(mag, axis=1, keepdims=True), 1e-12)
-    return np.array(BASIC_SHAPES)[np.argmax(mag @ shape_spectra(n_harmonics).T, axis=1)]

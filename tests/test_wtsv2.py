@@ -17,7 +17,11 @@ def test_score_synths_beside_the_nearest_preset(tiny_synths):
     n_test = int(((test.clips['note'] == 60) & (test.clips['source'] == 'human')).sum())
     assert list(table['method']) == ['wtsv2', 'ddsp-hn', 'nearest-preset (re-rendered)'] and (table['n_clips'] == n_test).all()
     assert (table['mrstft'] > 0).all() and np.isfinite(table['mrstft']).all()
-    assert list(scored['adsr']['method']) == ['wtsv2 ADSR heads', 'mean training preset'] and scored['adsr']['mean'].between(0, 1).all()
+    assert list(table['seed'][:2]) == [0, 0] and table['seed'].isna().iat[2]  # the nearest preset has no seed
+    seeds = scored['seeds']  # one seed each here: its mean is the run's
+    assert list(seeds['method']) == list(table['method']) and np.allclose(seeds['mrstft_mean'], table['mrstft'])
+    assert list(scored['adsr']['method']) == ['wtsv2 ADSR heads, seed 0', 'mean training preset'] and scored['adsr']['mean'].between(0, 1).all()
+    assert scored['summary']['waveform_agreement_per_seed'] == {'0': scored['summary']['waveform_agreement']}
     assert 0 <= scored['summary']['waveform_agreement'] <= 1 and set(scored['waveform'].columns) <= set(BASIC_SHAPES)
     assert scored['examples']['target'].shape == (2, 64_000) and scored['examples']['wtsv2'].shape == (2, 64_000)
 
