@@ -755,9 +755,8 @@ def score_synths(
     from nsm_modeler.baselines import NearestPreset
     from nsm_modeler.metrics import mrstft_per_clip
     from nsm_modeler.params import AMSYNTH_PARAMS, param
-    from nsm_modeler.dsp import ADSR_PARAMS
     from nsm_modeler.synth_nets import WTSv2
-    from nsm_modeler.wtsv2 import ADSR_INDEX, OSC_SHAPES, nearest_shape, pick_clips, render_clips
+    from nsm_modeler.wtsv2 import ADSR_INDEX, ADSR_PARAMS, OSC_SHAPES, nearest_shape, pick_clips, render_clips
 
     rows = pick_clips(test, len(test), note, seed)
     clips = render_clips(test, rows, render, progress=progress)

@@ -524,8 +524,8 @@ def write_results(
         f"`nbs/09i_wtsv2.ipynb`, `[wtsv2]` in `configs/training.toml`) and a DDSP harmonic-plus-noise baseline "
         f"({sy['models'][ddsp]['n_parameters']:,}) trained the same way (the same {sy['models'][wts]['n_clips']['train']} training "
         f"presets at C4, loss and budget) at **{sy['sample_rate']:,} Hz**, each from {len(seeds)} seeds of its initial weights and "
-        f"batch order ({', '.join(seeds)}). Untrained, WTSv2 is its DDSP parent of the same seed (its wavetable path starts "
-        f"silent; tested in `nbs/09h_synth_nets.ipynb`). {wts}: {trained(wts)}. {ddsp}: {trained(ddsp)}. Scored on the "
+        f"batch order ({', '.join(seeds)}). Untrained, WTSv2 is its DDSP parent of the same seed (the wavetables' share of its "
+        f"oscillator starts at 0; tested in `nbs/09h_synth_nets.ipynb`). {wts}: {trained(wts)}. {ddsp}: {trained(ddsp)}. Scored on the "
         f"{sy['n_clips']} held-out test presets of the near-duplicate-group split at MIDI note {sy['note']}; every figure here is at "
         f"{sy['sample_rate']:,} Hz (git `{sy['git_commit']}`). Curves per seed: `{wts}_training_curves.png` and "
         f"`ddsp_training_curves.png` in the run folder.",

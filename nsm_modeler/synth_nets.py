@@ -13,7 +13,6 @@ from .core import ConfigError, NsmError
 from .nn_blocks import mlp
 from nsm_modeler.dsp import (
     LearnedReverb,
-    adsr_envelope,
     band_limit,
     filtered_noise,
     harmonic_amplitudes,
@@ -119,33 +118,27 @@ class HarmonicNoise(nn.Module):
         hidden = torch.cat(parts, -1)
         return self.out_mlp(torch.cat([self.gru_combiner(hidden)[0], hidden], -1))
 
-    def harmonic_and_noise(
+    def oscillator(
         self,
-        hidden: torch.Tensor,
-        f0: torch.Tensor,
-        envelope: torch.Tensor | float = 1.0,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        "The harmonic path plus the noise path, their frame amplitudes scaled by `envelope`: `[batch, n_samples]`."
+        batch: dict,  # the clips (their `f0_hz`)
+        hidden: torch.Tensor,  # the decoder's state per frame [batch, n_frames, hidden_size]
+        amplitudes: torch.Tensor,  # per harmonic, per frame [batch, n_frames, n_harmonic]
+    ) -> dict:
+        "The tonal path: `audio` `[batch, n_samples]`, the harmonic bank at F0 (`WTSv2` adds its wavetables here)."
         c = self.config
-        amps = harmonic_amplitudes(self.proj_matrices[0](hidden), f0, c.sample_rate) * envelope
-        bands = scale_function(self.proj_matrices[1](hidden) - 5) * envelope
-        return harmonic_synth(amps, f0, c.block_size, c.sample_rate) + filtered_noise(
-            bands, c.block_size, generator
-        )
+        return dict(audio=harmonic_synth(amplitudes, batch['f0_hz'][..., None], c.block_size, c.sample_rate))
 
     def forward(
         self,
         batch: dict,  # audio, f0_hz, loudness_db, mfcc (frame-rate features of the clip)
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | None = None,  # seeds the noise path (None: torch's global generator)
     ) -> dict:
-        "The reconstruction `audio` `[batch, n_samples]`."
-        f0 = batch['f0_hz'][..., None]
-        return dict(
-            audio=self.reverb(
-                self.harmonic_and_noise(self.controls(batch), f0, generator=generator)
-            )
-        )
+        "The reconstruction `audio` `[batch, n_samples]`: the tonal path plus filtered noise, through the reverb; plus what the tonal path reports."
+        c, hidden = self.config, self.controls(batch)
+        amplitudes = harmonic_amplitudes(self.proj_matrices[0](hidden), batch['f0_hz'][..., None], c.sample_rate)
+        tonal = self.oscillator(batch, hidden, amplitudes)
+        noise = filtered_noise(scale_function(self.proj_matrices[1](hidden) - 5), c.block_size, generator)
+        return dict(tonal, audio=self.reverb(tonal['audio'] + noise))
 
     @property
     def n_parameters(self) -> int:
@@ -197,12 +190,11 @@ def _adsr_head():
 
 
 class WTSv2(HarmonicNoise):
-    "The seed's WTSv2: the DDSP decoder plus learned wavetables, ADSR heads and the reverb; the wavetable path starts silent, so the untrained model is its DDSP parent."
+    "The seed's WTSv2: the DDSP decoder plus learned wavetables, ADSR heads and the reverb; the oscillator starts as the harmonic bank alone, so the untrained model is its DDSP parent."
 
     def __init__(self, config: SynthNetConfig = SynthNetConfig()):
         super().__init__(config)  # the parent's layers first: the same seed draws the same parent
         w, n = config.num_wavetables, config.num_wavetables + config.n_shared_tables
-        self.loudness_mlp = nn.Sequential(nn.Linear(1, 1), nn.Sigmoid())
         self.wavetable_generator = nn.Sequential(
             nn.Conv1d(1, w, 16, stride=16),
             nn.Tanh(),
@@ -218,8 +210,8 @@ class WTSv2(HarmonicNoise):
         else:  # the seed's: one mix per clip, from the tables
             self.frame_attention, self.attention_wt = None, nn.Linear(WAVETABLE_LEN, 1)
         self.smoothing_control = nn.Sequential(nn.Linear(WAVETABLE_LEN, 1), nn.Sigmoid())
-        # the wavetable path's level, from 0: training starts where the DDSP parent is and can only add
-        self.wavetable_gain = nn.Parameter(torch.zeros(()))
+        # the wavetables' share of the oscillator, from 0 (the harmonic bank alone: the DDSP parent) to 1
+        self.wavetable_share = nn.Parameter(torch.zeros(()))
         self.attack_extractor, self.decay_extractor, self.sustain_extractor = (
             _adsr_extractor(),
             _adsr_extractor(),
@@ -230,10 +222,6 @@ class WTSv2(HarmonicNoise):
             _adsr_head(),
             _adsr_head(),
         )
-        self.adsr_conv = nn.Conv1d(1, 1, config.block_size, stride=config.block_size)
-        with torch.no_grad():
-            self.adsr_conv.weight.fill_(1 / config.block_size)
-            self.adsr_conv.bias.zero_()  # starts as a block average
         self.wavetable_synth = WavetableSynth(
             config.sample_rate, WAVETABLE_INPUT / config.sample_rate, config.block_size
         )
@@ -295,25 +283,20 @@ class WTSv2(HarmonicNoise):
             return tables, torch.softmax(self.frame_attention(hidden), -1)
         return tables, torch.softmax(self.attention_wt(tables)[..., 0], -1)
 
-    def forward(self, batch: dict, generator: torch.Generator | None = None) -> dict:
-        "The reconstruction `audio` `[batch, n_samples]`, the `adsr` estimate `[batch, 3]`, the `wavetable` it played most `[batch, 512]` (the tables mixed by their mean attention) and that `attention` `[batch, n_tables]`."
-        c, f0 = self.config, batch['f0_hz'][..., None]
-        _, loudness = conditioning(batch)
-        adsr = self.adsr(loudness)
-        n_samples = f0.shape[1] * c.block_size
-        envelope = self.adsr_conv(
-            adsr_envelope(*adsr.T, n_samples, c.sample_rate)[:, None]
-        ).transpose(1, 2)  # [batch, n_frames, 1]
-        hidden = self.controls(batch)
+    def oscillator(self, batch: dict, hidden: torch.Tensor, amplitudes: torch.Tensor) -> dict:
+        "The harmonic bank crossfaded into the wavetables by `wavetable_share`: `audio`, the `wavetable` played most `[batch, 512]` (the tables mixed by their mean attention) and that `attention` `[batch, n_tables]`."
+        f0 = batch['f0_hz'][..., None]
         tables, attention = self.wavetables(batch['audio'], f0, hidden)
-        wavetable = self.wavetable_synth(
-            tables, attention, f0, self.loudness_mlp(loudness) * envelope
-        )
-        dry = self.wavetable_gain * wavetable + self.harmonic_and_noise(hidden, f0, generator=generator)
+        # the tables play at the bank's level (its harmonics' summed amplitude), so a share moves timbre, not loudness
+        wavetable = self.wavetable_synth(tables, attention, f0, amplitudes.sum(-1, keepdim=True))
+        share = self.wavetable_share.clamp(0, 1)
         mean_attention = attention.mean(1) if attention.dim() == 3 else attention
         return dict(
-            audio=self.reverb(dry),
-            adsr=adsr,
+            audio=(1 - share) * super().oscillator(batch, hidden, amplitudes)['audio'] + share * wavetable,
             wavetable=(mean_attention[..., None] * tables).sum(1),
             attention=mean_attention,
         )
+
+    def forward(self, batch: dict, generator: torch.Generator | None = None) -> dict:
+        "`HarmonicNoise`'s outputs with this oscillator's, and the `adsr` estimate `[batch, 3]`."
+        return dict(super().forward(batch, generator), adsr=self.adsr(conditioning(batch)[1]))

@@ -18,14 +18,13 @@ from .params import param
 from .render import RenderConfig, Renderer, RenderJob
 from .clips import DatasetSplit
 from .model_io import TrainedModel, TrainerConfig, load_section
-from .dsp import ADSR_PARAMS
 from .synth_nets import WAVETABLE_INPUT, WAVETABLE_LEN, HarmonicNoise, SynthNetConfig, WTSv2
 
 # %% auto #0
-__all__ = ['BASIC_SHAPES', 'OSC_SHAPES', 'AMSYNTH_SHAPES', 'CLIP_KEYS', 'ADSR_INDEX', 'shape_spectra', 'nearest_shape',
-           'amsynth_cycles', 'SynthLossConfig', 'SynthClipsConfig', 'SynthConfig', 'pick_clips', 'synth_inputs',
-           'render_clips', 'cached_clips', 'synth_loss', 'SynthObjective', 'ClipBatches', 'SynthModel', 'DdspBaseline',
-           'training_clips', 'reconstruction_errors', 'train_synth', 'example_clips']
+__all__ = ['BASIC_SHAPES', 'OSC_SHAPES', 'AMSYNTH_SHAPES', 'CLIP_KEYS', 'ADSR_PARAMS', 'ADSR_INDEX', 'shape_spectra',
+           'nearest_shape', 'amsynth_cycles', 'SynthLossConfig', 'SynthClipsConfig', 'SynthConfig', 'pick_clips',
+           'synth_inputs', 'render_clips', 'cached_clips', 'synth_loss', 'SynthObjective', 'ClipBatches', 'SynthModel',
+           'DdspBaseline', 'training_clips', 'reconstruction_errors', 'train_synth', 'example_clips']
 
 # %% ../nbs/09i_wtsv2.ipynb #fd6de41a
 BASIC_SHAPES = ('sine', 'saw', 'square', 'triangle', 'noise')
@@ -265,6 +264,7 @@ def cached_clips(
     return arrays
 
 # %% ../nbs/09i_wtsv2.ipynb #41d0411b
+ADSR_PARAMS = ('amp_attack', 'amp_decay', 'amp_sustain')  # what WTSv2's ADSR heads estimate, normalised (the predictor's targets)
 ADSR_INDEX = np.array([param(n).index for n in ADSR_PARAMS])
 
 
