@@ -793,10 +793,9 @@ def score_synths(
     human = np.asarray(train.params)[(train.clips['source'] == 'human').to_numpy()]
     estimates = {f'{wts} ADSR heads, seed {s}': outputs[(wts, s)]['adsr'] for _, s in wts_runs}
     estimates['mean training preset'] = np.broadcast_to(human[:, ADSR_INDEX].mean(0), true.shape)
-    if predictor is not None:
-        estimates[f'{predictor.name} (parameter predictor)'] = predictor.predict(scored)[
-            :, ADSR_INDEX
-        ]
+    predicted = predictor.predict(scored) if predictor is not None else None
+    if predicted is not None:
+        estimates[f'{predictor.name} (parameter predictor)'] = predicted[:, ADSR_INDEX]
     adsr = pd.DataFrame(
         [
             dict(
@@ -816,6 +815,10 @@ def score_synths(
         s: float(np.mean([shape in OSC_SHAPES[w] for shape, w in zip(found, truth)])) for s, found in shapes.items()
     }
     common = np.bincount(choice(human), minlength=len(names)).argmax()
+    # the predictor reads osc1_waveform from the same sounds: how far they tell it
+    same_shape = lambda a, b: bool(set(OSC_SHAPES[a]) & set(OSC_SHAPES[b]))
+    if predicted is not None:
+        predictor_agreement = float(np.mean([same_shape(p, w) for p, w in zip(choice(predicted), truth)]))
     first = wts_runs[0][1]
     summary = dict(
         n_clips=len(rows),
@@ -825,7 +828,8 @@ def score_synths(
         waveform_agreement_per_seed={str(s): a for s, a in agreement.items()},
         waveform_seed=first,
         majority_waveform=names[common],
-        majority_agreement=float(np.mean(truth == common)),
+        majority_agreement=float(np.mean([same_shape(common, w) for w in truth])),
+        **({} if predicted is None else dict(predictor=predictor.name, predictor_waveform_agreement=predictor_agreement)),
     )
     waveform = pd.crosstab(
         pd.Series([names[w] for w in truth], name='osc1_waveform'),

@@ -553,8 +553,10 @@ def write_results(
         f"**Waveform**: the nearest basic shape of the wavetable WTSv2 played most (its tables mixed by their mean attention) "
         f"agrees with the preset's `osc1_waveform` on {sy['waveform_agreement']:.1%} of the test presets, averaged over seeds "
         f"({', '.join(f'seed {s}: {a:.1%}' for s, a in sy['waveform_agreement_per_seed'].items())}); always answering the "
-        f"training presets' commonest waveform ({sy['majority_waveform']}) agrees on {sy['majority_agreement']:.1%}. Counts, true "
-        f"waveform by nearest shape (seed {sy['waveform_seed']}):",
+        f"training presets' commonest waveform ({sy['majority_waveform']}) agrees on {sy['majority_agreement']:.1%}. How far these "
+        f"sounds tell osc1's shape at all: the parameter predictor ({sy['predictor']}), trained on every training preset to read it, "
+        f"agrees on {sy['predictor_waveform_agreement']:.1%} of the same presets (oscillator 2 and the filter shape what is heard). "
+        f"Counts, true waveform by nearest shape (seed {sy['waveform_seed']}):",
         '',
         _fmt(tables['synth_waveform']),
         '',

@@ -153,14 +153,9 @@ class WavetableSynth(nn.Module):
         sample_rate: int,  # Hz
         duration_s: float,  # the longest clip it plays
         block_size: int,  # samples per frame
-        amplitude_control: bool = True,  # False: ignore the amplitude (unit level)
     ):
         super().__init__()
-        self.sample_rate, self.block_size, self.amplitude_control = (
-            sample_rate,
-            block_size,
-            amplitude_control,
-        )
+        self.sample_rate, self.block_size = sample_rate, block_size
         self.max_samples = round(sample_rate * duration_s)
 
     def forward(
@@ -178,7 +173,7 @@ class WavetableSynth(nn.Module):
         else:  # a mix per frame: play each table, then mix the outputs sample by sample
             played = torch.stack([wavetable_osc(t, f0_samples, self.sample_rate) for t in tables.unbind(1)], -1)
             out = (played * upsample(attention, self.block_size)).sum(-1)
-        return out * upsample(amplitude, self.block_size)[..., 0] if self.amplitude_control else out
+        return out * upsample(amplitude, self.block_size)[..., 0]
 
 
 def _adsr_extractor():
@@ -284,7 +279,7 @@ class WTSv2(HarmonicNoise):
         return tables, torch.softmax(self.attention_wt(tables)[..., 0], -1)
 
     def oscillator(self, batch: dict, hidden: torch.Tensor, amplitudes: torch.Tensor) -> dict:
-        "The harmonic bank crossfaded into the wavetables by `wavetable_share`: `audio`, the `wavetable` played most `[batch, 512]` (the tables mixed by their mean attention) and that `attention` `[batch, n_tables]`."
+        "The harmonic bank crossfaded into the wavetables by `wavetable_share`: `audio`, the `wavetable` played most `[batch, 512]` (the tables mixed by their mean attention) and that `attention` `[batch, n_tables]`, of which the shared tables' is `shared_attention` `[batch, n_shared_tables]`."
         f0 = batch['f0_hz'][..., None]
         tables, attention = self.wavetables(batch['audio'], f0, hidden)
         # the tables play at the bank's level (its harmonics' summed amplitude), so a share moves timbre, not loudness
@@ -295,6 +290,7 @@ class WTSv2(HarmonicNoise):
             audio=(1 - share) * super().oscillator(batch, hidden, amplitudes)['audio'] + share * wavetable,
             wavetable=(mean_attention[..., None] * tables).sum(1),
             attention=mean_attention,
+            shared_attention=mean_attention[:, self.config.num_wavetables :],
         )
 
     def forward(self, batch: dict, generator: torch.Generator | None = None) -> dict:

@@ -403,8 +403,9 @@ def _load_checkpoint(path: Path) -> dict:
 
 
 def _check_resume(last: Path, module: NsmModule):
-    "Raise unless checkpoint `last` was made by the same training as `module`."
-    saved = _load_checkpoint(last).get('nsm', {})
+    "Raise unless checkpoint `last` was made by the same training as `module`, of a network with the same tensors."
+    checkpoint = _load_checkpoint(last)
+    saved = checkpoint.get('nsm', {})
     if not same_training(saved, module.provenance):
         diff = [
             k
@@ -413,6 +414,15 @@ def _check_resume(last: Path, module: NsmModule):
         ]
         raise NsmError(
             f"{last}: made by another training (different {', '.join(diff)}); remove it or train into another folder"
+        )
+    # the same config and data, but the code's network has changed since (layers added, removed or resized)
+    layout = lambda state: {k: tuple(v.shape) for k, v in state.items()}
+    saved_layout, own_layout = layout(checkpoint.get('state_dict', {})), layout(module.state_dict())
+    if saved_layout != own_layout:
+        differ = sorted(k for k in saved_layout.keys() | own_layout.keys() if saved_layout.get(k) != own_layout.get(k))
+        raise NsmError(
+            f"{last}: its network's tensors differ from this code's ({', '.join(differ[:3])}{', ...' if len(differ) > 3 else ''}); "
+            "remove it (or train with --fresh) to train from scratch"
         )
 
 
