@@ -221,7 +221,8 @@ def run_training(
     )
 
     run_dir = Path(run_dir)
-    common = dict(overrides=profile.training, parent_run_id=parent_run_id, progress=progress)
+    # the profile's model folders are the pipeline's own: what another training left there is trained over
+    common = dict(overrides=profile.training, parent_run_id=parent_run_id, progress=progress, replace_stale=True)
     _say(f"training into {profile.model_dir}/ (a model trained the same way before is reused)")
     est = train_predictor(
         profile.training_config,

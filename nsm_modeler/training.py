@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_training.ipynb #063c06a2
 from __future__ import annotations
-import contextlib, dataclasses, datetime, resource, shutil, signal, threading, time
+import contextlib, dataclasses, datetime, resource, shutil, signal, sys, threading, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -495,6 +495,8 @@ def fit(
     parent_run_id: str | None = None,
     tensorboard_dir: str | Path | None = 'runs',  # TensorBoard root; None: no event files
     resume: bool = True,  # continue from <out_dir>/checkpoints/last.ckpt if it is there
+    # True: a last.ckpt of another training or network is trained over from scratch (a pipeline's own folders); False: an error
+    replace_stale: bool = False,
     progress: bool = True,  # tqdm progress bar
 ) -> TrainingReport:
     "Train `module` on `data` with Lightning; the module ends holding the best epoch's weights (in every process)."
@@ -508,7 +510,13 @@ def fit(
     last = ckpt_dir / 'last.ckpt'
     resume_from = last if resume and last.is_file() else None
     if resume_from:
-        _check_resume(last, module)
+        try:
+            _check_resume(last, module)
+        except NsmError as e:
+            if not replace_stale:
+                raise
+            print(f"{str(e).split(';')[0]}: training from scratch over it", file=sys.stderr)
+            resume_from = None
     history = EpochHistory()
     callbacks = [
         ModelCheckpoint(
@@ -698,6 +706,7 @@ def train_model(
     parent_run_id: str | None = None,  # the pipeline's MLflow run, if any
     tensorboard_dir: str | Path | None = 'runs',  # TensorBoard root; None: none
     run_name: str | None = None,  # MLflow run and TensorBoard folder; None: the model's name
+    replace_stale: bool = False,  # `fit`'s: True trains over checkpoints of another training (the pipeline's folders)
 ):
     "Train a model on a built dataset and write its model directory (its card is `.card_`); a finished model trained the same way is reused as it is."
     from nsm_modeler.dataset import DataConfig, verify_checksums
@@ -716,6 +725,7 @@ def train_model(
             parent_run_id=parent_run_id,
             tensorboard_dir=tensorboard_dir,
             run_name=run_name or config.name,
+            replace_stale=replace_stale,
         ),
     )
     if (done := finished_model(model, cls.load, out_dir, fresh)) is not None:
