@@ -1372,5 +1372,4 @@ d = { 'settings': { 'branch': 'main',
                                    'nsm_modeler.wtsv2.synth_inputs': ('wtsv2.html#synth_inputs', 'nsm_modeler/wtsv2.py'),
                                    'nsm_modeler.wtsv2.synth_loss': ('wtsv2.html#synth_loss', 'nsm_modeler/wtsv2.py'),
                                    'nsm_modeler.wtsv2.train_synth': ('wtsv2.html#train_synth', 'nsm_modeler/wtsv2.py'),
-                                   'nsm_modeler.wtsv2.training_clips': ('wtsv2.html#training_clips', 'nsm_modeler/wtsv2.py'),
-                                   'nsm_modeler.wtsv2.waveform_loss': ('wtsv2.html#waveform_loss', 'nsm_modeler/wtsv2.py')}}}
+                                   'nsm_modeler.wtsv2.training_clips': ('wtsv2.html#training_clips', 'nsm_modeler/wtsv2.py')}}}

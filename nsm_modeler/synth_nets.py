@@ -279,7 +279,7 @@ class WTSv2(HarmonicNoise):
         return tables, torch.softmax(self.attention_wt(tables)[..., 0], -1)
 
     def oscillator(self, batch: dict, hidden: torch.Tensor, amplitudes: torch.Tensor) -> dict:
-        "The harmonic bank crossfaded into the wavetables by `wavetable_share`: `audio`, the `wavetable` played most `[batch, 512]` (the tables mixed by their mean attention) and that `attention` `[batch, n_tables]`, of which the shared tables' is `shared_attention` `[batch, n_shared_tables]`."
+        "The harmonic bank crossfaded into the wavetables by `wavetable_share`: `audio`, the `wavetable` played most `[batch, 512]` (the tables mixed by their mean attention) and that `attention` `[batch, n_tables]`."
         f0 = batch['f0_hz'][..., None]
         tables, attention = self.wavetables(batch['audio'], f0, hidden)
         # the tables play at the bank's level (its harmonics' summed amplitude), so a share moves timbre, not loudness
@@ -290,7 +290,6 @@ class WTSv2(HarmonicNoise):
             audio=(1 - share) * super().oscillator(batch, hidden, amplitudes)['audio'] + share * wavetable,
             wavetable=(mean_attention[..., None] * tables).sum(1),
             attention=mean_attention,
-            shared_attention=mean_attention[:, self.config.num_wavetables :],
         )
 
     def forward(self, batch: dict, generator: torch.Generator | None = None) -> dict:

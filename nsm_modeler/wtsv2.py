@@ -23,9 +23,8 @@ from .synth_nets import WAVETABLE_INPUT, WAVETABLE_LEN, HarmonicNoise, SynthNetC
 # %% auto #0
 __all__ = ['BASIC_SHAPES', 'OSC_SHAPES', 'AMSYNTH_SHAPES', 'CLIP_KEYS', 'ADSR_PARAMS', 'ADSR_INDEX', 'shape_spectra',
            'nearest_shape', 'amsynth_cycles', 'SynthLossConfig', 'SynthClipsConfig', 'SynthConfig', 'pick_clips',
-           'synth_inputs', 'render_clips', 'cached_clips', 'waveform_loss', 'synth_loss', 'SynthObjective',
-           'ClipBatches', 'SynthModel', 'DdspBaseline', 'training_clips', 'reconstruction_errors', 'train_synth',
-           'example_clips']
+           'synth_inputs', 'render_clips', 'cached_clips', 'synth_loss', 'SynthObjective', 'ClipBatches', 'SynthModel',
+           'DdspBaseline', 'training_clips', 'reconstruction_errors', 'train_synth', 'example_clips']
 
 # %% ../nbs/09i_wtsv2.ipynb #fd6de41a
 BASIC_SHAPES = ('sine', 'saw', 'square', 'triangle', 'noise')
@@ -96,12 +95,10 @@ class SynthLossConfig:
 
     adsr_weight: float = 1.0  # weight of the L1 error of the ADSR heads against the presets' amp_attack, amp_decay, amp_sustain (normalised)
     adsr_lr_factor: float = 5.0  # the ADSR extractors and heads learn at this multiple of the learning rate (small GRUs, few steps)
-    # weight of the cross-entropy of the shared tables' attention against the presets' osc1_waveform (`waveform_loss`)
-    waveform_weight: float = 0.3
 
     def __post_init__(self):
-        if self.adsr_weight < 0 or self.adsr_lr_factor <= 0 or self.waveform_weight < 0:
-            raise ConfigError(f"need adsr_weight >= 0, adsr_lr_factor > 0 and waveform_weight >= 0; got {self}")
+        if self.adsr_weight < 0 or self.adsr_lr_factor <= 0:
+            raise ConfigError(f"need adsr_weight >= 0 and adsr_lr_factor > 0; got {self}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -271,38 +268,17 @@ ADSR_PARAMS = ('amp_attack', 'amp_decay', 'amp_sustain')  # what WTSv2's ADSR he
 ADSR_INDEX = np.array([param(n).index for n in ADSR_PARAMS])
 
 
-def waveform_loss(
-    shared_attention: torch.Tensor,  # mean attention on the shared tables [batch, n_shared_tables], in `AMSYNTH_SHAPES` order
-    params: torch.Tensor,  # the clips' presets, normalised [batch, 41]
-) -> torch.Tensor:
-    "Cross-entropy of the attention on the shared tables of each preset's `osc1_waveform`; presets whose waveform has no table (noise, sample & hold) do not count."
-    waveform = param('osc1_waveform')
-    table_choice = torch.tensor([c for _, c, _ in AMSYNTH_SHAPES[: shared_attention.shape[1]]], device=params.device)
-    truth = torch.round(params[:, waveform.index] * (waveform.n_choices - 1)).long()
-    own = table_choice == truth[:, None]  # [batch, n_shared_tables]: the tables of each preset's waveform
-    counted = own.any(1)
-    mass = (shared_attention.float() * own).sum(1)[counted]
-    return -mass.clamp(min=1e-6).log().sum() / counted.sum().clamp(min=1)
-
-
 def synth_loss(
     out: dict,  # a network's output
     batch: dict,  # the clips it reconstructed (with their presets' `params`)
     config: SynthLossConfig,
     mrstft: nn.Module,
 ) -> dict[str, torch.Tensor]:
-    "The total loss and its parts: `mrstft`; for WTSv2 `adsr_mae` (its ADSR heads) and `waveform_ce` (its shared tables' attention)."
+    "The total loss and its parts: `mrstft`, and `adsr_mae` for a network with ADSR heads."
     parts = dict(mrstft=mrstft(out['audio'][:, None].float(), batch['audio'][:, None].float()))
     if 'adsr' in out:
         parts['adsr_mae'] = (out['adsr'].float() - batch['params'][:, ADSR_INDEX]).abs().mean()
-    if 'shared_attention' in out and out['shared_attention'].shape[1]:
-        parts['waveform_ce'] = waveform_loss(out['shared_attention'], batch['params'])
-    loss = (
-        parts['mrstft']
-        + config.adsr_weight * parts.get('adsr_mae', 0.0)
-        + config.waveform_weight * parts.get('waveform_ce', 0.0)
-    )
-    return dict(loss=loss, **parts)
+    return dict(loss=parts['mrstft'] + config.adsr_weight * parts.get('adsr_mae', 0.0), **parts)
 
 
 class SynthObjective(nn.Module):
