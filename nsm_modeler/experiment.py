@@ -816,10 +816,12 @@ def score_synths(
         s: float(np.mean([shape in OSC_SHAPES[w] for shape, w in zip(found, truth)])) for s, found in shapes.items()
     }
     common = np.bincount(choice(human), minlength=len(names)).argmax()
-    # the predictor reads osc1_waveform from the same sounds: how far they tell it
     same_shape = lambda a, b: bool(set(OSC_SHAPES[a]) & set(OSC_SHAPES[b]))
-    if predicted is not None:
-        predictor_agreement = float(np.mean([same_shape(p, w) for p, w in zip(choice(predicted), truth)]))
+    # the predictor reads osc1_waveform from the same sounds: how far they tell it
+    reference = {} if predicted is None else dict(
+        predictor=predictor.name,
+        predictor_waveform_agreement=float(np.mean([same_shape(p, w) for p, w in zip(choice(predicted), truth)])),
+    )
     first = wts_runs[0][1]
     summary = dict(
         n_clips=len(rows),
@@ -830,7 +832,7 @@ def score_synths(
         waveform_seed=first,
         majority_waveform=names[common],
         majority_agreement=float(np.mean([same_shape(common, w) for w in truth])),
-        **({} if predicted is None else dict(predictor=predictor.name, predictor_waveform_agreement=predictor_agreement)),
+        **reference,
     )
     waveform = pd.crosstab(
         pd.Series([names[w] for w in truth], name='osc1_waveform'),
