@@ -1600,7 +1600,6 @@ def run_synth_evaluation(
             name: dict(
                 n_parameters=runs[0].card_.get('n_parameters'),
                 n_clips=runs[0].card_.get('n_clips'),
-                train_window_s=runs[0].config.clips.train_window_s,  # 0: whole clips
                 seeds={
                     str(m.config.trainer.seed): dict(model_dir=str(m.out_dir), training=_training_summary(m.card_))
                     for m in runs

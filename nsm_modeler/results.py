@@ -517,15 +517,13 @@ def write_results(
     wts, ddsp = (tables['synth_seeds']['method'].iat[i] for i in (0, 1))
     seeds = sorted(sy['models'][wts]['seeds'], key=int)
     trained = lambda name: '; '.join(f"seed {s}: {_trained(r['training'])}" for s, r in sy['models'][name]['seeds'].items())
-    window_s = sy['models'][wts].get('train_window_s') or 0  # a run from before training windows has none
-    window = f"trained on random {window_s:g} s windows of them and validated on whole clips" if window_s else 'whole clips'
     lines += [
         '## WTSv2: differentiable wavetable synthesis',
         '',
         f"The seed's WTSv2 ({sy['models'][wts]['n_parameters']:,} trainable parameters; `nbs/09h_synth_nets.ipynb`, "
         f"`nbs/09i_wtsv2.ipynb`, `[wtsv2]` in `configs/training.toml`) and a DDSP harmonic-plus-noise baseline "
         f"({sy['models'][ddsp]['n_parameters']:,}) trained the same way (the same {sy['models'][wts]['n_clips']['train']} training "
-        f"presets at C4, {window}, loss and budget) at **{sy['sample_rate']:,} Hz**, each from {len(seeds)} seeds of its initial weights and "
+        f"presets at C4, loss and budget) at **{sy['sample_rate']:,} Hz**, each from {len(seeds)} seeds of its initial weights and "
         f"batch order ({', '.join(seeds)}). Untrained, WTSv2 is its DDSP parent of the same seed (the wavetables' share of its "
         f"oscillator starts at 0; tested in `nbs/09h_synth_nets.ipynb`). {wts}: {trained(wts)}. {ddsp}: {trained(ddsp)}. Scored on the "
         f"{sy['n_clips']} held-out test presets of the near-duplicate-group split at MIDI note {sy['note']}; every figure here is at "
