@@ -23,8 +23,8 @@ from nsm_modeler.dsp import (
 )
 
 # %% auto #0
-__all__ = ['WAVETABLE_INPUT', 'WAVETABLE_LEN', 'N_MFCC', 'SynthNetConfig', 'ddsp_mlp', 'MfccEncoder', 'loudness_input',
-           'conditioning', 'whole_clips', 'HarmonicNoise', 'WavetableSynth', 'WTSv2']
+__all__ = ['WAVETABLE_INPUT', 'WAVETABLE_LEN', 'N_MFCC', 'SynthNetConfig', 'ddsp_mlp', 'MfccEncoder', 'conditioning',
+           'HarmonicNoise', 'WavetableSynth', 'WTSv2']
 
 # %% ../nbs/09h_synth_nets.ipynb #7f069a5a
 WAVETABLE_INPUT = 64_000  # samples the wavetable generator reads: 4 s at 16 kHz (64000 / 16 / 8 = 500 -> Linear(500, 512))
@@ -83,20 +83,12 @@ class MfccEncoder(nn.Module):
         return self.proj(self.gru(self.norm(mfcc))[0])
 
 
-def loudness_input(loudness_db: torch.Tensor) -> torch.Tensor:  # A-weighted loudness per frame [batch, n_frames]
-    "The loudness as the networks read it: (dB + 100) / 100 `[batch, n_frames, 1]`."
-    return ((loudness_db + 100) / 100)[..., None]
-
-
 def conditioning(batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    "(pitch as MIDI note / 127, `loudness_input`), each `[batch, n_frames, 1]`."
+    "(pitch as MIDI note / 127, loudness as (dB + 100) / 100), each `[batch, n_frames, 1]`."
     f0 = batch['f0_hz'].clamp(min=20.0)
-    return ((69 + 12 * torch.log2(f0 / 440)) / 127)[..., None], loudness_input(batch['loudness_db'])
-
-
-def whole_clips(batch: dict) -> dict:
-    "The whole clips behind a batch (their `audio` and `loudness_db`): a batch of training windows carries them under `whole`; a batch of whole clips is its own."
-    return batch.get('whole', batch)
+    return ((69 + 12 * torch.log2(f0 / 440)) / 127)[..., None], (
+        (batch['loudness_db'] + 100) / 100
+    )[..., None]
 
 
 class HarmonicNoise(nn.Module):
@@ -289,8 +281,7 @@ class WTSv2(HarmonicNoise):
     def oscillator(self, batch: dict, hidden: torch.Tensor, amplitudes: torch.Tensor) -> dict:
         "The harmonic bank crossfaded into the wavetables by `wavetable_share`: `audio`, the `wavetable` played most `[batch, 512]` (the tables mixed by their mean attention) and that `attention` `[batch, n_tables]`."
         f0 = batch['f0_hz'][..., None]
-        # the tables are generated from the whole clip, also when the batch is a window of it
-        tables, attention = self.wavetables(whole_clips(batch)['audio'], f0, hidden)
+        tables, attention = self.wavetables(batch['audio'], f0, hidden)
         # the tables play at the bank's level (its harmonics' summed amplitude), so a share moves timbre, not loudness
         wavetable = self.wavetable_synth(tables, attention, f0, amplitudes.sum(-1, keepdim=True))
         share = self.wavetable_share.clamp(0, 1)
@@ -303,6 +294,4 @@ class WTSv2(HarmonicNoise):
 
     def forward(self, batch: dict, generator: torch.Generator | None = None) -> dict:
         "`HarmonicNoise`'s outputs with this oscillator's, and the `adsr` estimate `[batch, 3]`."
-        # the envelope is read from the whole clip's loudness, also when the batch is a window of it
-        adsr = self.adsr(loudness_input(whole_clips(batch)['loudness_db']))
-        return dict(super().forward(batch, generator), adsr=adsr)
+        return dict(super().forward(batch, generator), adsr=self.adsr(conditioning(batch)[1]))

@@ -110,8 +110,6 @@ class SynthClipsConfig:
     n_val: int = 32  # validation presets, one clip each
     note: int = 60  # the note every clip is played at (the evaluation's; C4)
     seed: int = 0  # seeds the draw of presets (the trainer's seed draws the weights and the batches)
-    # seconds: each training clip is heard as a random window this long, a new one each epoch (0: whole clips, the seed's)
-    train_window_s: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,11 +139,6 @@ class SynthConfig:
             raise ConfigError(
                 f"[wtsv2.net] n_shared_tables = {self.net.n_shared_tables}: amsynth has {len(AMSYNTH_SHAPES)} oscillator shapes to start them from"
             )
-        frames = self.clips.train_window_s * self.net.sample_rate / self.net.block_size
-        if not (0 <= frames <= self.net.n_frames and frames == round(frames)):
-            raise ConfigError(
-                f"[wtsv2.clips] train_window_s = {self.clips.train_window_s}: need a whole number of {self.net.block_size}-sample frames, 0 to {self.net.n_frames}"
-            )
         if self.trainer.sources != ('human',):
             raise ConfigError(
                 f"[wtsv2.trainer] sources = {list(self.trainer.sources)}: the clips are human presets only"
@@ -158,11 +151,6 @@ class SynthConfig:
         overrides: dict | None = None,  # a profile's {'wtsv2': {...}} overrides
     ):
         return load_section(cls, path, 'wtsv2', overrides)
-
-    @property
-    def window_frames(self) -> int:
-        "Frames in a training window (0: whole clips)."
-        return round(self.clips.train_window_s * self.net.sample_rate / self.net.block_size)
 
 # %% ../nbs/09i_wtsv2.ipynb #7eb26dab
 CLIP_KEYS = ('audio', 'f0_hz', 'loudness_db', 'mfcc', 'params')  # what a batch holds
@@ -336,43 +324,12 @@ class _Clips(torch.utils.data.Dataset):
         return {k: v[i] for k, v in self.clips.items()}
 
 
-class _Windows(_Clips):
-    "Each clip as a random window of its frames and their samples, drawn anew each time, with the whole clip under `whole`."
-
-    def __init__(
-        self,
-        clips: dict,  # from `render_clips`
-        n_frames: int,  # frames in a window
-        block_size: int,  # samples per frame
-        generator: torch.Generator,  # draws the windows' starts
-    ):
-        super().__init__(clips)
-        self.n_frames, self.block_size, self.generator = n_frames, block_size, generator
-
-    def __getitem__(self, i):
-        clip = super().__getitem__(i)
-        start = int(torch.randint(len(clip['f0_hz']) - self.n_frames + 1, (), generator=self.generator))
-        frames = slice(start, start + self.n_frames)
-        samples = slice(start * self.block_size, (start + self.n_frames) * self.block_size)
-        return dict(
-            {k: clip[k][frames] for k in ('f0_hz', 'loudness_db', 'mfcc')},
-            audio=clip['audio'][samples],
-            params=clip['params'],
-            whole={k: clip[k] for k in ('audio', 'loudness_db')},
-        )
-
-
 class ClipBatches:
-    "Shuffled training batches (of random windows of the clips, if the config says so) and ordered validation batches of whole clips."
+    "Shuffled training batches and ordered validation batches of rendered clips."
 
-    def __init__(self, train: dict, val: dict, config: SynthConfig):
-        self.config, self.generator = config.trainer, torch.Generator().manual_seed(config.trainer.seed)
-        self.val_set = _Clips(val)
-        self.train_set = (
-            _Windows(train, config.window_frames, config.net.block_size, self.generator)
-            if config.window_frames
-            else _Clips(train)
-        )
+    def __init__(self, train: dict, val: dict, config: TrainerConfig):
+        self.train_set, self.val_set, self.config = _Clips(train), _Clips(val), config
+        self.generator = torch.Generator().manual_seed(config.seed)
 
     def train_dataloader(self):
         return torch.utils.data.DataLoader(
@@ -407,7 +364,7 @@ class SynthModel(TrainedModel):
             net.start_adsr_at(np.asarray(train['params'])[:, ADSR_INDEX].mean(0))
             net.start_tables_at(amsynth_cycles()[: self.config.net.n_shared_tables])
         return fit_model(
-            self, net, SynthObjective(self.config), ClipBatches(train, val, self.config)
+            self, net, SynthObjective(self.config), ClipBatches(train, val, self.config.trainer)
         )
 
     @torch.no_grad()
