@@ -61,9 +61,9 @@ from nsm_modeler.suggest import (
 # %% auto #0
 __all__ = ['PROFILES_DIR', 'SYNTH_FOLDERS', 'JUDGED', 'WITHIN_DB', 'LISTEN_RATE', 'EvaluateConfig', 'Profile', 'load_profile',
            'install_model', 'run_training', 'build_index', 'SoundMatch', 'evaluate_suggestions', 'suggestion_table',
-           'reconstruction_scores', 'score_recommender', 'over_seeds', 'score_synths', 'judge_answers',
-           'design_ablation', 'listening_copy', 'pool_ablation', 'score_out_of_domain', 'check_trained_on',
-           'check_held_out', 'run_evaluation', 'run_synth_evaluation']
+           'reconstruction_scores', 'score_recommender', 'waveform_audibility', 'over_seeds', 'score_synths',
+           'judge_answers', 'design_ablation', 'listening_copy', 'pool_ablation', 'score_out_of_domain',
+           'check_trained_on', 'check_held_out', 'run_evaluation', 'run_synth_evaluation']
 
 # %% ../nbs/12a_experiment.ipynb #ae967826
 @dataclasses.dataclass(frozen=True)
@@ -716,6 +716,40 @@ def score_recommender(
         figures=figures,
     )
 
+# %% ../nbs/12a_experiment.ipynb #30d23184
+def waveform_audibility(
+    params: np.ndarray,  # presets, normalised [n, 41]
+    note: int,  # the MIDI note they are played at
+    render,  # the dataset's `RenderConfig`
+    feature_config: FeatureConfig,  # the log-mel the renders are compared by
+    prior: np.ndarray,  # how many training presets choose each `osc1_waveform` [n_choices]
+    alike_db: float = 1.0,  # log-mel L1 (dB) within which two renders sound alike (`evaluate.sound_alike_hits`'s)
+    progress: bool = True,
+) -> dict[str, np.ndarray]:
+    "Each preset played with every choice of `osc1_waveform`: `alike` `[n, n_choices]`, the choices within `alike_db` of its own (its own included); `best_guess` `[n]`, the most common choice (by `prior`) among them."
+    from nsm_modeler.audio_io import usable_audio
+    from nsm_modeler.metrics import clip_log_mel, l1_per_clip
+    from nsm_modeler.params import AMSYNTH_PARAMS, param
+
+    index = param('osc1_waveform').index
+    n_choices = len(AMSYNTH_PARAMS[index].choices)
+    params = snap(np.asarray(params, np.float32))
+    own = np.rint(params[:, index] * (n_choices - 1)).astype(int)
+    log_mel = []
+    with Renderer(render) as renderer:
+        for k in tqdm(range(n_choices), desc='osc1 waveforms', disable=not progress):
+            played = params.copy()
+            played[:, index] = k / (n_choices - 1)
+            results = renderer.render_many([RenderJob(p, note) for p in played], progress=False)
+            log_mel.append(clip_log_mel(usable_audio(results, render.n_samples)[0], feature_config))
+    log_mel = np.stack(log_mel, 1)  # [n, n_choices, frames, mels]
+    rows = np.arange(len(params))
+    alike = np.stack(
+        [l1_per_clip(log_mel[:, k], log_mel[rows, own]) <= alike_db for k in range(n_choices)], 1
+    )
+    best_guess = np.where(alike, np.asarray(prior, np.float64)[None], -1).argmax(1)
+    return dict(alike=alike, best_guess=best_guess)
+
 # %% ../nbs/12a_experiment.ipynb #8db94a43
 def _ci_row(method: str, values: np.ndarray, preset_ids, **extra) -> dict:
     "A reconstruction row: mean MR-STFT with its 95 % interval over presets (`metrics.with_ci`)."
@@ -745,6 +779,7 @@ def score_synths(
     train: DatasetSplit,  # the training split (the nearest-preset baseline's lookup table)
     test: DatasetSplit,  # the held-out split: every human preset at `note` is scored
     render,  # the dataset's `RenderConfig`
+    feature_config: FeatureConfig,  # the dataset's features (`waveform_audibility` compares log-mels)
     note: int = 60,  # MIDI note
     predictor=None,  # a fitted parameter estimator, for the ADSR comparison
     n_examples: int = 3,  # test presets shown in the figure and kept for the audio players
@@ -815,8 +850,10 @@ def score_synths(
     agreement = {
         s: float(np.mean([shape in OSC_SHAPES[w] for shape, w in zip(found, truth)])) for s, found in shapes.items()
     }
-    common = np.bincount(choice(human), minlength=len(names)).argmax()
+    prior = np.bincount(choice(human), minlength=len(names))
+    common = prior.argmax()
     same_shape = lambda a, b: bool(set(OSC_SHAPES[a]) & set(OSC_SHAPES[b]))
+    heard = waveform_audibility(clips['params'], note, render, feature_config, prior, progress=progress)
     # the predictor reads osc1_waveform from the same sounds: how far they tell it
     reference = {} if predicted is None else dict(
         predictor=predictor.name,
@@ -832,6 +869,9 @@ def score_synths(
         waveform_seed=first,
         majority_waveform=names[common],
         majority_agreement=float(np.mean([same_shape(common, w) for w in truth])),
+        # what the sounds can tell: osc1's waveform audible (every other choice plays > 1 dB away), and the best answer
+        waveform_audible=float(np.mean(heard['alike'].sum(1) == 1)),
+        waveform_ceiling=float(np.mean([same_shape(g, w) for g, w in zip(heard['best_guess'], truth)])),
         **reference,
     )
     waveform = pd.crosstab(
@@ -1571,6 +1611,7 @@ def run_synth_evaluation(
         train,
         test,
         data.render,
+        data.features,
         cfg.pool_note,
         predictor=predictor,
         seed=cfg.seed,

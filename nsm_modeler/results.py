@@ -554,8 +554,11 @@ def write_results(
         f"agrees with the preset's `osc1_waveform` on {sy['waveform_agreement']:.1%} of the test presets, averaged over seeds "
         f"({', '.join(f'seed {s}: {a:.1%}' for s, a in sy['waveform_agreement_per_seed'].items())}); always answering the "
         f"training presets' commonest waveform ({sy['majority_waveform']}) agrees on {sy['majority_agreement']:.1%}. How far these "
-        f"sounds tell osc1's shape at all: the parameter predictor ({sy['predictor']}), trained on every training preset to read it, "
-        f"agrees on {sy['predictor_waveform_agreement']:.1%} of the same presets (oscillator 2 and the filter shape what is heard). "
+        f"sounds tell osc1's shape at all (`experiment.waveform_audibility`): played with each of its five waveforms, a test preset "
+        f"sounds more than 1 dB log-mel L1 away from every other choice on {sy['waveform_audible']:.1%} of presets, and a listener who "
+        f"hears every such difference, answering the commonest choice among alike ones, would agree on {sy['waveform_ceiling']:.1%}: "
+        f"the ceiling of any answer read from the sound. The parameter predictor ({sy['predictor']}), trained on every training "
+        f"preset to read it, agrees on {sy['predictor_waveform_agreement']:.1%}. "
         f"Counts, true waveform by nearest shape (seed {sy['waveform_seed']}):",
         '',
         _fmt(tables['synth_waveform']),

@@ -12,7 +12,7 @@ def test_score_synths_beside_the_nearest_preset(tiny_synths):
     data = load_config(DataConfig, d / 'data.toml')
     models = [SynthModel.load(d / 'wtsv2'), DdspBaseline.load(d / 'ddsp')]
     train, test = (load_split(data.out_dir, s) for s in ('train', 'test'))
-    scored = score_synths(models, train, test, data.render, note=60, n_examples=2, progress=False)
+    scored = score_synths(models, train, test, data.render, data.features, note=60, n_examples=2, progress=False)
     table = scored['reconstruction']
     n_test = int(((test.clips['note'] == 60) & (test.clips['source'] == 'human')).sum())
     assert list(table['method']) == ['wtsv2', 'ddsp-hn', 'nearest-preset (re-rendered)'] and (table['n_clips'] == n_test).all()
@@ -23,6 +23,8 @@ def test_score_synths_beside_the_nearest_preset(tiny_synths):
     assert list(scored['adsr']['method']) == ['wtsv2 ADSR heads, seed 0', 'mean training preset'] and scored['adsr']['mean'].between(0, 1).all()
     assert scored['summary']['waveform_agreement_per_seed'] == {'0': scored['summary']['waveform_agreement']}
     assert 0 <= scored['summary']['waveform_agreement'] <= 1 and set(scored['waveform'].columns) <= set(BASIC_SHAPES)
+    # a waveform heard apart from every other one is told right by the best listener: the ceiling is at least that share
+    assert 0 <= scored['summary']['waveform_audible'] <= scored['summary']['waveform_ceiling'] <= 1
     assert scored['examples']['target'].shape == (2, 64_000) and scored['examples']['wtsv2'].shape == (2, 64_000)
 
 
