@@ -34,15 +34,16 @@ data: install
 # The notebooks are tested two at a time, each with half the cores: torch's OpenMP threads spin while they wait, and two
 # notebooks each running a thread per core made 09h, 09i and 12a take 7 min together on 2 cores, against 50 s this way.
 NB_THREADS := $(shell n=$$(nproc); echo $$(( n > 2 ? n / 2 : 1 )))
+NB_TEST := OMP_NUM_THREADS=$(NB_THREADS) .venv/bin/nbdev_test --n_workers 2
 
 test: install /usr/bin/sox /usr/bin/espeak-ng
 	.venv/bin/nbdev_export
 	@git diff --quiet -- nsm_modeler || (echo "nbdev_export changed nsm_modeler/: export the notebooks and commit" && git --no-pager diff --stat -- nsm_modeler && exit 1)
-	OMP_NUM_THREADS=$(NB_THREADS) .venv/bin/nbdev_test --n_workers 2
+	$(NB_TEST)
 	.venv/bin/pytest -q tests
 
 test-slow: install /usr/bin/sox /usr/bin/espeak-ng
-	OMP_NUM_THREADS=$(NB_THREADS) .venv/bin/nbdev_test --n_workers 2 --flags slow
+	$(NB_TEST) --flags slow
 
 # sox and espeak-ng make the sounds amsynth did not make (`out_of_domain`), on which the F0 trackers are compared (bench.f0_agreement)
 bench: install /usr/bin/sox /usr/bin/espeak-ng
