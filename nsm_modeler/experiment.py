@@ -59,11 +59,12 @@ from nsm_modeler.suggest import (
 )
 
 # %% auto #0
-__all__ = ['PROFILES_DIR', 'SYNTH_FOLDERS', 'JUDGED', 'WITHIN_DB', 'LISTEN_RATE', 'EvaluateConfig', 'Profile', 'load_profile',
-           'install_model', 'run_training', 'build_index', 'SoundMatch', 'evaluate_suggestions', 'suggestion_table',
-           'reconstruction_scores', 'score_recommender', 'waveform_audibility', 'over_seeds', 'score_synths',
-           'judge_answers', 'design_ablation', 'listening_copy', 'pool_ablation', 'score_out_of_domain',
-           'check_trained_on', 'check_held_out', 'run_evaluation', 'run_synth_evaluation']
+__all__ = ['PROFILES_DIR', 'SYNTH_FOLDERS', 'OSCILLATOR_PARAMS', 'JUDGED', 'WITHIN_DB', 'LISTEN_RATE', 'EvaluateConfig',
+           'Profile', 'load_profile', 'install_model', 'run_training', 'build_index', 'SoundMatch',
+           'evaluate_suggestions', 'suggestion_table', 'reconstruction_scores', 'score_recommender', 'osc1_choice',
+           'waveform_audibility', 'oscillator_tables', 'over_seeds', 'score_synths', 'judge_answers', 'design_ablation',
+           'listening_copy', 'pool_ablation', 'score_out_of_domain', 'check_trained_on', 'check_held_out',
+           'run_evaluation', 'run_synth_evaluation']
 
 # %% ../nbs/12a_experiment.ipynb #ae967826
 @dataclasses.dataclass(frozen=True)
@@ -717,24 +718,33 @@ def score_recommender(
     )
 
 # %% ../nbs/12a_experiment.ipynb #30d23184
+def osc1_choice(
+    params: np.ndarray,  # presets, normalised [n, 41]
+) -> np.ndarray:
+    "Each preset's `osc1_waveform` as the index of its choice `[n]`, snapped as amsynth snaps it."
+    from nsm_modeler.params import param
+
+    spec = param('osc1_waveform')
+    return (spec.from_normalised(np.asarray(params)[:, spec.index]) - spec.minimum).astype(int)
+
+
 def waveform_audibility(
     params: np.ndarray,  # presets, normalised [n, 41]
     note: int,  # the MIDI note they are played at
     render,  # the dataset's `RenderConfig`
     feature_config: FeatureConfig,  # the log-mel the renders are compared by
     prior: np.ndarray,  # how many training presets choose each `osc1_waveform` [n_choices]
-    alike_db: float = 1.0,  # log-mel L1 (dB) within which two renders sound alike (`evaluate.sound_alike_hits`'s)
+    alike_db: float,  # log-mel L1 (dB) within which two renders sound alike (the profile's `alike_db`, as for sound matching)
     progress: bool = True,
 ) -> dict[str, np.ndarray]:
     "Each preset played with every choice of `osc1_waveform`: `alike` `[n, n_choices]`, the choices within `alike_db` of its own (its own included); `best_guess` `[n]`, the most common choice (by `prior`) among them."
     from nsm_modeler.audio_io import usable_audio
     from nsm_modeler.metrics import clip_log_mel, l1_per_clip
-    from nsm_modeler.params import AMSYNTH_PARAMS, param
+    from nsm_modeler.params import param
 
-    index = param('osc1_waveform').index
-    n_choices = len(AMSYNTH_PARAMS[index].choices)
+    index, n_choices = param('osc1_waveform').index, param('osc1_waveform').n_choices
     params = snap(np.asarray(params, np.float32))
-    own = np.rint(params[:, index] * (n_choices - 1)).astype(int)
+    own = osc1_choice(params)
     log_mel = []
     with Renderer(render) as renderer:
         for k in tqdm(range(n_choices), desc='osc1 waveforms', disable=not progress):
@@ -749,6 +759,32 @@ def waveform_audibility(
     )
     best_guess = np.where(alike, np.asarray(prior, np.float64)[None], -1).argmax(1)
     return dict(alike=alike, best_guess=best_guess)
+
+# %% ../nbs/12a_experiment.ipynb #a39145dc
+# what a preset keeps when only its oscillators are played: the rest is amsynth's default preset (a flat envelope, no
+# LFO, distortion or reverb), with the filter bypassed
+OSCILLATOR_PARAMS = ('osc1_waveform', 'osc1_pulsewidth', 'osc2_waveform', 'osc2_pulsewidth', 'osc2_detune', 'osc2_range',
+                     'osc2_pitch', 'osc2_sync', 'osc_mix', 'osc_mix_mode')
+
+
+def oscillator_tables(
+    params: np.ndarray,  # presets, normalised [n, 41]
+    note: int,  # the MIDI note they are held at
+    osc1_alone: bool = False,  # mute oscillator 2
+) -> np.ndarray:
+    "Each preset's oscillators as amsynth plays them with nothing after them, one period each `[n, 512]` (`wtsv2.played_cycles`): the table a one-table synthesizer would need."
+    from nsm_modeler.params import default_values, normalise, param
+    from nsm_modeler.wtsv2 import played_cycles
+
+    params = snap(np.asarray(params, np.float32))
+    played = np.repeat(normalise(default_values())[None], len(params), 0).astype(np.float32)
+    for name in OSCILLATOR_PARAMS:
+        played[:, param(name).index] = params[:, param(name).index]
+    played[:, param('filter_type').index] = param('filter_type').to_normalised(param('filter_type').choices.index('bypass'))
+    if osc1_alone:
+        played[:, param('osc_mix').index] = 0.0  # -1: oscillator 1 alone
+    return played_cycles(played, note)
+
 
 # %% ../nbs/12a_experiment.ipynb #8db94a43
 def _ci_row(method: str, values: np.ndarray, preset_ids, **extra) -> dict:
@@ -780,6 +816,7 @@ def score_synths(
     test: DatasetSplit,  # the held-out split: every human preset at `note` is scored
     render,  # the dataset's `RenderConfig`
     feature_config: FeatureConfig,  # the dataset's features (`waveform_audibility` compares log-mels)
+    alike_db: float,  # log-mel L1 (dB) within which two renders sound alike (`waveform_audibility`)
     note: int = 60,  # MIDI note
     predictor=None,  # a fitted parameter estimator, for the ADSR comparison
     n_examples: int = 3,  # test presets shown in the figure and kept for the audio players
@@ -790,7 +827,7 @@ def score_synths(
     import torch
     from nsm_modeler.baselines import NearestPreset
     from nsm_modeler.metrics import mrstft_per_clip
-    from nsm_modeler.params import AMSYNTH_PARAMS, param
+    from nsm_modeler.params import param
     from nsm_modeler.synth_nets import WTSv2
     from nsm_modeler.wtsv2 import ADSR_INDEX, ADSR_PARAMS, OSC_SHAPES, nearest_shape, pick_clips, render_clips
 
@@ -842,22 +879,19 @@ def score_synths(
             for k, v in estimates.items()
         ]
     )
-    waveform_index = param('osc1_waveform').index
-    names = AMSYNTH_PARAMS[waveform_index].choices
-    choice = lambda p: np.rint(p[:, waveform_index] * (len(names) - 1)).astype(int)
-    truth = choice(clips['params'])
+    names = param('osc1_waveform').choices
+    truth = osc1_choice(clips['params'])
+    agrees = lambda found: float(np.mean([shape in OSC_SHAPES[w] for shape, w in zip(found, truth)]))
     shapes = {s: nearest_shape(outputs[(wts, s)]['wavetable']) for _, s in wts_runs}
-    agreement = {
-        s: float(np.mean([shape in OSC_SHAPES[w] for shape, w in zip(found, truth)])) for s, found in shapes.items()
-    }
-    prior = np.bincount(choice(human), minlength=len(names))
+    agreement = {s: agrees(found) for s, found in shapes.items()}
+    prior = np.bincount(osc1_choice(human), minlength=len(names))
     common = prior.argmax()
     same_shape = lambda a, b: bool(set(OSC_SHAPES[a]) & set(OSC_SHAPES[b]))
-    heard = waveform_audibility(clips['params'], note, render, feature_config, prior, progress=progress)
+    heard = waveform_audibility(clips['params'], note, render, feature_config, prior, alike_db, progress=progress)
     # the predictor reads osc1_waveform from the same sounds: how far they tell it
     reference = {} if predicted is None else dict(
         predictor=predictor.name,
-        predictor_waveform_agreement=float(np.mean([same_shape(p, w) for p, w in zip(choice(predicted), truth)])),
+        predictor_waveform_agreement=float(np.mean([same_shape(p, w) for p, w in zip(osc1_choice(predicted), truth)])),
     )
     first = wts_runs[0][1]
     summary = dict(
@@ -869,9 +903,13 @@ def score_synths(
         waveform_seed=first,
         majority_waveform=names[common],
         majority_agreement=float(np.mean([same_shape(common, w) for w in truth])),
-        # what the sounds can tell: osc1's waveform audible (every other choice plays > 1 dB away), and the best answer
+        # what the sounds can tell: osc1's waveform audible (every other choice plays > alike_db away), and the best answer
         waveform_audible=float(np.mean(heard['alike'].sum(1) == 1)),
         waveform_ceiling=float(np.mean([same_shape(g, w) for g, w in zip(heard['best_guess'], truth)])),
+        alike_db=alike_db,
+        # the most a one-table answer can agree: amsynth's own oscillators as one table, osc2 as the preset has it and muted
+        waveform_table_mix=agrees(nearest_shape(oscillator_tables(clips['params'], note))),
+        waveform_table_osc1=agrees(nearest_shape(oscillator_tables(clips['params'], note, osc1_alone=True))),
         **reference,
     )
     waveform = pd.crosstab(
@@ -1612,6 +1650,7 @@ def run_synth_evaluation(
         test,
         data.render,
         data.features,
+        cfg.alike_db,
         cfg.pool_note,
         predictor=predictor,
         seed=cfg.seed,

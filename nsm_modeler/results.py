@@ -555,10 +555,13 @@ def write_results(
         f"({', '.join(f'seed {s}: {a:.1%}' for s, a in sy['waveform_agreement_per_seed'].items())}); always answering the "
         f"training presets' commonest waveform ({sy['majority_waveform']}) agrees on {sy['majority_agreement']:.1%}. How far these "
         f"sounds tell osc1's shape at all (`experiment.waveform_audibility`): played with each of its five waveforms, a test preset "
-        f"sounds more than 1 dB log-mel L1 away from every other choice on {sy['waveform_audible']:.1%} of presets, and a listener who "
+        f"sounds more than {sy['alike_db']:g} dB log-mel L1 away from every other choice on {sy['waveform_audible']:.1%} of presets, and a listener who "
         f"hears every such difference, answering the commonest choice among alike ones, would agree on {sy['waveform_ceiling']:.1%}: "
         f"the ceiling of any answer read from the sound. The parameter predictor ({sy['predictor']}), trained on every training "
-        f"preset to read it, agrees on {sy['predictor_waveform_agreement']:.1%}. "
+        f"preset to read it, agrees on {sy['predictor_waveform_agreement']:.1%}. But a table is not the sound: amsynth's own "
+        f"oscillators held as one table (the filter bypassed, `experiment.oscillator_tables`), their nearest shape read the same "
+        f"way, agree on {sy['waveform_table_mix']:.1%}, and on {sy['waveform_table_osc1']:.1%} with oscillator 2 muted (a pulse of "
+        f"another width than 50 % reads as a saw; oscillator 2 mixes its shape in): the most a one-table answer can reach here. "
         f"Counts, true waveform by nearest shape (seed {sy['waveform_seed']}):",
         '',
         _fmt(tables['synth_waveform']),

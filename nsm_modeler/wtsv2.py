@@ -22,9 +22,9 @@ from .synth_nets import WAVETABLE_INPUT, WAVETABLE_LEN, HarmonicNoise, SynthNetC
 
 # %% auto #0
 __all__ = ['BASIC_SHAPES', 'OSC_SHAPES', 'AMSYNTH_SHAPES', 'CLIP_KEYS', 'ADSR_PARAMS', 'ADSR_INDEX', 'shape_spectra',
-           'nearest_shape', 'amsynth_cycles', 'SynthLossConfig', 'SynthClipsConfig', 'SynthConfig', 'pick_clips',
-           'synth_inputs', 'render_clips', 'cached_clips', 'synth_loss', 'SynthObjective', 'ClipBatches', 'SynthModel',
-           'DdspBaseline', 'training_clips', 'reconstruction_errors', 'train_synth', 'example_clips']
+           'nearest_shape', 'played_cycles', 'amsynth_cycles', 'SynthLossConfig', 'SynthClipsConfig', 'SynthConfig',
+           'pick_clips', 'synth_inputs', 'render_clips', 'cached_clips', 'synth_loss', 'SynthObjective', 'ClipBatches',
+           'SynthModel', 'DdspBaseline', 'training_clips', 'reconstruction_errors', 'train_synth', 'example_clips']
 
 # %% ../nbs/09i_wtsv2.ipynb #fd6de41a
 BASIC_SHAPES = ('sine', 'saw', 'square', 'triangle', 'noise')
@@ -57,16 +57,38 @@ def nearest_shape(
 AMSYNTH_SHAPES = (('sine', 0, 0.0), ('square', 1, 0.0), ('saw', 2, 1.0), ('triangle', 2, 0.0))
 
 
+def played_cycles(
+    presets: np.ndarray,  # normalised [n, 41]
+    note: int,  # MIDI note they are held at
+    periods: int = 32,  # periods averaged
+    length: int = WAVETABLE_LEN,  # samples per table
+) -> np.ndarray:
+    "One period of each preset as amsynth plays it `[n, length]`: `periods` periods of the note's frequency in the held note (past the attack, before the release), averaged and starting at an upward zero crossing. What is not periodic at the note (a detuned oscillator, noise) averages away."
+    from scipy.signal import resample
+    from nsm_modeler.audio_io import usable_audio
+
+    render = RenderConfig(notes=(note,))
+    with Renderer(render) as renderer:
+        audio = usable_audio(
+            renderer.render_many([RenderJob(p, note) for p in presets], progress=False), render.n_samples
+        )[0]
+    sr, out = render.sample_rate, []
+    span = int(round(periods * sr / (440.0 * 2 ** ((note - 69) / 12))))
+    for clip in audio:
+        held = clip[sr // 2 : int(render.note_duration_s * sr)]
+        cycle = resample(held[:span], periods * length).reshape(periods, length).mean(0)
+        rising = np.flatnonzero((cycle[:-1] < 0) & (cycle[1:] >= 0))
+        out.append(np.roll(cycle, -int(rising[0]) if len(rising) else 0))
+    return np.stack(out).astype(np.float32)
+
+
 def amsynth_cycles(
     note: int = 45,  # MIDI note (A2: about 800 samples per period at 44.1 kHz)
     periods: int = 32,  # periods averaged
     length: int = WAVETABLE_LEN,  # samples per table
 ) -> np.ndarray:
-    "One period of each of `AMSYNTH_SHAPES` as amsynth plays it `[4, length]`, starting at an upward zero crossing."
-    from scipy.signal import resample
+    "One period of each of `AMSYNTH_SHAPES` as amsynth plays it `[4, length]` (`played_cycles`)."
     from nsm_modeler.params import default_values, normalise
-    from nsm_modeler.dsp import peak_frequency
-    from nsm_modeler.audio_io import usable_audio
 
     base = normalise(default_values()).astype(np.float32)
     base[param('osc_mix').index] = 0.0  # -1: oscillator 1 alone
@@ -74,19 +96,7 @@ def amsynth_cycles(
     for p, (_, choice, width) in zip(presets, AMSYNTH_SHAPES):
         p[param('osc1_waveform').index] = choice / (param('osc1_waveform').n_choices - 1)
         p[param('osc1_pulsewidth').index] = width
-    render = RenderConfig(notes=(note,))
-    with Renderer(render) as renderer:
-        audio = usable_audio(
-            renderer.render_many([RenderJob(p, note) for p in presets], progress=False), render.n_samples
-        )[0]
-    sr, out = render.sample_rate, []
-    for clip in audio:
-        held = clip[sr // 2 : int(render.note_duration_s * sr)]  # past the attack, before the release
-        span = int(round(periods * sr / peak_frequency(held, sr)))
-        cycle = resample(held[:span], periods * length).reshape(periods, length).mean(0)
-        rising = np.flatnonzero((cycle[:-1] < 0) & (cycle[1:] >= 0))
-        out.append(np.roll(cycle, -int(rising[0]) if len(rising) else 0))
-    return np.stack(out).astype(np.float32)
+    return played_cycles(presets, note, periods, length)
 
 # %% ../nbs/09i_wtsv2.ipynb #c14811de
 @dataclasses.dataclass(frozen=True)

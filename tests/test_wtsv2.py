@@ -7,12 +7,12 @@ def test_score_synths_beside_the_nearest_preset(tiny_synths):
     from nsm_modeler.core import load_config
     from nsm_modeler.dataset import DataConfig, load_split
     from nsm_modeler.wtsv2 import DdspBaseline, SynthModel, BASIC_SHAPES
-    from nsm_modeler.experiment import score_synths
+    from nsm_modeler.experiment import EvaluateConfig, score_synths
     d = tiny_synths
     data = load_config(DataConfig, d / 'data.toml')
     models = [SynthModel.load(d / 'wtsv2'), DdspBaseline.load(d / 'ddsp')]
     train, test = (load_split(data.out_dir, s) for s in ('train', 'test'))
-    scored = score_synths(models, train, test, data.render, data.features, note=60, n_examples=2, progress=False)
+    scored = score_synths(models, train, test, data.render, data.features, EvaluateConfig().alike_db, note=60, n_examples=2, progress=False)
     table = scored['reconstruction']
     n_test = int(((test.clips['note'] == 60) & (test.clips['source'] == 'human')).sum())
     assert list(table['method']) == ['wtsv2', 'ddsp-hn', 'nearest-preset (re-rendered)'] and (table['n_clips'] == n_test).all()
@@ -25,6 +25,8 @@ def test_score_synths_beside_the_nearest_preset(tiny_synths):
     assert 0 <= scored['summary']['waveform_agreement'] <= 1 and set(scored['waveform'].columns) <= set(BASIC_SHAPES)
     # a waveform heard apart from every other one is told right by the best listener: the ceiling is at least that share
     assert 0 <= scored['summary']['waveform_audible'] <= scored['summary']['waveform_ceiling'] <= 1
+    # amsynth's own oscillators as one table: what a one-table answer could reach
+    assert all(0 <= scored['summary'][k] <= 1 for k in ('waveform_table_mix', 'waveform_table_osc1'))
     assert scored['examples']['target'].shape == (2, 64_000) and scored['examples']['wtsv2'].shape == (2, 64_000)
 
 
