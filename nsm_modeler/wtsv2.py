@@ -295,10 +295,10 @@ class SynthObjective(nn.Module):
     "What a synthesis network learns from a batch of clips: `synth_loss`, the ADSR parts at their own learning rate."
 
     def __init__(self, config: SynthConfig = SynthConfig()):
-        import auraloss
+        from nsm_modeler.metrics import mrstft_loss
 
         super().__init__()
-        self.config, self.mrstft = config, auraloss.freq.MultiResolutionSTFTLoss()
+        self.config, self.mrstft = config, mrstft_loss()
 
     def forward(
         self,
