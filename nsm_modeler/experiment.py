@@ -721,11 +721,11 @@ def score_recommender(
 def osc1_choice(
     params: np.ndarray,  # presets, normalised [n, 41]
 ) -> np.ndarray:
-    "Each preset's `osc1_waveform` as the index of its choice `[n]`, snapped as amsynth snaps it."
-    from nsm_modeler.params import param
+    "Each preset's `osc1_waveform` as the index of its choice `[n]`, snapped as amsynth snaps it (`baselines.choice_indices`)."
+    from nsm_modeler.baselines import choice_indices
+    from nsm_modeler.params import DISCRETE_NAMES
 
-    spec = param('osc1_waveform')
-    return (spec.from_normalised(np.asarray(params)[:, spec.index]) - spec.minimum).astype(int)
+    return choice_indices(params)[:, DISCRETE_NAMES.index('osc1_waveform')]
 
 
 def waveform_audibility(

@@ -13,7 +13,8 @@ from .core import AudioError, ConfigError, torch_threads
 # %% auto #0
 __all__ = ['USER_MIN_SAMPLE_RATE', 'SILENCE_DBFS', 'MAX_INPUT_PEAK', 'FLOOR_POWER', 'FEATURE_CHUNK', 'FALLBACK_NOTE',
            'FeatureConfig', 'for_user_audio', 'validate_audio', 'load_audio', 'log_mel_to_mfcc', 'extract_features',
-           'extract_log_mel', 'hz_to_midi', 'median_midi', 'detect_midi_note', 'play_note', 'feature_benchmark']
+           'extract_log_mel', 'hz_to_midi', 'midi_to_hz', 'median_midi', 'detect_midi_note', 'play_note',
+           'feature_benchmark']
 
 # %% ../nbs/04_features.ipynb #f428e589
 @dataclasses.dataclass(frozen=True)
@@ -460,6 +461,11 @@ def _features(
 def hz_to_midi(f0_hz):  # frequency in Hz, > 0
     "Fractional MIDI note number of a frequency (69 = A4 = 440 Hz)."
     return 69 + 12 * np.log2(np.asarray(f0_hz, np.float64) / 440.0)
+
+
+def midi_to_hz(note: float) -> float:  # MIDI note number (69 = A4)
+    "Frequency in Hz of a MIDI note (A4 = 440 Hz): `hz_to_midi`'s inverse."
+    return 440.0 * 2 ** ((note - 69) / 12)
 
 
 def median_midi(

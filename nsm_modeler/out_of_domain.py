@@ -10,12 +10,11 @@ import numpy as np
 import pandas as pd
 from .core import NsmError
 from .audio_io import write_wav
-from .features import FeatureConfig, for_user_audio, load_audio
+from .features import FeatureConfig, for_user_audio, load_audio, midi_to_hz
 
 # %% auto #0
-__all__ = ['FAUST_SOUNDS', 'SOX_SOUNDS', 'ESPEAK_SOUNDS', 'SOUNDS', 'Sound', 'require_program', 'midi_to_hz', 'render_faust',
-           'faust_sounds', 'sox_sounds', 'sox_tones', 'espeak_sounds', 'espeak_voices', 'OutOfDomainSet',
-           'out_of_domain_set']
+__all__ = ['FAUST_SOUNDS', 'SOX_SOUNDS', 'ESPEAK_SOUNDS', 'SOUNDS', 'Sound', 'require_program', 'render_faust', 'faust_sounds',
+           'sox_sounds', 'sox_tones', 'espeak_sounds', 'espeak_voices', 'OutOfDomainSet', 'out_of_domain_set']
 
 # %% ../nbs/10b_out_of_domain.ipynb #9a320a20
 @dataclasses.dataclass(frozen=True)
@@ -78,11 +77,6 @@ def require_program(
     return path
 
 # %% ../nbs/10b_out_of_domain.ipynb #e0dfaeef
-def midi_to_hz(note: float) -> float:  # MIDI note number (69 = A4)
-    "Frequency in Hz of a MIDI note (A4 = 440 Hz)."
-    return 440.0 * 2 ** ((note - 69) / 12)
-
-
 def render_faust(
     code: str,  # Faust code defining `process` (mono); `stdfaust.lib` and `gate` are provided
     sample_rate: int = 44100,  # Hz

@@ -66,6 +66,7 @@ def played_cycles(
     "One period of each preset as amsynth plays it `[n, length]`: `periods` periods of the note's frequency in the held note (past the attack, before the release), averaged and starting at an upward zero crossing. What is not periodic at the note (a detuned oscillator, noise) averages away."
     from scipy.signal import resample
     from nsm_modeler.audio_io import usable_audio
+    from nsm_modeler.features import midi_to_hz
 
     render = RenderConfig(notes=(note,))
     with Renderer(render) as renderer:
@@ -73,7 +74,7 @@ def played_cycles(
             renderer.render_many([RenderJob(p, note) for p in presets], progress=False), render.n_samples
         )[0]
     sr, out = render.sample_rate, []
-    span = int(round(periods * sr / (440.0 * 2 ** ((note - 69) / 12))))
+    span = int(round(periods * sr / midi_to_hz(note)))
     for clip in audio:
         held = clip[sr // 2 : int(render.note_duration_s * sr)]
         cycle = resample(held[:span], periods * length).reshape(periods, length).mean(0)
