@@ -24,7 +24,7 @@ from nsm_modeler.dsp import (
 
 # %% auto #0
 __all__ = ['WAVETABLE_INPUT', 'WAVETABLE_LEN', 'N_MFCC', 'SynthNetConfig', 'ddsp_mlp', 'MfccEncoder', 'conditioning',
-           'HarmonicNoise', 'WavetableSynth', 'WTSv2']
+           'HarmonicNoise', 'WavetableSynth', 'AdsrExtractors', 'WTSv2']
 
 # %% ../nbs/09h_synth_nets.ipynb #7f069a5a
 WAVETABLE_INPUT = 64_000  # samples the wavetable generator reads: 4 s at 16 kHz (64000 / 16 / 8 = 500 -> Linear(500, 512))
@@ -176,8 +176,40 @@ class WavetableSynth(nn.Module):
         return out * upsample(amplitude, self.block_size)[..., 0]
 
 
-def _adsr_extractor():
-    return nn.GRU(1, 8, batch_first=True, bidirectional=True)
+class _BlockDiagonalGates(nn.Module):
+    "A GRU's recurrent weight `[3 gates * n * hidden, n * hidden]` kept block-diagonal: `n` GRUs of `hidden` units that never read each other."
+
+    def __init__(self, n: int, hidden: int):
+        super().__init__()
+        self.n, self.hidden = n, hidden
+
+    def forward(self, blocks):  # [3 gates, n, hidden, hidden]
+        return torch.cat([torch.block_diag(*gate) for gate in blocks])
+
+    def right_inverse(self, weight):  # the full weight -> its diagonal blocks
+        w = weight.reshape(3, self.n, self.hidden, self.n, self.hidden)
+        return torch.stack([w[:, k, :, k] for k in range(self.n)], 1)
+
+
+class AdsrExtractors(nn.Module):
+    "The seed's ADSR extractors, `n` bidirectional GRU(1 -> `hidden`) over the loudness curve, run as one GRU whose recurrent weights are zero between extractors: the same function in a third of the time steps."
+
+    def __init__(self, n: int = 3, hidden: int = 8):
+        super().__init__()
+        self.n, self.hidden = n, hidden
+        self.gru = nn.GRU(1, n * hidden, batch_first=True, bidirectional=True)
+        for name in ('weight_hh_l0', 'weight_hh_l0_reverse'):
+            nn.utils.parametrize.register_parametrization(self.gru, name, _BlockDiagonalGates(n, hidden))
+        with torch.no_grad():  # each extractor starts as a GRU(1 -> hidden) of its own does
+            for p in self.gru.parameters():
+                p.uniform_(-(hidden**-0.5), hidden**-0.5)
+
+    def forward(
+        self, loudness: torch.Tensor  # [batch, n_frames, 1]
+    ) -> torch.Tensor:
+        "Each extractor's final states, forward then backward `[batch, n, 2 * hidden]`."
+        final = self.gru(loudness)[1].unflatten(-1, (self.n, self.hidden))  # [2 directions, batch, n, hidden]
+        return torch.cat(list(final), -1)
 
 
 def _adsr_head():
@@ -207,11 +239,7 @@ class WTSv2(HarmonicNoise):
         self.smoothing_control = nn.Sequential(nn.Linear(WAVETABLE_LEN, 1), nn.Sigmoid())
         # the wavetables' share of the oscillator, from 0 (the harmonic bank alone: the DDSP parent) to 1
         self.wavetable_share = nn.Parameter(torch.zeros(()))
-        self.attack_extractor, self.decay_extractor, self.sustain_extractor = (
-            _adsr_extractor(),
-            _adsr_extractor(),
-            _adsr_extractor(),
-        )
+        self.adsr_extractors = AdsrExtractors()  # attack, decay, sustain
         self.attack_head, self.decay_head, self.sustain_head = (
             _adsr_head(),
             _adsr_head(),
@@ -249,16 +277,9 @@ class WTSv2(HarmonicNoise):
         self, loudness: torch.Tensor
     ) -> torch.Tensor:  # (dB + 100) / 100 per frame [batch, n_frames, 1]
         "Normalised amp_attack, amp_decay, amp_sustain `[batch, 3]`."
-        # both directions' final states [batch, 16]
-        last = lambda gru: torch.cat(list(gru(loudness)[1]), -1)
-        return torch.cat(
-            [
-                self.attack_head(last(self.attack_extractor)),
-                self.decay_head(last(self.decay_extractor)),
-                self.sustain_head(last(self.sustain_extractor)),
-            ],
-            -1,
-        )
+        states = self.adsr_extractors(loudness).unbind(1)  # attack, decay, sustain: [batch, 16] each
+        heads = (self.attack_head, self.decay_head, self.sustain_head)
+        return torch.cat([head(s) for head, s in zip(heads, states)], -1)
 
     def wavetables(
         self,

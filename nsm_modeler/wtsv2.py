@@ -312,7 +312,7 @@ class SynthObjective(nn.Module):
 
     def param_groups(self, net: nn.Module) -> list[dict]:  # the network being trained
         "The ADSR extractors and heads at `adsr_lr_factor` x the learning rate; the rest at the learning rate."
-        is_adsr = lambda name: name.split('_')[0] in ('attack', 'decay', 'sustain')
+        is_adsr = lambda name: name.split('_')[0] in ('adsr', 'attack', 'decay', 'sustain')
         named = list(net.named_parameters())
         groups = [
             dict(params=[p for n, p in named if not is_adsr(n)]),
