@@ -781,9 +781,7 @@ def oscillator_tables(
     for name in OSCILLATOR_PARAMS:
         played[:, param(name).index] = params[:, param(name).index]
     played[:, param('filter_type').index] = param('filter_type').to_normalised(param('filter_type').choices.index('bypass'))
-    if osc1_alone:
-        played[:, param('osc_mix').index] = 0.0  # -1: oscillator 1 alone
-    return played_cycles(played, note)
+    return played_cycles(played, note, osc1_alone=osc1_alone)
 
 
 # %% ../nbs/12a_experiment.ipynb #8db94a43

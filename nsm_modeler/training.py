@@ -287,6 +287,12 @@ class NsmModule(pl.LightningModule):
             ),
         )
 
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+        "Clip the gradients' global norm to the objective's `max_grad_norm`, if it has one (after mixed precision's unscaling)."
+        max_norm = getattr(self.objective, 'max_grad_norm', None)
+        if max_norm:
+            self.clip_gradients(optimizer, gradient_clip_val=max_norm, gradient_clip_algorithm='norm')
+
     def on_save_checkpoint(self, checkpoint):
         checkpoint['nsm'] = self.provenance
 

@@ -62,11 +62,16 @@ def played_cycles(
     note: int,  # MIDI note they are held at
     periods: int = 32,  # periods averaged
     length: int = WAVETABLE_LEN,  # samples per table
+    osc1_alone: bool = False,  # mute oscillator 2 first (`osc_mix` at -1)
 ) -> np.ndarray:
     "One period of each preset as amsynth plays it `[n, length]`: `periods` periods of the note's frequency in the held note (past the attack, before the release), averaged and starting at an upward zero crossing. What is not periodic at the note (a detuned oscillator, noise) averages away."
     from scipy.signal import resample
     from nsm_modeler.audio_io import usable_audio
     from nsm_modeler.features import midi_to_hz
+
+    if osc1_alone:
+        presets = np.array(presets, np.float32)
+        presets[:, param('osc_mix').index] = param('osc_mix').to_normalised(-1.0)
 
     render = RenderConfig(notes=(note,))
     with Renderer(render) as renderer:
@@ -92,12 +97,11 @@ def amsynth_cycles(
     from nsm_modeler.params import default_values, normalise
 
     base = normalise(default_values()).astype(np.float32)
-    base[param('osc_mix').index] = 0.0  # -1: oscillator 1 alone
     presets = np.repeat(base[None], len(AMSYNTH_SHAPES), 0)
     for p, (_, choice, width) in zip(presets, AMSYNTH_SHAPES):
         p[param('osc1_waveform').index] = choice / (param('osc1_waveform').n_choices - 1)
         p[param('osc1_pulsewidth').index] = width
-    return played_cycles(presets, note, periods, length)
+    return played_cycles(presets, note, periods, length, osc1_alone=True)
 
 # %% ../nbs/09i_wtsv2.ipynb #c14811de
 @dataclasses.dataclass(frozen=True)
@@ -106,10 +110,11 @@ class SynthLossConfig:
 
     adsr_weight: float = 1.0  # weight of the L1 error of the ADSR heads against the presets' amp_attack, amp_decay, amp_sustain (normalised)
     adsr_lr_factor: float = 5.0  # the ADSR extractors and heads learn at this multiple of the learning rate (small GRUs, few steps)
+    max_grad_norm: float = 3.0  # the gradients' global norm is clipped to this before each step (DDSP's trainer: 3); 0: not clipped
 
     def __post_init__(self):
-        if self.adsr_weight < 0 or self.adsr_lr_factor <= 0:
-            raise ConfigError(f"need adsr_weight >= 0 and adsr_lr_factor > 0; got {self}")
+        if self.adsr_weight < 0 or self.adsr_lr_factor <= 0 or self.max_grad_norm < 0:
+            raise ConfigError(f"need adsr_weight >= 0, adsr_lr_factor > 0 and max_grad_norm >= 0; got {self}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -293,13 +298,14 @@ def synth_loss(
 
 
 class SynthObjective(nn.Module):
-    "What a synthesis network learns from a batch of clips: `synth_loss`, the ADSR parts at their own learning rate."
+    "What a synthesis network learns from a batch of clips: `synth_loss`, the ADSR parts at their own learning rate, the gradients clipped to `max_grad_norm`."
 
     def __init__(self, config: SynthConfig = SynthConfig()):
         from nsm_modeler.metrics import mrstft_loss
 
         super().__init__()
         self.config, self.mrstft = config, mrstft_loss()
+        self.max_grad_norm = config.loss.max_grad_norm  # `training.NsmModule` clips to it
 
     def forward(
         self,
