@@ -109,7 +109,7 @@ class SynthLossConfig:
     "The training loss: auraloss's multi-resolution STFT distance, plus the ADSR heads' error on the training presets."
 
     adsr_weight: float = 1.0  # weight of the L1 error of the ADSR heads against the presets' amp_attack, amp_decay, amp_sustain (normalised)
-    adsr_lr_factor: float = 5.0  # the ADSR extractors and heads learn at this multiple of the learning rate (small GRUs, few steps)
+    adsr_lr_factor: float = 10.0  # the ADSR extractors and heads learn at this multiple of the learning rate (small GRUs, few steps)
     max_grad_norm: float = 3.0  # the gradients' global norm is clipped to this before each step (DDSP's trainer: 3); 0: not clipped
 
     def __post_init__(self):
@@ -137,11 +137,11 @@ class SynthConfig:
     loss: SynthLossConfig = SynthLossConfig()
     clips: SynthClipsConfig = SynthClipsConfig()
     trainer: TrainerConfig = TrainerConfig(
-        max_epochs=5,
-        max_minutes=9.5,
+        max_epochs=10,
+        max_minutes=30.0,
         batch_size=8,
-        lr=2e-3,
-        patience=3,
+        lr=1e-3,
+        patience=10,
         sources=('human',),
         augment_p=0.0,
     )
