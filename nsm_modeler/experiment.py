@@ -59,12 +59,12 @@ from nsm_modeler.suggest import (
 )
 
 # %% auto #0
-__all__ = ['PROFILES_DIR', 'SYNTH_FOLDERS', 'OSCILLATOR_PARAMS', 'JUDGED', 'WITHIN_DB', 'LISTEN_RATE', 'EvaluateConfig',
-           'Profile', 'load_profile', 'install_model', 'run_training', 'build_index', 'SoundMatch',
+__all__ = ['PROFILES_DIR', 'SYNTH_FOLDERS', 'OSCILLATOR_PARAMS', 'HEAD_WEIGHTS', 'JUDGED', 'WITHIN_DB', 'LISTEN_RATE',
+           'EvaluateConfig', 'Profile', 'load_profile', 'install_model', 'run_training', 'build_index', 'SoundMatch',
            'evaluate_suggestions', 'suggestion_table', 'reconstruction_scores', 'score_recommender', 'osc1_choice',
-           'waveform_audibility', 'oscillator_tables', 'over_seeds', 'score_synths', 'judge_answers', 'design_ablation',
-           'listening_copy', 'pool_ablation', 'score_out_of_domain', 'check_trained_on', 'check_held_out',
-           'run_evaluation', 'run_synth_evaluation']
+           'same_waveform', 'waveform_audibility', 'oscillator_tables', 'fed_to_predictor', 'over_seeds',
+           'score_synths', 'judge_answers', 'design_ablation', 'listening_copy', 'pool_ablation', 'score_out_of_domain',
+           'check_trained_on', 'check_held_out', 'run_evaluation', 'run_synth_evaluation']
 
 # %% ../nbs/12a_experiment.ipynb #ae967826
 @dataclasses.dataclass(frozen=True)
@@ -728,6 +728,16 @@ def osc1_choice(
     return choice_indices(params)[:, DISCRETE_NAMES.index('osc1_waveform')]
 
 
+def same_waveform(
+    a: int,  # an `osc1_waveform` choice
+    b: int,  # another
+) -> bool:
+    "Whether two `osc1_waveform` choices count as one shape (`wtsv2.OSC_SHAPES`: triangle / saw is either, both noises are noise)."
+    from nsm_modeler.wtsv2 import OSC_SHAPES
+
+    return bool(set(OSC_SHAPES[a]) & set(OSC_SHAPES[b]))
+
+
 def waveform_audibility(
     params: np.ndarray,  # presets, normalised [n, 41]
     note: int,  # the MIDI note they are played at
@@ -784,6 +794,52 @@ def oscillator_tables(
     return played_cycles(played, note, osc1_alone=osc1_alone)
 
 
+# %% ../nbs/12a_experiment.ipynb #75b53516
+# an ADSR head's weight in its blend with the predictor's estimate: the validation presets choose one of these
+HEAD_WEIGHTS = tuple(float(w) for w in np.round(np.linspace(0, 1, 21), 2))
+
+
+def fed_to_predictor(
+    # validation presets: true `params` [n, 41]; the predictor's `predicted` presets [n, 41] and `waveform`
+    # probabilities [n, n_choices] (`choice_probabilities`); WTSv2's `adsr` [n, 3], `attention` [n, n_tables] and
+    # `wavetable` [n, 512] (`SynthModel.run`)
+    val: dict,
+    test: dict,  # the same for the held-out presets, with their `preset_id`
+    seed: int = 0,  # seeds the intervals
+) -> pd.DataFrame:
+    "A row per ADSR parameter (`measure` mae) and for `osc1_waveform` (`measure` agreement): the predictor's test score `alone` and `fed` WTSv2's estimate, each blend fitted on `val`; the ADSR `head_weight` chosen; their paired `difference` (fed - alone) with a 95 % interval over presets."
+    from sklearn.linear_model import LogisticRegression
+    from nsm_modeler.wtsv2 import ADSR_INDEX, ADSR_PARAMS, BASIC_SHAPES, nearest_shape
+
+    def row(quantity, measure, alone, fed, head_weight=np.nan):
+        per = pd.DataFrame(dict(preset_id=test['preset_id'], difference=fed - alone))
+        out = dict(quantity=quantity, measure=measure, alone=float(alone.mean()), fed=float(fed.mean()),
+                   head_weight=head_weight, difference=float(per['difference'].mean()))
+        return with_ci(out, per, ['difference'], seed)
+
+    rows = []
+    for j, name in enumerate(ADSR_PARAMS):
+        def error(s, w, j=j):  # the blend's absolute error per preset
+            blend = (1 - w) * s['predicted'][:, ADSR_INDEX[j]] + w * s['adsr'][:, j]
+            return np.abs(blend - s['params'][:, ADSR_INDEX[j]]).astype(np.float64)
+
+        w = min(HEAD_WEIGHTS, key=lambda w: error(val, w).mean())
+        rows.append(row(name, 'mae', error(test, 0.0), error(test, w), w))
+
+    def inputs(s, fed):
+        x = [np.log(np.clip(s['waveform'], 1e-6, None))]
+        if fed:
+            x += [s['attention'], nearest_shape(s['wavetable'])[:, None] == np.array(BASIC_SHAPES)]
+        return np.concatenate(x, 1).astype(np.float64)
+
+    def agrees(fed):
+        answer = LogisticRegression(max_iter=5000).fit(inputs(val, fed), osc1_choice(val['params'])).predict(inputs(test, fed))
+        return np.array([same_waveform(a, b) for a, b in zip(answer, osc1_choice(test['params']))], np.float64)
+
+    rows.append(row('osc1_waveform', 'agreement', agrees(False), agrees(True)))
+    return pd.DataFrame(rows)
+
+
 # %% ../nbs/12a_experiment.ipynb #8db94a43
 def _ci_row(method: str, values: np.ndarray, preset_ids, **extra) -> dict:
     "A reconstruction row: mean MR-STFT with its 95 % interval over presets (`metrics.with_ci`)."
@@ -816,12 +872,13 @@ def score_synths(
     feature_config: FeatureConfig,  # the dataset's features (`waveform_audibility` compares log-mels)
     alike_db: float,  # log-mel L1 (dB) within which two renders sound alike (`waveform_audibility`)
     note: int = 60,  # MIDI note
-    predictor=None,  # a fitted parameter estimator, for the ADSR comparison
+    predictor=None,  # the fitted parameter predictor, for the ADSR and waveform comparisons
+    val: DatasetSplit | None = None,  # the validation split, where the predictor is fed WTSv2's estimates (`fed_to_predictor`; with `predictor`)
     n_examples: int = 3,  # test presets shown in the figure and kept for the audio players
     seed: int = 0,
     progress: bool = True,
 ) -> dict:
-    "Tables `reconstruction` (a row per model and seed), `seeds` (`over_seeds`), `adsr`, `waveform` (the first seed's); a `summary`; `figures`; and `examples` (the first seed's audio of a few presets, for players)."
+    "Tables `reconstruction` (a row per model and seed), `seeds` (`over_seeds`), `adsr`, `waveform` (the first seed's), `fed` (`fed_to_predictor` at each WTSv2 seed; with `predictor` and `val`); a `summary`; `figures`; and `examples` (the first seed's audio of a few presets, for players)."
     import torch
     from nsm_modeler.baselines import NearestPreset
     from nsm_modeler.metrics import mrstft_per_clip
@@ -884,13 +941,33 @@ def score_synths(
     agreement = {s: agrees(found) for s, found in shapes.items()}
     prior = np.bincount(osc1_choice(human), minlength=len(names))
     common = prior.argmax()
-    same_shape = lambda a, b: bool(set(OSC_SHAPES[a]) & set(OSC_SHAPES[b]))
     heard = waveform_audibility(clips['params'], note, render, feature_config, prior, alike_db, progress=progress)
     # the predictor reads osc1_waveform from the same sounds: how far they tell it
     reference = {} if predicted is None else dict(
         predictor=predictor.name,
-        predictor_waveform_agreement=float(np.mean([same_shape(p, w) for p, w in zip(osc1_choice(predicted), truth)])),
+        predictor_waveform_agreement=float(np.mean([same_waveform(p, w) for p, w in zip(osc1_choice(predicted), truth)])),
     )
+    fed = None
+    if predicted is not None and val is not None:  # fitted on the validation presets, scored on the test presets
+        val_rows = pick_clips(val, len(val), note, seed)
+        val_clips, val_scored = render_clips(val, val_rows, render, progress=progress), subset(val, val_rows)
+        heard_by_predictor = lambda split, clips, params: dict(
+            params=clips['params'], predicted=params,
+            waveform=predictor.choice_probabilities(split.features)['osc1_waveform'], preset_id=clips['preset_id'],
+        )
+        val_side = heard_by_predictor(val_scored, val_clips, predictor.predict(val_scored))
+        test_side = heard_by_predictor(scored, clips, predicted)
+        fed = pd.concat(
+            [
+                fed_to_predictor(dict(val_side, **m.run(val_clips)), dict(test_side, **outputs[(wts, s)]), seed).assign(seed=s)
+                for m in models
+                for s in [m.config.trainer.seed]
+                if (m.name, s) in wts_runs
+            ],
+            ignore_index=True,
+        )
+        fed = fed[['seed', *fed.columns[:-1]]]
+        reference['fed_val_presets'] = len(val_rows)
     first = wts_runs[0][1]
     summary = dict(
         n_clips=len(rows),
@@ -900,10 +977,10 @@ def score_synths(
         waveform_agreement_per_seed={str(s): a for s, a in agreement.items()},
         waveform_seed=first,
         majority_waveform=names[common],
-        majority_agreement=float(np.mean([same_shape(common, w) for w in truth])),
+        majority_agreement=float(np.mean([same_waveform(common, w) for w in truth])),
         # what the sounds can tell: osc1's waveform audible (every other choice plays > alike_db away), and the best answer
         waveform_audible=float(np.mean(heard['alike'].sum(1) == 1)),
-        waveform_ceiling=float(np.mean([same_shape(g, w) for g, w in zip(heard['best_guess'], truth)])),
+        waveform_ceiling=float(np.mean([same_waveform(g, w) for g, w in zip(heard['best_guess'], truth)])),
         alike_db=alike_db,
         # the most a one-table answer can agree: amsynth's own oscillators as one table, osc2 as the preset has it and muted
         waveform_table_mix=agrees(nearest_shape(oscillator_tables(clips['params'], note))),
@@ -932,6 +1009,7 @@ def score_synths(
         seeds=over_seeds(reconstruction),
         adsr=adsr,
         waveform=waveform,
+        fed=fed,
         summary=summary,
         examples=examples,
         figures=dict(synth_examples=plot_examples(examples, shown)),
@@ -1629,7 +1707,7 @@ def run_synth_evaluation(
     run_dir: str | Path,  # where tables and figures go
     progress: bool = True,
 ) -> dict[str, pd.DataFrame]:
-    "Score WTSv2 beside its DDSP baseline, each at every seed of the profile, and the nearest preset (`score_synths`, near-duplicate-group split); write the synth_* tables, figure, example audio and synth.json."
+    "Score WTSv2 beside its DDSP baseline, each at every seed of the profile, and the nearest preset, and feed WTSv2 to the predictor (`score_synths`, near-duplicate-group split); write the synth_* tables, figure, example audio and synth.json."
     from nsm_modeler.dataset import DataConfig, load_split
     from nsm_modeler.predictor import ParameterPredictor
     from nsm_modeler.wtsv2 import DdspBaseline, SynthModel
@@ -1641,7 +1719,7 @@ def run_synth_evaluation(
         (DdspBaseline if kind == 'ddsp' else SynthModel).load(folder) for kind, _, folder in profile.synth_folders()
     ]
     check_trained_on(data, (*models, predictor))
-    train, test = (load_split(data.out_dir, s, verify=False) for s in ('train', 'test'))
+    train, val, test = (load_split(data.out_dir, s, verify=False) for s in ('train', 'val', 'test'))
     scored = score_synths(
         models,
         train,
@@ -1651,6 +1729,7 @@ def run_synth_evaluation(
         cfg.alike_db,
         cfg.pool_note,
         predictor=predictor,
+        val=val,
         seed=cfg.seed,
         progress=progress,
     )
@@ -1659,6 +1738,7 @@ def run_synth_evaluation(
         synth_seeds=scored['seeds'],
         synth_adsr=scored['adsr'],
         synth_waveform=scored['waveform'].reset_index(),
+        synth_fed=scored['fed'],
     )
     for name, table in tables.items():
         _write_csv(table, run_dir / f'{name}.csv')

@@ -82,6 +82,7 @@ def _log_step_outputs(mlflow, step: str, profile: Profile, run_dir: Path):
             'synth_seeds.csv',
             'synth_adsr.csv',
             'synth_waveform.csv',
+            'synth_fed.csv',
             'synth.json',
             'synth_examples.png',
         ):

@@ -18,6 +18,7 @@ from nsm_modeler.params import (
     AMSYNTH_PARAMS,
     CONTINUOUS_INDEX,
     DISCRETE_INDEX,
+    DISCRETE_NAMES,
     GROUPS,
     N_CHOICES,
     N_PARAMS,
@@ -375,6 +376,14 @@ class ParameterPredictor(TrainedModel):
                 order = mix['log_weights'].argsort(dim=-1, descending=True, stable=True)
                 modes.append(mix['means'].gather(1, order[..., None].expand_as(mix['means'])).float().cpu().numpy())
         return np.concatenate(continuous), [np.concatenate(p) for p in zip(*probs)], np.concatenate(modes)
+
+    def choice_probabilities(
+        self,
+        features: dict,  # per-frame features of clips (stored or from `extract_features`)
+        batch_size: int = 128,  # clips per forward pass
+    ) -> dict[str, np.ndarray]:
+        "Each discrete parameter's choice probabilities `[n_clips, n_choices]`, by its name: how sure the softmax heads are."
+        return dict(zip(DISCRETE_NAMES, self._heads(features, batch_size)[1]))
 
     def propose(
         self,

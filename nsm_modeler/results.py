@@ -66,6 +66,7 @@ def _read_tables(run_dir: Path):
         'synth_seeds',
         'synth_adsr',
         'synth_waveform',
+        'synth_fed',
         *(f'per_category_{s}' for s in SPLIT_LABELS),
     ):
         path = run_dir / f'{name}.csv'
@@ -545,8 +546,8 @@ def write_results(
         '',
         _fmt(synth_targets(tables['synth_seeds'], sy)),
         '',
-        '**ADSR**: normalised absolute error of the estimates of amsynth\'s amplitude envelope, on the same test presets. The heads '
-        'would be used as features or an ensemble member of the predictor only if they beat it here.',
+        '**ADSR**: normalised absolute error of the estimates of amsynth\'s amplitude envelope, on the same test presets '
+        '(whether the heads help the predictor when it is fed them: below).',
         '',
         _fmt(tables['synth_adsr']),
         '',
@@ -565,6 +566,26 @@ def write_results(
         f"Counts, true waveform by nearest shape (seed {sy['waveform_seed']}):",
         '',
         _fmt(tables['synth_waveform']),
+        '',
+    ]
+    fed = tables['synth_fed']
+    helps = (fed['measure'] == 'mae') & (fed['difference_hi'] < 0) | (fed['measure'] != 'mae') & (fed['difference_lo'] > 0)
+    helped = [q for q, h in helps.groupby(fed['quantity'], sort=False) if h.all()]
+    lines += [
+        f"**Fed to the predictor** (`experiment.fed_to_predictor`): does WTSv2 tell the parameter predictor what it lacks? "
+        f"Every blend is fitted on the {sy['fed_val_presets']} validation presets at the same note and scored on the test presets. "
+        "An ADSR parameter is the predictor's estimate blended with the head's (`head_weight`: the head's share, 0 to 1 by 0.05, "
+        "chosen by validation MAE; 0 is the predictor alone). `osc1_waveform` is a logistic regression on the predictor's "
+        "log-probabilities, alone and with WTSv2's mean attention and its table's nearest shape (so `alone` is that regression, "
+        "not the predictor's own answer above). `difference`: fed minus alone per test preset, with its 95 % interval over presets "
+        "(below 0 helps an MAE, above 0 an agreement). "
+        + (
+            f"It helps at every WTSv2 seed on {', '.join(helped)}."
+            if helped
+            else "On no quantity does it help at every WTSv2 seed, so WTSv2 is not fed to the predictor."
+        ),
+        '',
+        _fmt(fed),
         '',
     ]
     lines += [
