@@ -729,13 +729,13 @@ def osc1_choice(
 
 
 def same_waveform(
-    a: int,  # an `osc1_waveform` choice
-    b: int,  # another
-) -> bool:
-    "Whether two `osc1_waveform` choices count as one shape (`wtsv2.OSC_SHAPES`: triangle / saw is either, both noises are noise)."
+    a,  # `osc1_waveform` choices [n] (or one)
+    b,  # others, broadcast against them
+) -> np.ndarray:
+    "Per pair, whether two `osc1_waveform` choices count as one shape (`wtsv2.OSC_SHAPES`: triangle / saw is either, both noises are noise) `[n]`."
     from nsm_modeler.wtsv2 import OSC_SHAPES
 
-    return bool(set(OSC_SHAPES[a]) & set(OSC_SHAPES[b]))
+    return np.array([bool(set(OSC_SHAPES[x]) & set(OSC_SHAPES[y])) for x, y in np.broadcast(a, b)])
 
 
 def waveform_audibility(
@@ -834,7 +834,7 @@ def fed_to_predictor(
 
     def agrees(fed):
         answer = LogisticRegression(max_iter=5000).fit(inputs(val, fed), osc1_choice(val['params'])).predict(inputs(test, fed))
-        return np.array([same_waveform(a, b) for a, b in zip(answer, osc1_choice(test['params']))], np.float64)
+        return same_waveform(answer, osc1_choice(test['params'])).astype(np.float64)
 
     rows.append(row('osc1_waveform', 'agreement', agrees(False), agrees(True)))
     return pd.DataFrame(rows)
@@ -945,7 +945,7 @@ def score_synths(
     # the predictor reads osc1_waveform from the same sounds: how far they tell it
     reference = {} if predicted is None else dict(
         predictor=predictor.name,
-        predictor_waveform_agreement=float(np.mean([same_waveform(p, w) for p, w in zip(osc1_choice(predicted), truth)])),
+        predictor_waveform_agreement=float(same_waveform(osc1_choice(predicted), truth).mean()),
     )
     fed = None
     if predicted is not None and val is not None:  # fitted on the validation presets, scored on the test presets
@@ -961,8 +961,8 @@ def score_synths(
             [
                 fed_to_predictor(dict(val_side, **m.run(val_clips)), dict(test_side, **outputs[(wts, s)]), seed).assign(seed=s)
                 for m in models
+                if m.network is WTSv2
                 for s in [m.config.trainer.seed]
-                if (m.name, s) in wts_runs
             ],
             ignore_index=True,
         )
@@ -977,10 +977,10 @@ def score_synths(
         waveform_agreement_per_seed={str(s): a for s, a in agreement.items()},
         waveform_seed=first,
         majority_waveform=names[common],
-        majority_agreement=float(np.mean([same_waveform(common, w) for w in truth])),
+        majority_agreement=float(same_waveform(common, truth).mean()),
         # what the sounds can tell: osc1's waveform audible (every other choice plays > alike_db away), and the best answer
         waveform_audible=float(np.mean(heard['alike'].sum(1) == 1)),
-        waveform_ceiling=float(np.mean([same_waveform(g, w) for g, w in zip(heard['best_guess'], truth)])),
+        waveform_ceiling=float(same_waveform(heard['best_guess'], truth).mean()),
         alike_db=alike_db,
         # the most a one-table answer can agree: amsynth's own oscillators as one table, osc2 as the preset has it and muted
         waveform_table_mix=agrees(nearest_shape(oscillator_tables(clips['params'], note))),
